@@ -1,0 +1,50 @@
+// One per event-loop thread: the loop itself plus deferred deletion.
+//
+// Why deferred deletion: an object must never be freed while one of its own callbacks is
+// still on the stack (a filter that finishes a request from inside an upstream read
+// callback). deferDelete() parks the object until the current loop iteration is over.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <uv.h>
+
+namespace flowguard::core {
+
+class DeferredDeletable {
+ public:
+  virtual ~DeferredDeletable() = default;
+};
+
+class Dispatcher {
+ public:
+  // Uses `loop` (not owned). Must be constructed on the loop's thread.
+  explicit Dispatcher(uv_loop_t* loop);
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  uv_loop_t* loop() const { return loop_; }
+  void deferDelete(std::unique_ptr<DeferredDeletable> object);
+  // Frees everything parked so far (also run by the loop after each poll phase).
+  void clearDeferred();
+  // Closes the dispatcher's own handle; call before the loop's final uv_run.
+  void close();
+
+ private:
+  uv_loop_t* loop_;
+  uv_check_t* check_;  // owned; freed in its close callback
+  uv_idle_t* idle_;    // active only while objects wait, so the loop does not block on them
+  std::vector<std::unique_ptr<DeferredDeletable>> toDelete_;
+};
+
+// Closes any uv handle allocated with new and frees it in the close callback.
+template <typename Handle>
+void closeAndDelete(Handle* handle) {
+  if (handle == nullptr) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(handle),
+           [](uv_handle_t* h) { delete reinterpret_cast<Handle*>(h); });
+}
+
+}  // namespace flowguard::core

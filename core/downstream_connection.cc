@@ -1,0 +1,458 @@
+#include "core/downstream_connection.h"
+
+#include <netinet/in.h>
+
+#include <array>
+#include <cstring>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "core/http1_encoder.h"
+
+namespace flowguard::core {
+
+namespace {
+
+constexpr size_t kInitialReadBuffer = 16 * 1024;
+constexpr size_t kMinReadSpace = 4 * 1024;
+constexpr size_t kMaxReadBuffer = 64 * 1024;
+
+std::string peerIp(uv_tcp_t* tcp) {
+  sockaddr_storage addr{};
+  int len = sizeof(addr);
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "";
+  char ip[64] = {0};
+  if (addr.ss_family == AF_INET6) {
+    uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&addr), ip, sizeof(ip));
+  } else {
+    uv_ip4_name(reinterpret_cast<sockaddr_in*>(&addr), ip, sizeof(ip));
+  }
+  return ip;
+}
+
+// A client-supplied X-Request-Id is kept when it is short and printable, so a request
+// can be traced across services; anything else is replaced.
+bool acceptableRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void DownstreamConnection::accept(uv_stream_t* server, Dispatcher& dispatcher,
+                                  const ListenerSettings& settings, ConnectionRegistry& registry) {
+  auto* conn = new DownstreamConnection(dispatcher, settings, registry);
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&conn->tcp_)) != 0) {
+    conn->close();
+    return;
+  }
+  uv_tcp_nodelay(&conn->tcp_, 1);
+  conn->clientIp_ = peerIp(&conn->tcp_);
+  if (registry.draining()) conn->draining_ = true;
+  conn->armTimer(settings.idleTimeout);
+  conn->updateReading();
+}
+
+DownstreamConnection::DownstreamConnection(Dispatcher& dispatcher, const ListenerSettings& settings,
+                                           ConnectionRegistry& registry)
+    : dispatcher_(dispatcher),
+      settings_(settings),
+      registry_(registry),
+      writer_(reinterpret_cast<uv_stream_t*>(&tcp_)),
+      parser_(Http1Parser::Kind::Request,
+              Http1Parser::Limits{settings.maxHeaderBytes, settings.maxHeaders,
+                                  settings.maxRequestBody == 0 ? UINT64_MAX
+                                                               : settings.maxRequestBody}) {
+  uv_tcp_init(dispatcher.loop(), &tcp_);
+  tcp_.data = this;
+  uv_timer_init(dispatcher.loop(), &timer_);
+  timer_.data = this;
+  openHandles_ = 2;
+  writer_.setCallback([this](int status) { onWriteEvent(status); });
+  registry_.add(this);
+}
+
+DownstreamConnection::~DownstreamConnection() { registry_.remove(this); }
+
+void DownstreamConnection::close() {
+  if (closing_) return;
+  closing_ = true;
+  if (chain_) {
+    if (!chain_->responseComplete()) info_.downstreamReset = true;
+    chain_->complete();
+    dispatcher_.deferDelete(std::move(chain_));
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &DownstreamConnection::onHandleClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &DownstreamConnection::onHandleClosed);
+}
+
+void DownstreamConnection::onHandleClosed(uv_handle_t* handle) {
+  auto* self = static_cast<DownstreamConnection*>(handle->data);
+  if (--self->openHandles_ == 0) delete self;
+}
+
+void DownstreamConnection::drain() {
+  draining_ = true;
+  if (!chain_ && inStart_ == inEnd_ && parser_.betweenMessages()) close();
+}
+
+// ---- reading ------------------------------------------------------------------------------
+
+void DownstreamConnection::onAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
+  auto* self = static_cast<DownstreamConnection*>(handle->data);
+  std::string& in = self->in_;
+  if (in.empty()) in.resize(kInitialReadBuffer);
+  if (self->inStart_ == self->inEnd_) {
+    self->inStart_ = self->inEnd_ = 0;
+  } else if (in.size() - self->inEnd_ < kMinReadSpace && self->inStart_ > 0) {
+    std::memmove(in.data(), in.data() + self->inStart_, self->inEnd_ - self->inStart_);
+    self->inEnd_ -= self->inStart_;
+    self->inStart_ = 0;
+  }
+  if (in.size() - self->inEnd_ < kMinReadSpace && in.size() < kMaxReadBuffer) {
+    in.resize(kMaxReadBuffer);
+  }
+  *buf = uv_buf_init(in.data() + self->inEnd_, in.size() - self->inEnd_);
+}
+
+void DownstreamConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
+  auto* self = static_cast<DownstreamConnection*>(stream->data);
+  if (nread == 0) return;
+  if (nread < 0) {
+    // EOF or error. A request still waiting for its response is aborted: the client will
+    // never read it (nginx reports 499 here and Envoy resets the stream, too).
+    self->peerClosed_ = true;
+    self->close();
+    return;
+  }
+  self->inEnd_ += static_cast<size_t>(nread);
+  if (!self->chain_ && !self->timerInHeadPhase_) {
+    self->armTimer(self->settings_.headerTimeout);
+    self->timerInHeadPhase_ = true;
+  }
+  self->processInput();
+}
+
+bool DownstreamConnection::consumingInput() const {
+  if (closing_) return false;
+  if (!chain_) return !closeAfterResponse_;
+  return (phase_ == Phase::Body && !bodyPaused_) || phase_ == Phase::Drain;
+}
+
+void DownstreamConnection::processInput() {
+  // Requests answered synchronously (a direct response) would otherwise recurse here once
+  // per pipelined request: a nested call returns, and the outer loop goes on.
+  if (processing_) return;
+  processing_ = true;
+  struct Guard {
+    bool& flag;
+    ~Guard() { flag = false; }
+  } guard{processing_};
+  while (consumingInput()) {
+    auto result = parser_.parse(in_.data() + inStart_, inEnd_ - inStart_);
+    inStart_ += result.consumed;
+    switch (result.event) {
+      case Http1Parser::Event::NeedMore:
+        updateReading();
+        return;
+      case Http1Parser::Event::HeadComplete:
+        onRequestHead();
+        break;
+      case Http1Parser::Event::Body:
+        if (phase_ == Phase::Drain) {
+          drained_ += parser_.body().size();
+          if (drained_ > settings_.maxDrainBytes) {
+            close();
+            return;
+          }
+        } else {
+          chain_->deliverBody(parser_.body(), false, nullptr);
+        }
+        break;
+      case Http1Parser::Event::MessageComplete:
+        bodyDone_ = true;
+        if (phase_ == Phase::Drain) {
+          finishRequest();
+        } else {
+          phase_ = Phase::BodyDone;
+          const HeaderMap& trailers = parser_.trailers();
+          chain_->deliverBody({}, true, trailers.empty() ? nullptr : &trailers);
+        }
+        break;
+      case Http1Parser::Event::Error:
+        onParseError();
+        return;
+    }
+  }
+  updateReading();
+}
+
+void DownstreamConnection::updateReading() {
+  if (closing_ || peerClosed_) return;
+  bool bufferFull = inEnd_ - inStart_ >= kMaxReadBuffer - kMinReadSpace;
+  bool want = !bufferFull && !(chain_ && phase_ == Phase::Body && bodyPaused_);
+  if (closeAfterResponse_ && !chain_) want = false;
+  if (want && !reading_) {
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &DownstreamConnection::onAlloc,
+                  &DownstreamConnection::onRead);
+    reading_ = true;
+  } else if (!want && reading_) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    reading_ = false;
+  }
+}
+
+std::string DownstreamConnection::newRequestId() {
+  // UUID v4 text. A per-thread generator: no locks, no syscalls per request.
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t hi = rng();
+  uint64_t lo = rng();
+  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", hi >> 32, (hi >> 16) & 0xffff,
+                     hi & 0xffff, lo >> 48, lo & 0xffffffffffffULL);
+}
+
+void DownstreamConnection::onRequestHead() {
+  uv_timer_stop(&timer_);
+  timerInHeadPhase_ = false;
+  head_ = parser_.request();  // copies into reused capacity: no allocation once warm
+  phase_ = Phase::Filters;
+  bodyPaused_ = false;
+  bodyDone_ = head_.framing == BodyFraming::None;
+  if (bodyDone_) {
+    // A message without body is complete with its head: take that event now so the
+    // parser is ready for the next (pipelined) request.
+    parser_.parse(in_.data() + inStart_, 0);
+  }
+  continueSent_ = false;
+  drained_ = 0;
+  respStarted_ = respChunked_ = respNoBody_ = false;
+
+  StreamInfo& info = info_;
+  info = StreamInfo{};
+  info.start = std::chrono::steady_clock::now();
+  info.downstreamAddress = clientIp_;
+  info.listenerName = settings_.name;
+  std::string_view clientId = head_.headers.get("x-request-id");
+  info.requestId = acceptableRequestId(clientId) ? std::string(clientId) : newRequestId();
+
+  if (!head_.keepAlive || draining_) closeAfterResponse_ = true;
+
+  chain_ = std::make_unique<FilterChain>(*this, head_, info_, settings_.filterChain->createFilters());
+  chain_->start();
+}
+
+void DownstreamConnection::onParseError() {
+  int status = parser_.errorStatus() != 0 ? parser_.errorStatus() : 400;
+  std::string reason = parser_.errorReason().empty() ? "bad request" : parser_.errorReason();
+  if (chain_) {
+    // The head was fine but the body was not (bad chunk framing, too large).
+    closeAfterResponse_ = true;
+    if (!chain_->responseStarted()) {
+      chain_->sendLocalReply(status, reason);
+    } else {
+      reset(reason);
+    }
+    return;
+  }
+  sendErrorAndClose(status, reason);
+}
+
+// A reply for a request that never reached the filters (it could not be parsed).
+void DownstreamConnection::sendErrorAndClose(int status, std::string_view reason) {
+  closeAfterResponse_ = true;
+  uv_timer_stop(&timer_);
+  std::string body = localReplyBody(status, reason, newRequestId());
+  ResponseHead head;
+  head.status = status;
+  head.headers.add("content-type", "application/json");
+  head.headers.add("content-length", std::to_string(body.size()));
+  head.headers.add("connection", "close");
+  headOut_.clear();
+  encodeResponseHead(head, headOut_);
+  std::string_view pieces[2] = {headOut_, body};
+  writer_.write(pieces, 2);
+  updateReading();
+  if (writer_.queuedBytes() == 0) close();
+}
+
+// ---- timers -------------------------------------------------------------------------------
+
+void DownstreamConnection::armTimer(std::chrono::milliseconds timeout) {
+  uv_timer_start(&timer_, &DownstreamConnection::onTimer, static_cast<uint64_t>(timeout.count()), 0);
+}
+
+void DownstreamConnection::onTimer(uv_timer_t* timer) {
+  auto* self = static_cast<DownstreamConnection*>(timer->data);
+  if (self->chain_) return;  // requests in flight are timed by the upstream side
+  if (self->timerInHeadPhase_ || !self->parser_.betweenMessages()) {
+    self->sendErrorAndClose(408, "timed out reading request headers");
+  } else {
+    self->close();  // idle keep-alive connection
+  }
+}
+
+// ---- request body -------------------------------------------------------------------------
+
+void DownstreamConnection::startRequestBody() {
+  if (!chain_ || phase_ != Phase::Filters) return;
+  phase_ = bodyDone_ ? Phase::BodyDone : Phase::Body;
+  if (bodyDone_) {
+    chain_->deliverBody({}, true, nullptr);
+    return;
+  }
+  if (head_.expectContinue && head_.versionMinor >= 1 && !continueSent_ &&
+      inStart_ == inEnd_) {
+    continueSent_ = true;
+    writer_.write("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+  processInput();
+}
+
+void DownstreamConnection::pauseRequestBody() {
+  bodyPaused_ = true;
+  updateReading();
+}
+
+void DownstreamConnection::resumeRequestBody() {
+  if (!bodyPaused_) return;
+  bodyPaused_ = false;
+  processInput();
+}
+
+// ---- response -----------------------------------------------------------------------------
+
+void DownstreamConnection::writeHeaders(ResponseHead& head, bool endStream) {
+  if (closing_ || !chain_) return;
+  const RequestHead& req = head_;
+  respStarted_ = true;
+  bool bodyAllowed = head.status >= 200 && head.status != 204 && head.status != 304;
+  respNoBody_ = !bodyAllowed || req.method == "HEAD";
+  respChunked_ = false;
+
+  if (bodyAllowed && (head.framing == BodyFraming::Chunked || head.framing == BodyFraming::UntilClose)) {
+    head.headers.remove("content-length");
+    if (req.versionMinor >= 1) {
+      head.headers.set("transfer-encoding", "chunked");
+      respChunked_ = !respNoBody_;
+    } else {
+      closeAfterResponse_ = true;  // an HTTP/1.0 client learns the end from the close
+    }
+  } else if (bodyAllowed && head.framing == BodyFraming::None && !head.headers.has("content-length")) {
+    head.headers.add("content-length", "0");
+  }
+  // Everything after an unread body would be taken for the next request: close instead,
+  // unless the rest is small enough to read and drop.
+  if (!bodyDone_ && phase_ == Phase::Filters && (continueSent_ || !req.expectContinue)) {
+    uint64_t rest = req.framing == BodyFraming::ContentLength ? req.contentLength : UINT64_MAX;
+    if (rest > settings_.maxDrainBytes) closeAfterResponse_ = true;
+  } else if (!bodyDone_ && phase_ == Phase::Filters) {
+    closeAfterResponse_ = true;  // client waits for 100 Continue: its body may never come
+  }
+  if (closeAfterResponse_) {
+    head.headers.set("connection", "close");
+  } else if (req.versionMinor == 0) {
+    head.headers.set("connection", "keep-alive");
+  }
+
+  headOut_.clear();
+  encodeResponseHead(head, headOut_);
+  if (endStream) {
+    writer_.write(headOut_);
+    onResponseComplete();
+    return;
+  }
+  writer_.write(headOut_);
+}
+
+void DownstreamConnection::writeData(std::string_view data, bool endStream) {
+  if (closing_ || !chain_ || !respStarted_) return;
+  if (!respNoBody_ && !data.empty()) {
+    if (respChunked_) {
+      headOut_.clear();
+      encodeChunkHeader(data.size(), headOut_);
+      if (endStream) {
+        std::string_view pieces[3] = {headOut_, data, "\r\n0\r\n\r\n"};
+        writer_.write(pieces, 3);
+      } else {
+        std::string_view pieces[3] = {headOut_, data, kChunkEnd};
+        writer_.write(pieces, 3);
+      }
+    } else {
+      writer_.write(data);
+    }
+  } else if (endStream && respChunked_) {
+    writer_.write("0\r\n\r\n");
+  }
+  if (writer_.queuedBytes() > settings_.writeHighWatermark && !aboveWatermark_) {
+    aboveWatermark_ = true;
+    chain_->downstreamWatermark(true);
+  }
+  if (endStream) onResponseComplete();
+}
+
+void DownstreamConnection::writeTrailers(const HeaderMap& trailers) {
+  if (closing_ || !chain_ || !respStarted_) return;
+  if (respChunked_) {
+    headOut_.clear();
+    encodeLastChunk(&trailers, headOut_);
+    writer_.write(headOut_);
+  }
+  onResponseComplete();
+}
+
+void DownstreamConnection::reset(std::string_view) {
+  if (chain_ && !chain_->responseComplete()) info_.downstreamReset = true;
+  close();
+}
+
+void DownstreamConnection::onWriteEvent(int status) {
+  if (status < 0) {
+    close();
+    return;
+  }
+  if (aboveWatermark_ && writer_.queuedBytes() <= settings_.writeHighWatermark / 2) {
+    aboveWatermark_ = false;
+    if (chain_) chain_->downstreamWatermark(false);
+  }
+  if (writer_.queuedBytes() == 0 && closeAfterResponse_ && !chain_) close();
+}
+
+void DownstreamConnection::onResponseComplete() {
+  if (!chain_) return;
+  ++requestsServed_;
+  chain_->complete();
+  if (closeAfterResponse_) {
+    finishRequest();
+    return;
+  }
+  if (!bodyDone_) {
+    // Answered before the body was read (an early 401/413/...): read and drop the rest
+    // so the next request on this connection starts at the right byte.
+    phase_ = Phase::Drain;
+    processInput();
+    return;
+  }
+  finishRequest();
+}
+
+void DownstreamConnection::finishRequest() {
+  if (!chain_) return;
+  dispatcher_.deferDelete(std::move(chain_));
+  phase_ = Phase::Head;
+  if (closeAfterResponse_ || draining_) {
+    closeAfterResponse_ = true;
+    updateReading();
+    if (writer_.queuedBytes() == 0) close();
+    return;
+  }
+  armTimer(settings_.idleTimeout);
+  processInput();  // a pipelined request may already be waiting
+}
+
+}  // namespace flowguard::core

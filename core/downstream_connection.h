@@ -1,0 +1,119 @@
+// One client connection on a public listener: reads bytes, parses HTTP/1.1 requests,
+// runs each through the listener's filter chain and writes the response back.
+//
+// Requests on one connection are handled one at a time: the parser stops after each
+// message, so pipelined requests wait in the read buffer and their responses go out in
+// order. Phases of the current request:
+//   Head     — reading the next request head (header timeout armed)
+//   Filters  — head done, filters running; body bytes stay unread
+//   Body     — the terminal filter asked for the body; it streams through
+//   BodyDone — whole request read; waiting for the response to finish
+//   Drain    — response finished early; the rest of the body is read and dropped
+//
+// Lifetime: created on accept, deleted in the close callback of its last handle. The
+// filter chain of a finished request is parked with the dispatcher's deferred deletion,
+// because a request usually finishes from inside one of its filters.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <uv.h>
+
+#include "core/connection_registry.h"
+#include "core/dispatcher.h"
+#include "core/filter_chain.h"
+#include "core/http1_parser.h"
+#include "core/listener_settings.h"
+#include "core/stream_writer.h"
+
+namespace flowguard::core {
+
+class DownstreamConnection final : public DownstreamStream {
+ public:
+  // Accepts one pending connection from `server`. On failure nothing is left behind.
+  static void accept(uv_stream_t* server, Dispatcher& dispatcher, const ListenerSettings& settings,
+                     ConnectionRegistry& registry);
+
+  // Close once the current exchange is over (or now, when idle).
+  void drain();
+  // Close now; an unfinished request is reported to its filters as a downstream reset.
+  void close();
+
+  // DownstreamStream
+  uv_loop_t* loop() override { return dispatcher_.loop(); }
+  void startRequestBody() override;
+  void pauseRequestBody() override;
+  void resumeRequestBody() override;
+  void writeHeaders(ResponseHead& head, bool endStream) override;
+  void writeData(std::string_view data, bool endStream) override;
+  void writeTrailers(const HeaderMap& trailers) override;
+  size_t queuedBytes() const override { return writer_.queuedBytes(); }
+  void reset(std::string_view reason) override;
+
+ private:
+  enum class Phase { Head, Filters, Body, BodyDone, Drain };
+
+  DownstreamConnection(Dispatcher& dispatcher, const ListenerSettings& settings,
+                       ConnectionRegistry& registry);
+  ~DownstreamConnection() override;
+
+  static void onAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void onTimer(uv_timer_t* timer);
+  static void onHandleClosed(uv_handle_t* handle);
+
+  void processInput();
+  void onRequestHead();
+  void onParseError();
+  void onResponseComplete();
+  void finishRequest();
+  void updateReading();
+  void armTimer(std::chrono::milliseconds timeout);
+  void onWriteEvent(int status);
+  void sendErrorAndClose(int status, std::string_view reason);
+  bool consumingInput() const;
+  std::string newRequestId();
+
+  Dispatcher& dispatcher_;
+  const ListenerSettings& settings_;
+  ConnectionRegistry& registry_;
+  uv_tcp_t tcp_;
+  uv_timer_t timer_;
+  int openHandles_ = 0;
+  StreamWriter writer_;
+  Http1Parser parser_;
+  std::string clientIp_;
+
+  std::string in_;        // read buffer; unparsed bytes are in [inStart_, inEnd_)
+  size_t inStart_ = 0;
+  size_t inEnd_ = 0;
+  bool reading_ = false;
+  bool peerClosed_ = false;
+  bool closing_ = false;
+  bool draining_ = false;         // shutdown: close after the current exchange
+  bool closeAfterResponse_ = false;
+  bool timerInHeadPhase_ = false;
+  bool processing_ = false;        // inside processInput()
+
+  // The current request. head_ and info_ are reused from request to request (their
+  // strings and vectors keep their capacity); the chain is made per request.
+  RequestHead head_;
+  StreamInfo info_;
+  std::unique_ptr<FilterChain> chain_;
+  Phase phase_ = Phase::Head;
+  bool bodyPaused_ = false;
+  bool bodyDone_ = false;          // the whole request body has been read
+  bool continueSent_ = false;
+  uint64_t drained_ = 0;
+
+  // Framing of the response being written.
+  bool respStarted_ = false;
+  bool respChunked_ = false;
+  bool respNoBody_ = false;
+  bool aboveWatermark_ = false;
+  std::string headOut_;           // reused to encode heads and chunk lines
+  uint64_t requestsServed_ = 0;
+};
+
+}  // namespace flowguard::core

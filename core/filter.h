@@ -1,0 +1,118 @@
+// The filter API: what a filter implements and what it may call back.
+//
+// Phases of one request, in order (each runs on the worker thread that owns the request):
+//   1. onRequest      — in config order. Continue runs the next filter; Stop means the
+//                       filter will later call exactly one of continueChain() or
+//                       sendLocalReply() (e.g. when Redis has answered).
+//   2. onRequestBody  — terminal filter only (the router), after it called
+//                       startRequestBody(); body bytes stream in as they are read.
+//   3. onResponseHeaders — in reverse config order, for proxied and local replies alike,
+//                       before the head is written downstream (add rate-limit headers...).
+//   4. onComplete     — exactly once per filter that was created, after the response was
+//                       fully written, after a local reply, or when the client went away.
+//                       After it the filter must not touch its callbacks again and must
+//                       drop any async work still pending (the request is being destroyed).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/http_message.h"
+
+typedef struct uv_loop_s uv_loop_t;
+
+namespace flowguard::core {
+
+enum class FilterStatus { Continue, Stop };
+
+// Facts about one request that every filter may read, and the router and the connection
+// fill in as the request goes.
+struct StreamInfo {
+  std::string requestId;          // X-Request-Id (taken from the client or generated)
+  std::string downstreamAddress;  // client IP
+  std::string_view listenerName;
+  std::chrono::steady_clock::time_point start;
+  int responseStatus = 0;         // status sent downstream, 0 when none was sent
+  uint64_t requestBodyBytes = 0;
+  uint64_t responseBodyBytes = 0;
+  std::string upstreamHost;       // "ip:port" of the host that answered, empty if none
+  std::string localReplyReason;   // why FlowGuard answered itself, empty when proxied
+  bool downstreamReset = false;   // the client went away before the response was complete
+};
+
+// Implemented by the filter chain; handed to each filter before its onRequest.
+class FilterCallbacks {
+ public:
+  virtual ~FilterCallbacks() = default;
+
+  virtual RequestHead& requestHead() = 0;
+  virtual StreamInfo& streamInfo() = 0;
+  virtual uv_loop_t* loop() = 0;
+
+  // After onRequest returned Stop: run the next filter.
+  virtual void continueChain() = 0;
+
+  // Answers the request locally with {"error": reason, "status": N, "request_id": ...}.
+  // Allowed at any phase before response headers were sent downstream; afterwards it
+  // resets the stream instead (the client sees the connection close).
+  virtual void sendLocalReply(int status, std::string_view reason) = 0;
+  // Local reply with a body of the caller's choosing (direct responses, /register ...).
+  virtual void sendLocalReply(int status, std::string_view contentType, std::string body) = 0;
+
+  // ---- for the terminal filter --------------------------------------------------------
+  // Starts delivering the request body to onRequestBody (sends "100 Continue" first when
+  // the client asked for it). A request without body gets onRequestBody("", true) at once.
+  virtual void startRequestBody() = 0;
+  // Backpressure: stop / restart reading the request body from the client.
+  virtual void pauseRequestBody() = 0;
+  virtual void resumeRequestBody() = 0;
+
+  // Streams the response downstream. `head` runs through onResponseHeaders first.
+  virtual void encodeHeaders(ResponseHead& head, bool endStream) = 0;
+  virtual void encodeData(std::string_view data, bool endStream) = 0;
+  // Ends a chunked response with trailers.
+  virtual void encodeTrailers(const HeaderMap& trailers) = 0;
+  // Bytes queued downstream but not yet written; the router pauses its upstream above a
+  // watermark and waits for onDownstreamWatermark(false).
+  virtual size_t downstreamQueuedBytes() const = 0;
+  // Gives up on the exchange: closes the client connection (used when the upstream fails
+  // after response bytes were already sent, so no clean reply is possible).
+  virtual void resetStream(std::string_view reason) = 0;
+};
+
+class Filter {
+ public:
+  virtual ~Filter() = default;
+
+  // Called by the chain before onRequest; the reference stays valid until onComplete.
+  void setCallbacks(FilterCallbacks& callbacks) { callbacks_ = &callbacks; }
+
+  virtual FilterStatus onRequest() { return FilterStatus::Continue; }
+  // Terminal filter only. `trailers` is non-null on the last call of a chunked body that
+  // carried trailer fields.
+  virtual void onRequestBody(std::string_view /*data*/, bool /*endStream*/,
+                             const HeaderMap* /*trailers*/) {}
+  virtual void onResponseHeaders(ResponseHead& /*head*/) {}
+  // Downstream write queue went above (true) or back below (false) its watermark.
+  virtual void onDownstreamWatermark(bool /*above*/) {}
+  virtual void onComplete(const StreamInfo& /*info*/) {}
+
+ protected:
+  FilterCallbacks& callbacks() { return *callbacks_; }
+
+ private:
+  FilterCallbacks* callbacks_ = nullptr;
+};
+
+// Makes one filter per request. One factory per (worker, listener, filter entry): it is
+// only used on its worker's thread, so it may hold per-worker state without locks.
+class FilterFactory {
+ public:
+  virtual ~FilterFactory() = default;
+  virtual std::unique_ptr<Filter> create() = 0;
+};
+
+}  // namespace flowguard::core

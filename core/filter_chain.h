@@ -1,0 +1,98 @@
+// The filter-chain engine: runs one request's filters through the phases documented in
+// core/filter.h. It knows nothing about sockets: the connection underneath implements
+// DownstreamStream, so the engine can be unit-tested with a fake.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/dispatcher.h"
+#include "core/filter.h"
+
+namespace flowguard::core {
+
+// What the chain needs from the downstream connection. Called on the worker thread.
+class DownstreamStream {
+ public:
+  virtual ~DownstreamStream() = default;
+  virtual uv_loop_t* loop() = 0;
+  virtual void startRequestBody() = 0;
+  virtual void pauseRequestBody() = 0;
+  virtual void resumeRequestBody() = 0;
+  // The head has already been through every filter's onResponseHeaders.
+  virtual void writeHeaders(ResponseHead& head, bool endStream) = 0;
+  virtual void writeData(std::string_view data, bool endStream) = 0;
+  virtual void writeTrailers(const HeaderMap& trailers) = 0;
+  virtual size_t queuedBytes() const = 0;
+  virtual void reset(std::string_view reason) = 0;
+};
+
+// The filter factories of one listener on one worker, in config order.
+class FilterChainFactory {
+ public:
+  void add(std::unique_ptr<FilterFactory> factory) { factories_.push_back(std::move(factory)); }
+  std::vector<std::unique_ptr<Filter>> createFilters() const;
+  size_t size() const { return factories_.size(); }
+
+ private:
+  std::vector<std::unique_ptr<FilterFactory>> factories_;
+};
+
+class FilterChain final : public FilterCallbacks, public DeferredDeletable {
+ public:
+  FilterChain(DownstreamStream& downstream, RequestHead& head, StreamInfo& info,
+              std::vector<std::unique_ptr<Filter>> filters);
+  ~FilterChain() override;
+
+  // Runs onRequest from the first filter. Call once.
+  void start();
+  // Request body bytes for the terminal filter (after it called startRequestBody()).
+  void deliverBody(std::string_view data, bool endStream, const HeaderMap* trailers);
+  void downstreamWatermark(bool above);
+  // The response is fully written, or the client went away (info.downstreamReset): runs
+  // every filter's onComplete once; afterwards the chain ignores all callbacks.
+  void complete();
+
+  bool responseStarted() const { return responseStarted_; }
+  bool responseComplete() const { return responseComplete_; }
+  bool completed() const { return completed_; }
+
+  // FilterCallbacks
+  RequestHead& requestHead() override { return head_; }
+  StreamInfo& streamInfo() override { return info_; }
+  uv_loop_t* loop() override { return downstream_.loop(); }
+  void continueChain() override;
+  void sendLocalReply(int status, std::string_view reason) override;
+  void sendLocalReply(int status, std::string_view contentType, std::string body) override;
+  void startRequestBody() override;
+  void pauseRequestBody() override;
+  void resumeRequestBody() override;
+  void encodeHeaders(ResponseHead& head, bool endStream) override;
+  void encodeData(std::string_view data, bool endStream) override;
+  void encodeTrailers(const HeaderMap& trailers) override;
+  size_t downstreamQueuedBytes() const override { return downstream_.queuedBytes(); }
+  void resetStream(std::string_view reason) override;
+
+ private:
+  void iterate(size_t from);
+  bool active() const { return !completed_ && !responseComplete_; }
+
+  DownstreamStream& downstream_;
+  RequestHead& head_;
+  StreamInfo& info_;
+  std::vector<std::unique_ptr<Filter>> filters_;
+  size_t stoppedAt_ = 0;        // index of the filter that returned Stop
+  bool iterating_ = false;      // inside iterate(): a continueChain() now is "sync"
+  bool continueRequested_ = false;
+  bool stopped_ = false;
+  bool responseStarted_ = false;
+  bool responseComplete_ = false;
+  bool completed_ = false;
+};
+
+// The JSON body of every local reply: {"error": reason, "status": N, "request_id": id}.
+std::string localReplyBody(int status, std::string_view reason, std::string_view requestId);
+
+}  // namespace flowguard::core

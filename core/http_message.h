@@ -1,0 +1,98 @@
+// HTTP/1.x message heads as the codec hands them out and the filters see them.
+//
+// Owned strings on purpose: a head outlives the read buffer it was parsed from (the
+// connection keeps reading while the router streams). The vectors are reused between
+// requests on one connection (clear() keeps their capacity), so a keep-alive connection
+// stops allocating for heads after its first few requests.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace flowguard::core {
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+
+// Case-insensitive ASCII comparison, as header names require.
+bool equalsIgnoreCase(std::string_view a, std::string_view b);
+
+// An ordered list of header fields. Lookups are linear: heads have few fields and a
+// linear scan over a small vector beats hashing here.
+class HeaderMap {
+ public:
+  void add(std::string_view name, std::string_view value);
+  // Replaces every field with this name by one field (appends when absent).
+  void set(std::string_view name, std::string_view value);
+  // Removes every field with this name; returns how many were removed.
+  size_t remove(std::string_view name);
+  // First value for the name, or empty view when absent (use has() to tell "" apart).
+  std::string_view get(std::string_view name) const;
+  bool has(std::string_view name) const;
+  size_t count(std::string_view name) const;
+  void clear() { fields_.clear(); }
+  size_t size() const { return fields_.size(); }
+  bool empty() const { return fields_.empty(); }
+
+  std::vector<Header>::const_iterator begin() const { return fields_.begin(); }
+  std::vector<Header>::const_iterator end() const { return fields_.end(); }
+  std::vector<Header>& fields() { return fields_; }
+  const std::vector<Header>& fields() const { return fields_; }
+
+ private:
+  std::vector<Header> fields_;
+};
+
+// How the body of a message is delimited on the wire.
+enum class BodyFraming : uint8_t {
+  None,           // no body at all
+  ContentLength,  // exactly contentLength bytes
+  Chunked,        // Transfer-Encoding: chunked
+  UntilClose,     // responses only: the body ends when the peer closes
+};
+
+struct RequestHead {
+  std::string method;  // as received, e.g. "GET"
+  std::string target;  // request-target as received, e.g. "/proxy?x=1"
+  int versionMinor = 1;  // HTTP/1.<versionMinor>
+  HeaderMap headers;
+  BodyFraming framing = BodyFraming::None;
+  uint64_t contentLength = 0;  // valid when framing == ContentLength
+  bool keepAlive = true;       // after this exchange, may the connection be reused?
+  bool expectContinue = false;  // "Expect: 100-continue" was sent
+
+  std::string_view path() const;   // target without the query
+  std::string_view query() const;  // after '?', without it; empty when none
+  void clear();
+};
+
+struct ResponseHead {
+  int status = 200;
+  std::string reason;  // may be empty; the encoder fills in the standard phrase
+  int versionMinor = 1;
+  HeaderMap headers;
+  BodyFraming framing = BodyFraming::None;
+  uint64_t contentLength = 0;
+  bool keepAlive = true;
+  void clear();
+};
+
+// Standard reason phrase for a status code ("Not Found"), "Unknown" when unlisted.
+std::string_view reasonPhrase(int status);
+
+// True for GET, HEAD, OPTIONS, TRACE, PUT, DELETE (RFC 9110 9.2.2).
+bool isIdempotentMethod(std::string_view method);
+
+// True for header fields that apply to one connection only and must not be forwarded
+// (RFC 9110 7.6.1): Connection, Keep-Alive, Proxy-Connection, TE, Trailer,
+// Transfer-Encoding, Upgrade, Proxy-Authenticate, Proxy-Authorization.
+bool isHopByHopHeader(std::string_view name);
+
+// Removes hop-by-hop fields plus every field the Connection header names.
+void removeHopByHopHeaders(HeaderMap& headers);
+
+}  // namespace flowguard::core

@@ -1,0 +1,30 @@
+// What a downstream connection needs to know about its listener. Built by the gateway
+// from config::ListenerConfig (core does not depend on config).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "core/filter_chain.h"
+
+namespace flowguard::core {
+
+struct ListenerSettings {
+  std::string name;
+  std::string host = "0.0.0.0";
+  uint16_t port = 0;
+  size_t maxHeaderBytes = 16 * 1024;
+  size_t maxHeaders = 100;
+  uint64_t maxRequestBody = 10ull << 20;  // 0 = unlimited
+  std::chrono::milliseconds headerTimeout{10'000};
+  std::chrono::milliseconds idleTimeout{60'000};
+  // Above this many queued response bytes the router stops reading its upstream.
+  size_t writeHighWatermark = 1 << 20;
+  // How much of an unread request body may be read and thrown away after an early reply
+  // before the connection is closed instead.
+  uint64_t maxDrainBytes = 256 * 1024;
+  const FilterChainFactory* filterChain = nullptr;  // per worker, outlives connections
+};
+
+}  // namespace flowguard::core

@@ -1,0 +1,310 @@
+#include "filters/router.h"
+
+#include <fmt/format.h>
+
+#include "core/http1_encoder.h"
+
+namespace flowguard::filters {
+
+namespace {
+
+constexpr size_t kUpstreamWriteHighWatermark = 1 << 20;
+
+std::string_view hostWithoutPort(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    auto end = host.find(']');
+    return end == std::string_view::npos ? host : host.substr(0, end + 1);
+  }
+  auto colon = host.rfind(':');
+  return colon == std::string_view::npos ? host : host.substr(0, colon);
+}
+
+// True when `name` is one of the comma-separated tokens of a Connection header.
+bool namedByConnection(std::string_view connection, std::string_view name) {
+  while (!connection.empty()) {
+    auto comma = connection.find(',');
+    std::string_view token = connection.substr(0, comma);
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+    if (core::equalsIgnoreCase(token, name)) return true;
+    if (comma == std::string_view::npos) break;
+    connection.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+int statusFor(upstream::UpstreamFailure failure) {
+  switch (failure) {
+    case upstream::UpstreamFailure::ConnectTimeout:
+    case upstream::UpstreamFailure::Timeout:
+      return 504;
+    case upstream::UpstreamFailure::Overflow:
+      return 503;
+    default:
+      return 502;
+  }
+}
+
+}  // namespace
+
+const config::Route* matchRoute(const config::RouterConfig& config, const core::RequestHead& head) {
+  std::string_view path = head.path();
+  for (const auto& route : config.routes) {
+    const auto& m = route.match;
+    if (!m.path.empty() ? path != m.path : !path.starts_with(m.prefix)) continue;
+    if (!m.methods.empty()) {
+      bool found = false;
+      for (const auto& method : m.methods) found = found || method == head.method;
+      if (!found) continue;
+    }
+    if (!m.host.empty() && !core::equalsIgnoreCase(hostWithoutPort(head.headers.get("host")), m.host)) {
+      continue;
+    }
+    return &route;
+  }
+  return nullptr;
+}
+
+RouterFilterFactory::RouterFilterFactory(const config::RouterConfig& config, WorkerResources& resources)
+    : config_(config), resources_(resources) {}
+
+std::unique_ptr<core::Filter> RouterFilterFactory::create() {
+  return std::make_unique<RouterFilter>(config_, resources_);
+}
+
+RouterFilter::RouterFilter(const config::RouterConfig& config, WorkerResources& resources)
+    : config_(config), resources_(resources) {}
+
+RouterFilter::~RouterFilter() {
+  // onComplete always runs first; this is only a safety net.
+  if (pending_ && host_ != nullptr) host_->cancel(pendingHandle_);
+  if (connection_ != nullptr) connection_->abort();
+}
+
+core::FilterStatus RouterFilter::onRequest() {
+  core::RequestHead& head = callbacks().requestHead();
+  const config::Route* route = matchRoute(config_, head);
+  if (route == nullptr) {
+    callbacks().sendLocalReply(404, fmt::format("no route for {} {}", head.method, head.path()));
+    return core::FilterStatus::Stop;
+  }
+  if (route->directResponse) {
+    const auto& direct = *route->directResponse;
+    callbacks().sendLocalReply(direct.status, direct.contentType, direct.body);
+    return core::FilterStatus::Stop;
+  }
+  cluster_ = resources_.clusters.find(route->cluster);
+  if (cluster_ == nullptr) {  // config validation makes this unreachable; answer anyway
+    callbacks().sendLocalReply(503, fmt::format("unknown cluster {}", route->cluster));
+    return core::FilterStatus::Stop;
+  }
+  timeout_ = route->timeout.value_or(cluster_->config().timeout);
+  retriesLeft_ = route->retries.value_or(cluster_->config().retries);
+  encodeUpstreamHead();
+  tryNextHost();
+  return core::FilterStatus::Stop;
+}
+
+void RouterFilter::encodeUpstreamHead() {
+  const core::RequestHead& head = callbacks().requestHead();
+  const core::StreamInfo& info = callbacks().streamInfo();
+  std::string& out = upstreamHead_;
+  out.reserve(256 + head.target.size() + head.headers.size() * 32);
+  out.append(head.method).append(" ").append(head.target).append(" HTTP/1.1\r\n");
+  std::string_view connection = head.headers.get("connection");
+  std::string_view forwardedFor;
+  bool hasHost = false;
+  for (const auto& field : head.headers) {
+    const std::string& name = field.name;
+    if (core::isHopByHopHeader(name) || core::equalsIgnoreCase(name, "content-length") ||
+        core::equalsIgnoreCase(name, "expect") || core::equalsIgnoreCase(name, "x-forwarded-proto") ||
+        core::equalsIgnoreCase(name, "x-request-id") ||
+        (!connection.empty() && namedByConnection(connection, name))) {
+      continue;
+    }
+    if (core::equalsIgnoreCase(name, "x-forwarded-for")) {
+      forwardedFor = field.value;  // re-added below with the client appended
+      continue;
+    }
+    if (core::equalsIgnoreCase(name, "host")) hasHost = true;
+    out.append(name).append(": ").append(field.value).append("\r\n");
+  }
+  if (!hasHost) out.append("host: ").append(cluster_->hosts().front()->address()).append("\r\n");
+  out.append("x-forwarded-for: ");
+  if (!forwardedFor.empty()) out.append(forwardedFor).append(", ");
+  out.append(info.downstreamAddress).append("\r\n");
+  out.append("x-forwarded-proto: http\r\nx-request-id: ").append(info.requestId).append("\r\n");
+  if (head.framing == core::BodyFraming::ContentLength) {
+    out.append("content-length: ").append(std::to_string(head.contentLength)).append("\r\n");
+  } else if (head.framing == core::BodyFraming::Chunked) {
+    out.append("transfer-encoding: chunked\r\n");
+    chunkedBody_ = true;
+  }
+  out.append("\r\n");
+}
+
+void RouterFilter::tryNextHost() {
+  host_ = cluster_->pickHost(tried_);
+  if (host_ == nullptr) {
+    callbacks().sendLocalReply(503, fmt::format("no upstream host left in cluster {}", cluster_->name()));
+    return;
+  }
+  // The pool may answer before newStream returns (idle connection, overflow), and a
+  // failure may recurse into another attempt: only a queued request sets pending_.
+  upstream::HostPool* host = host_;
+  upstream::HostPool::PendingHandle handle;
+  if (host->newStream(*this, handle)) {
+    pending_ = true;
+    pendingHandle_ = handle;
+  }
+}
+
+void RouterFilter::onPoolReady(upstream::UpstreamConnection& connection) {
+  pending_ = false;
+  connection_ = &connection;
+  const core::RequestHead& head = callbacks().requestHead();
+  connection.attach(*this, timeout_, head.method == "HEAD");
+  std::string_view piece = upstreamHead_;
+  connection.write(&piece, 1);
+  if (head.framing == core::BodyFraming::None) {
+    requestComplete_ = true;
+    return;
+  }
+  if (!bodyStarted_) {
+    bodyStarted_ = true;
+    callbacks().startRequestBody();  // may deliver body bytes before it returns
+  }
+}
+
+void RouterFilter::onPoolFailure(upstream::UpstreamFailure failure) {
+  pending_ = false;
+  tried_.push_back(host_);
+  if (retriesLeft_ > 0) {
+    --retriesLeft_;
+    tryNextHost();
+    return;
+  }
+  giveUp(failure);
+}
+
+void RouterFilter::giveUp(upstream::UpstreamFailure failure) {
+  std::string where = host_ != nullptr ? host_->address() : cluster_->name();
+  callbacks().sendLocalReply(statusFor(failure),
+                             fmt::format("upstream {}: {}", where, upstream::failureName(failure)));
+}
+
+void RouterFilter::onRequestBody(std::string_view data, bool endStream, const core::HeaderMap* trailers) {
+  if (connection_ == nullptr) return;
+  if (chunkedBody_) {
+    std::string_view pieces[3];
+    size_t n = 0;
+    chunkLine_.clear();
+    if (!data.empty()) {
+      core::encodeChunkHeader(data.size(), chunkLine_);
+      pieces[n++] = chunkLine_;
+      pieces[n++] = data;
+    }
+    if (endStream) {
+      std::string last = data.empty() ? std::string() : std::string(core::kChunkEnd);
+      core::encodeLastChunk(trailers, last);
+      // chunkLine_ may be referenced by pieces: keep the tail in its own string.
+      pieces[n++] = last;
+      connection_->write(pieces, n);
+    } else {
+      if (!data.empty()) pieces[n++] = core::kChunkEnd;
+      connection_->write(pieces, n);
+    }
+  } else if (!data.empty()) {
+    connection_->write(&data, 1);
+  }
+  if (endStream) requestComplete_ = true;
+  if (connection_ != nullptr && connection_->queuedBytes() > kUpstreamWriteHighWatermark && !bodyPaused_) {
+    bodyPaused_ = true;
+    callbacks().pauseRequestBody();
+  }
+}
+
+void RouterFilter::onUpstreamWritable() {
+  if (bodyPaused_) {
+    bodyPaused_ = false;
+    callbacks().resumeRequestBody();
+  }
+}
+
+void RouterFilter::onUpstreamHeaders(core::ResponseHead& head, bool endStream) {
+  responseStarted_ = true;
+  callbacks().streamInfo().upstreamHost = host_->address();
+  core::removeHopByHopHeaders(head.headers);
+  if (endStream) upstreamDone_ = true;
+  callbacks().encodeHeaders(head, endStream);
+  if (endStream) finishUpstream();
+}
+
+void RouterFilter::onUpstreamData(std::string_view data, bool endStream) {
+  if (endStream) upstreamDone_ = true;
+  callbacks().encodeData(data, endStream);
+  if (endStream) finishUpstream();
+}
+
+void RouterFilter::onUpstreamTrailers(const core::HeaderMap& trailers) {
+  upstreamDone_ = true;
+  callbacks().encodeTrailers(trailers);
+  finishUpstream();
+}
+
+void RouterFilter::finishUpstream() {
+  if (connection_ == nullptr) return;
+  auto* connection = connection_;
+  connection_ = nullptr;
+  connection->release(requestComplete_);
+}
+
+void RouterFilter::onUpstreamReset(upstream::UpstreamFailure failure) {
+  connection_ = nullptr;
+  if (completed_) return;
+  if (responseStarted_) {
+    callbacks().resetStream(fmt::format("upstream {}: {} mid-response", host_->address(),
+                                        upstream::failureName(failure)));
+    return;
+  }
+  tried_.push_back(host_);
+  const core::RequestHead& head = callbacks().requestHead();
+  bool bodyConsumed = bodyStarted_ && head.framing != core::BodyFraming::None;
+  bool retryable = failure == upstream::UpstreamFailure::Reset && core::isIdempotentMethod(head.method) &&
+                   !bodyConsumed;
+  if (retryable && retriesLeft_ > 0) {
+    --retriesLeft_;
+    tryNextHost();
+    return;
+  }
+  giveUp(failure);
+}
+
+void RouterFilter::onDownstreamWatermark(bool above) {
+  if (connection_ == nullptr) return;
+  if (above) {
+    connection_->pauseReading();
+  } else {
+    connection_->resumeReading();
+  }
+}
+
+void RouterFilter::onComplete(const core::StreamInfo&) {
+  if (completed_) return;
+  completed_ = true;
+  if (pending_) {
+    pending_ = false;
+    host_->cancel(pendingHandle_);
+  }
+  if (connection_ != nullptr) {
+    auto* connection = connection_;
+    connection_ = nullptr;
+    if (upstreamDone_) {
+      connection->release(requestComplete_);
+    } else {
+      connection->abort();  // the client went away or was answered otherwise
+    }
+  }
+}
+
+}  // namespace flowguard::filters

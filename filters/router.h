@@ -1,0 +1,87 @@
+// The terminal filter: matches the request to a route, then either answers it directly
+// or proxies it to the route's cluster with retries onto other hosts.
+//
+// Retry rule: a connect failure never sent a byte, so it is always retried (up to the
+// route's retries) on the next host. A reset before any response byte is retried only for
+// idempotent methods, and only when no request body was streamed yet (the body is read
+// from the client only once an upstream connection is ready, and is not buffered).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/filter.h"
+#include "filters/worker_resources.h"
+#include "upstream/cluster.h"
+#include "upstream/host_pool.h"
+
+namespace flowguard::filters {
+
+// Finds the first route that matches, or null.
+const config::Route* matchRoute(const config::RouterConfig& config, const core::RequestHead& head);
+
+class RouterFilterFactory : public core::FilterFactory {
+ public:
+  RouterFilterFactory(const config::RouterConfig& config, WorkerResources& resources);
+  std::unique_ptr<core::Filter> create() override;
+
+ private:
+  const config::RouterConfig& config_;
+  WorkerResources& resources_;
+  friend class RouterFilter;
+};
+
+class RouterFilter final : public core::Filter,
+                           public upstream::PoolCallbacks,
+                           public upstream::UpstreamCallbacks {
+ public:
+  RouterFilter(const config::RouterConfig& config, WorkerResources& resources);
+  ~RouterFilter() override;
+
+  // core::Filter
+  core::FilterStatus onRequest() override;
+  void onRequestBody(std::string_view data, bool endStream, const core::HeaderMap* trailers) override;
+  void onDownstreamWatermark(bool above) override;
+  void onComplete(const core::StreamInfo& info) override;
+
+  // upstream::PoolCallbacks
+  void onPoolReady(upstream::UpstreamConnection& connection) override;
+  void onPoolFailure(upstream::UpstreamFailure failure) override;
+
+  // upstream::UpstreamCallbacks
+  void onUpstreamHeaders(core::ResponseHead& head, bool endStream) override;
+  void onUpstreamData(std::string_view data, bool endStream) override;
+  void onUpstreamTrailers(const core::HeaderMap& trailers) override;
+  void onUpstreamReset(upstream::UpstreamFailure failure) override;
+  void onUpstreamWritable() override;
+
+ private:
+  void tryNextHost();
+  void giveUp(upstream::UpstreamFailure failure);
+  void finishUpstream();
+  void encodeUpstreamHead();
+
+  const config::RouterConfig& config_;
+  WorkerResources& resources_;
+  upstream::Cluster* cluster_ = nullptr;
+  std::chrono::milliseconds timeout_{0};
+  int retriesLeft_ = 0;
+  std::string upstreamHead_;  // encoded once, resent on retries
+  std::vector<const upstream::HostPool*> tried_;
+  upstream::HostPool* host_ = nullptr;
+  upstream::HostPool::PendingHandle pendingHandle_;
+  bool pending_ = false;
+  upstream::UpstreamConnection* connection_ = nullptr;
+  std::string chunkLine_;
+  bool chunkedBody_ = false;
+  bool bodyStarted_ = false;
+  bool bodyPaused_ = false;
+  bool requestComplete_ = false;
+  bool responseStarted_ = false;
+  bool upstreamDone_ = false;
+  bool completed_ = false;
+};
+
+}  // namespace flowguard::filters

@@ -1,0 +1,15 @@
+// Per-worker things filters may use. One instance per worker thread; filters made on
+// that worker hold references to it.
+#pragma once
+
+#include "core/dispatcher.h"
+#include "upstream/cluster.h"
+
+namespace flowguard::filters {
+
+struct WorkerResources {
+  core::Dispatcher& dispatcher;
+  upstream::ClusterManager& clusters;
+};
+
+}  // namespace flowguard::filters

@@ -1,0 +1,151 @@
+#include "gateway/gateway.h"
+
+#include <csignal>
+#include <deque>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <uv.h>
+
+#include "core/connection_registry.h"
+#include "core/filter_chain.h"
+#include "core/listener.h"
+#include "core/worker.h"
+#include "filters/filter_registry.h"
+#include "upstream/cluster.h"
+
+namespace flowguard::gateway {
+
+namespace {
+
+constexpr std::chrono::milliseconds kDrainTimeout{5000};
+
+core::ListenerSettings toSettings(const config::ListenerConfig& listener) {
+  core::ListenerSettings settings;
+  settings.name = listener.name;
+  settings.host = listener.address.host;
+  settings.port = listener.address.port;
+  settings.maxHeaderBytes = listener.maxHeaderBytes;
+  settings.maxHeaders = listener.maxHeaders;
+  settings.maxRequestBody = listener.maxRequestBody;
+  settings.headerTimeout = listener.headerTimeout;
+  settings.idleTimeout = listener.idleTimeout;
+  return settings;
+}
+
+// Everything one worker owns. Built and destroyed on the worker's thread.
+class GatewayWorkerState final : public core::WorkerState {
+ public:
+  GatewayWorkerState(core::Dispatcher& dispatcher, const config::Config& config)
+      : clusters_(dispatcher, config.clusters), resources_{dispatcher, clusters_} {
+    for (const auto& listener : config.listeners) {
+      auto chain = std::make_unique<core::FilterChainFactory>();
+      for (const auto& filter : listener.filters) {
+        chain->add(filters::createFilterFactory(filter, resources_));
+      }
+      settings_.push_back(toSettings(listener));
+      settings_.back().filterChain = chain.get();
+      chains_.push_back(std::move(chain));
+      listeners_.push_back(std::make_unique<core::Listener>(dispatcher, settings_.back(), registry_));
+    }
+  }
+
+  bool start(std::string& error) {
+    for (auto& listener : listeners_) {
+      if (listener->start() != 0) {
+        error = listener->error();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  void drain() override {
+    for (auto& listener : listeners_) listener->stop();
+    registry_.drainAll();
+  }
+  bool drained() const override { return registry_.size() == 0; }
+  void closeAll() override {
+    for (auto& listener : listeners_) listener->stop();
+    registry_.closeAll();
+    clusters_.closeAll();
+  }
+
+ private:
+  core::ConnectionRegistry registry_;
+  upstream::ClusterManager clusters_;
+  filters::WorkerResources resources_;
+  std::deque<core::ListenerSettings> settings_;  // deque: connections keep references
+  std::vector<std::unique_ptr<core::FilterChainFactory>> chains_;
+  std::vector<std::unique_ptr<core::Listener>> listeners_;
+};
+
+}  // namespace
+
+Gateway::Gateway(std::shared_ptr<const config::Config> config) : config_(std::move(config)) {}
+
+int Gateway::run() {
+  std::signal(SIGPIPE, SIG_IGN);
+  unsigned workerCount = config_->workers;
+  if (workerCount == 0) workerCount = std::max(1u, std::thread::hardware_concurrency());
+
+  std::vector<std::unique_ptr<core::Worker>> workers;
+  const config::Config& config = *config_;
+  for (unsigned i = 0; i < workerCount; ++i) {
+    auto worker = std::make_unique<core::Worker>(
+        i, [&config](core::Dispatcher& dispatcher, std::string& error) -> std::unique_ptr<core::WorkerState> {
+          try {
+            auto state = std::make_unique<GatewayWorkerState>(dispatcher, config);
+            if (!state->start(error)) {
+              state->closeAll();
+              return nullptr;
+            }
+            return state;
+          } catch (const std::exception& e) {
+            error = e.what();
+            return nullptr;
+          }
+        });
+    std::string error;
+    if (!worker->start(error)) {
+      fmt::print(stderr, "flowguard: {}\n", error);
+      for (auto& w : workers) w->requestStop(std::chrono::milliseconds(0));
+      return 1;
+    }
+    workers.push_back(std::move(worker));
+  }
+  for (const auto& listener : config.listeners) {
+    fmt::print(stderr, "flowguard: listener {} on {} ({} worker{})\n", listener.name, listener.address.str(),
+               workerCount, workerCount == 1 ? "" : "s");
+  }
+
+  // The main thread's loop only waits for a signal.
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  struct SignalContext {
+    std::vector<std::unique_ptr<core::Worker>>* workers;
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
+  } context;
+  context.workers = &workers;
+  auto onSignal = [](uv_signal_t* handle, int signum) {
+    auto* ctx = static_cast<SignalContext*>(handle->data);
+    fmt::print(stderr, "flowguard: {} received, draining\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    for (auto& worker : *ctx->workers) worker->requestStop(kDrainTimeout);
+    uv_close(reinterpret_cast<uv_handle_t*>(&ctx->sigint), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&ctx->sigterm), nullptr);
+  };
+  for (auto [handle, signum] : {std::pair{&context.sigint, SIGINT}, std::pair{&context.sigterm, SIGTERM}}) {
+    uv_signal_init(&loop, handle);
+    handle->data = &context;
+    uv_signal_start(handle, onSignal, signum);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  for (auto& worker : workers) worker->join();
+  fmt::print(stderr, "flowguard: stopped\n");
+  return 0;
+}
+
+}  // namespace flowguard::gateway

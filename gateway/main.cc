@@ -1,0 +1,47 @@
+// flowguard: run the gateway, or validate a config without starting it.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "config/config_loader.h"
+#include "gateway/gateway.h"
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+// Prints every error as FILE:LINE:COL: message. Returns the config or null.
+std::shared_ptr<const flowguard::config::Config> load(const std::string& path) {
+  auto result = flowguard::config::loadConfigFile(path);
+  for (const auto& error : result.errors) fmt::print(stderr, "{}\n", error.str());
+  return result.ok() ? result.config : nullptr;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"FlowGuard: an HTTP/1.1 API gateway"};
+  app.set_version_flag("--version", fmt::format("flowguard {}", kVersion));
+  std::string configPath = "flowguard.yaml";
+  app.add_option("-c,--config", configPath, "Configuration file")->capture_default_str();
+
+  auto* validate = app.add_subcommand("validate", "Check a configuration file and exit (0: valid, 1: errors)");
+  std::string validatePath;
+  validate->add_option("-c,--config", validatePath, "Configuration file (default: the top-level -c)");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (validate->parsed()) {
+    std::string path = validatePath.empty() ? configPath : validatePath;
+    auto config = load(path);
+    if (!config) return 1;
+    fmt::print("{}: ok ({} listener{}, {} cluster{})\n", path, config->listeners.size(),
+               config->listeners.size() == 1 ? "" : "s", config->clusters.size(),
+               config->clusters.size() == 1 ? "" : "s");
+    return 0;
+  }
+
+  auto config = load(configPath);
+  if (!config) return 1;
+  flowguard::gateway::Gateway gateway(config);
+  return gateway.run();
+}

@@ -1,0 +1,292 @@
+#include "upstream/upstream_connection.h"
+
+#include <cstring>
+
+#include "upstream/host_pool.h"
+
+namespace flowguard::upstream {
+
+namespace {
+constexpr size_t kReadBuffer = 64 * 1024;
+}
+
+std::string_view failureName(UpstreamFailure failure) {
+  switch (failure) {
+    case UpstreamFailure::ConnectFailed: return "connect failed";
+    case UpstreamFailure::ConnectTimeout: return "connect timeout";
+    case UpstreamFailure::Reset: return "connection reset";
+    case UpstreamFailure::Timeout: return "response timeout";
+    case UpstreamFailure::BadResponse: return "invalid response";
+    case UpstreamFailure::Overflow: return "too many pending requests";
+  }
+  return "unknown";
+}
+
+UpstreamConnection::UpstreamConnection(core::Dispatcher& dispatcher, HostPool& pool,
+                                       const sockaddr_storage& address,
+                                       std::chrono::milliseconds connectTimeout)
+    : dispatcher_(dispatcher),
+      pool_(&pool),
+      address_(address),
+      connectTimeout_(connectTimeout),
+      writer_(reinterpret_cast<uv_stream_t*>(&tcp_)),
+      parser_(core::Http1Parser::Kind::Response, core::Http1Parser::Limits{64 * 1024, 200}) {
+  uv_tcp_init(dispatcher.loop(), &tcp_);
+  tcp_.data = this;
+  uv_timer_init(dispatcher.loop(), &timer_);
+  timer_.data = this;
+  connectReq_.data = this;
+  openHandles_ = 2;
+  writer_.setCallback([this](int status) { onWriteEvent(status); });
+}
+
+void UpstreamConnection::connect() {
+  int rc = uv_tcp_connect(&connectReq_, &tcp_, reinterpret_cast<const sockaddr*>(&address_),
+                          &UpstreamConnection::onConnect);
+  if (rc != 0) {
+    // Report on the next loop turn, as if the connect had failed asynchronously: the
+    // pool's caller is still inside newStream() now.
+    connectError_ = true;
+    uv_timer_start(&timer_, &UpstreamConnection::onTimer, 0, 0);
+    return;
+  }
+  uv_timer_start(&timer_, &UpstreamConnection::onTimer, static_cast<uint64_t>(connectTimeout_.count()), 0);
+}
+
+void UpstreamConnection::onConnect(uv_connect_t* req, int status) {
+  auto* self = static_cast<UpstreamConnection*>(req->data);
+  if (self->state_ != State::Connecting) return;  // closed meanwhile (UV_ECANCELED)
+  uv_timer_stop(&self->timer_);
+  if (status != 0) {
+    self->fail(UpstreamFailure::ConnectFailed);
+    return;
+  }
+  uv_tcp_nodelay(&self->tcp_, 1);
+  self->state_ = State::Idle;  // until the pool hands it to a request
+  self->startReading();
+  self->pool_->onConnected(self);
+}
+
+void UpstreamConnection::attach(UpstreamCallbacks& callbacks, std::chrono::milliseconds responseTimeout,
+                                bool headRequest) {
+  callbacks_ = &callbacks;
+  ++generation_;
+  state_ = State::Busy;
+  responseTimeout_ = responseTimeout;
+  responseDone_ = false;
+  responseBytes_ = 0;
+  readPaused_ = false;
+  parser_.setRequestWasHead(headRequest);
+  if (responseTimeout.count() > 0) {
+    uv_timer_start(&timer_, &UpstreamConnection::onTimer, static_cast<uint64_t>(responseTimeout.count()), 0);
+  }
+  startReading();
+}
+
+void UpstreamConnection::write(const std::string_view* pieces, size_t count) {
+  if (state_ != State::Busy) return;
+  writer_.write(pieces, count);
+  if (writer_.queuedBytes() > kWriteLowWatermark) wroteAboveLowWatermark_ = true;
+}
+
+void UpstreamConnection::onWriteEvent(int status) {
+  if (status < 0) {
+    fail(UpstreamFailure::Reset);
+    return;
+  }
+  if (wroteAboveLowWatermark_ && writer_.queuedBytes() <= kWriteLowWatermark && callbacks_) {
+    wroteAboveLowWatermark_ = false;
+    callbacks_->onUpstreamWritable();
+  }
+}
+
+void UpstreamConnection::pauseReading() {
+  readPaused_ = true;
+  if (reading_) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    reading_ = false;
+  }
+}
+
+void UpstreamConnection::resumeReading() {
+  if (!readPaused_ || state_ != State::Busy) return;
+  readPaused_ = false;
+  processInput();
+  if (state_ == State::Busy && !readPaused_) startReading();
+}
+
+void UpstreamConnection::startReading() {
+  if (reading_ || state_ == State::Closed) return;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &UpstreamConnection::onAlloc, &UpstreamConnection::onRead);
+  reading_ = true;
+}
+
+void UpstreamConnection::release(bool requestComplete) {
+  if (state_ != State::Busy) return;
+  callbacks_ = nullptr;
+  ++generation_;
+  ++requestsServed_;
+  bool reusable = requestComplete && responseDone_ && parser_.response().keepAlive &&
+                  inStart_ == inEnd_ && writer_.queuedBytes() == 0 && !writer_.failed();
+  uv_timer_stop(&timer_);
+  if (pool_ == nullptr) {
+    close();
+    return;
+  }
+  pool_->onReleased(this, reusable);
+}
+
+void UpstreamConnection::abort() {
+  callbacks_ = nullptr;
+  close();
+}
+
+void UpstreamConnection::makeIdle(std::chrono::milliseconds idleTimeout) {
+  state_ = State::Idle;
+  readPaused_ = false;
+  startReading();
+  uv_timer_start(&timer_, &UpstreamConnection::onTimer, static_cast<uint64_t>(idleTimeout.count()), 0);
+}
+
+void UpstreamConnection::close() {
+  if (state_ == State::Closed) return;
+  bool wasConnecting = state_ == State::Connecting;
+  state_ = State::Closed;
+  callbacks_ = nullptr;
+  ++generation_;
+  if (pool_ != nullptr) {
+    HostPool* pool = pool_;
+    pool_ = nullptr;
+    pool->onClosed(this, wasConnecting);
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &UpstreamConnection::onClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &UpstreamConnection::onClosed);
+}
+
+void UpstreamConnection::onClosed(uv_handle_t* handle) {
+  auto* self = static_cast<UpstreamConnection*>(handle->data);
+  if (--self->openHandles_ == 0) delete self;
+}
+
+void UpstreamConnection::fail(UpstreamFailure failure) {
+  if (state_ == State::Closed) return;
+  if (state_ == State::Connecting) {
+    HostPool* pool = pool_;
+    pool_ = nullptr;
+    state_ = State::Closed;  // the pool hears onConnectFailed, not onClosed
+    ++generation_;
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &UpstreamConnection::onClosed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &UpstreamConnection::onClosed);
+    if (pool != nullptr) pool->onConnectFailed(this, failure);
+    return;
+  }
+  UpstreamCallbacks* callbacks = callbacks_;
+  close();
+  if (callbacks != nullptr) callbacks->onUpstreamReset(failure);
+}
+
+void UpstreamConnection::onTimer(uv_timer_t* timer) {
+  auto* self = static_cast<UpstreamConnection*>(timer->data);
+  switch (self->state_) {
+    case State::Connecting:
+      self->fail(self->connectError_ ? UpstreamFailure::ConnectFailed : UpstreamFailure::ConnectTimeout);
+      break;
+    case State::Busy:
+      self->fail(UpstreamFailure::Timeout);
+      break;
+    case State::Idle:
+      self->close();
+      break;
+    case State::Closed:
+      break;
+  }
+}
+
+void UpstreamConnection::onAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
+  auto* self = static_cast<UpstreamConnection*>(handle->data);
+  if (self->in_.empty()) self->in_.resize(kReadBuffer);
+  if (self->inStart_ == self->inEnd_) {
+    self->inStart_ = self->inEnd_ = 0;
+  } else if (self->inStart_ > 0) {
+    std::memmove(self->in_.data(), self->in_.data() + self->inStart_, self->inEnd_ - self->inStart_);
+    self->inEnd_ -= self->inStart_;
+    self->inStart_ = 0;
+  }
+  *buf = uv_buf_init(self->in_.data() + self->inEnd_, self->in_.size() - self->inEnd_);
+}
+
+void UpstreamConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
+  auto* self = static_cast<UpstreamConnection*>(stream->data);
+  if (nread == 0) return;
+  if (self->state_ == State::Idle) {
+    // A pooled connection must stay silent: EOF (the upstream's keep-alive timeout) or
+    // unsolicited bytes both mean it cannot be reused.
+    self->close();
+    return;
+  }
+  if (nread < 0) {
+    if (self->state_ == State::Busy) {
+      auto result = self->parser_.finish();  // a close-delimited body ends here
+      if (result.event == core::Http1Parser::Event::MessageComplete && self->responseBytes_ > 0) {
+        self->responseDone_ = true;
+        UpstreamCallbacks* callbacks = self->callbacks_;
+        uint64_t generation = self->generation_;
+        if (callbacks != nullptr) callbacks->onUpstreamData({}, true);
+        if (generation == self->generation_) self->close();
+        return;
+      }
+    }
+    self->fail(UpstreamFailure::Reset);
+    return;
+  }
+  self->inEnd_ += static_cast<size_t>(nread);
+  self->responseBytes_ += static_cast<size_t>(nread);
+  if (self->responseTimeout_.count() > 0) {
+    uv_timer_start(&self->timer_, &UpstreamConnection::onTimer,
+                   static_cast<uint64_t>(self->responseTimeout_.count()), 0);
+  }
+  self->processInput();
+}
+
+void UpstreamConnection::processInput() {
+  uint64_t generation = generation_;
+  while (state_ == State::Busy && !readPaused_ && generation == generation_ && callbacks_ != nullptr) {
+    auto result = parser_.parse(in_.data() + inStart_, inEnd_ - inStart_);
+    inStart_ += result.consumed;
+    switch (result.event) {
+      case core::Http1Parser::Event::NeedMore:
+        return;
+      case core::Http1Parser::Event::HeadComplete: {
+        core::ResponseHead& head = parser_.response();
+        bool noBody = head.framing == core::BodyFraming::None;
+        if (noBody) {
+          // Let the parser finish the message so the connection is reusable right away.
+          auto next = parser_.parse(in_.data() + inStart_, 0);
+          if (next.event == core::Http1Parser::Event::MessageComplete) responseDone_ = true;
+          uv_timer_stop(&timer_);
+          callbacks_->onUpstreamHeaders(head, true);
+          return;
+        }
+        callbacks_->onUpstreamHeaders(head, false);
+        break;
+      }
+      case core::Http1Parser::Event::Body:
+        callbacks_->onUpstreamData(parser_.body(), false);
+        break;
+      case core::Http1Parser::Event::MessageComplete:
+        responseDone_ = true;
+        uv_timer_stop(&timer_);
+        if (!parser_.trailers().empty()) {
+          callbacks_->onUpstreamTrailers(parser_.trailers());
+        } else {
+          callbacks_->onUpstreamData({}, true);
+        }
+        return;
+      case core::Http1Parser::Event::Error:
+        fail(UpstreamFailure::BadResponse);
+        return;
+    }
+  }
+}
+
+}  // namespace flowguard::upstream
