@@ -1,0 +1,27 @@
+#include "config/config.h"
+
+#include <fmt/format.h>
+
+#include "config/config_loader.h"
+
+namespace flowguard::config {
+
+std::string SocketAddress::str() const {
+  // Brackets keep the port separable from an IPv6 literal's own colons.
+  if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
+  return fmt::format("{}:{}", host, port);
+}
+
+const ClusterConfig* Config::findCluster(const std::string& name) const {
+  for (const ClusterConfig& cluster : clusters) {
+    if (cluster.name == name) return &cluster;
+  }
+  return nullptr;
+}
+
+std::string ConfigError::str() const {
+  if (line <= 0) return fmt::format("{}: {}", file, message);
+  return fmt::format("{}:{}:{}: {}", file, line, column, message);
+}
+
+}  // namespace flowguard::config

@@ -1,0 +1,119 @@
+// YAML binding of the router filter: `routes:`, each a match plus a cluster or a direct
+// response.
+#include <fmt/format.h>
+
+#include "config/filter_parsers.h"
+#include "config/units.h"
+
+namespace flowguard::config {
+namespace {
+
+constexpr int64_t kMaxRetries = 10;
+
+RouteMatch parseMatch(const YAML::Node& node, YamlReader& r) {
+  RouteMatch match;
+  if (!r.expectMap(node, "'match'")) return match;
+  r.checkKeys(node, "in route match", {"prefix", "path", "methods", "host"});
+  std::optional<YAML::Node> prefix = YamlReader::find(node, "prefix");
+  std::optional<YAML::Node> path = YamlReader::find(node, "path");
+  if (prefix.has_value() == path.has_value()) {
+    r.error(node, "route match needs exactly one of 'prefix' or 'path'");
+  }
+  auto readPath = [&](const std::optional<YAML::Node>& value, std::string_view key, std::string& out) {
+    if (!value) return;
+    std::optional<std::string> text = r.string(*value, key);
+    if (!text) return;
+    if (text->empty() || (*text)[0] != '/') {
+      r.error(*value, fmt::format("'{}' must start with '/', got '{}'", key, *text));
+      return;
+    }
+    out = std::move(*text);
+  };
+  readPath(prefix, "prefix", match.prefix);
+  readPath(path, "path", match.path);
+  if (std::optional<YAML::Node> methods = YamlReader::find(node, "methods")) {
+    if (methods->IsSequence()) {
+      for (const YAML::Node& item : *methods) {
+        std::optional<std::string> method = r.string(item, "methods entry");
+        if (!method) continue;
+        if (!isMethodToken(*method)) {
+          r.error(item, fmt::format("invalid HTTP method '{}': expected a token such as GET or POST",
+                                    *method));
+          continue;
+        }
+        match.methods.push_back(std::move(*method));
+      }
+    } else {
+      r.expectList(*methods, "'methods'");
+    }
+  }
+  if (std::optional<YAML::Node> host = YamlReader::find(node, "host")) {
+    if (std::optional<std::string> text = r.string(*host, "host")) {
+      if (text->empty()) {
+        r.error(*host, "'host' must not be empty (leave it out to match any host)");
+      } else {
+        match.host = std::move(*text);
+      }
+    }
+  }
+  return match;
+}
+
+DirectResponse parseDirectResponse(const YAML::Node& node, YamlReader& r) {
+  DirectResponse response;
+  if (!r.expectMap(node, "'direct_response'")) return response;
+  r.checkKeys(node, "in direct_response", {"status", "body", "content_type"});
+  if (auto status = YamlReader::find(node, "status")) {
+    if (auto value = r.integer(*status, "status", 100, 599)) response.status = static_cast<int>(*value);
+  }
+  if (auto body = YamlReader::find(node, "body")) {
+    if (auto value = r.string(*body, "body")) response.body = std::move(*value);
+  }
+  if (auto type = YamlReader::find(node, "content_type")) {
+    if (auto value = r.string(*type, "content_type")) response.contentType = std::move(*value);
+  }
+  return response;
+}
+
+Route parseRoute(const YAML::Node& node, FilterParseContext& ctx) {
+  YamlReader& r = ctx.reader;
+  Route route;
+  route.location = YamlReader::location(node);
+  if (!r.expectMap(node, "route")) return route;
+  r.checkKeys(node, "in route", {"match", "cluster", "direct_response", "timeout", "retries"});
+  if (auto match = r.require(node, "match", "in route")) route.match = parseMatch(*match, r);
+  std::optional<YAML::Node> cluster = YamlReader::find(node, "cluster");
+  std::optional<YAML::Node> direct = YamlReader::find(node, "direct_response");
+  if (cluster.has_value() == direct.has_value()) {
+    r.error(node, "route needs exactly one of 'cluster' or 'direct_response'");
+  }
+  if (cluster) {
+    if (auto name = r.string(*cluster, "cluster")) {
+      if (ctx.clusterNames.count(*name) == 0) {
+        r.error(*cluster, fmt::format("route refers to undefined cluster '{}'", *name));
+      }
+      route.cluster = std::move(*name);
+    }
+  }
+  if (direct) route.directResponse = parseDirectResponse(*direct, r);
+  if (auto timeout = YamlReader::find(node, "timeout")) route.timeout = r.positiveDuration(*timeout, "timeout");
+  if (auto retries = YamlReader::find(node, "retries")) {
+    if (auto value = r.integer(*retries, "retries", 0, kMaxRetries)) route.retries = static_cast<int>(*value);
+  }
+  return route;
+}
+
+}  // namespace
+
+FilterSettings parseRouterFilter(const YAML::Node& node, FilterParseContext& ctx) {
+  YamlReader& r = ctx.reader;
+  RouterConfig router;
+  r.checkKeys(node, "in router filter", {"name", "routes"});
+  std::optional<YAML::Node> routes = r.require(node, "routes", "in router filter");
+  if (!routes || !r.expectList(*routes, "'routes'")) return router;
+  if (routes->size() == 0) r.error(*routes, "router needs at least one route");
+  for (const YAML::Node& route : *routes) router.routes.push_back(parseRoute(route, ctx));
+  return router;
+}
+
+}  // namespace flowguard::config

@@ -1,0 +1,190 @@
+#include "config/units.h"
+
+#include <arpa/inet.h>
+
+#include <array>
+#include <charconv>
+#include <limits>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace flowguard::config {
+namespace {
+
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Splits "123unit" into its number and unit; false when there is no leading digit.
+bool splitNumber(std::string_view text, uint64_t& number, std::string_view& unit, bool& overflow) {
+  size_t digits = 0;
+  while (digits < text.size() && isDigit(text[digits])) ++digits;
+  if (digits == 0) return false;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + digits, number);
+  overflow = ec == std::errc::result_out_of_range;
+  unit = text.substr(digits);
+  return true;
+}
+
+bool multiply(uint64_t a, uint64_t b, uint64_t limit, uint64_t& out) {
+  if (b != 0 && a > limit / b) return false;
+  out = a * b;
+  return true;
+}
+
+}  // namespace
+
+bool parseDuration(std::string_view text, Duration& out, std::string& reason) {
+  static constexpr std::array<std::pair<std::string_view, uint64_t>, 4> kUnits{{
+      {"ms", 1}, {"s", 1'000}, {"m", 60'000}, {"h", 3'600'000}}};
+  if (!text.empty() && text[0] == '-') {
+    reason = "must not be negative";
+    return false;
+  }
+  uint64_t number = 0;
+  std::string_view unit;
+  bool overflow = false;
+  if (!splitNumber(text, number, unit, overflow)) {
+    reason = "expected a whole number with a unit (ms, s, m or h), e.g. 10s";
+    return false;
+  }
+  if (unit.empty()) {
+    reason = "duration needs a unit, e.g. 10s";
+    return false;
+  }
+  if (unit[0] == '.') {
+    reason = "expected a whole number; use a smaller unit instead of a fraction, e.g. 1500ms";
+    return false;
+  }
+  for (const auto& [name, factor] : kUnits) {
+    if (unit != name) continue;
+    uint64_t millis = 0;
+    constexpr auto kMax = static_cast<uint64_t>(std::numeric_limits<Duration::rep>::max());
+    if (overflow || !multiply(number, factor, kMax, millis)) {
+      reason = "too large";
+      return false;
+    }
+    out = Duration{static_cast<Duration::rep>(millis)};
+    return true;
+  }
+  reason = fmt::format("unknown unit '{}' (use ms, s, m or h)", unit);
+  return false;
+}
+
+bool parseSize(std::string_view text, uint64_t& out, std::string& reason) {
+  static constexpr std::array<std::pair<std::string_view, uint64_t>, 7> kUnits{{
+      {"B", 1},
+      {"KB", 1'000},
+      {"KiB", 1ull << 10},
+      {"MB", 1'000'000},
+      {"MiB", 1ull << 20},
+      {"GB", 1'000'000'000},
+      {"GiB", 1ull << 30}}};
+  if (!text.empty() && text[0] == '-') {
+    reason = "must not be negative";
+    return false;
+  }
+  uint64_t number = 0;
+  std::string_view unit;
+  bool overflow = false;
+  if (!splitNumber(text, number, unit, overflow)) {
+    reason = "expected a whole number of bytes, optionally with a unit (B, KB, KiB, MB, MiB, GB, GiB)";
+    return false;
+  }
+  if (unit.empty()) unit = "B";
+  for (const auto& [name, factor] : kUnits) {
+    if (unit != name) continue;
+    if (overflow || !multiply(number, factor, std::numeric_limits<uint64_t>::max(), out)) {
+      reason = "too large";
+      return false;
+    }
+    return true;
+  }
+  reason = fmt::format("unknown unit '{}' (use B, KB, KiB, MB, MiB, GB or GiB)", unit);
+  return false;
+}
+
+bool parseSocketAddress(std::string_view text, SocketAddress& out, std::string& reason) {
+  std::string_view host;
+  std::string_view port;
+  bool bracketed = false;
+  if (!text.empty() && text[0] == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos) {
+      reason = "missing ']' after the IPv6 host";
+      return false;
+    }
+    host = text.substr(1, close - 1);
+    std::string_view rest = text.substr(close + 1);
+    if (rest.empty() || rest[0] != ':') {
+      reason = "expected host:port, e.g. [::1]:8000";
+      return false;
+    }
+    port = rest.substr(1);
+    bracketed = true;
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      reason = "no port; expected host:port, e.g. 127.0.0.1:8000";
+      return false;
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      reason = "an IPv6 host needs brackets, e.g. [::1]:8000";
+      return false;
+    }
+  }
+  if (port.empty()) {
+    reason = "no port; expected host:port, e.g. 127.0.0.1:8000";
+    return false;
+  }
+  uint64_t portNumber = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), portNumber);
+  if (ec == std::errc::invalid_argument || ptr != port.data() + port.size()) {
+    reason = fmt::format("port '{}' is not a number", port);
+    return false;
+  }
+  if (ec == std::errc::result_out_of_range || portNumber < 1 || portNumber > 65535) {
+    reason = fmt::format("port {} out of range 1..65535", port);
+    return false;
+  }
+  std::string hostString(host);
+  unsigned char scratch[16];
+  bool valid = bracketed ? inet_pton(AF_INET6, hostString.c_str(), scratch) == 1
+                         : hostString == "localhost" ||
+                               inet_pton(AF_INET, hostString.c_str(), scratch) == 1;
+  if (!valid) {
+    reason = bracketed
+                 ? fmt::format("host '{}' is not an IPv6 literal", host)
+                 : fmt::format("host '{}' is not an IPv4/IPv6 literal or 'localhost'", host);
+    return false;
+  }
+  out.host = std::move(hostString);
+  out.port = static_cast<uint16_t>(portNumber);
+  return true;
+}
+
+bool parseInteger(std::string_view text, int64_t& out, std::string& reason) {
+  // from_chars takes '-' but not '+', and stops at the first non-digit; demand it consumed all.
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  if (text.empty() || ec == std::errc::invalid_argument || ptr != text.data() + text.size()) {
+    reason = "not an integer";
+    return false;
+  }
+  if (ec == std::errc::result_out_of_range) {
+    reason = "out of range";
+    return false;
+  }
+  return true;
+}
+
+bool isMethodToken(std::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    bool alnum = isDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
+
+}  // namespace flowguard::config

@@ -1,0 +1,32 @@
+// Parsers for the value syntaxes flowguard.yaml shares between sections: durations ("250ms",
+// "10s"), byte sizes ("16KiB"), host:port addresses and plain integers. They know nothing
+// about YAML; on failure they return false and say why in `reason` (the caller adds which
+// key and where), so the same rules apply wherever such a value appears.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+
+namespace flowguard::config {
+
+// "<digits><unit>" with unit ms, s, m or h. A bare number is rejected: "10" could mean
+// seconds or milliseconds, and guessing wrong by 1000x is worse than asking.
+bool parseDuration(std::string_view text, Duration& out, std::string& reason);
+
+// "<digits>" (bytes) or "<digits><unit>" with unit B, KB, KiB, MB, MiB, GB or GiB
+// (KB = 1000, KiB = 1024).
+bool parseSize(std::string_view text, uint64_t& out, std::string& reason);
+
+// "host:port" or "[ipv6]:port"; host is an IPv4/IPv6 literal or "localhost", port 1..65535.
+bool parseSocketAddress(std::string_view text, SocketAddress& out, std::string& reason);
+
+// Decimal integer with an optional leading '-', nothing else (no "0x", no spaces).
+bool parseInteger(std::string_view text, int64_t& out, std::string& reason);
+
+// An HTTP method token (RFC 9110 tchar), e.g. GET.
+bool isMethodToken(std::string_view text);
+
+}  // namespace flowguard::config
