@@ -1,0 +1,61 @@
+// flowguard-backend's listener: accepts connections on one uv loop and owns every Connection.
+//
+// Single-threaded: every method runs on the loop thread. The server must outlive uv_run on
+// its loop, because connection close callbacks report back to it.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace flowguard::backend {
+
+class Connection;
+
+struct BackendOptions {
+  std::string name = "backend";
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;  // 0: the kernel picks one; port() tells which
+};
+
+class BackendServer {
+ public:
+  BackendServer(uv_loop_t* loop, BackendOptions options);
+  ~BackendServer();
+  BackendServer(const BackendServer&) = delete;
+  BackendServer& operator=(const BackendServer&) = delete;
+
+  // Binds and listens. Returns 0 or a negative libuv error code.
+  int start();
+  // The bound port (after a successful start()).
+  uint16_t port() const { return port_; }
+  // Closes the listener and every connection; uv_run returns once their handles are closed.
+  void shutdown();
+
+  const BackendOptions& options() const { return options_; }
+  uv_loop_t* loop() const { return loop_; }
+  uint64_t connectionsAccepted() const { return connectionsAccepted_; }
+  uint64_t requests() const { return requests_; }
+  void countRequest() { ++requests_; }
+
+  // Called by a Connection from its last uv_close callback; destroys it.
+  void connectionClosed(Connection* connection);
+
+ private:
+  static void onConnection(uv_stream_t* listener, int status);
+
+  uv_loop_t* loop_;
+  BackendOptions options_;
+  uv_tcp_t listener_{};
+  bool listenerInitialised_ = false;
+  bool shuttingDown_ = false;
+  uint16_t port_ = 0;
+  uint64_t connectionsAccepted_ = 0;
+  uint64_t requests_ = 0;
+  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+};
+
+}  // namespace flowguard::backend

@@ -1,0 +1,172 @@
+// Support for integration tests that start real FlowGuard processes and talk to them over
+// loopback. Everything here is blocking and single-threaded (the test thread), and every
+// wait has a deadline: a hung peer fails the test instead of hanging it.
+//
+// Failures throw std::runtime_error with a message saying what was expected (and, for
+// processes, the tail of the child's log), which doctest reports as a failed test case.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace flowguard::core {
+class Http1Parser;
+}
+
+namespace flowguard::test {
+
+using namespace std::chrono_literals;
+using Millis = std::chrono::milliseconds;
+
+// A port that was free a moment ago on 127.0.0.1 (bind to port 0, read it, close).
+uint16_t freeTcpPort();
+
+// Path of a built binary under $FLOWGUARD_BIN_DIR (set by ctest): "flowguard-backend" ->
+// <bin>/backend/flowguard-backend, "flowguard" -> <bin>/gateway/flowguard,
+// "flowguard-loadgen" -> <bin>/loadgen/flowguard-loadgen, anything else -> <bin>/<name>.
+// Throws when the variable is unset.
+std::string binaryPath(std::string_view name);
+
+// A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  // path() + "/" + name
+  std::string file(std::string_view name) const;
+
+ private:
+  std::string path_;
+};
+
+void writeFile(const std::string& path, std::string_view content);
+std::string readFile(const std::string& path);  // "" when missing
+
+// A child process with stdout and stderr in one log file. Destruction stops it.
+class Process {
+ public:
+  // argv[0] must be a path (no PATH search). logDir empty: a private temp dir.
+  explicit Process(std::vector<std::string> argv, std::string logDir = {});
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  const std::string& logPath() const { return logPath_; }
+  std::string logText() const;
+  // The last `lines` lines of the log, for failure messages.
+  std::string logTail(size_t lines = 30) const;
+
+  // Connects to 127.0.0.1:port until a connection is accepted. Throws (with the log tail)
+  // when the process exits first or the deadline passes.
+  void waitForPort(uint16_t port, Millis timeout = 10s);
+  // Waits until the log contains `needle`; returns the log text. Throws like waitForPort.
+  std::string waitForLog(std::string_view needle, Millis timeout = 10s);
+
+  // True while the child has not exited (reaps it when it has).
+  bool running();
+  // The exit status once exited: the exit code, or 128 + signal number.
+  std::optional<int> exitStatus() const { return exitStatus_; }
+  // Waits up to timeout for the child to exit by itself; returns its status if it did.
+  std::optional<int> waitExit(Millis timeout);
+  // SIGTERM, then SIGKILL after killAfter; returns the exit status. Idempotent.
+  int stop(Millis killAfter = 5s);
+  // Sends a signal without waiting.
+  void signal(int sig);
+
+ private:
+  bool reap(bool block);
+
+  std::unique_ptr<TempDir> ownLogDir_;
+  std::string logPath_;
+  std::vector<std::string> argv_;
+  pid_t pid_ = -1;
+  std::optional<int> exitStatus_;
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  bool keepAlive = true;  // as the parser judged the response (Connection, version)
+
+  // First value of the header (case-insensitive name), "" when absent.
+  std::string header(std::string_view name) const;
+  bool hasHeader(std::string_view name) const;
+};
+
+// A blocking HTTP/1.1 client on one loopback connection. Requests are sent raw (the test
+// decides every byte); responses are parsed with FlowGuard's own codec in Response mode.
+// Bytes after one response stay buffered for the next, so pipelined answers can be read
+// one by one.
+class HttpClient {
+ public:
+  HttpClient();
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // Throws when the connection is refused or not established within timeout.
+  void connect(uint16_t port, Millis timeout = 5s);
+  void sendRaw(std::string_view data, Millis timeout = 10s);
+  // Reads one final response (1xx interim responses are skipped). Throws on timeout, on a
+  // malformed response, or when the peer closes mid-response. keepBody false counts body
+  // bytes in bodyBytes() without storing them (for very large bodies).
+  HttpResponse readResponse(Millis timeout = 10s, bool headRequest = false, bool keepBody = true);
+  // Body bytes of the last response read.
+  uint64_t bodyBytes() const { return bodyBytes_; }
+  // True when the peer closes (EOF or reset) within timeout. Bytes received meanwhile are
+  // kept for readResponse.
+  bool peerClosed(Millis timeout = 5s);
+  void close();
+  bool connected() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+
+ private:
+  // Reads what is available within the deadline into buffer_; returns bytes read, 0 on EOF.
+  // Throws on timeout.
+  size_t readSome(std::chrono::steady_clock::time_point deadline);
+
+  int fd_ = -1;
+  bool eof_ = false;
+  std::string buffer_;  // received, not yet parsed
+  std::unique_ptr<core::Http1Parser> parser_;
+  uint64_t bodyBytes_ = 0;
+};
+
+// One request on a fresh connection with "Connection: close". `headers` are extra fields.
+HttpResponse httpGet(uint16_t port, std::string_view path,
+                     const std::vector<std::pair<std::string, std::string>>& headers = {},
+                     Millis timeout = 10s);
+
+// Resident set size and its peak (VmRSS, VmHWM from /proc/PID/status) in bytes; 0 when
+// the process is gone.
+size_t rssBytes(pid_t pid);
+size_t peakRssBytes(pid_t pid);
+
+void sleepFor(Millis duration);
+
+// Polls `condition` every few milliseconds until it holds or the deadline passes.
+template <typename Condition>
+bool waitUntil(Condition condition, Millis timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    sleepFor(Millis(10));
+  }
+}
+
+}  // namespace flowguard::test
