@@ -5,7 +5,7 @@ namespace flowguard::core {
 Dispatcher::Dispatcher(uv_loop_t* loop) : loop_(loop), check_(new uv_check_t), idle_(new uv_idle_t) {
   uv_check_init(loop_, check_);
   check_->data = this;
-  uv_check_start(check_, [](uv_check_t* h) { static_cast<Dispatcher*>(h->data)->clearDeferred(); });
+  uv_check_start(check_, [](uv_check_t* h) { static_cast<Dispatcher*>(h->data)->onCheck(); });
   uv_unref(reinterpret_cast<uv_handle_t*>(check_));
   uv_idle_init(loop_, idle_);
   idle_->data = this;
@@ -16,13 +16,40 @@ Dispatcher::~Dispatcher() {
   close();
 }
 
-void Dispatcher::deferDelete(std::unique_ptr<DeferredDeletable> object) {
-  if (toDelete_.empty() && idle_ != nullptr) {
-    // An active idle handle makes the next poll non-blocking, so the check callback
-    // runs soon even when no I/O arrives.
+void Dispatcher::wakeNextIteration() {
+  // An active idle handle makes the next poll non-blocking, so the check callback runs
+  // soon even when no I/O arrives (work scheduled from a timer, before the poll phase).
+  if (idle_ != nullptr && !uv_is_active(reinterpret_cast<uv_handle_t*>(idle_))) {
     uv_idle_start(idle_, [](uv_idle_t* h) { uv_idle_stop(h); });
   }
+}
+
+void Dispatcher::deferDelete(std::unique_ptr<DeferredDeletable> object) {
+  wakeNextIteration();
   toDelete_.push_back(std::move(object));
+}
+
+void Dispatcher::scheduleFlush(EndOfIterationFlush* target) {
+  wakeNextIteration();
+  toFlush_.push_back(target);
+}
+
+void Dispatcher::cancelFlush(EndOfIterationFlush* target) {
+  for (auto& entry : toFlush_) {
+    if (entry == target) entry = nullptr;
+  }
+}
+
+void Dispatcher::onCheck() {
+  // Flushing may schedule more (a pipelined response): loop until nothing is left.
+  while (!toFlush_.empty()) {
+    std::vector<EndOfIterationFlush*> batch;
+    batch.swap(toFlush_);
+    for (auto* target : batch) {
+      if (target != nullptr) target->flushNow();
+    }
+  }
+  clearDeferred();
 }
 
 void Dispatcher::clearDeferred() {

@@ -17,6 +17,13 @@ class DeferredDeletable {
   virtual ~DeferredDeletable() = default;
 };
 
+// Something that batches output during one loop iteration and writes it at the end.
+class EndOfIterationFlush {
+ public:
+  virtual ~EndOfIterationFlush() = default;
+  virtual void flushNow() = 0;
+};
+
 class Dispatcher {
  public:
   // Uses `loop` (not owned). Must be constructed on the loop's thread.
@@ -29,6 +36,12 @@ class Dispatcher {
   void deferDelete(std::unique_ptr<DeferredDeletable> object);
   // Frees everything parked so far (also run by the loop after each poll phase).
   void clearDeferred();
+
+  // Calls target->flushNow() at the end of this loop iteration, before the loop waits
+  // again. Lets a connection send a response head and the first body bytes in one write.
+  // A target that dies first must cancelFlush() itself.
+  void scheduleFlush(EndOfIterationFlush* target);
+  void cancelFlush(EndOfIterationFlush* target);
   // Closes the dispatcher's own handle; call before the loop's final uv_run.
   void close();
 
@@ -36,7 +49,11 @@ class Dispatcher {
   uv_loop_t* loop_;
   uv_check_t* check_;  // owned; freed in its close callback
   uv_idle_t* idle_;    // active only while objects wait, so the loop does not block on them
+  void onCheck();
+  void wakeNextIteration();
+
   std::vector<std::unique_ptr<DeferredDeletable>> toDelete_;
+  std::vector<EndOfIterationFlush*> toFlush_;
 };
 
 // Closes any uv handle allocated with new and frees it in the close callback.

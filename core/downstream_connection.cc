@@ -76,11 +76,18 @@ DownstreamConnection::DownstreamConnection(Dispatcher& dispatcher, const Listene
   registry_.add(this);
 }
 
-DownstreamConnection::~DownstreamConnection() { registry_.remove(this); }
+DownstreamConnection::~DownstreamConnection() {
+  dispatcher_.cancelFlush(this);
+  registry_.remove(this);
+}
 
 void DownstreamConnection::close() {
   if (closing_) return;
   closing_ = true;
+  if (headPending_) {
+    headPending_ = false;
+    dispatcher_.cancelFlush(this);
+  }
   if (chain_) {
     if (!chain_->responseComplete()) info_.downstreamReset = true;
     chain_->complete();
@@ -367,28 +374,38 @@ void DownstreamConnection::writeHeaders(ResponseHead& head, bool endStream) {
     onResponseComplete();
     return;
   }
+  headPending_ = true;
+  dispatcher_.scheduleFlush(this);
+}
+
+void DownstreamConnection::flushNow() {
+  if (!headPending_ || closing_) return;
+  headPending_ = false;
   writer_.write(headOut_);
 }
 
 void DownstreamConnection::writeData(std::string_view data, bool endStream) {
   if (closing_ || !chain_ || !respStarted_) return;
+  std::string_view pieces[4];
+  size_t n = 0;
+  if (headPending_) {
+    headPending_ = false;
+    pieces[n++] = headOut_;
+  }
   if (!respNoBody_ && !data.empty()) {
     if (respChunked_) {
-      headOut_.clear();
-      encodeChunkHeader(data.size(), headOut_);
-      if (endStream) {
-        std::string_view pieces[3] = {headOut_, data, "\r\n0\r\n\r\n"};
-        writer_.write(pieces, 3);
-      } else {
-        std::string_view pieces[3] = {headOut_, data, kChunkEnd};
-        writer_.write(pieces, 3);
-      }
+      chunkLine_.clear();
+      encodeChunkHeader(data.size(), chunkLine_);
+      pieces[n++] = chunkLine_;
+      pieces[n++] = data;
+      pieces[n++] = endStream ? std::string_view("\r\n0\r\n\r\n") : kChunkEnd;
     } else {
-      writer_.write(data);
+      pieces[n++] = data;
     }
   } else if (endStream && respChunked_) {
-    writer_.write("0\r\n\r\n");
+    pieces[n++] = "0\r\n\r\n";
   }
+  if (n > 0) writer_.write(pieces, n);
   if (writer_.queuedBytes() > settings_.writeHighWatermark && !aboveWatermark_) {
     aboveWatermark_ = true;
     chain_->downstreamWatermark(true);
@@ -398,10 +415,11 @@ void DownstreamConnection::writeData(std::string_view data, bool endStream) {
 
 void DownstreamConnection::writeTrailers(const HeaderMap& trailers) {
   if (closing_ || !chain_ || !respStarted_) return;
+  flushNow();
   if (respChunked_) {
-    headOut_.clear();
-    encodeLastChunk(&trailers, headOut_);
-    writer_.write(headOut_);
+    chunkLine_.clear();
+    encodeLastChunk(&trailers, chunkLine_);
+    writer_.write(chunkLine_);
   }
   onResponseComplete();
 }

@@ -29,7 +29,7 @@
 
 namespace flowguard::core {
 
-class DownstreamConnection final : public DownstreamStream {
+class DownstreamConnection final : public DownstreamStream, public EndOfIterationFlush {
  public:
   // Accepts one pending connection from `server`. On failure nothing is left behind.
   static void accept(uv_stream_t* server, Dispatcher& dispatcher, const ListenerSettings& settings,
@@ -50,6 +50,9 @@ class DownstreamConnection final : public DownstreamStream {
   void writeTrailers(const HeaderMap& trailers) override;
   size_t queuedBytes() const override { return writer_.queuedBytes(); }
   void reset(std::string_view reason) override;
+
+  // EndOfIterationFlush: a response head still held back goes out now.
+  void flushNow() override;
 
  private:
   enum class Phase { Head, Filters, Body, BodyDone, Drain };
@@ -112,7 +115,11 @@ class DownstreamConnection final : public DownstreamStream {
   bool respChunked_ = false;
   bool respNoBody_ = false;
   bool aboveWatermark_ = false;
-  std::string headOut_;           // reused to encode heads and chunk lines
+  std::string headOut_;           // reused to encode heads
+  std::string chunkLine_;         // reused to encode chunk-size lines
+  // A response head is held until the first body bytes (or the end of this loop
+  // iteration) so both leave in one write: one syscall per small response.
+  bool headPending_ = false;
   uint64_t requestsServed_ = 0;
 };
 

@@ -1,0 +1,231 @@
+#include "core/http_message.h"
+
+#include <algorithm>
+
+namespace flowguard::core {
+
+namespace {
+
+constexpr char lowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
+
+constexpr bool isOws(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view trimOws(std::string_view s) {
+  while (!s.empty() && isOws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && isOws(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// Calls fn(token) for every non-empty element of a comma-separated list.
+template <typename Fn>
+void forEachListToken(std::string_view list, Fn&& fn) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view token = trimOws(list.substr(0, comma));
+    if (!token.empty()) fn(token);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+}
+
+}  // namespace
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (lowerAscii(a[i]) != lowerAscii(b[i])) return false;
+  }
+  return true;
+}
+
+void HeaderMap::add(std::string_view name, std::string_view value) {
+  fields_.push_back(Header{std::string(name), std::string(value)});
+}
+
+void HeaderMap::set(std::string_view name, std::string_view value) {
+  auto first = std::find_if(fields_.begin(), fields_.end(),
+                            [&](const Header& h) { return equalsIgnoreCase(h.name, name); });
+  if (first == fields_.end()) {
+    add(name, value);
+    return;
+  }
+  first->value.assign(value);
+  fields_.erase(std::remove_if(first + 1, fields_.end(),
+                               [&](const Header& h) { return equalsIgnoreCase(h.name, name); }),
+                fields_.end());
+}
+
+size_t HeaderMap::remove(std::string_view name) {
+  auto newEnd = std::remove_if(fields_.begin(), fields_.end(),
+                               [&](const Header& h) { return equalsIgnoreCase(h.name, name); });
+  size_t removed = static_cast<size_t>(fields_.end() - newEnd);
+  fields_.erase(newEnd, fields_.end());
+  return removed;
+}
+
+std::string_view HeaderMap::get(std::string_view name) const {
+  for (const Header& h : fields_) {
+    if (equalsIgnoreCase(h.name, name)) return h.value;
+  }
+  return {};
+}
+
+bool HeaderMap::has(std::string_view name) const {
+  return std::any_of(fields_.begin(), fields_.end(),
+                     [&](const Header& h) { return equalsIgnoreCase(h.name, name); });
+}
+
+size_t HeaderMap::count(std::string_view name) const {
+  return static_cast<size_t>(std::count_if(
+      fields_.begin(), fields_.end(), [&](const Header& h) { return equalsIgnoreCase(h.name, name); }));
+}
+
+std::string_view RequestHead::path() const {
+  std::string_view t = target;
+  // absolute-form: the path starts after "scheme://authority".
+  if (!t.empty() && t.front() != '/') {
+    size_t scheme = t.find("://");
+    if (scheme != std::string_view::npos && t.find_first_of("?#") > scheme) {
+      size_t slash = t.find_first_of("/?#", scheme + 3);
+      if (slash == std::string_view::npos || t[slash] != '/') return "/";
+      t.remove_prefix(slash);
+    }
+  }
+  return t.substr(0, t.find_first_of("?#"));
+}
+
+std::string_view RequestHead::query() const {
+  std::string_view t = target;
+  t = t.substr(0, t.find('#'));  // a fragment is not part of the query
+  size_t q = t.find('?');
+  if (q == std::string_view::npos) return {};
+  return t.substr(q + 1);
+}
+
+void RequestHead::clear() {
+  method.clear();
+  target.clear();
+  versionMinor = 1;
+  headers.clear();
+  framing = BodyFraming::None;
+  contentLength = 0;
+  keepAlive = true;
+  expectContinue = false;
+}
+
+void ResponseHead::clear() {
+  status = 200;
+  reason.clear();
+  versionMinor = 1;
+  headers.clear();
+  framing = BodyFraming::None;
+  contentLength = 0;
+  keepAlive = true;
+}
+
+std::string_view reasonPhrase(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 102: return "Processing";
+    case 103: return "Early Hints";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 203: return "Non-Authoritative Information";
+    case 204: return "No Content";
+    case 205: return "Reset Content";
+    case 206: return "Partial Content";
+    case 207: return "Multi-Status";
+    case 208: return "Already Reported";
+    case 226: return "IM Used";
+    case 300: return "Multiple Choices";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 305: return "Use Proxy";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 407: return "Proxy Authentication Required";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 418: return "I'm a teapot";
+    case 421: return "Misdirected Request";
+    case 422: return "Unprocessable Content";
+    case 423: return "Locked";
+    case 424: return "Failed Dependency";
+    case 425: return "Too Early";
+    case 426: return "Upgrade Required";
+    case 428: return "Precondition Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 451: return "Unavailable For Legal Reasons";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    case 506: return "Variant Also Negotiates";
+    case 507: return "Insufficient Storage";
+    case 508: return "Loop Detected";
+    case 510: return "Not Extended";
+    case 511: return "Network Authentication Required";
+    default: return "Unknown";
+  }
+}
+
+bool isIdempotentMethod(std::string_view method) {
+  // Methods are case-sensitive (RFC 9110 9.1).
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
+         method == "PUT" || method == "DELETE";
+}
+
+bool isHopByHopHeader(std::string_view name) {
+  switch (name.size()) {
+    case 2: return equalsIgnoreCase(name, "te");
+    case 7: return equalsIgnoreCase(name, "trailer") || equalsIgnoreCase(name, "upgrade");
+    case 10: return equalsIgnoreCase(name, "connection") || equalsIgnoreCase(name, "keep-alive");
+    case 16: return equalsIgnoreCase(name, "proxy-connection");
+    case 17: return equalsIgnoreCase(name, "transfer-encoding");
+    case 18: return equalsIgnoreCase(name, "proxy-authenticate");
+    case 19: return equalsIgnoreCase(name, "proxy-authorization");
+    default: return false;
+  }
+}
+
+void removeHopByHopHeaders(HeaderMap& headers) {
+  auto& fields = headers.fields();
+  // Mark fields named by Connection by emptying their names (a parsed field name is never
+  // empty), so the Connection values stay readable while marking and nothing is allocated.
+  for (const Header& conn : fields) {
+    if (!equalsIgnoreCase(conn.name, "connection")) continue;
+    forEachListToken(conn.value, [&](std::string_view token) {
+      if (equalsIgnoreCase(token, "connection")) return;  // removed anyway; keep it findable
+      for (Header& h : fields) {
+        if (&h != &conn && equalsIgnoreCase(h.name, token)) h.name.clear();
+      }
+    });
+  }
+  fields.erase(std::remove_if(fields.begin(), fields.end(),
+                              [](const Header& h) { return h.name.empty() || isHopByHopHeader(h.name); }),
+               fields.end());
+}
+
+}  // namespace flowguard::core

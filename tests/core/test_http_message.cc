@@ -1,0 +1,173 @@
+#include "core/http_message.h"
+
+#include <doctest/doctest.h>
+
+using namespace flowguard::core;
+
+TEST_CASE("equalsIgnoreCase compares ASCII case-insensitively") {
+  CHECK(equalsIgnoreCase("Content-Length", "content-length"));
+  CHECK(equalsIgnoreCase("", ""));
+  CHECK_FALSE(equalsIgnoreCase("Host", "Hos"));
+  CHECK_FALSE(equalsIgnoreCase("Host", "Hosu"));
+  CHECK_FALSE(equalsIgnoreCase("a-b", "a_b"));
+}
+
+TEST_CASE("HeaderMap add/get/has/count/set/remove") {
+  HeaderMap h;
+  CHECK(h.empty());
+  h.add("Accept", "a");
+  h.add("X-Multi", "1");
+  h.add("x-multi", "2");
+  h.add("Empty", "");
+  CHECK(h.size() == 4);
+  CHECK(h.get("accept") == "a");
+  CHECK(h.get("X-MULTI") == "1");
+  CHECK(h.count("x-multi") == 2);
+  CHECK(h.has("empty"));
+  CHECK(h.get("empty").empty());
+  CHECK_FALSE(h.has("missing"));
+  CHECK(h.get("missing").empty());
+
+  h.set("X-Multi", "3");
+  CHECK(h.count("x-multi") == 1);
+  CHECK(h.get("x-multi") == "3");
+  CHECK(h.fields()[1].name == "X-Multi");  // keeps the position of the first occurrence
+
+  h.set("New", "n");
+  CHECK(h.fields().back().name == "New");
+  CHECK(h.remove("accept") == 1);
+  CHECK(h.remove("accept") == 0);
+  CHECK(h.size() == 3);
+  h.clear();
+  CHECK(h.empty());
+}
+
+TEST_CASE("RequestHead path and query") {
+  RequestHead r;
+  r.target = "/a/b?x=1&y=2";
+  CHECK(r.path() == "/a/b");
+  CHECK(r.query() == "x=1&y=2");
+  r.target = "/plain";
+  CHECK(r.path() == "/plain");
+  CHECK(r.query().empty());
+  r.target = "/q?";
+  CHECK(r.path() == "/q");
+  CHECK(r.query().empty());
+  r.target = "http://example.com:8080/p/q?z=1";
+  CHECK(r.path() == "/p/q");
+  CHECK(r.query() == "z=1");
+  r.target = "http://example.com";
+  CHECK(r.path() == "/");
+  r.target = "http://example.com?k";
+  CHECK(r.path() == "/");
+  CHECK(r.query() == "k");
+  r.target = "/redirect?to=http://x/y";
+  CHECK(r.path() == "/redirect");
+  r.target = "/frag?q=1#top";
+  CHECK(r.path() == "/frag");
+  CHECK(r.query() == "q=1");
+  r.target = "/frag#top?x";
+  CHECK(r.path() == "/frag");
+  CHECK(r.query().empty());
+  r.target = "http://h#f";
+  CHECK(r.path() == "/");
+  r.target = "*";
+  CHECK(r.path() == "*");
+}
+
+TEST_CASE("clear resets heads") {
+  RequestHead r;
+  r.method = "POST";
+  r.target = "/x";
+  r.versionMinor = 0;
+  r.headers.add("a", "b");
+  r.framing = BodyFraming::Chunked;
+  r.contentLength = 5;
+  r.keepAlive = false;
+  r.expectContinue = true;
+  r.clear();
+  CHECK(r.method.empty());
+  CHECK(r.target.empty());
+  CHECK(r.versionMinor == 1);
+  CHECK(r.headers.empty());
+  CHECK(r.framing == BodyFraming::None);
+  CHECK(r.contentLength == 0);
+  CHECK(r.keepAlive);
+  CHECK_FALSE(r.expectContinue);
+
+  ResponseHead s;
+  s.status = 503;
+  s.reason = "x";
+  s.versionMinor = 0;
+  s.headers.add("a", "b");
+  s.framing = BodyFraming::UntilClose;
+  s.contentLength = 3;
+  s.keepAlive = false;
+  s.clear();
+  CHECK(s.status == 200);
+  CHECK(s.reason.empty());
+  CHECK(s.versionMinor == 1);
+  CHECK(s.headers.empty());
+  CHECK(s.framing == BodyFraming::None);
+  CHECK(s.contentLength == 0);
+  CHECK(s.keepAlive);
+}
+
+TEST_CASE("reasonPhrase") {
+  CHECK(reasonPhrase(200) == "OK");
+  CHECK(reasonPhrase(100) == "Continue");
+  CHECK(reasonPhrase(204) == "No Content");
+  CHECK(reasonPhrase(304) == "Not Modified");
+  CHECK(reasonPhrase(400) == "Bad Request");
+  CHECK(reasonPhrase(401) == "Unauthorized");
+  CHECK(reasonPhrase(404) == "Not Found");
+  CHECK(reasonPhrase(413) == "Content Too Large");
+  CHECK(reasonPhrase(429) == "Too Many Requests");
+  CHECK(reasonPhrase(431) == "Request Header Fields Too Large");
+  CHECK(reasonPhrase(501) == "Not Implemented");
+  CHECK(reasonPhrase(502) == "Bad Gateway");
+  CHECK(reasonPhrase(503) == "Service Unavailable");
+  CHECK(reasonPhrase(504) == "Gateway Timeout");
+  CHECK(reasonPhrase(505) == "HTTP Version Not Supported");
+  CHECK(reasonPhrase(299) == "Unknown");
+  CHECK(reasonPhrase(-1) == "Unknown");
+}
+
+TEST_CASE("isIdempotentMethod") {
+  for (const char* m : {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"}) CHECK(isIdempotentMethod(m));
+  for (const char* m : {"POST", "PATCH", "CONNECT", "get", ""}) CHECK_FALSE(isIdempotentMethod(m));
+}
+
+TEST_CASE("isHopByHopHeader") {
+  for (const char* n : {"Connection", "keep-alive", "Proxy-Connection", "TE", "Trailer", "transfer-encoding",
+                        "Upgrade", "Proxy-Authenticate", "proxy-authorization"}) {
+    CHECK(isHopByHopHeader(n));
+  }
+  for (const char* n : {"Host", "Content-Length", "Trailers", "T", "X-Connection", ""}) CHECK_FALSE(isHopByHopHeader(n));
+}
+
+TEST_CASE("removeHopByHopHeaders removes the fixed set and fields named in Connection") {
+  HeaderMap h;
+  h.add("Host", "a");
+  h.add("Connection", "close, X-Private ,x-other");
+  h.add("X-Private", "secret");
+  h.add("Keep-Alive", "timeout=5");
+  h.add("Transfer-Encoding", "chunked");
+  h.add("Content-Type", "text/plain");
+  h.add("x-other", "1");
+  h.add("Connection", "Upgrade, connection");
+  h.add("Upgrade", "websocket");
+  h.add("X-Other", "2");
+  h.add("TE", "trailers");
+  h.add("Accept", "*/*");
+  removeHopByHopHeaders(h);
+  REQUIRE(h.size() == 3);
+  CHECK(h.fields()[0].name == "Host");
+  CHECK(h.fields()[1].name == "Content-Type");
+  CHECK(h.fields()[2].name == "Accept");
+
+  HeaderMap plain;
+  plain.add("A", "1");
+  removeHopByHopHeaders(plain);
+  CHECK(plain.size() == 1);
+}
