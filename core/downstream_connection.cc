@@ -248,7 +248,9 @@ void DownstreamConnection::onRequestHead() {
   std::string_view clientId = head_.headers.get("x-request-id");
   info.requestId = acceptableRequestId(clientId) ? std::string(clientId) : newRequestId();
 
-  if (!head_.keepAlive || draining_) closeAfterResponse_ = true;
+  // CONNECT would turn the connection into a tunnel; FlowGuard does not tunnel, and any
+  // bytes the client sends next are not HTTP: answer, then close.
+  if (!head_.keepAlive || draining_ || head_.method == "CONNECT") closeAfterResponse_ = true;
 
   chain_ = std::make_unique<FilterChain>(*this, head_, info_, settings_.filterChain->createFilters());
   chain_->start();

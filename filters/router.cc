@@ -83,6 +83,10 @@ RouterFilter::~RouterFilter() {
 
 core::FilterStatus RouterFilter::onRequest() {
   core::RequestHead& head = callbacks().requestHead();
+  if (head.method == "CONNECT") {
+    callbacks().sendLocalReply(501, "CONNECT is not supported");
+    return core::FilterStatus::Stop;
+  }
   const config::Route* route = matchRoute(config_, head);
   if (route == nullptr) {
     callbacks().sendLocalReply(404, fmt::format("no route for {} {}", head.method, head.path()));
@@ -232,6 +236,16 @@ void RouterFilter::onUpstreamWritable() {
 }
 
 void RouterFilter::onUpstreamHeaders(core::ResponseHead& head, bool endStream) {
+  if (head.status == 101) {
+    // The request's Upgrade header was stripped as hop-by-hop, so a switch of protocols
+    // is an upstream fault; the bytes that follow are not HTTP.
+    auto* connection = connection_;
+    connection_ = nullptr;
+    if (connection != nullptr) connection->abort();
+    callbacks().sendLocalReply(502, fmt::format("upstream {}: unexpected 101 Switching Protocols",
+                                                host_->address()));
+    return;
+  }
   responseStarted_ = true;
   callbacks().streamInfo().upstreamHost = host_->address();
   core::removeHopByHopHeaders(head.headers);

@@ -1,0 +1,29 @@
+# Shared by scripts/demo and scripts/test: install missing Debian packages, then build.
+# Sourced, not run.
+
+FLOWGUARD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$FLOWGUARD_ROOT/build}
+
+# Packages the build needs (Debian bookworm names).
+BUILD_PACKAGES=(build-essential cmake pkg-config libuv1-dev node-llhttp libyaml-cpp-dev libfmt-dev
+  doctest-dev nlohmann-json3-dev libcli11-dev)
+
+# Installs whichever of the given packages are missing; skips apt-get entirely when none are.
+install_packages() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# Configures and builds everything into $BUILD_DIR. Extra arguments go to cmake.
+build_flowguard() {
+  cmake -S "$FLOWGUARD_ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+  cmake --build "$BUILD_DIR" -j"$(nproc)"
+}
