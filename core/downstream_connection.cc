@@ -104,6 +104,7 @@ void DownstreamConnection::onHandleClosed(uv_handle_t* handle) {
 
 void DownstreamConnection::drain() {
   draining_ = true;
+  if (chain_) closeAfterResponse_ = true;  // the response in flight says Connection: close
   if (!chain_ && inStart_ == inEnd_ && parser_.betweenMessages()) close();
 }
 
@@ -471,7 +472,9 @@ void DownstreamConnection::finishRequest() {
     if (writer_.queuedBytes() == 0) close();
     return;
   }
-  armTimer(settings_.idleTimeout);
+  // Part of the next request may already be buffered: then its head is on the clock.
+  timerInHeadPhase_ = inStart_ != inEnd_;
+  armTimer(timerInHeadPhase_ ? settings_.headerTimeout : settings_.idleTimeout);
   processInput();  // a pipelined request may already be waiting
 }
 

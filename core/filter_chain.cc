@@ -13,9 +13,40 @@ std::vector<std::unique_ptr<Filter>> FilterChainFactory::createFilters() const {
 
 namespace {
 
+// Length of the valid UTF-8 sequence at s[i], or 0 when the bytes there are not one.
+size_t utf8SequenceLength(std::string_view s, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char lead = byte(i);
+  size_t length = lead >= 0xf0 && lead <= 0xf4 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc2 && lead <= 0xdf ? 2 : 0;
+  if (length == 0 || i + length > s.size()) return 0;
+  for (size_t k = 1; k < length; ++k) {
+    if ((byte(i + k) & 0xc0) != 0x80) return 0;
+  }
+  // Overlong 3/4-byte forms, UTF-16 surrogates and code points above U+10FFFF.
+  if ((lead == 0xe0 && byte(i + 1) < 0xa0) || (lead == 0xed && byte(i + 1) >= 0xa0) ||
+      (lead == 0xf0 && byte(i + 1) < 0x90) || (lead == 0xf4 && byte(i + 1) >= 0x90)) {
+    return 0;
+  }
+  return length;
+}
+
+// The reason may quote a client's path, which need not be valid UTF-8: invalid bytes
+// become U+FFFD so the body is always valid JSON.
 void appendJsonString(std::string& out, std::string_view s) {
   out.push_back('"');
-  for (char c : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80) {
+      size_t length = utf8SequenceLength(s, i);
+      if (length == 0) {
+        out += "\\ufffd";
+      } else {
+        out.append(s.substr(i, length));
+        i += length - 1;
+      }
+      continue;
+    }
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -23,8 +54,8 @@ void appendJsonString(std::string& out, std::string_view s) {
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+        if (u < 0x20 || u == 0x7f) {
+          out += fmt::format("\\u{:04x}", static_cast<unsigned>(u));
         } else {
           out.push_back(c);
         }
@@ -47,7 +78,11 @@ std::string localReplyBody(int status, std::string_view reason, std::string_view
 FilterChain::FilterChain(DownstreamStream& downstream, RequestHead& head, StreamInfo& info,
                          std::vector<std::unique_ptr<Filter>> filters)
     : downstream_(downstream), head_(head), info_(info), filters_(std::move(filters)) {
-  for (auto& filter : filters_) filter->setCallbacks(*this);
+  slots_.reserve(filters_.size());  // no reallocation: filters keep references to slots
+  for (size_t i = 0; i < filters_.size(); ++i) {
+    slots_.emplace_back(*this, i);
+    filters_[i]->setCallbacks(slots_[i]);
+  }
 }
 
 FilterChain::~FilterChain() { complete(); }
@@ -78,8 +113,12 @@ void FilterChain::iterate(size_t from) {
   }
 }
 
-void FilterChain::continueChain() {
-  if (!active() || !stopped_) return;  // not waiting: a late or duplicate call
+void FilterChain::continueChain() { continueFrom(stoppedAt_); }
+
+void FilterChain::continueFrom(size_t index) {
+  // Only the filter the chain waits on may resume it; anything else is a late or
+  // duplicate call and is ignored.
+  if (!active() || !stopped_ || index != stoppedAt_) return;
   if (iterating_) {
     continueRequested_ = true;  // answered inside its own onRequest: the loop goes on
     return;
@@ -134,6 +173,7 @@ void FilterChain::encodeHeaders(ResponseHead& head, bool endStream) {
   if (!active() || responseStarted_) return;
   responseStarted_ = true;
   for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) (*it)->onResponseHeaders(head);
+  if (!active()) return;  // a filter reset the stream from onResponseHeaders
   info_.responseStatus = head.status;
   if (endStream) responseComplete_ = true;
   downstream_.writeHeaders(head, endStream);

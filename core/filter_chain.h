@@ -59,7 +59,8 @@ class FilterChain final : public FilterCallbacks, public DeferredDeletable {
   bool responseComplete() const { return responseComplete_; }
   bool completed() const { return completed_; }
 
-  // FilterCallbacks
+  // FilterCallbacks, as the connection and tests use them. continueChain() here resumes
+  // whichever filter is stopped; filters themselves get a FilterSlot (see below).
   RequestHead& requestHead() override { return head_; }
   StreamInfo& streamInfo() override { return info_; }
   uv_loop_t* loop() override { return downstream_.loop(); }
@@ -76,6 +77,35 @@ class FilterChain final : public FilterCallbacks, public DeferredDeletable {
   void resetStream(std::string_view reason) override;
 
  private:
+  // What one filter sees as its callbacks: everything goes to the chain, but
+  // continueChain() counts only from the filter the chain is actually waiting on, so a
+  // late or duplicate call from another filter cannot skip a filter that is still busy.
+  class FilterSlot final : public FilterCallbacks {
+   public:
+    FilterSlot(FilterChain& chain, size_t index) : chain_(chain), index_(index) {}
+    RequestHead& requestHead() override { return chain_.requestHead(); }
+    StreamInfo& streamInfo() override { return chain_.streamInfo(); }
+    uv_loop_t* loop() override { return chain_.loop(); }
+    void continueChain() override { chain_.continueFrom(index_); }
+    void sendLocalReply(int status, std::string_view reason) override { chain_.sendLocalReply(status, reason); }
+    void sendLocalReply(int status, std::string_view contentType, std::string body) override {
+      chain_.sendLocalReply(status, contentType, std::move(body));
+    }
+    void startRequestBody() override { chain_.startRequestBody(); }
+    void pauseRequestBody() override { chain_.pauseRequestBody(); }
+    void resumeRequestBody() override { chain_.resumeRequestBody(); }
+    void encodeHeaders(ResponseHead& head, bool endStream) override { chain_.encodeHeaders(head, endStream); }
+    void encodeData(std::string_view data, bool endStream) override { chain_.encodeData(data, endStream); }
+    void encodeTrailers(const HeaderMap& trailers) override { chain_.encodeTrailers(trailers); }
+    size_t downstreamQueuedBytes() const override { return chain_.downstreamQueuedBytes(); }
+    void resetStream(std::string_view reason) override { chain_.resetStream(reason); }
+
+   private:
+    FilterChain& chain_;
+    size_t index_;
+  };
+
+  void continueFrom(size_t index);
   void iterate(size_t from);
   bool active() const { return !completed_ && !responseComplete_; }
 
@@ -83,6 +113,7 @@ class FilterChain final : public FilterCallbacks, public DeferredDeletable {
   RequestHead& head_;
   StreamInfo& info_;
   std::vector<std::unique_ptr<Filter>> filters_;
+  std::vector<FilterSlot> slots_;  // slots_[i] is filters_[i]'s callbacks
   size_t stoppedAt_ = 0;        // index of the filter that returned Stop
   bool iterating_ = false;      // inside iterate(): a continueChain() now is "sync"
   bool continueRequested_ = false;

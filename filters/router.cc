@@ -150,7 +150,7 @@ void RouterFilter::encodeUpstreamHead() {
 void RouterFilter::tryNextHost() {
   host_ = cluster_->pickHost(tried_);
   if (host_ == nullptr) {
-    callbacks().sendLocalReply(503, fmt::format("no upstream host left in cluster {}", cluster_->name()));
+    callbacks().sendLocalReply(503, fmt::format("no upstream host in cluster {}", cluster_->name()));
     return;
   }
   // The pool may answer before newStream returns (idle connection, overflow), and a

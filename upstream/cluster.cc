@@ -26,12 +26,17 @@ Cluster::Cluster(core::Dispatcher& dispatcher, const config::ClusterConfig& conf
 }
 
 HostPool* Cluster::pickHost(const std::vector<const HostPool*>& tried) {
+  if (hosts_.empty()) return nullptr;
   for (size_t i = 0; i < hosts_.size(); ++i) {
-    HostPool* host = hosts_[next_ % hosts_.size()].get();
+    HostPool* host = hosts_[next_].get();
     next_ = (next_ + 1) % hosts_.size();
     if (std::find(tried.begin(), tried.end(), host) == tried.end()) return host;
   }
-  return nullptr;
+  // Every host failed once already: a retry may still succeed on a fresh connection
+  // (a pooled one the host had just closed), so take the next one in turn.
+  HostPool* host = hosts_[next_].get();
+  next_ = (next_ + 1) % hosts_.size();
+  return host;
 }
 
 void Cluster::closeAll() {

@@ -22,7 +22,7 @@ class Cluster {
   const std::string& name() const { return config_.name; }
 
   // Round robin over the hosts, skipping `tried` (the hosts this request already failed
-  // on). Null when every host has been tried.
+  // on) while untried ones remain. Null only for a cluster without hosts.
   HostPool* pickHost(const std::vector<const HostPool*>& tried);
 
   const std::vector<std::unique_ptr<HostPool>>& hosts() const { return hosts_; }
