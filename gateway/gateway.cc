@@ -89,9 +89,42 @@ int Gateway::run() {
   std::signal(SIGPIPE, SIG_IGN);
   unsigned workerCount = config_->workers;
   if (workerCount == 0) workerCount = std::max(1u, std::thread::hardware_concurrency());
-
-  std::vector<std::unique_ptr<core::Worker>> workers;
   const config::Config& config = *config_;
+
+  // The main thread's loop only waits for a signal. Its handlers are installed before any
+  // listener opens, so a SIGTERM that arrives during start-up is not fatal: libuv holds it
+  // until uv_run, and by then every worker is running and can drain.
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  std::vector<std::unique_ptr<core::Worker>> workers;
+  struct SignalContext {
+    std::vector<std::unique_ptr<core::Worker>>* workers;
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
+  } context;
+  context.workers = &workers;
+  auto onSignal = [](uv_signal_t* handle, int signum) {
+    auto* ctx = static_cast<SignalContext*>(handle->data);
+    fmt::print(stderr, "flowguard: {} received, draining\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    for (auto& worker : *ctx->workers) worker->requestStop(kDrainTimeout);
+    uv_close(reinterpret_cast<uv_handle_t*>(&ctx->sigint), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&ctx->sigterm), nullptr);
+  };
+  for (auto [handle, signum] : {std::pair{&context.sigint, SIGINT}, std::pair{&context.sigterm, SIGTERM}}) {
+    uv_signal_init(&loop, handle);
+    handle->data = &context;
+    uv_signal_start(handle, onSignal, signum);
+  }
+  auto closeLoop = [&loop, &context] {
+    for (auto* handle : {&context.sigint, &context.sigterm}) {
+      if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(handle))) {
+        uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
+      }
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+  };
+
   for (unsigned i = 0; i < workerCount; ++i) {
     auto worker = std::make_unique<core::Worker>(
         i, [&config](core::Dispatcher& dispatcher, std::string& error) -> std::unique_ptr<core::WorkerState> {
@@ -111,6 +144,8 @@ int Gateway::run() {
     if (!worker->start(error)) {
       fmt::print(stderr, "flowguard: {}\n", error);
       for (auto& w : workers) w->requestStop(std::chrono::milliseconds(0));
+      for (auto& w : workers) w->join();
+      closeLoop();
       return 1;
     }
     workers.push_back(std::move(worker));
@@ -120,27 +155,6 @@ int Gateway::run() {
                workerCount, workerCount == 1 ? "" : "s");
   }
 
-  // The main thread's loop only waits for a signal.
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  struct SignalContext {
-    std::vector<std::unique_ptr<core::Worker>>* workers;
-    uv_signal_t sigint;
-    uv_signal_t sigterm;
-  } context;
-  context.workers = &workers;
-  auto onSignal = [](uv_signal_t* handle, int signum) {
-    auto* ctx = static_cast<SignalContext*>(handle->data);
-    fmt::print(stderr, "flowguard: {} received, draining\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
-    for (auto& worker : *ctx->workers) worker->requestStop(kDrainTimeout);
-    uv_close(reinterpret_cast<uv_handle_t*>(&ctx->sigint), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&ctx->sigterm), nullptr);
-  };
-  for (auto [handle, signum] : {std::pair{&context.sigint, SIGINT}, std::pair{&context.sigterm, SIGTERM}}) {
-    uv_signal_init(&loop, handle);
-    handle->data = &context;
-    uv_signal_start(handle, onSignal, signum);
-  }
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   for (auto& worker : workers) worker->join();

@@ -1,0 +1,253 @@
+// Shared pieces of the gateway integration tests: real flowguard-backend processes, a real
+// flowguard process started from a flowguard.yaml written into a temp dir, and a scripted
+// raw upstream for responses the demo backend cannot produce.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/test_support.h"
+
+namespace flowguard::test {
+
+using Json = nlohmann::json;
+
+struct Backend {
+  explicit Backend(std::string backendName = "b1")
+      : name(std::move(backendName)),
+        port(freeTcpPort()),
+        process({binaryPath("flowguard-backend"), "--port", std::to_string(port), "--name", name}) {
+    process.waitForPort(port);
+  }
+  ~Backend() {
+    int status = process.stop();
+    INFO("backend " << name << " log tail:\n" << process.logTail());
+    CHECK(status == 0);
+  }
+  Backend(const Backend&) = delete;
+  Backend& operator=(const Backend&) = delete;
+
+  // The backend's own counters; the probe itself counts as one connection and one request.
+  Json stats() const { return Json::parse(httpGet(port, "/_stats").body); }
+  uint64_t connectionsAccepted() const { return stats()["connections_accepted"].get<uint64_t>(); }
+  uint64_t requests() const { return stats()["requests"].get<uint64_t>(); }
+
+  std::string name;
+  uint16_t port;
+  Process process;
+};
+
+inline std::string hostList(const std::vector<uint16_t>& ports) {
+  std::string out = "[";
+  for (size_t i = 0; i < ports.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += "127.0.0.1:" + std::to_string(ports[i]);
+  }
+  return out + "]";
+}
+
+// A cluster entry in YAML flow style: { name: N, hosts: [...], <extra> }.
+inline std::string clusterYaml(const std::string& name, const std::vector<uint16_t>& ports,
+                               const std::string& extra = {}) {
+  std::string out = "{ name: " + name + ", hosts: " + hostList(ports);
+  if (!extra.empty()) out += ", " + extra;
+  return out + " }";
+}
+
+// What one test's flowguard.yaml holds. Routes and clusters are YAML flow mappings.
+struct GatewaySpec {
+  unsigned workers = 1;
+  std::vector<std::string> listener;  // extra "key: value" lines for the listener
+  std::vector<std::string> routes;
+  std::vector<std::string> clusters;
+
+  std::string yaml(uint16_t port) const {
+    std::string out = "workers: " + std::to_string(workers) + "\n";
+    out += "listeners:\n  - name: test\n    address: 127.0.0.1:" + std::to_string(port) + "\n";
+    for (const auto& line : listener) out += "    " + line + "\n";
+    out += "    filters:\n      - name: router\n        routes:\n";
+    for (const auto& route : routes) out += "          - " + route + "\n";
+    if (!clusters.empty()) {
+      out += "clusters:\n";
+      for (const auto& cluster : clusters) out += "  - " + cluster + "\n";
+    }
+    return out;
+  }
+};
+
+// The usual spec: everything under / goes to cluster "backends".
+inline GatewaySpec proxySpec(const std::vector<uint16_t>& ports, const std::string& clusterExtra = {}) {
+  GatewaySpec spec;
+  spec.routes = {"{ match: { prefix: / }, cluster: backends }"};
+  spec.clusters = {clusterYaml("backends", ports, clusterExtra)};
+  return spec;
+}
+
+inline std::string writeConfig(const TempDir& dir, const std::string& yaml) {
+  std::string path = dir.file("flowguard.yaml");
+  writeFile(path, yaml);
+  return path;
+}
+
+// The real gateway on a free port. Every test ends with a SIGTERM that must exit 0.
+struct Gateway {
+  explicit Gateway(const GatewaySpec& spec)
+      : port(freeTcpPort()),
+        configPath(writeConfig(dir, spec.yaml(port))),
+        process({binaryPath("flowguard"), "-c", configPath}, dir.path()) {
+    process.waitForPort(port);
+    // The port opens before the gateway handles SIGTERM (see the test "SIGTERM right after
+    // the port opens"); its start-up line comes after, so tests that stop it quickly do
+    // not trip over that.
+    process.waitForLog("flowguard: listener test on");
+  }
+  ~Gateway() {
+    int status = process.stop();
+    INFO("gateway log tail:\n" << process.logTail());
+    INFO("config:\n" << readFile(configPath));
+    CHECK(status == 0);
+  }
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  TempDir dir;
+  uint16_t port;
+  std::string configPath;
+  Process process;
+};
+
+inline Json json(const HttpResponse& r) {
+  try {
+    return Json::parse(r.body);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("response body is not JSON (" + std::string(e.what()) + "): " +
+                             r.body.substr(0, 300));
+  }
+}
+
+inline std::string get(std::string_view path, std::string_view extra = {}) {
+  return "GET " + std::string(path) + " HTTP/1.1\r\nHost: gw.test\r\n" + std::string(extra) + "\r\n";
+}
+
+// A gateway error body: {"error": "...", "status": N, "request_id": "..."}.
+inline void checkErrorJson(const HttpResponse& r, int status) {
+  CHECK(r.status == status);
+  CHECK(r.header("Content-Type") == "application/json");
+  Json j = json(r);
+  CHECK(j.contains("error"));
+  CHECK(j.value("status", 0) == status);
+  CHECK(j.contains("request_id"));
+  if (j.contains("request_id")) CHECK_FALSE(j["request_id"].get<std::string>().empty());
+}
+
+inline bool isPattern(std::string_view body, uint64_t offset = 0) {
+  for (size_t i = 0; i < body.size(); ++i) {
+    if (body[i] != static_cast<char>('a' + (offset + i) % 26)) return false;
+  }
+  return true;
+}
+
+// A scripted upstream on a free port: for every request head it reads (a body must not
+// contain a blank line) it writes `response` verbatim, then keeps the connection open or,
+// with closeAfterResponse, closes it. Counts the heads.
+class RawUpstream {
+ public:
+  explicit RawUpstream(std::string response, bool closeAfterResponse = false)
+      : response_(std::move(response)), closeAfterResponse_(closeAfterResponse) {
+    listenFd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(listenFd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(listenFd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        ::listen(listenFd_, 16) != 0) {
+      ::close(listenFd_);
+      throw std::runtime_error("RawUpstream: cannot listen");
+    }
+    socklen_t len = sizeof(addr);
+    ::getsockname(listenFd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~RawUpstream() {
+    stop_ = true;
+    thread_.join();
+    ::close(listenFd_);
+  }
+  RawUpstream(const RawUpstream&) = delete;
+  RawUpstream& operator=(const RawUpstream&) = delete;
+
+  uint16_t port = 0;
+  std::atomic<int> heads{0};
+
+ private:
+  void serve() {
+    std::vector<int> clients;
+    std::vector<std::string> buffers;
+    while (!stop_) {
+      std::vector<pollfd> fds{{listenFd_, POLLIN, 0}};
+      for (int fd : clients) fds.push_back({fd, POLLIN, 0});
+      if (::poll(fds.data(), fds.size(), 20) <= 0) continue;
+      if (fds[0].revents & POLLIN) {
+        int fd = ::accept4(listenFd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) {
+          clients.push_back(fd);
+          buffers.emplace_back();
+        }
+      }
+      for (size_t i = 1; i < fds.size(); ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        size_t k = i - 1;
+        char buf[16384];
+        ssize_t n = ::recv(clients[k], buf, sizeof(buf), 0);
+        if (n <= 0) {
+          ::close(clients[k]);
+          clients[k] = -1;
+          continue;
+        }
+        buffers[k].append(buf, static_cast<size_t>(n));
+        size_t end;
+        while ((end = buffers[k].find("\r\n\r\n")) != std::string::npos) {
+          buffers[k].erase(0, end + 4);
+          ++heads;
+          ::send(clients[k], response_.data(), response_.size(), MSG_NOSIGNAL);
+          if (closeAfterResponse_) {
+            ::close(clients[k]);
+            clients[k] = -1;
+            break;
+          }
+        }
+      }
+      for (size_t k = clients.size(); k-- > 0;) {
+        if (clients[k] < 0) {
+          clients.erase(clients.begin() + static_cast<long>(k));
+          buffers.erase(buffers.begin() + static_cast<long>(k));
+        }
+      }
+    }
+    for (int fd : clients) ::close(fd);
+  }
+
+  std::string response_;
+  bool closeAfterResponse_;
+  int listenFd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace flowguard::test

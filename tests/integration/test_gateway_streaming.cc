@@ -1,0 +1,157 @@
+// 100 MB bodies through the gateway in both directions: the content must arrive intact and
+// the gateway must stream it (its peak RSS stays far below the body size).
+#include <doctest/doctest.h>
+
+#include <sys/socket.h>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <thread>
+
+#include "tests/integration/gateway_fixture.h"
+#include "tests/support/test_support.h"
+
+using namespace flowguard::test;
+
+namespace {
+
+constexpr uint64_t kSize = 100'000'000;
+constexpr size_t kPeakRssLimit = 60u << 20;
+
+// A whole number of 26-byte periods, so consecutive blocks continue the /bytes pattern.
+const std::string& patternBlock() {
+  static const std::string block = [] {
+    std::string b(26 * 40'000, '\0');
+    for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<char>('a' + i % 26);
+    return b;
+  }();
+  return block;
+}
+
+void sendPatternBody(HttpClient& c, uint64_t size, bool chunked) {
+  std::string_view block = patternBlock();
+  for (uint64_t sent = 0; sent < size;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(block.size(), size - sent));
+    if (chunked) {
+      char line[32];
+      std::snprintf(line, sizeof(line), "%zx\r\n", n);
+      c.sendRaw(line, 60s);
+    }
+    c.sendRaw(block.substr(0, n), 60s);
+    if (chunked) c.sendRaw("\r\n", 60s);
+    sent += n;
+  }
+  if (chunked) c.sendRaw("0\r\n\r\n", 60s);
+}
+
+// Sends head + body on a second thread while this one reads the response, as a client of
+// /echo must: the backend stops reading while its answer is not read.
+HttpResponse exchange(HttpClient& c, const std::string& head, uint64_t size, bool chunked) {
+  std::exception_ptr sendError;
+  std::thread sender([&] {
+    try {
+      c.sendRaw(head);
+      sendPatternBody(c, size, chunked);
+    } catch (...) {
+      sendError = std::current_exception();
+    }
+  });
+  HttpResponse r;
+  try {
+    r = c.readResponse(60s);
+  } catch (...) {
+    ::shutdown(c.fd(), SHUT_RDWR);  // unblocks the sender
+    sender.join();
+    throw;
+  }
+  sender.join();
+  if (sendError) std::rethrow_exception(sendError);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("100 MB each way streams through the gateway in bounded memory") {
+  Backend b;
+  GatewaySpec spec = proxySpec({b.port});
+  spec.listener = {"max_request_body: 200MiB"};
+  Gateway gw(spec);
+  HttpClient c;
+  c.connect(gw.port);
+  size_t startRss = rssBytes(gw.process.pid());
+  CAPTURE(startRss);
+  const std::string size = std::to_string(kSize);
+
+  SUBCASE("download with Content-Length") {
+    c.sendRaw(get("/bytes/" + size));
+    HttpResponse r = c.readResponse(60s);
+    CHECK(r.status == 200);
+    CHECK(r.header("Content-Length") == size);
+    CHECK(r.body.size() == kSize);
+    CHECK(isPattern(r.body));
+  }
+  SUBCASE("download chunked") {
+    c.sendRaw(get("/bytes/" + size + "?chunked=1"));
+    HttpResponse r = c.readResponse(60s);
+    CHECK(r.status == 200);
+    CHECK(r.header("Transfer-Encoding") == "chunked");
+    CHECK(r.body.size() == kSize);
+    CHECK(isPattern(r.body));
+  }
+  SUBCASE("upload with Content-Length, echoed back") {
+    HttpResponse r = exchange(c,
+                              "POST /echo HTTP/1.1\r\nHost: gw.test\r\nContent-Type: application/x-test\r\n"
+                              "Content-Length: " + size + "\r\n\r\n",
+                              kSize, false);
+    CHECK(r.status == 200);
+    CHECK(r.header("Content-Type") == "application/x-test");
+    CHECK(r.body.size() == kSize);
+    CHECK(isPattern(r.body));
+  }
+  SUBCASE("upload chunked, echoed back") {
+    HttpResponse r = exchange(c, "POST /echo HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\n\r\n",
+                              kSize, true);
+    CHECK(r.status == 200);
+    CHECK(r.body.size() == kSize);
+    CHECK(isPattern(r.body));
+  }
+  SUBCASE("upload to a plain path") {
+    HttpResponse r = exchange(c, "PUT /upload HTTP/1.1\r\nHost: gw.test\r\nContent-Length: " + size + "\r\n\r\n",
+                              kSize, false);
+    CHECK(r.status == 200);
+    CHECK(json(r)["body_bytes"] == kSize);
+  }
+
+  // The connection is still good after 100 MB.
+  c.sendRaw(get("/after"));
+  CHECK(json(c.readResponse())["path"] == "/after");
+  size_t peak = peakRssBytes(gw.process.pid());
+  CAPTURE(peak);
+  CHECK(peak > 0);
+  CHECK(peak < kPeakRssLimit);
+}
+
+TEST_CASE("a client leaving in the middle of a 100 MB download") {
+  Backend b;
+  Gateway gw(proxySpec({b.port}));
+  for (int i = 0; i < 3; ++i) {
+    HttpClient c;
+    c.connect(gw.port);
+    c.sendRaw(get("/bytes/" + std::to_string(kSize)));
+    // Read a little of it, then go away.
+    CHECK_FALSE(c.peerClosed(Millis(50)));
+    c.close();
+  }
+  // The gateway aborted those upstream streams and still serves.
+  HttpClient c;
+  c.connect(gw.port);
+  c.sendRaw(get("/bytes/1000"));
+  HttpResponse r = c.readResponse();
+  CHECK(r.status == 200);
+  CHECK(isPattern(r.body));
+  CHECK(r.body.size() == 1000);
+  size_t peak = peakRssBytes(gw.process.pid());
+  CAPTURE(peak);
+  CHECK(peak < kPeakRssLimit);
+}
