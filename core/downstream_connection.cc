@@ -6,7 +6,6 @@
 #include <cstring>
 #include <random>
 
-#include <fmt/format.h>
 
 #include "core/http1_encoder.h"
 
@@ -69,8 +68,7 @@ DownstreamConnection::DownstreamConnection(Dispatcher& dispatcher, const Listene
                                                                : settings.maxRequestBody}) {
   uv_tcp_init(dispatcher.loop(), &tcp_);
   tcp_.data = this;
-  uv_timer_init(dispatcher.loop(), &timer_);
-  timer_.data = this;
+  timer_.init(dispatcher.loop(), this, &DownstreamConnection::onTimer);
   openHandles_ = 2;
   writer_.setCallback([this](int status) { onWriteEvent(status); });
   registry_.add(this);
@@ -94,12 +92,15 @@ void DownstreamConnection::close() {
     dispatcher_.deferDelete(std::move(chain_));
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &DownstreamConnection::onHandleClosed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &DownstreamConnection::onHandleClosed);
+  timer_.close([](void* self) { static_cast<DownstreamConnection*>(self)->onOneHandleClosed(); });
 }
 
 void DownstreamConnection::onHandleClosed(uv_handle_t* handle) {
-  auto* self = static_cast<DownstreamConnection*>(handle->data);
-  if (--self->openHandles_ == 0) delete self;
+  static_cast<DownstreamConnection*>(handle->data)->onOneHandleClosed();
+}
+
+void DownstreamConnection::onOneHandleClosed() {
+  if (--openHandles_ == 0) delete this;
 }
 
 void DownstreamConnection::drain() {
@@ -214,19 +215,32 @@ void DownstreamConnection::updateReading() {
   }
 }
 
-std::string DownstreamConnection::newRequestId() {
-  // UUID v4 text. A per-thread generator: no locks, no syscalls per request.
+void DownstreamConnection::newRequestId(std::string& out) {
+  // UUID v4 text, formatted by hand: this runs for every request. A per-thread generator:
+  // no locks, no syscalls.
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  uint64_t hi = rng();
-  uint64_t lo = rng();
-  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
-  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", hi >> 32, (hi >> 16) & 0xffff,
-                     hi & 0xffff, lo >> 48, lo & 0xffffffffffffULL);
+  uint64_t hi = (rng() & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+  uint64_t lo = (rng() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  static constexpr char kHex[] = "0123456789abcdef";
+  char text[36];
+  size_t at = 0;
+  auto put = [&](uint64_t bits, int nibbles) {
+    for (int i = nibbles - 1; i >= 0; --i) text[at++] = kHex[(bits >> (i * 4)) & 0xf];
+  };
+  put(hi >> 32, 8);
+  text[at++] = '-';
+  put(hi >> 16, 4);
+  text[at++] = '-';
+  put(hi, 4);
+  text[at++] = '-';
+  put(lo >> 48, 4);
+  text[at++] = '-';
+  put(lo, 12);
+  out.assign(text, sizeof(text));
 }
 
 void DownstreamConnection::onRequestHead() {
-  uv_timer_stop(&timer_);
+  timer_.clear();
   timerInHeadPhase_ = false;
   head_ = parser_.request();  // copies into reused capacity: no allocation once warm
   phase_ = Phase::Filters;
@@ -242,12 +256,16 @@ void DownstreamConnection::onRequestHead() {
   respStarted_ = respChunked_ = respNoBody_ = false;
 
   StreamInfo& info = info_;
-  info = StreamInfo{};
+  info.reset();
   info.start = std::chrono::steady_clock::now();
   info.downstreamAddress = clientIp_;
   info.listenerName = settings_.name;
   std::string_view clientId = head_.headers.get("x-request-id");
-  info.requestId = acceptableRequestId(clientId) ? std::string(clientId) : newRequestId();
+  if (acceptableRequestId(clientId)) {
+    info.requestId.assign(clientId);
+  } else {
+    newRequestId(info.requestId);
+  }
 
   // CONNECT would turn the connection into a tunnel; FlowGuard does not tunnel, and any
   // bytes the client sends next are not HTTP: answer, then close.
@@ -276,8 +294,10 @@ void DownstreamConnection::onParseError() {
 // A reply for a request that never reached the filters (it could not be parsed).
 void DownstreamConnection::sendErrorAndClose(int status, std::string_view reason) {
   closeAfterResponse_ = true;
-  uv_timer_stop(&timer_);
-  std::string body = localReplyBody(status, reason, newRequestId());
+  timer_.clear();
+  std::string requestId;
+  newRequestId(requestId);
+  std::string body = localReplyBody(status, reason, requestId);
   ResponseHead head;
   head.status = status;
   head.headers.add("content-type", "application/json");
@@ -294,11 +314,11 @@ void DownstreamConnection::sendErrorAndClose(int status, std::string_view reason
 // ---- timers -------------------------------------------------------------------------------
 
 void DownstreamConnection::armTimer(std::chrono::milliseconds timeout) {
-  uv_timer_start(&timer_, &DownstreamConnection::onTimer, static_cast<uint64_t>(timeout.count()), 0);
+  timer_.set(static_cast<uint64_t>(timeout.count()));
 }
 
-void DownstreamConnection::onTimer(uv_timer_t* timer) {
-  auto* self = static_cast<DownstreamConnection*>(timer->data);
+void DownstreamConnection::onTimer(void* owner) {
+  auto* self = static_cast<DownstreamConnection*>(owner);
   if (self->chain_) return;  // requests in flight are timed by the upstream side
   if (self->timerInHeadPhase_ || !self->parser_.betweenMessages()) {
     self->sendErrorAndClose(408, "timed out reading request headers");

@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include "core/connection_registry.h"
+#include "core/deadline_timer.h"
 #include "core/dispatcher.h"
 #include "core/filter_chain.h"
 #include "core/http1_parser.h"
@@ -63,8 +64,9 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
 
   static void onAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-  static void onTimer(uv_timer_t* timer);
+  static void onTimer(void* self);
   static void onHandleClosed(uv_handle_t* handle);
+  void onOneHandleClosed();
 
   void processInput();
   void onRequestHead();
@@ -76,13 +78,13 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
   void onWriteEvent(int status);
   void sendErrorAndClose(int status, std::string_view reason);
   bool consumingInput() const;
-  std::string newRequestId();
+  static void newRequestId(std::string& out);
 
   Dispatcher& dispatcher_;
   const ListenerSettings& settings_;
   ConnectionRegistry& registry_;
   uv_tcp_t tcp_;
-  uv_timer_t timer_;
+  DeadlineTimer timer_;  // header timeout, then idle timeout
   int openHandles_ = 0;
   StreamWriter writer_;
   Http1Parser parser_;

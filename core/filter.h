@@ -41,6 +41,19 @@ struct StreamInfo {
   std::string upstreamHost;       // "ip:port" of the host that answered, empty if none
   std::string localReplyReason;   // why FlowGuard answered itself, empty when proxied
   bool downstreamReset = false;   // the client went away before the response was complete
+
+  // Ready for the next request on the same connection; strings keep their capacity.
+  void reset() {
+    requestId.clear();
+    downstreamAddress.clear();
+    listenerName = {};
+    start = {};
+    responseStatus = 0;
+    requestBodyBytes = responseBodyBytes = 0;
+    upstreamHost.clear();
+    localReplyReason.clear();
+    downstreamReset = false;
+  }
 };
 
 // Implemented by the filter chain; handed to each filter before its onRequest.

@@ -69,11 +69,10 @@ RouterFilterFactory::RouterFilterFactory(const config::RouterConfig& config, Wor
     : config_(config), resources_(resources) {}
 
 std::unique_ptr<core::Filter> RouterFilterFactory::create() {
-  return std::make_unique<RouterFilter>(config_, resources_);
+  return std::make_unique<RouterFilter>(*this);
 }
 
-RouterFilter::RouterFilter(const config::RouterConfig& config, WorkerResources& resources)
-    : config_(config), resources_(resources) {}
+RouterFilter::RouterFilter(RouterFilterFactory& factory) : factory_(factory) {}
 
 RouterFilter::~RouterFilter() {
   // onComplete always runs first; this is only a safety net.
@@ -87,7 +86,7 @@ core::FilterStatus RouterFilter::onRequest() {
     callbacks().sendLocalReply(501, "CONNECT is not supported");
     return core::FilterStatus::Stop;
   }
-  const config::Route* route = matchRoute(config_, head);
+  const config::Route* route = matchRoute(factory_.config_, head);
   if (route == nullptr) {
     callbacks().sendLocalReply(404, fmt::format("no route for {} {}", head.method, head.path()));
     return core::FilterStatus::Stop;
@@ -97,23 +96,22 @@ core::FilterStatus RouterFilter::onRequest() {
     callbacks().sendLocalReply(direct.status, direct.contentType, direct.body);
     return core::FilterStatus::Stop;
   }
-  cluster_ = resources_.clusters.find(route->cluster);
+  cluster_ = factory_.resources_.clusters.find(route->cluster);
   if (cluster_ == nullptr) {  // config validation makes this unreachable; answer anyway
     callbacks().sendLocalReply(503, fmt::format("unknown cluster {}", route->cluster));
     return core::FilterStatus::Stop;
   }
   timeout_ = route->timeout.value_or(cluster_->config().timeout);
   retriesLeft_ = route->retries.value_or(cluster_->config().retries);
-  encodeUpstreamHead();
+  chunkedBody_ = head.framing == core::BodyFraming::Chunked;
   tryNextHost();
   return core::FilterStatus::Stop;
 }
 
-void RouterFilter::encodeUpstreamHead() {
+void RouterFilter::encodeUpstreamHead(std::string& out) {
   const core::RequestHead& head = callbacks().requestHead();
   const core::StreamInfo& info = callbacks().streamInfo();
-  std::string& out = upstreamHead_;
-  out.reserve(256 + head.target.size() + head.headers.size() * 32);
+  out.clear();
   out.append(head.method).append(" ").append(head.target).append(" HTTP/1.1\r\n");
   std::string_view connection = head.headers.get("connection");
   std::string_view forwardedFor;
@@ -142,7 +140,6 @@ void RouterFilter::encodeUpstreamHead() {
     out.append("content-length: ").append(std::to_string(head.contentLength)).append("\r\n");
   } else if (head.framing == core::BodyFraming::Chunked) {
     out.append("transfer-encoding: chunked\r\n");
-    chunkedBody_ = true;
   }
   out.append("\r\n");
 }
@@ -168,8 +165,9 @@ void RouterFilter::onPoolReady(upstream::UpstreamConnection& connection) {
   connection_ = &connection;
   const core::RequestHead& head = callbacks().requestHead();
   connection.attach(*this, timeout_, head.method == "HEAD");
-  std::string_view piece = upstreamHead_;
-  connection.write(&piece, 1);
+  encodeUpstreamHead(factory_.headScratch_);
+  std::string_view piece = factory_.headScratch_;
+  connection.write(&piece, 1);  // copies whatever the kernel does not take now
   if (head.framing == core::BodyFraming::None) {
     requestComplete_ = true;
     return;
@@ -315,8 +313,10 @@ void RouterFilter::onComplete(const core::StreamInfo&) {
     connection_ = nullptr;
     if (upstreamDone_) {
       connection->release(requestComplete_);
+    } else if (requestComplete_) {
+      connection->discardResponse();  // the client went away; the connection may be kept
     } else {
-      connection->abort();  // the client went away or was answered otherwise
+      connection->abort();
     }
   }
 }

@@ -30,6 +30,9 @@ class RouterFilterFactory : public core::FilterFactory {
  private:
   const config::RouterConfig& config_;
   WorkerResources& resources_;
+  // Upstream request heads are encoded here and written at once; one buffer per worker
+  // instead of one allocation per request (a retry encodes the head again).
+  std::string headScratch_;
   friend class RouterFilter;
 };
 
@@ -37,7 +40,7 @@ class RouterFilter final : public core::Filter,
                            public upstream::PoolCallbacks,
                            public upstream::UpstreamCallbacks {
  public:
-  RouterFilter(const config::RouterConfig& config, WorkerResources& resources);
+  explicit RouterFilter(RouterFilterFactory& factory);
   ~RouterFilter() override;
 
   // core::Filter
@@ -61,14 +64,12 @@ class RouterFilter final : public core::Filter,
   void tryNextHost();
   void giveUp(upstream::UpstreamFailure failure);
   void finishUpstream();
-  void encodeUpstreamHead();
+  void encodeUpstreamHead(std::string& out);
 
-  const config::RouterConfig& config_;
-  WorkerResources& resources_;
+  RouterFilterFactory& factory_;
   upstream::Cluster* cluster_ = nullptr;
   std::chrono::milliseconds timeout_{0};
   int retriesLeft_ = 0;
-  std::string upstreamHead_;  // encoded once, resent on retries
   std::vector<const upstream::HostPool*> tried_;
   upstream::HostPool* host_ = nullptr;
   upstream::HostPool::PendingHandle pendingHandle_;

@@ -8,6 +8,7 @@ namespace flowguard::upstream {
 
 namespace {
 constexpr size_t kReadBuffer = 64 * 1024;
+constexpr uint64_t kMaxDiscardBytes = 64 * 1024;
 }
 
 std::string_view failureName(UpstreamFailure failure) {
@@ -33,8 +34,7 @@ UpstreamConnection::UpstreamConnection(core::Dispatcher& dispatcher, HostPool& p
       parser_(core::Http1Parser::Kind::Response, core::Http1Parser::Limits{64 * 1024, 200}) {
   uv_tcp_init(dispatcher.loop(), &tcp_);
   tcp_.data = this;
-  uv_timer_init(dispatcher.loop(), &timer_);
-  timer_.data = this;
+  timer_.init(dispatcher.loop(), this, &UpstreamConnection::onTimer);
   connectReq_.data = this;
   openHandles_ = 2;
   writer_.setCallback([this](int status) { onWriteEvent(status); });
@@ -47,16 +47,16 @@ void UpstreamConnection::connect() {
     // Report on the next loop turn, as if the connect had failed asynchronously: the
     // pool's caller is still inside newStream() now.
     connectError_ = true;
-    uv_timer_start(&timer_, &UpstreamConnection::onTimer, 0, 0);
+    timer_.set(0);
     return;
   }
-  uv_timer_start(&timer_, &UpstreamConnection::onTimer, static_cast<uint64_t>(connectTimeout_.count()), 0);
+  timer_.set(static_cast<uint64_t>(connectTimeout_.count()));
 }
 
 void UpstreamConnection::onConnect(uv_connect_t* req, int status) {
   auto* self = static_cast<UpstreamConnection*>(req->data);
   if (self->state_ != State::Connecting) return;  // closed meanwhile (UV_ECANCELED)
-  uv_timer_stop(&self->timer_);
+  self->timer_.clear();
   if (status != 0) {
     self->fail(UpstreamFailure::ConnectFailed);
     return;
@@ -78,7 +78,9 @@ void UpstreamConnection::attach(UpstreamCallbacks& callbacks, std::chrono::milli
   readPaused_ = false;
   parser_.setRequestWasHead(headRequest);
   if (responseTimeout.count() > 0) {
-    uv_timer_start(&timer_, &UpstreamConnection::onTimer, static_cast<uint64_t>(responseTimeout.count()), 0);
+    timer_.set(static_cast<uint64_t>(responseTimeout.count()));
+  } else {
+    timer_.clear();
   }
   startReading();
 }
@@ -124,11 +126,12 @@ void UpstreamConnection::startReading() {
 void UpstreamConnection::release(bool requestComplete) {
   if (state_ != State::Busy) return;
   callbacks_ = nullptr;
+  discarding_ = false;
   ++generation_;
   ++requestsServed_;
   bool reusable = requestComplete && responseDone_ && parser_.response().keepAlive &&
                   inStart_ == inEnd_ && writer_.queuedBytes() == 0 && !writer_.failed();
-  uv_timer_stop(&timer_);
+  timer_.clear();
   if (pool_ == nullptr) {
     close();
     return;
@@ -141,11 +144,27 @@ void UpstreamConnection::abort() {
   close();
 }
 
+void UpstreamConnection::discardResponse() {
+  if (state_ != State::Busy) return;
+  callbacks_ = nullptr;
+  ++generation_;
+  discarding_ = true;
+  discarded_ = 0;
+  readPaused_ = false;
+  if (responseDone_) {
+    discarding_ = false;
+    release(true);
+    return;
+  }
+  startReading();
+  processInput();  // part of the response may already be buffered
+}
+
 void UpstreamConnection::makeIdle(std::chrono::milliseconds idleTimeout) {
   state_ = State::Idle;
   readPaused_ = false;
   startReading();
-  uv_timer_start(&timer_, &UpstreamConnection::onTimer, static_cast<uint64_t>(idleTimeout.count()), 0);
+  timer_.set(static_cast<uint64_t>(idleTimeout.count()));
 }
 
 void UpstreamConnection::close() {
@@ -153,19 +172,27 @@ void UpstreamConnection::close() {
   bool wasConnecting = state_ == State::Connecting;
   state_ = State::Closed;
   callbacks_ = nullptr;
+  discarding_ = false;
   ++generation_;
   if (pool_ != nullptr) {
     HostPool* pool = pool_;
     pool_ = nullptr;
     pool->onClosed(this, wasConnecting);
   }
+  closeHandles();
+}
+
+void UpstreamConnection::closeHandles() {
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &UpstreamConnection::onClosed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &UpstreamConnection::onClosed);
+  timer_.close([](void* self) { static_cast<UpstreamConnection*>(self)->onOneHandleClosed(); });
 }
 
 void UpstreamConnection::onClosed(uv_handle_t* handle) {
-  auto* self = static_cast<UpstreamConnection*>(handle->data);
-  if (--self->openHandles_ == 0) delete self;
+  static_cast<UpstreamConnection*>(handle->data)->onOneHandleClosed();
+}
+
+void UpstreamConnection::onOneHandleClosed() {
+  if (--openHandles_ == 0) delete this;
 }
 
 void UpstreamConnection::fail(UpstreamFailure failure) {
@@ -175,8 +202,7 @@ void UpstreamConnection::fail(UpstreamFailure failure) {
     pool_ = nullptr;
     state_ = State::Closed;  // the pool hears onConnectFailed, not onClosed
     ++generation_;
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &UpstreamConnection::onClosed);
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &UpstreamConnection::onClosed);
+    closeHandles();
     if (pool != nullptr) pool->onConnectFailed(this, failure);
     return;
   }
@@ -185,8 +211,8 @@ void UpstreamConnection::fail(UpstreamFailure failure) {
   if (callbacks != nullptr) callbacks->onUpstreamReset(failure);
 }
 
-void UpstreamConnection::onTimer(uv_timer_t* timer) {
-  auto* self = static_cast<UpstreamConnection*>(timer->data);
+void UpstreamConnection::onTimer(void* owner) {
+  auto* self = static_cast<UpstreamConnection*>(owner);
   switch (self->state_) {
     case State::Connecting:
       self->fail(self->connectError_ ? UpstreamFailure::ConnectFailed : UpstreamFailure::ConnectTimeout);
@@ -242,15 +268,15 @@ void UpstreamConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf
   self->inEnd_ += static_cast<size_t>(nread);
   self->responseBytes_ += static_cast<size_t>(nread);
   if (self->responseTimeout_.count() > 0) {
-    uv_timer_start(&self->timer_, &UpstreamConnection::onTimer,
-                   static_cast<uint64_t>(self->responseTimeout_.count()), 0);
+    self->timer_.set(static_cast<uint64_t>(self->responseTimeout_.count()));
   }
   self->processInput();
 }
 
 void UpstreamConnection::processInput() {
   uint64_t generation = generation_;
-  while (state_ == State::Busy && !readPaused_ && generation == generation_ && callbacks_ != nullptr) {
+  while (state_ == State::Busy && !readPaused_ && generation == generation_ &&
+         (callbacks_ != nullptr || discarding_)) {
     auto result = parser_.parse(in_.data() + inStart_, inEnd_ - inStart_);
     inStart_ += result.consumed;
     switch (result.event) {
@@ -263,20 +289,34 @@ void UpstreamConnection::processInput() {
           // Let the parser finish the message so the connection is reusable right away.
           auto next = parser_.parse(in_.data() + inStart_, 0);
           if (next.event == core::Http1Parser::Event::MessageComplete) responseDone_ = true;
-          uv_timer_stop(&timer_);
-          callbacks_->onUpstreamHeaders(head, true);
+          timer_.clear();
+          if (discarding_) {
+            release(true);
+          } else {
+            callbacks_->onUpstreamHeaders(head, true);
+          }
           return;
         }
-        callbacks_->onUpstreamHeaders(head, false);
+        if (!discarding_) callbacks_->onUpstreamHeaders(head, false);
         break;
       }
       case core::Http1Parser::Event::Body:
-        callbacks_->onUpstreamData(parser_.body(), false);
+        if (discarding_) {
+          discarded_ += parser_.body().size();
+          if (discarded_ > kMaxDiscardBytes) {
+            close();
+            return;
+          }
+        } else {
+          callbacks_->onUpstreamData(parser_.body(), false);
+        }
         break;
       case core::Http1Parser::Event::MessageComplete:
         responseDone_ = true;
-        uv_timer_stop(&timer_);
-        if (!parser_.trailers().empty()) {
+        timer_.clear();
+        if (discarding_) {
+          release(true);
+        } else if (!parser_.trailers().empty()) {
           callbacks_->onUpstreamTrailers(parser_.trailers());
         } else {
           callbacks_->onUpstreamData({}, true);

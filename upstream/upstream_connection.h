@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <uv.h>
 
+#include "core/deadline_timer.h"
 #include "core/dispatcher.h"
 #include "core/http1_parser.h"
 #include "core/stream_writer.h"
@@ -71,6 +72,11 @@ class UpstreamConnection {
   void release(bool requestComplete);
   // Drops the connection (the request gave up or the client went away).
   void abort();
+  // The client went away after the whole request was sent: read the rest of the response
+  // and throw it away, then return the connection to the pool, so one impatient client
+  // does not cost a new upstream connection. Closes instead when more than a small body
+  // is left or the response does not come within the response timeout.
+  void discardResponse();
 
   bool anyResponseBytes() const { return responseBytes_ > 0; }
   bool reused() const { return requestsServed_ > 0; }
@@ -86,8 +92,10 @@ class UpstreamConnection {
   static void onConnect(uv_connect_t* req, int status);
   static void onAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-  static void onTimer(uv_timer_t* timer);
+  static void onTimer(void* self);
   static void onClosed(uv_handle_t* handle);
+  void onOneHandleClosed();
+  void closeHandles();
   void processInput();
   void fail(UpstreamFailure failure);
   void startReading();
@@ -99,7 +107,7 @@ class UpstreamConnection {
   std::chrono::milliseconds connectTimeout_;
   std::chrono::milliseconds responseTimeout_{0};
   uv_tcp_t tcp_;
-  uv_timer_t timer_;
+  core::DeadlineTimer timer_;
   uv_connect_t connectReq_;
   int openHandles_ = 0;
   core::StreamWriter writer_;
@@ -116,7 +124,9 @@ class UpstreamConnection {
   uint64_t responseBytes_ = 0;
   uint64_t requestsServed_ = 0;
   bool wroteAboveLowWatermark_ = false;
-  bool connectError_ = false;  // uv_tcp_connect refused at once; reported from the timer
+  bool connectError_ = false;
+  bool discarding_ = false;  // reading a response nobody wants (discardResponse)
+  uint64_t discarded_ = 0;  // uv_tcp_connect refused at once; reported from the timer
 };
 
 }  // namespace flowguard::upstream

@@ -110,9 +110,8 @@ struct Gateway {
         configPath(writeConfig(dir, spec.yaml(port))),
         process({binaryPath("flowguard"), "-c", configPath}, dir.path()) {
     process.waitForPort(port);
-    // The port opens before the gateway handles SIGTERM (see the test "SIGTERM right after
-    // the port opens"); its start-up line comes after, so tests that stop it quickly do
-    // not trip over that.
+    // The start-up line comes once every worker is listening (the port opens with the
+    // first), so a test does not race the other workers.
     process.waitForLog("flowguard: listener test on");
   }
   ~Gateway() {

@@ -205,6 +205,24 @@ TEST_CASE("upstream keep-alive: many requests share few backend connections") {
   CHECK(b.requests() == 60 + 2);  // the connectionsAccepted probe and this one
 }
 
+TEST_CASE("a client that leaves before the answer does not cost an upstream connection") {
+  Backend b;
+  Gateway gw(proxySpec({b.port}));
+  REQUIRE(httpGet(gw.port, "/warm").status == 200);  // one pooled upstream connection
+  {
+    HttpClient c;
+    c.connect(gw.port);
+    c.sendRaw(get("/delay/300"));
+    sleepFor(Millis(100));  // the request is at the backend; now the client hangs up
+  }
+  // The gateway reads the late answer, drops it, and keeps the connection: the next
+  // request (sent after the late answer arrived) reuses it.
+  sleepFor(Millis(500));
+  REQUIRE(httpGet(gw.port, "/after").status == 200);
+  uint64_t upstreamConnections = b.connectionsAccepted() - 2;  // startup probe + this probe
+  CHECK(upstreamConnections == 1);
+}
+
 TEST_CASE("a dead host is skipped by retries; all hosts dead gives 502") {
   SUBCASE("one of three hosts refuses connections") {
     Backend b1("b1"), b2("b2");
