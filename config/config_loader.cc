@@ -25,18 +25,27 @@ constexpr int64_t kMaxWorkers = 1024;
 constexpr int64_t kMaxRetries = 10;
 constexpr int64_t kMaxU32 = std::numeric_limits<uint32_t>::max();
 
-void setDuration(YamlReader& r, const YAML::Node& map, std::string_view key, Duration& out) {
+// The set* helpers leave `out` alone when the key is absent. They return false only when the
+// key was given but invalid (already reported), so cross-checks between fields skip values
+// the operator never meant.
+bool setDuration(YamlReader& r, const YAML::Node& map, std::string_view key, Duration& out) {
   if (auto node = YamlReader::find(map, key)) {
-    if (auto value = r.positiveDuration(*node, key)) out = *value;
+    auto value = r.positiveDuration(*node, key);
+    if (!value) return false;
+    out = *value;
   }
+  return true;
 }
 
 template <class T>
-void setInteger(YamlReader& r, const YAML::Node& map, std::string_view key, int64_t min, int64_t max,
+bool setInteger(YamlReader& r, const YAML::Node& map, std::string_view key, int64_t min, int64_t max,
                 T& out) {
   if (auto node = YamlReader::find(map, key)) {
-    if (auto value = r.integer(*node, key, min, max)) out = static_cast<T>(*value);
+    auto value = r.integer(*node, key, min, max);
+    if (!value) return false;
+    out = static_cast<T>(*value);
   }
+  return true;
 }
 
 template <class T>
@@ -102,14 +111,259 @@ void parseWorkers(YamlReader& r, const YAML::Node& node, Config& config) {
                             kMaxWorkers, describeNode(node)));
 }
 
+// One name out of a fixed set, e.g. `lb_policy: round_robin`: its index in `names`, or nullopt
+// after reporting it (suggesting the closest name when one is near).
+std::optional<size_t> readChoice(YamlReader& r, const YAML::Node& node, std::string_view key,
+                                 std::string_view noun, const std::vector<std::string_view>& names) {
+  std::optional<std::string> text = r.string(node, key);
+  if (!text) return std::nullopt;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == *text) return i;
+  }
+  std::string_view suggestion = closestMatch(*text, names);
+  std::string hint = suggestion.empty() ? fmt::format("expected one of: {}", fmt::join(names, ", "))
+                                        : fmt::format("did you mean '{}'?", suggestion);
+  r.error(node, fmt::format("unknown {} '{}' ({})", noun, *text, hint));
+  return std::nullopt;
+}
+
+// For messages about defaults, in the unit an operator would have written.
+std::string showDuration(Duration d) {
+  int64_t ms = d.count();
+  if (ms != 0 && ms % 3'600'000 == 0) return fmt::format("{}h", ms / 3'600'000);
+  if (ms != 0 && ms % 60'000 == 0) return fmt::format("{}m", ms / 60'000);
+  if (ms != 0 && ms % 1'000 == 0) return fmt::format("{}s", ms / 1'000);
+  return fmt::format("{}ms", ms);
+}
+
+// The value as written when the key is given, else the default with a note saying so.
+std::string showSetting(const YAML::Node& map, std::string_view key, Duration value) {
+  std::optional<YAML::Node> node = YamlReader::find(map, key);
+  if (node && node->IsScalar()) return node->Scalar();
+  return fmt::format("{}, the default", showDuration(value));
+}
+
+// A map-valued cluster section. `health_check:` with nothing after it would otherwise read
+// as "no value", which an operator may have meant as "on, with defaults"; say how to write that.
+bool expectSection(YamlReader& r, const YAML::Node& node, std::string_view key) {
+  if (node.IsNull() && r.usable(node)) {
+    r.error(node, fmt::format("'{}' has no value (write '{}: {{}}' to use the defaults)", key, key));
+    return false;
+  }
+  return r.expectMap(node, fmt::format("'{}'", key));
+}
+
+constexpr int kMinStatus = 100;
+constexpr int kMaxStatus = 599;
+
+// One `expected_statuses` entry: a status (200) or an inclusive range ("200-299").
+std::optional<std::pair<int, int>> parseStatusRange(YamlReader& r, const YAML::Node& item) {
+  std::optional<std::string> text = r.string(item, "expected_statuses entry");
+  if (!text) return std::nullopt;
+  auto status = [&](std::string_view part) -> std::optional<int> {
+    int64_t value = 0;
+    std::string reason;
+    if (!parseInteger(part, value, reason)) return std::nullopt;
+    if (value < kMinStatus || value > kMaxStatus) {
+      r.error(item, fmt::format("status {} in 'expected_statuses' must be between {} and {}", part,
+                                kMinStatus, kMaxStatus));
+      return std::nullopt;
+    }
+    return static_cast<int>(value);
+  };
+  auto bad = [&] {
+    r.error(item, fmt::format("'expected_statuses' entry must be a status such as 200 or a range "
+                              "such as \"200-299\", got '{}'",
+                              *text));
+    return std::nullopt;
+  };
+  int64_t unused = 0;
+  std::string reason;
+  size_t dash = text->find('-', 1);  // from 1: a leading '-' is a negative number, not a range
+  if (dash == std::string::npos) {
+    if (!parseInteger(*text, unused, reason)) return bad();
+    std::optional<int> single = status(*text);
+    if (!single) return std::nullopt;
+    return std::pair{*single, *single};
+  }
+  std::string_view first = std::string_view(*text).substr(0, dash);
+  std::string_view last = std::string_view(*text).substr(dash + 1);
+  if (!parseInteger(first, unused, reason) || !parseInteger(last, unused, reason)) return bad();
+  std::optional<int> low = status(first);
+  if (!low) return std::nullopt;
+  std::optional<int> high = status(last);
+  if (!high) return std::nullopt;
+  if (*low > *high) {
+    r.error(item, fmt::format("range '{}' in 'expected_statuses' is empty: its start must not exceed its end",
+                              *text));
+    return std::nullopt;
+  }
+  return std::pair{*low, *high};
+}
+
+void parseHealthCheck(YamlReader& r, const YAML::Node& node, HealthCheckConfig& hc) {
+  hc.location = YamlReader::location(node);
+  if (!expectSection(r, node, "health_check")) return;
+  hc.enabled = true;
+  r.checkKeys(node, "in health_check",
+              {"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold",
+               "expected_statuses", "initial_state"});
+  if (auto path = YamlReader::find(node, "path")) {
+    if (std::optional<std::string> text = r.string(*path, "path")) {
+      if (text->empty() || (*text)[0] != '/') {
+        r.error(*path, fmt::format("'path' must start with '/', got '{}'", *text));
+      } else if (std::any_of(text->begin(), text->end(),
+                             [](unsigned char c) { return c <= ' ' || c == 0x7f; })) {
+        // It goes verbatim into the probe's request line, where a space or CR/LF would split it.
+        r.error(*path, fmt::format("'path' must not contain spaces or control characters, got '{}'", *text));
+      } else {
+        hc.path = std::move(*text);
+      }
+    }
+  }
+  bool intervalOk = setDuration(r, node, "interval", hc.interval);
+  bool timeoutOk = setDuration(r, node, "timeout", hc.timeout);
+  // A probe still running when the next is due would overlap it; the host's state would
+  // then depend on which answer lands first.
+  if (intervalOk && timeoutOk && hc.timeout > hc.interval) {
+    std::string message = fmt::format("health_check 'timeout' ({}) must not exceed 'interval' ({})",
+                                      showSetting(node, "timeout", hc.timeout),
+                                      showSetting(node, "interval", hc.interval));
+    // Point at what the operator wrote: the timeout, or the interval that undercuts the default.
+    std::optional<YAML::Node> at = YamlReader::find(node, "timeout");
+    if (!at) at = YamlReader::find(node, "interval");
+    r.error(*at, std::move(message));
+  }
+  setInteger(r, node, "healthy_threshold", 1, 100, hc.healthyThreshold);
+  setInteger(r, node, "unhealthy_threshold", 1, 100, hc.unhealthyThreshold);
+  if (auto statuses = YamlReader::find(node, "expected_statuses")) {
+    if (r.expectList(*statuses, "'expected_statuses'")) {
+      if (statuses->size() == 0) {
+        r.error(*statuses, "'expected_statuses' must not be empty (no answer could count as healthy)");
+      } else {
+        std::vector<std::pair<int, int>> ranges;
+        bool ok = true;
+        for (const YAML::Node& item : *statuses) {
+          std::optional<std::pair<int, int>> range = parseStatusRange(r, item);
+          if (range) {
+            ranges.push_back(*range);
+          } else {
+            ok = false;
+          }
+        }
+        if (ok) hc.expectedStatuses = std::move(ranges);
+      }
+    }
+  }
+  if (auto state = YamlReader::find(node, "initial_state")) {
+    if (auto index = readChoice(r, *state, "initial_state", "initial_state", {"healthy", "unhealthy"})) {
+      hc.initiallyHealthy = *index == 0;
+    }
+  }
+}
+
+void parseOutlierDetection(YamlReader& r, const YAML::Node& node, OutlierDetectionConfig& od) {
+  od.location = YamlReader::location(node);
+  if (!expectSection(r, node, "outlier_detection")) return;
+  od.enabled = true;
+  r.checkKeys(node, "in outlier_detection",
+              {"consecutive_5xx", "consecutive_connect_failures", "base_ejection_time",
+               "max_ejection_time", "max_ejection_percent"});
+  // Zero turns that trigger off.
+  setInteger(r, node, "consecutive_5xx", 0, kMaxU32, od.consecutive5xx);
+  setInteger(r, node, "consecutive_connect_failures", 0, kMaxU32, od.consecutiveConnectFailures);
+  bool baseOk = setDuration(r, node, "base_ejection_time", od.baseEjectionTime);
+  bool maxOk = setDuration(r, node, "max_ejection_time", od.maxEjectionTime);
+  if (baseOk && maxOk && od.maxEjectionTime < od.baseEjectionTime) {
+    std::string message =
+        fmt::format("outlier_detection 'max_ejection_time' ({}) must be at least 'base_ejection_time' ({})",
+                    showSetting(node, "max_ejection_time", od.maxEjectionTime),
+                    showSetting(node, "base_ejection_time", od.baseEjectionTime));
+    std::optional<YAML::Node> at = YamlReader::find(node, "max_ejection_time");
+    if (!at) at = YamlReader::find(node, "base_ejection_time");
+    r.error(*at, std::move(message));
+  }
+  setInteger(r, node, "max_ejection_percent", 0, 100, od.maxEjectionPercent);
+}
+
+constexpr int64_t kMaxCircuitLimit = 10'000'000;
+
+void parseCircuitBreakers(YamlReader& r, const YAML::Node& node, CircuitBreakersConfig& cb) {
+  if (!expectSection(r, node, "circuit_breakers")) return;
+  r.checkKeys(node, "in circuit_breakers", {"max_connections", "max_pending_requests", "max_requests"});
+  setInteger(r, node, "max_connections", 1, kMaxCircuitLimit, cb.maxConnections);
+  setInteger(r, node, "max_pending_requests", 1, kMaxCircuitLimit, cb.maxPendingRequests);
+  setInteger(r, node, "max_requests", 1, kMaxCircuitLimit, cb.maxRequests);
+}
+
+void parseRetryBudget(YamlReader& r, const YAML::Node& node, ClusterConfig& cluster) {
+  if (!expectSection(r, node, "retry_budget")) return;
+  r.checkKeys(node, "in retry_budget", {"percent", "min_retries"});
+  setInteger(r, node, "percent", 0, 100, cluster.retryBudgetPercent);
+  setInteger(r, node, "min_retries", 0, 1000, cluster.retryBudgetMinRetries);
+}
+
+void parseRetryOn(YamlReader& r, const YAML::Node& node, ClusterConfig& cluster) {
+  static const std::vector<std::string_view> kNames{"connect-failure", "reset", "5xx", "gateway-error"};
+  static constexpr uint32_t kFlags[] = {kRetryConnectFailure, kRetryReset, kRetry5xx, kRetryGatewayError};
+  if (!r.expectList(node, "'retry_on'")) return;
+  if (node.size() == 0) {
+    // An empty list would make `retries` silently do nothing.
+    r.error(node, "'retry_on' must not be empty (set 'retries: 0' to turn retries off)");
+    return;
+  }
+  uint32_t flags = 0;
+  bool ok = true;
+  for (const YAML::Node& item : node) {
+    std::optional<size_t> index = readChoice(r, item, "retry_on entry", "retry_on condition", kNames);
+    if (!index) {
+      ok = false;
+      continue;
+    }
+    if (flags & kFlags[*index]) {
+      r.error(item, fmt::format("duplicate retry_on condition '{}'", kNames[*index]));
+      ok = false;
+      continue;
+    }
+    flags |= kFlags[*index];
+  }
+  if (ok) cluster.retryOn = flags;
+}
+
+// Keys that used to belong to a cluster, with where they went; accepted by the key check
+// so the operator gets this message instead of a bare "unknown key".
+struct MovedKey {
+  std::string_view key;
+  std::string_view message;
+};
+constexpr MovedKey kMovedClusterKeys[] = {
+    {"max_pending_requests",
+     "'max_pending_requests' moved into circuit_breakers (where it limits the whole cluster, not each "
+     "worker): circuit_breakers: { max_pending_requests: N }"},
+};
+
+void reportMovedKeys(YamlReader& r, const YAML::Node& map) {
+  for (const MovedKey& moved : kMovedClusterKeys) {
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      const YAML::Node key = it->first;
+      if (key.IsScalar() && key.Scalar() == moved.key) {
+        r.error(key, std::string(moved.message));
+        break;  // a repeat is already reported as a duplicate key
+      }
+    }
+  }
+}
+
 ClusterConfig parseCluster(YamlReader& r, const YAML::Node& node, DuplicateNames& names) {
   ClusterConfig cluster;
   cluster.location = YamlReader::location(node);
   if (!r.expectMap(node, "cluster")) return cluster;
   r.checkKeys(node, "in cluster",
-              {"name", "hosts", "lb_policy", "connect_timeout", "timeout", "retries",
-               "max_connections_per_host", "max_pending_requests", "max_idle_per_host",
-               "idle_timeout"});
+              {"name", "hosts", "lb_policy", "connect_timeout", "timeout", "retries", "retry_on",
+               "per_try_timeout", "retry_budget", "max_connections_per_host", "max_idle_per_host",
+               "idle_timeout", "health_check", "outlier_detection", "no_healthy_hosts",
+               "circuit_breakers", "max_pending_requests"});
+  reportMovedKeys(r, node);
   if (auto nameNode = readName(r, node, "in cluster", cluster.name)) names.add(r, cluster.name, *nameNode);
   if (auto hosts = r.require(node, "hosts", "in cluster")) {
     if (r.expectList(*hosts, "'hosts'")) {
@@ -127,22 +381,30 @@ ClusterConfig parseCluster(YamlReader& r, const YAML::Node& node, DuplicateNames
     }
   }
   if (auto policy = YamlReader::find(node, "lb_policy")) {
-    if (auto text = r.string(*policy, "lb_policy")) {
-      if (*text == "round_robin") {
-        cluster.lbPolicy = LbPolicy::RoundRobin;
-      } else {
-        r.error(*policy, fmt::format("unknown lb_policy '{}' (expected one of: round_robin)", *text));
-      }
-    }
+    if (readChoice(r, *policy, "lb_policy", "lb_policy", {"round_robin"})) cluster.lbPolicy = LbPolicy::RoundRobin;
   }
   setDuration(r, node, "connect_timeout", cluster.connectTimeout);
   setDuration(r, node, "timeout", cluster.timeout);
   setDuration(r, node, "idle_timeout", cluster.idleTimeout);
   setInteger(r, node, "retries", 0, kMaxRetries, cluster.retries);
+  if (auto retryOn = YamlReader::find(node, "retry_on")) parseRetryOn(r, *retryOn, cluster);
+  if (auto perTry = YamlReader::find(node, "per_try_timeout")) {
+    cluster.perTryTimeout = r.positiveDuration(*perTry, "per_try_timeout");
+  }
+  if (auto budget = YamlReader::find(node, "retry_budget")) parseRetryBudget(r, *budget, cluster);
   setInteger(r, node, "max_connections_per_host", 1, kMaxU32, cluster.maxConnectionsPerHost);
-  // Zero is meaningful for these two: no queueing beyond the connection limit, no idle pool.
-  setInteger(r, node, "max_pending_requests", 0, kMaxU32, cluster.maxPendingRequests);
+  // Zero is meaningful here: no idle pool.
   setInteger(r, node, "max_idle_per_host", 0, kMaxU32, cluster.maxIdlePerHost);
+  if (auto hc = YamlReader::find(node, "health_check")) parseHealthCheck(r, *hc, cluster.healthCheck);
+  if (auto od = YamlReader::find(node, "outlier_detection")) {
+    parseOutlierDetection(r, *od, cluster.outlierDetection);
+  }
+  if (auto mode = YamlReader::find(node, "no_healthy_hosts")) {
+    if (auto index = readChoice(r, *mode, "no_healthy_hosts", "no_healthy_hosts", {"panic", "reject"})) {
+      cluster.noHealthyHosts = *index == 0 ? NoHealthyHosts::Panic : NoHealthyHosts::Reject;
+    }
+  }
+  if (auto cb = YamlReader::find(node, "circuit_breakers")) parseCircuitBreakers(r, *cb, cluster.circuitBreakers);
   return cluster;
 }
 

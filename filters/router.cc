@@ -75,9 +75,7 @@ std::unique_ptr<core::Filter> RouterFilterFactory::create() {
 RouterFilter::RouterFilter(RouterFilterFactory& factory) : factory_(factory) {}
 
 RouterFilter::~RouterFilter() {
-  // onComplete always runs first; this is only a safety net.
-  if (pending_ && host_ != nullptr) host_->cancel(pendingHandle_);
-  if (connection_ != nullptr) connection_->abort();
+  onComplete(core::StreamInfo{});  // the chain always calls it first; a safety net only
 }
 
 core::FilterStatus RouterFilter::onRequest() {
@@ -101,8 +99,16 @@ core::FilterStatus RouterFilter::onRequest() {
     callbacks().sendLocalReply(503, fmt::format("unknown cluster {}", route->cluster));
     return core::FilterStatus::Stop;
   }
-  timeout_ = route->timeout.value_or(cluster_->config().timeout);
-  retriesLeft_ = route->retries.value_or(cluster_->config().retries);
+  if (!cluster_->state().acquireRequest()) {
+    callbacks().sendLocalReply(503, fmt::format("cluster {} overflow: max_requests reached", cluster_->name()));
+    return core::FilterStatus::Stop;
+  }
+  holdsRequestSlot_ = true;
+  cluster_->state().counters().requests.fetch_add(1, std::memory_order_relaxed);
+  const config::ClusterConfig& clusterConfig = cluster_->config();
+  timeout_ = route->timeout.value_or(clusterConfig.timeout);
+  if (clusterConfig.perTryTimeout && *clusterConfig.perTryTimeout < timeout_) timeout_ = *clusterConfig.perTryTimeout;
+  retriesLeft_ = route->retries.value_or(clusterConfig.retries);
   chunkedBody_ = head.framing == core::BodyFraming::Chunked;
   tryNextHost();
   return core::FilterStatus::Stop;
@@ -147,9 +153,15 @@ void RouterFilter::encodeUpstreamHead(std::string& out) {
 void RouterFilter::tryNextHost() {
   host_ = cluster_->pickHost(tried_);
   if (host_ == nullptr) {
-    callbacks().sendLocalReply(503, fmt::format("no upstream host in cluster {}", cluster_->name()));
+    callbacks().sendLocalReply(503, fmt::format("no healthy upstream host in cluster {}", cluster_->name()));
     return;
   }
+  upstream::HostState& state = host_->state();
+  state.requests.fetch_add(1, std::memory_order_relaxed);
+  state.activeRequests.fetch_add(1, std::memory_order_relaxed);
+  attemptOpen_ = true;
+  attemptRecorded_ = false;
+  attemptStartMs_ = static_cast<uint64_t>(cluster_->nowMs());
   // The pool may answer before newStream returns (idle connection, overflow), and a
   // failure may recurse into another attempt: only a queued request sets pending_.
   upstream::HostPool* host = host_;
@@ -158,6 +170,49 @@ void RouterFilter::tryNextHost() {
     pending_ = true;
     pendingHandle_ = handle;
   }
+}
+
+void RouterFilter::recordResult(upstream::AttemptResult result) {
+  if (attemptRecorded_ || host_ == nullptr) return;
+  attemptRecorded_ = true;
+  upstream::HostState& state = host_->state();
+  if (result == upstream::AttemptResult::Success || result == upstream::AttemptResult::Http5xx) {
+    state.latencyMsTotal.fetch_add(static_cast<uint64_t>(cluster_->nowMs()) - attemptStartMs_,
+                                   std::memory_order_relaxed);
+    state.latencySamples.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (result != upstream::AttemptResult::Success) state.failures.fetch_add(1, std::memory_order_relaxed);
+  if (result == upstream::AttemptResult::ConnectFailure) state.connectFailures.fetch_add(1, std::memory_order_relaxed);
+  if (cluster_->state().outlierDetector().record(state, result, cluster_->nowMs())) {
+    cluster_->state().counters().ejections.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void RouterFilter::endAttempt() {
+  if (!attemptOpen_) return;
+  attemptOpen_ = false;
+  host_->state().activeRequests.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool RouterFilter::takeRetry() {
+  if (retriesLeft_ <= 0 || completed_) return false;
+  upstream::ClusterState& state = cluster_->state();
+  if (holdsRetrySlot_) {
+    state.counters().retries.fetch_add(1, std::memory_order_relaxed);
+  } else if (state.acquireRetry()) {
+    holdsRetrySlot_ = true;  // one budget slot per request, however many retries it makes
+  } else {
+    return false;
+  }
+  --retriesLeft_;
+  return true;
+}
+
+bool RouterFilter::replayable(bool requestBytesSent) {
+  const core::RequestHead& head = callbacks().requestHead();
+  bool bodyConsumed = bodyStarted_ && head.framing != core::BodyFraming::None;
+  if (bodyConsumed) return false;
+  return !requestBytesSent || core::isIdempotentMethod(head.method);
 }
 
 void RouterFilter::onPoolReady(upstream::UpstreamConnection& connection) {
@@ -180,9 +235,18 @@ void RouterFilter::onPoolReady(upstream::UpstreamConnection& connection) {
 
 void RouterFilter::onPoolFailure(upstream::UpstreamFailure failure) {
   pending_ = false;
+  if (failure == upstream::UpstreamFailure::Overflow) {
+    // A circuit breaker, not the host, said no: no outlier record, no retry.
+    endAttempt();
+    callbacks().sendLocalReply(503, fmt::format("cluster {} overflow: too many pending requests or connections",
+                                                cluster_->name()));
+    return;
+  }
+  recordResult(upstream::AttemptResult::ConnectFailure);
+  endAttempt();
   tried_.push_back(host_);
-  if (retriesLeft_ > 0) {
-    --retriesLeft_;
+  uint32_t retryOn = cluster_->config().retryOn;
+  if ((retryOn & (config::kRetryConnectFailure | config::kRetryGatewayError)) && takeRetry()) {
     tryNextHost();
     return;
   }
@@ -237,12 +301,38 @@ void RouterFilter::onUpstreamHeaders(core::ResponseHead& head, bool endStream) {
   if (head.status == 101) {
     // The request's Upgrade header was stripped as hop-by-hop, so a switch of protocols
     // is an upstream fault; the bytes that follow are not HTTP.
+    recordResult(upstream::AttemptResult::GatewayFailure);
+    endAttempt();
     auto* connection = connection_;
     connection_ = nullptr;
     if (connection != nullptr) connection->abort();
     callbacks().sendLocalReply(502, fmt::format("upstream {}: unexpected 101 Switching Protocols",
                                                 host_->address()));
     return;
+  }
+  if (head.status >= 500) {
+    recordResult(upstream::AttemptResult::Http5xx);
+    uint32_t retryOn = cluster_->config().retryOn;
+    bool gatewayError = head.status == 502 || head.status == 503 || head.status == 504;
+    bool wanted = (retryOn & config::kRetry5xx) || ((retryOn & config::kRetryGatewayError) && gatewayError);
+    // Nothing of this answer has reached the client yet: it can still be dropped.
+    if (wanted && replayable(true) && takeRetry()) {
+      auto* connection = connection_;
+      connection_ = nullptr;
+      endAttempt();
+      if (endStream) {
+        connection->release(requestComplete_);
+      } else if (requestComplete_) {
+        connection->discardResponse();
+      } else {
+        connection->abort();
+      }
+      tried_.push_back(host_);
+      tryNextHost();
+      return;
+    }
+  } else {
+    recordResult(upstream::AttemptResult::Success);
   }
   responseStarted_ = true;
   callbacks().streamInfo().upstreamHost = host_->address();
@@ -274,18 +364,19 @@ void RouterFilter::finishUpstream() {
 void RouterFilter::onUpstreamReset(upstream::UpstreamFailure failure) {
   connection_ = nullptr;
   if (completed_) return;
+  recordResult(upstream::AttemptResult::GatewayFailure);
+  endAttempt();
   if (responseStarted_) {
     callbacks().resetStream(fmt::format("upstream {}: {} mid-response", host_->address(),
                                         upstream::failureName(failure)));
     return;
   }
   tried_.push_back(host_);
-  const core::RequestHead& head = callbacks().requestHead();
-  bool bodyConsumed = bodyStarted_ && head.framing != core::BodyFraming::None;
-  bool retryable = failure == upstream::UpstreamFailure::Reset && core::isIdempotentMethod(head.method) &&
-                   !bodyConsumed;
-  if (retryable && retriesLeft_ > 0) {
-    --retriesLeft_;
+  uint32_t retryOn = cluster_->config().retryOn;
+  bool wanted = failure == upstream::UpstreamFailure::Reset
+                    ? (retryOn & config::kRetryReset) != 0
+                    : (retryOn & (config::kRetry5xx | config::kRetryGatewayError)) != 0;  // timeout, bad answer
+  if (wanted && replayable(true) && takeRetry()) {
     tryNextHost();
     return;
   }
@@ -304,6 +395,10 @@ void RouterFilter::onDownstreamWatermark(bool above) {
 void RouterFilter::onComplete(const core::StreamInfo&) {
   if (completed_) return;
   completed_ = true;
+  endAttempt();
+  if (holdsRequestSlot_) cluster_->state().releaseRequest();
+  if (holdsRetrySlot_) cluster_->state().releaseRetry();
+  holdsRequestSlot_ = holdsRetrySlot_ = false;
   if (pending_) {
     pending_ = false;
     host_->cancel(pendingHandle_);

@@ -1,10 +1,16 @@
 // The terminal filter: matches the request to a route, then either answers it directly
 // or proxies it to the route's cluster with retries onto other hosts.
 //
-// Retry rule: a connect failure never sent a byte, so it is always retried (up to the
-// route's retries) on the next host. A reset before any response byte is retried only for
-// idempotent methods, and only when no request body was streamed yet (the body is read
-// from the client only once an upstream connection is ready, and is not buffered).
+// Retries follow the cluster's retry_on, up to the route's (or cluster's) retries, within
+// the cluster's retry budget, and go to another host while an untried one is left:
+//   connect-failure  refused or timed-out connects (no request byte was sent: any method)
+//   reset            connection lost before any response byte (idempotent methods only)
+//   5xx              a 5xx answer, or an attempt that timed out (idempotent methods only)
+//   gateway-error    a 502/503/504 answer, or an attempt that timed out (idempotent only)
+// Nothing is retried once a response byte went to the client, nor once request body bytes
+// were streamed upstream (the body is read from the client only when an upstream
+// connection is ready, and is not buffered). Each attempt's outcome feeds the cluster's
+// outlier detection and host counters.
 #pragma once
 
 #include <memory>
@@ -65,6 +71,14 @@ class RouterFilter final : public core::Filter,
   void giveUp(upstream::UpstreamFailure failure);
   void finishUpstream();
   void encodeUpstreamHead(std::string& out);
+  // Attempt bookkeeping: record() feeds outlier detection once per attempt; endAttempt()
+  // closes the attempt's "active request" on its host.
+  void recordResult(upstream::AttemptResult result);
+  void endAttempt();
+  // True (and a retry budgeted and counted) when another attempt may start now.
+  bool takeRetry();
+  // May this request be sent again? (No body streamed; idempotent unless nothing was sent.)
+  bool replayable(bool requestBytesSent);
 
   RouterFilterFactory& factory_;
   upstream::Cluster* cluster_ = nullptr;
@@ -75,6 +89,11 @@ class RouterFilter final : public core::Filter,
   upstream::HostPool::PendingHandle pendingHandle_;
   bool pending_ = false;
   upstream::UpstreamConnection* connection_ = nullptr;
+  bool attemptOpen_ = false;      // host_ counts this request as active
+  bool attemptRecorded_ = false;  // this attempt's outcome went to outlier detection
+  uint64_t attemptStartMs_ = 0;
+  bool holdsRequestSlot_ = false;  // circuit breaker max_requests
+  bool holdsRetrySlot_ = false;    // retry budget
   std::string chunkLine_;
   bool chunkedBody_ = false;
   bool bodyStarted_ = false;

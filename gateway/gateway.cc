@@ -14,6 +14,8 @@
 #include "core/worker.h"
 #include "filters/filter_registry.h"
 #include "upstream/cluster.h"
+#include "upstream/cluster_state.h"
+#include "upstream/health_checker.h"
 
 namespace flowguard::gateway {
 
@@ -37,8 +39,9 @@ core::ListenerSettings toSettings(const config::ListenerConfig& listener) {
 // Everything one worker owns. Built and destroyed on the worker's thread.
 class GatewayWorkerState final : public core::WorkerState {
  public:
-  GatewayWorkerState(core::Dispatcher& dispatcher, const config::Config& config)
-      : clusters_(dispatcher, config.clusters), resources_{dispatcher, clusters_} {
+  GatewayWorkerState(core::Dispatcher& dispatcher, const config::Config& config,
+                     const upstream::ClusterStates& clusterStates)
+      : clusters_(dispatcher, clusterStates), resources_{dispatcher, clusters_} {
     for (const auto& listener : config.listeners) {
       auto chain = std::make_unique<core::FilterChainFactory>();
       for (const auto& filter : listener.filters) {
@@ -90,23 +93,29 @@ int Gateway::run() {
   unsigned workerCount = config_->workers;
   if (workerCount == 0) workerCount = std::max(1u, std::thread::hardware_concurrency());
   const config::Config& config = *config_;
+  // Health, ejections and circuit breakers: shared by the workers and the main thread.
+  upstream::ClusterStates clusterStates = upstream::makeClusterStates(config);
 
-  // The main thread's loop only waits for a signal. Its handlers are installed before any
+  // The main thread's loop waits for signals and runs the active health checks. Its handlers are installed before any
   // listener opens, so a SIGTERM that arrives during start-up is not fatal: libuv holds it
   // until uv_run, and by then every worker is running and can drain.
   uv_loop_t loop;
   uv_loop_init(&loop);
   std::vector<std::unique_ptr<core::Worker>> workers;
+  upstream::HealthChecker healthChecker(&loop, clusterStates);
   struct SignalContext {
     std::vector<std::unique_ptr<core::Worker>>* workers;
+    upstream::HealthChecker* healthChecker;
     uv_signal_t sigint;
     uv_signal_t sigterm;
   } context;
   context.workers = &workers;
+  context.healthChecker = &healthChecker;
   auto onSignal = [](uv_signal_t* handle, int signum) {
     auto* ctx = static_cast<SignalContext*>(handle->data);
     fmt::print(stderr, "flowguard: {} received, draining\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
     for (auto& worker : *ctx->workers) worker->requestStop(kDrainTimeout);
+    ctx->healthChecker->stop();
     uv_close(reinterpret_cast<uv_handle_t*>(&ctx->sigint), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&ctx->sigterm), nullptr);
   };
@@ -115,7 +124,8 @@ int Gateway::run() {
     handle->data = &context;
     uv_signal_start(handle, onSignal, signum);
   }
-  auto closeLoop = [&loop, &context] {
+  auto closeLoop = [&loop, &context, &healthChecker] {
+    healthChecker.stop();
     for (auto* handle : {&context.sigint, &context.sigterm}) {
       if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(handle))) {
         uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
@@ -127,9 +137,10 @@ int Gateway::run() {
 
   for (unsigned i = 0; i < workerCount; ++i) {
     auto worker = std::make_unique<core::Worker>(
-        i, [&config](core::Dispatcher& dispatcher, std::string& error) -> std::unique_ptr<core::WorkerState> {
+        i, [&config, &clusterStates](core::Dispatcher& dispatcher,
+                                     std::string& error) -> std::unique_ptr<core::WorkerState> {
           try {
-            auto state = std::make_unique<GatewayWorkerState>(dispatcher, config);
+            auto state = std::make_unique<GatewayWorkerState>(dispatcher, config, clusterStates);
             if (!state->start(error)) {
               state->closeAll();
               return nullptr;
@@ -155,6 +166,7 @@ int Gateway::run() {
                workerCount, workerCount == 1 ? "" : "s");
   }
 
+  healthChecker.start();
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   for (auto& worker : workers) worker->join();

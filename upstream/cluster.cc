@@ -1,6 +1,7 @@
 #include "upstream/cluster.h"
 
 #include <algorithm>
+#include <memory>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -9,44 +10,49 @@
 
 namespace flowguard::upstream {
 
-Cluster::Cluster(core::Dispatcher& dispatcher, const config::ClusterConfig& config) : config_(config) {
+Cluster::Cluster(core::Dispatcher& dispatcher, std::shared_ptr<ClusterState> state)
+    : dispatcher_(dispatcher), state_(std::move(state)) {
+  const config::ClusterConfig& config = state_->config();
   PoolSettings settings;
   settings.connectTimeout = config.connectTimeout;
   settings.idleTimeout = config.idleTimeout;
   settings.maxConnections = config.maxConnectionsPerHost;
-  settings.maxPending = config.maxPendingRequests;
   settings.maxIdle = config.maxIdlePerHost;
-  for (const auto& host : config.hosts) {
+  for (size_t i = 0; i < config.hosts.size(); ++i) {
     sockaddr_storage address;
-    if (core::resolveAddress(host.host, host.port, address) != 0) {
-      throw std::runtime_error(fmt::format("cluster {}: bad host address {}", config.name, host.str()));
+    if (core::resolveAddress(config.hosts[i].host, config.hosts[i].port, address) != 0) {
+      throw std::runtime_error(fmt::format("cluster {}: bad host address {}", config.name, config.hosts[i].str()));
     }
-    hosts_.push_back(std::make_unique<HostPool>(dispatcher, host.str(), address, settings));
+    hosts_.push_back(std::make_unique<HostPool>(dispatcher, *state_, *state_->hosts()[i], address, settings));
   }
+  scratch_ = std::make_unique<bool[]>(2 * hosts_.size() + 1);
 }
 
 HostPool* Cluster::pickHost(const std::vector<const HostPool*>& tried) {
-  if (hosts_.empty()) return nullptr;
-  for (size_t i = 0; i < hosts_.size(); ++i) {
-    HostPool* host = hosts_[next_].get();
-    next_ = (next_ + 1) % hosts_.size();
-    if (std::find(tried.begin(), tried.end(), host) == tried.end()) return host;
+  int64_t now = nowMs();
+  size_t n = hosts_.size();
+  bool* available = scratch_.get();
+  bool* triedFlags = scratch_.get() + n;
+  for (size_t i = 0; i < n; ++i) {
+    available[i] = hosts_[i]->state().available(now);
+    triedFlags[i] = std::find(tried.begin(), tried.end(), hosts_[i].get()) != tried.end();
   }
-  // Every host failed once already: a retry may still succeed on a fresh connection
-  // (a pooled one the host had just closed), so take the next one in turn.
-  HostPool* host = hosts_[next_].get();
-  next_ = (next_ + 1) % hosts_.size();
-  return host;
+  bool panic = state_->config().noHealthyHosts == config::NoHealthyHosts::Panic;
+  HostChoice choice = chooseHost({available, n}, {triedFlags, n}, cursor_, panic);
+  if (choice.index < 0) {
+    state_->counters().noHealthyHost.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  if (choice.panic) state_->counters().panicRouted.fetch_add(1, std::memory_order_relaxed);
+  return hosts_[static_cast<size_t>(choice.index)].get();
 }
 
 void Cluster::closeAll() {
   for (auto& host : hosts_) host->closeAll();
 }
 
-ClusterManager::ClusterManager(core::Dispatcher& dispatcher, const std::vector<config::ClusterConfig>& clusters) {
-  for (const auto& cluster : clusters) {
-    clusters_.emplace(cluster.name, std::make_unique<Cluster>(dispatcher, cluster));
-  }
+ClusterManager::ClusterManager(core::Dispatcher& dispatcher, const ClusterStates& states) {
+  for (const auto& [name, state] : states) clusters_.emplace(name, std::make_unique<Cluster>(dispatcher, state));
 }
 
 Cluster* ClusterManager::find(const std::string& name) {

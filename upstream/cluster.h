@@ -1,5 +1,6 @@
 // A cluster as one worker sees it: its hosts, each with this worker's connection pool,
-// and the round-robin cursor. Worker-local: no locks.
+// and the round-robin cursor. The shared part (health, ejections, circuit breakers) is
+// the ClusterState every worker points to.
 #pragma once
 
 #include <memory>
@@ -9,35 +10,41 @@
 
 #include "config/config.h"
 #include "core/dispatcher.h"
+#include "upstream/cluster_state.h"
 #include "upstream/host_pool.h"
 
 namespace flowguard::upstream {
 
 class Cluster {
  public:
-  // `config` must outlive the cluster (the gateway keeps the Config alive).
-  Cluster(core::Dispatcher& dispatcher, const config::ClusterConfig& config);
+  Cluster(core::Dispatcher& dispatcher, std::shared_ptr<ClusterState> state);
 
-  const config::ClusterConfig& config() const { return config_; }
-  const std::string& name() const { return config_.name; }
+  const config::ClusterConfig& config() const { return state_->config(); }
+  const std::string& name() const { return state_->config().name; }
+  ClusterState& state() { return *state_; }
 
-  // Round robin over the hosts, skipping `tried` (the hosts this request already failed
-  // on) while untried ones remain. Null only for a cluster without hosts.
+  // The next host for a request that already failed on `tried` (see chooseHost()).
+  // Null when no host may be used (no_healthy_hosts: reject and none is available).
   HostPool* pickHost(const std::vector<const HostPool*>& tried);
+
+  // Milliseconds on the worker loop's monotonic clock, as outlier ejections use.
+  int64_t nowMs() const { return static_cast<int64_t>(uv_now(dispatcher_.loop())); }
 
   const std::vector<std::unique_ptr<HostPool>>& hosts() const { return hosts_; }
   void closeAll();
 
  private:
-  const config::ClusterConfig& config_;
+  core::Dispatcher& dispatcher_;
+  std::shared_ptr<ClusterState> state_;
   std::vector<std::unique_ptr<HostPool>> hosts_;
-  size_t next_ = 0;
+  size_t cursor_ = 0;
+  std::unique_ptr<bool[]> scratch_;  // pickHost's per-host flags: available, then tried
 };
 
 // Every cluster of one worker, by name.
 class ClusterManager {
  public:
-  ClusterManager(core::Dispatcher& dispatcher, const std::vector<config::ClusterConfig>& clusters);
+  ClusterManager(core::Dispatcher& dispatcher, const ClusterStates& states);
   Cluster* find(const std::string& name);
   void closeAll();
 

@@ -4,9 +4,9 @@
 
 namespace flowguard::upstream {
 
-HostPool::HostPool(core::Dispatcher& dispatcher, std::string address, const sockaddr_storage& sockaddr,
-                   PoolSettings settings)
-    : dispatcher_(dispatcher), address_(std::move(address)), sockaddr_(sockaddr), settings_(settings) {}
+HostPool::HostPool(core::Dispatcher& dispatcher, ClusterState& cluster, HostState& host,
+                   const sockaddr_storage& sockaddr, PoolSettings settings)
+    : dispatcher_(dispatcher), cluster_(cluster), host_(host), sockaddr_(sockaddr), settings_(settings) {}
 
 HostPool::~HostPool() { closeAll(); }
 
@@ -18,24 +18,44 @@ bool HostPool::newStream(PoolCallbacks& callbacks, PendingHandle& handle) {
     callbacks.onPoolReady(*connection);
     return false;
   }
-  bool canOpen = connections_.size() < settings_.maxConnections;
-  // Each connection being opened is already promised to one waiting request.
-  if (!canOpen && pending_.size() >= settings_.maxPending) {
+  if (!cluster_.acquirePending()) {
     callbacks.onPoolFailure(UpstreamFailure::Overflow);
     return false;
   }
   handle = pending_.insert(pending_.end(), Pending{&callbacks});
-  if (canOpen && connecting_ < pending_.size()) startConnection();
+  // Each connection being opened is already promised to one waiting request.
+  if (connecting_ < pending_.size() && !startConnection() && connections_.empty()) {
+    // No connection may be opened (cluster-wide limit) and none of ours will ever free
+    // up for this request: fail now rather than wait for a timeout.
+    pending_.erase(handle);
+    cluster_.releasePending();
+    cluster_.counters().overflowConnections.fetch_add(1, std::memory_order_relaxed);
+    callbacks.onPoolFailure(UpstreamFailure::Overflow);
+    return false;
+  }
   return true;
 }
 
-void HostPool::cancel(PendingHandle handle) { pending_.erase(handle); }
+void HostPool::cancel(PendingHandle handle) {
+  pending_.erase(handle);
+  cluster_.releasePending();
+}
 
-void HostPool::startConnection() {
+PoolCallbacks* HostPool::popPending() {
+  PoolCallbacks* callbacks = pending_.front().callbacks;
+  pending_.pop_front();
+  cluster_.releasePending();
+  return callbacks;
+}
+
+bool HostPool::startConnection() {
+  if (connections_.size() >= settings_.maxConnections || !cluster_.acquireConnection()) return false;
   auto* connection = new UpstreamConnection(dispatcher_, *this, sockaddr_, settings_.connectTimeout);
   connections_.insert(connection);
+  host_.activeConnections.fetch_add(1, std::memory_order_relaxed);
   ++connecting_;
   connection->connect();
+  return true;
 }
 
 void HostPool::onConnected(UpstreamConnection* connection) {
@@ -46,12 +66,12 @@ void HostPool::onConnected(UpstreamConnection* connection) {
 void HostPool::onConnectFailed(UpstreamConnection* connection, UpstreamFailure failure) {
   --connecting_;
   connections_.erase(connection);
+  host_.activeConnections.fetch_sub(1, std::memory_order_relaxed);
+  cluster_.releaseConnection();
   // The attempt was made for the oldest waiting request: it learns of the failure (and
   // its router may try another host). Later waiters keep waiting for other connections.
   if (pending_.empty()) return;
-  PoolCallbacks* callbacks = pending_.front().callbacks;
-  pending_.pop_front();
-  callbacks->onPoolFailure(failure);
+  popPending()->onPoolFailure(failure);
 }
 
 void HostPool::onReleased(UpstreamConnection* connection, bool reusable) {
@@ -64,9 +84,7 @@ void HostPool::onReleased(UpstreamConnection* connection, bool reusable) {
 
 void HostPool::serveOrPark(UpstreamConnection* connection) {
   if (!pending_.empty()) {
-    PoolCallbacks* callbacks = pending_.front().callbacks;
-    pending_.pop_front();
-    callbacks->onPoolReady(*connection);
+    popPending()->onPoolReady(*connection);
     return;
   }
   if (idle_.size() >= settings_.maxIdle) {
@@ -79,20 +97,23 @@ void HostPool::serveOrPark(UpstreamConnection* connection) {
 
 void HostPool::onClosed(UpstreamConnection* connection, bool wasConnecting) {
   if (wasConnecting) --connecting_;
-  connections_.erase(connection);
+  if (connections_.erase(connection) > 0) {
+    host_.activeConnections.fetch_sub(1, std::memory_order_relaxed);
+    cluster_.releaseConnection();
+  }
   auto it = std::find(idle_.begin(), idle_.end(), connection);
   if (it != idle_.end()) idle_.erase(it);
   // A slot freed up: a waiting request may get a connection of its own now.
-  if (pending_.size() > connecting_ && connections_.size() < settings_.maxConnections) {
-    startConnection();
-  }
+  if (pending_.size() > connecting_) startConnection();
 }
 
 void HostPool::closeAll() {
-  pending_.clear();
+  while (!pending_.empty()) {
+    pending_.pop_front();
+    cluster_.releasePending();
+  }
   std::vector<UpstreamConnection*> all(connections_.begin(), connections_.end());
   for (auto* connection : all) connection->close();
-  connections_.clear();
   idle_.clear();
 }
 

@@ -1,6 +1,7 @@
-// The keep-alive connections of one worker to one upstream host, with the per-host
-// circuit-breaker limits: at most maxConnections open, at most maxPending requests
-// waiting for one. Worker-local: no locks.
+// The keep-alive connections of one worker to one upstream host. Limits: at most
+// maxConnections open by this worker to this host, and the cluster-wide circuit breakers
+// (connections and pending requests over all workers, in ClusterState). Worker-local
+// apart from those atomics: no locks.
 #pragma once
 
 #include <chrono>
@@ -13,6 +14,8 @@
 #include <netinet/in.h>
 
 #include "core/dispatcher.h"
+#include "upstream/cluster_state.h"
+#include "upstream/host_state.h"
 #include "upstream/upstream_connection.h"
 
 namespace flowguard::upstream {
@@ -20,8 +23,7 @@ namespace flowguard::upstream {
 struct PoolSettings {
   std::chrono::milliseconds connectTimeout{1000};
   std::chrono::milliseconds idleTimeout{30'000};
-  uint32_t maxConnections = 1024;
-  uint32_t maxPending = 1024;
+  uint32_t maxConnections = 1024;  // this worker, this host
   uint32_t maxIdle = 64;
 };
 
@@ -41,7 +43,7 @@ class HostPool {
   };
   using PendingHandle = std::list<Pending>::iterator;
 
-  HostPool(core::Dispatcher& dispatcher, std::string address, const sockaddr_storage& sockaddr,
+  HostPool(core::Dispatcher& dispatcher, ClusterState& cluster, HostState& host, const sockaddr_storage& sockaddr,
            PoolSettings settings);
   ~HostPool();
   HostPool(const HostPool&) = delete;
@@ -53,7 +55,8 @@ class HostPool {
   bool newStream(PoolCallbacks& callbacks, PendingHandle& handle);
   void cancel(PendingHandle handle);
 
-  const std::string& address() const { return address_; }
+  const std::string& address() const { return host_.address; }
+  HostState& state() { return host_; }
   size_t openConnections() const { return connections_.size(); }
   size_t idleConnections() const { return idle_.size(); }
   size_t pendingRequests() const { return pending_.size(); }
@@ -66,11 +69,13 @@ class HostPool {
   void onClosed(UpstreamConnection* connection, bool wasConnecting);
 
  private:
-  void startConnection();
+  bool startConnection();
   void serveOrPark(UpstreamConnection* connection);
+  PoolCallbacks* popPending();
 
   core::Dispatcher& dispatcher_;
-  std::string address_;
+  ClusterState& cluster_;
+  HostState& host_;
   sockaddr_storage sockaddr_;
   PoolSettings settings_;
   std::unordered_set<UpstreamConnection*> connections_;  // every open one; they free themselves

@@ -109,10 +109,34 @@ clusters:
     timeout: 1h
     retries: 3
     max_connections_per_host: 10
-    max_pending_requests: 0
     max_idle_per_host: 5
     idle_timeout: 45s
+    retry_on: [connect-failure, reset, 5xx, gateway-error]
+    per_try_timeout: 2s
+    retry_budget: { percent: 0, min_retries: 1000 }
+    health_check:
+      path: /healthz?deep=1
+      interval: 5s
+      timeout: 5s
+      healthy_threshold: 1
+      unhealthy_threshold: 100
+      expected_statuses: [204, "200-299", '500', "301-301"]
+      initial_state: unhealthy
+    outlier_detection:
+      consecutive_5xx: 0
+      consecutive_connect_failures: 7
+      base_ejection_time: 1m
+      max_ejection_time: 1m
+      max_ejection_percent: 100
+    no_healthy_hosts: reject
+    circuit_breakers: { max_connections: 1, max_pending_requests: 10000000, max_requests: 77 }
   - name: other
+    hosts: [127.0.0.1:9100]
+    retry_on: [gateway-error]
+    outlier_detection: {}
+    circuit_breakers:
+      max_requests: 5
+  - name: third
     hosts: [127.0.0.1:9100]
 )");
   CHECK(config->sourcePath == "t.yaml");
@@ -168,7 +192,7 @@ clusters:
   CHECK(internal.address.str() == "[::1]:8001");
   CHECK(std::get<RouterConfig>(internal.filters[0].settings).routes[0].cluster == "other");
 
-  REQUIRE(config->clusters.size() == 2);
+  REQUIRE(config->clusters.size() == 3);
   const ClusterConfig* backends = config->findCluster("backends");
   REQUIRE(backends);
   CHECK(backends == &config->clusters[0]);
@@ -182,11 +206,55 @@ clusters:
   CHECK(backends->timeout == 1h);
   CHECK(backends->retries == 3);
   CHECK(backends->maxConnectionsPerHost == 10);
-  CHECK(backends->maxPendingRequests == 0);
   CHECK(backends->maxIdlePerHost == 5);
   CHECK(backends->idleTimeout == 45s);
   CHECK(backends->location.line == 29);
-  CHECK(config->findCluster("other") == &config->clusters[1]);
+  CHECK(backends->retryOn == (kRetryConnectFailure | kRetryReset | kRetry5xx | kRetryGatewayError));
+  REQUIRE(backends->perTryTimeout);
+  CHECK(*backends->perTryTimeout == 2s);
+  CHECK(backends->retryBudgetPercent == 0);
+  CHECK(backends->retryBudgetMinRetries == 1000);
+  const HealthCheckConfig& hc = backends->healthCheck;
+  CHECK(hc.enabled);
+  CHECK(hc.path == "/healthz?deep=1");
+  CHECK(hc.interval == 5s);
+  CHECK(hc.timeout == 5s);
+  CHECK(hc.healthyThreshold == 1);
+  CHECK(hc.unhealthyThreshold == 100);
+  CHECK(hc.expectedStatuses == std::vector<std::pair<int, int>>{{204, 204}, {200, 299}, {500, 500}, {301, 301}});
+  CHECK_FALSE(hc.initiallyHealthy);
+  CHECK(hc.location.line == 42);
+  CHECK(hc.location.column == 7);
+  const OutlierDetectionConfig& od = backends->outlierDetection;
+  CHECK(od.enabled);
+  CHECK(od.consecutive5xx == 0);
+  CHECK(od.consecutiveConnectFailures == 7);
+  CHECK(od.baseEjectionTime == 1min);
+  CHECK(od.maxEjectionTime == 1min);
+  CHECK(od.maxEjectionPercent == 100);
+  CHECK(od.location.line == 50);
+  CHECK(od.location.column == 7);
+  CHECK(backends->noHealthyHosts == NoHealthyHosts::Reject);
+  CHECK(backends->circuitBreakers.maxConnections == 1);
+  CHECK(backends->circuitBreakers.maxPendingRequests == 10'000'000);
+  CHECK(backends->circuitBreakers.maxRequests == 77);
+
+  const ClusterConfig* other = config->findCluster("other");
+  REQUIRE(other);
+  CHECK(other == &config->clusters[1]);
+  CHECK(other->retryOn == kRetryGatewayError);
+  CHECK_FALSE(other->perTryTimeout);
+  CHECK_FALSE(other->healthCheck.enabled);
+  // An empty section turns the feature on with every default.
+  CHECK(other->outlierDetection.enabled);
+  CHECK(other->outlierDetection.consecutive5xx == 5);
+  CHECK(other->outlierDetection.baseEjectionTime == 30s);
+  CHECK(other->outlierDetection.location.line == 60);
+  CHECK(other->outlierDetection.location.column == 24);
+  // Keys left out of a section keep their defaults.
+  CHECK(other->circuitBreakers.maxRequests == 5);
+  CHECK(other->circuitBreakers.maxConnections == 1024);
+  CHECK(other->circuitBreakers.maxPendingRequests == 1024);
   CHECK(config->findCluster("missing") == nullptr);
 }
 
@@ -205,9 +273,39 @@ TEST_CASE("omitted fields take the defaults of config.h") {
   CHECK(c.timeout == 15s);
   CHECK(c.retries == 1);
   CHECK(c.maxConnectionsPerHost == 1024);
-  CHECK(c.maxPendingRequests == 1024);
   CHECK(c.maxIdlePerHost == 64);
   CHECK(c.idleTimeout == 30s);
+  CHECK(c.retryOn == (kRetryConnectFailure | kRetryReset));
+  CHECK_FALSE(c.perTryTimeout);
+  CHECK(c.retryBudgetPercent == 20);
+  CHECK(c.retryBudgetMinRetries == 3);
+  CHECK_FALSE(c.healthCheck.enabled);
+  CHECK_FALSE(c.outlierDetection.enabled);
+  CHECK(c.noHealthyHosts == NoHealthyHosts::Panic);
+  CHECK(c.circuitBreakers.maxConnections == 1024);
+  CHECK(c.circuitBreakers.maxPendingRequests == 1024);
+  CHECK(c.circuitBreakers.maxRequests == 1024);
+  // A section that is present but empty is enabled with the defaults of config.h.
+  auto sections = loadOk(kMinimal + "    health_check: {}\n    outlier_detection: {}\n");
+  const HealthCheckConfig& hc = sections->clusters.at(0).healthCheck;
+  CHECK(hc.enabled);
+  CHECK(hc.path == "/health");
+  CHECK(hc.interval == 2s);
+  CHECK(hc.timeout == 1s);
+  CHECK(hc.healthyThreshold == 2);
+  CHECK(hc.unhealthyThreshold == 3);
+  CHECK(hc.expectedStatuses == std::vector<std::pair<int, int>>{{200, 399}});
+  CHECK(hc.initiallyHealthy);
+  CHECK(hc.location.line == 12);
+  CHECK(hc.location.column == 19);
+  const OutlierDetectionConfig& od = sections->clusters.at(0).outlierDetection;
+  CHECK(od.enabled);
+  CHECK(od.consecutive5xx == 5);
+  CHECK(od.consecutiveConnectFailures == 5);
+  CHECK(od.baseEjectionTime == 30s);
+  CHECK(od.maxEjectionTime == 300s);
+  CHECK(od.maxEjectionPercent == 50);
+  CHECK(od.location.line == 13);
   const Route& r = std::get<RouterConfig>(l.filters.at(0).settings).routes.at(0);
   CHECK_FALSE(r.timeout);
   CHECK_FALSE(r.retries);
@@ -426,8 +524,8 @@ TEST_CASE("timeouts and counts that must be positive") {
         "t.yaml:4:18: 'max_headers' must be a positive integer, got 0");
   CHECK(onlyError(kMinimal + "    max_connections_per_host: -3\n") ==
         "t.yaml:12:31: 'max_connections_per_host' must be a positive integer, got -3");
-  CHECK(onlyError(kMinimal + "    max_pending_requests: -1\n") ==
-        "t.yaml:12:27: 'max_pending_requests' must be between 0 and 4294967295, got -1");
+  CHECK(onlyError(kMinimal + "    max_idle_per_host: -1\n") ==
+        "t.yaml:12:24: 'max_idle_per_host' must be between 0 and 4294967295, got -1");
   CHECK(onlyError(kMinimal + "    retries: 11\n") == "t.yaml:12:14: 'retries' must be between 0 and 10, got 11");
   CHECK(onlyError(replace(kMinimal, "cluster: backends", "cluster: backends\n            retries: -1")) ==
         "t.yaml:9:22: 'retries' must be between 0 and 10, got -1");
@@ -516,6 +614,138 @@ TEST_CASE("loadConfigFile reports an unreadable file without a position") {
   CHECK(directory.errors[0].str() == std::string("/tmp: cannot read config file: ") + std::strerror(EISDIR));
 }
 
+TEST_CASE("max_pending_requests moved from the cluster into circuit_breakers") {
+  CHECK(onlyError(kMinimal + "    max_pending_requests: 1024\n") ==
+        "t.yaml:12:5: 'max_pending_requests' moved into circuit_breakers (where it limits the whole "
+        "cluster, not each worker): circuit_breakers: { max_pending_requests: N }");
+  CHECK(loadOk(kMinimal + "    circuit_breakers: { max_pending_requests: 3 }\n")
+            ->clusters[0]
+            .circuitBreakers.maxPendingRequests == 3);
+}
+
+TEST_CASE("unknown keys in the new cluster sections") {
+  CHECK(onlyError(kMinimal + "    health_check: { intervall: 2s }\n") ==
+        "t.yaml:12:21: unknown key 'intervall' in health_check (did you mean 'interval'?)");
+  CHECK(onlyError(kMinimal + "    outlier_detection:\n      consecutive_5xxx: 3\n") ==
+        "t.yaml:13:7: unknown key 'consecutive_5xxx' in outlier_detection (did you mean 'consecutive_5xx'?)");
+  CHECK(onlyError(kMinimal + "    circuit_breakers: { max_request: 5 }\n") ==
+        "t.yaml:12:25: unknown key 'max_request' in circuit_breakers (did you mean 'max_requests'?)");
+  CHECK(onlyError(kMinimal + "    retry_budget: { percnt: 5 }\n") ==
+        "t.yaml:12:21: unknown key 'percnt' in retry_budget (did you mean 'percent'?)");
+  CHECK(onlyError(kMinimal + "    helth_check: {}\n") ==
+        "t.yaml:12:5: unknown key 'helth_check' in cluster (did you mean 'health_check'?)");
+}
+
+TEST_CASE("new cluster keys with the wrong type") {
+  CHECK(onlyError(kMinimal + "    health_check: true\n") ==
+        "t.yaml:12:19: 'health_check' must be a map, got 'true'");
+  CHECK(onlyError(kMinimal + "    outlier_detection:\n") ==
+        "t.yaml:12:5: 'outlier_detection' has no value (write 'outlier_detection: {}' to use the defaults)");
+  CHECK(onlyError(kMinimal + "    circuit_breakers: [1]\n") ==
+        "t.yaml:12:23: 'circuit_breakers' must be a map, got a list");
+  CHECK(onlyError(kMinimal + "    retry_on: reset\n") == "t.yaml:12:15: 'retry_on' must be a list, got 'reset'");
+  CHECK(onlyError(kMinimal + "    retry_on: [reset, [5xx]]\n") ==
+        "t.yaml:12:23: 'retry_on entry' must be a string, got a list");
+  CHECK(onlyError(kMinimal + "    per_try_timeout: 2\n") ==
+        "t.yaml:12:22: invalid duration '2' for 'per_try_timeout': duration needs a unit, e.g. 10s");
+  CHECK(onlyError(kMinimal + "    health_check: { healthy_threshold: two }\n") ==
+        "t.yaml:12:40: 'healthy_threshold' must be an integer, got 'two'");
+  CHECK(onlyError(kMinimal + "    health_check: { expected_statuses: 200 }\n") ==
+        "t.yaml:12:40: 'expected_statuses' must be a list, got '200'");
+  CHECK(onlyError(kMinimal + "    health_check: { path: [/a] }\n") ==
+        "t.yaml:12:27: 'path' must be a string, got a list");
+}
+
+TEST_CASE("retry_on names") {
+  CHECK(onlyError(kMinimal + "    retry_on: [reset, 5XX]\n") ==
+        "t.yaml:12:23: unknown retry_on condition '5XX' (did you mean '5xx'?)");
+  CHECK(onlyError(kMinimal + "    retry_on: [connect-failure, timeout]\n") ==
+        "t.yaml:12:33: unknown retry_on condition 'timeout' "
+        "(expected one of: connect-failure, reset, 5xx, gateway-error)");
+  CHECK(onlyError(kMinimal + "    retry_on: [reset, reset]\n") ==
+        "t.yaml:12:23: duplicate retry_on condition 'reset'");
+  CHECK(onlyError(kMinimal + "    retry_on: []\n") ==
+        "t.yaml:12:15: 'retry_on' must not be empty (set 'retries: 0' to turn retries off)");
+}
+
+TEST_CASE("ranges of the new cluster keys") {
+  CHECK(onlyError(kMinimal + "    per_try_timeout: 0ms\n") ==
+        "t.yaml:12:22: 'per_try_timeout' must be greater than 0, got 0ms");
+  CHECK(onlyError(kMinimal + "    retry_budget: { percent: 101 }\n") ==
+        "t.yaml:12:30: 'percent' must be between 0 and 100, got 101");
+  CHECK(onlyError(kMinimal + "    retry_budget: { min_retries: 1001 }\n") ==
+        "t.yaml:12:34: 'min_retries' must be between 0 and 1000, got 1001");
+  CHECK(onlyError(kMinimal + "    health_check: { healthy_threshold: 0 }\n") ==
+        "t.yaml:12:40: 'healthy_threshold' must be a positive integer, got 0");
+  CHECK(onlyError(kMinimal + "    health_check: { unhealthy_threshold: 101 }\n") ==
+        "t.yaml:12:42: 'unhealthy_threshold' must be between 1 and 100, got 101");
+  CHECK(onlyError(kMinimal + "    health_check: { interval: 0s }\n") ==
+        "t.yaml:12:31: 'interval' must be greater than 0, got 0s");
+  CHECK(onlyError(kMinimal + "    outlier_detection: { consecutive_5xx: -1 }\n") ==
+        "t.yaml:12:43: 'consecutive_5xx' must be between 0 and 4294967295, got -1");
+  CHECK(onlyError(kMinimal + "    outlier_detection: { max_ejection_percent: 101 }\n") ==
+        "t.yaml:12:48: 'max_ejection_percent' must be between 0 and 100, got 101");
+  CHECK(onlyError(kMinimal + "    circuit_breakers: { max_connections: 0 }\n") ==
+        "t.yaml:12:42: 'max_connections' must be a positive integer, got 0");
+  CHECK(onlyError(kMinimal + "    circuit_breakers: { max_requests: 10000001 }\n") ==
+        "t.yaml:12:39: 'max_requests' must be between 1 and 10000000, got 10000001");
+}
+
+TEST_CASE("health_check path, timeout and statuses") {
+  CHECK(onlyError(kMinimal + "    health_check: { path: health }\n") ==
+        "t.yaml:12:27: 'path' must start with '/', got 'health'");
+  CHECK(onlyError(kMinimal + "    health_check: { path: '/a b' }\n") ==
+        "t.yaml:12:27: 'path' must not contain spaces or control characters, got '/a b'");
+  CHECK(onlyError(kMinimal + "    health_check: { interval: 1s, timeout: 1500ms }\n") ==
+        "t.yaml:12:44: health_check 'timeout' (1500ms) must not exceed 'interval' (1s)");
+  // The interval alone can undercut the default timeout; the interval is then what to point at.
+  CHECK(onlyError(kMinimal + "    health_check:\n      interval: 500ms\n") ==
+        "t.yaml:13:17: health_check 'timeout' (1s, the default) must not exceed 'interval' (500ms)");
+  CHECK(onlyError(kMinimal + "    health_check: { timeout: 3s }\n") ==
+        "t.yaml:12:30: health_check 'timeout' (3s) must not exceed 'interval' (2s, the default)");
+  // An invalid interval is reported once, not compared as well.
+  CHECK(onlyError(kMinimal + "    health_check: { interval: 1x, timeout: 5s }\n") ==
+        "t.yaml:12:31: invalid duration '1x' for 'interval': unknown unit 'x' (use ms, s, m or h)");
+
+  auto statuses = [](const std::string& list) {
+    return onlyError(kMinimal + "    health_check:\n      expected_statuses: " + list + "\n");
+  };
+  CHECK(statuses("[200, 600]") == "t.yaml:13:32: status 600 in 'expected_statuses' must be between 100 and 599");
+  CHECK(statuses("[\"200-700\"]") == "t.yaml:13:27: status 700 in 'expected_statuses' must be between 100 and 599");
+  CHECK(statuses("[\"99-200\"]") == "t.yaml:13:27: status 99 in 'expected_statuses' must be between 100 and 599");
+  CHECK(statuses("[\"300-200\"]") ==
+        "t.yaml:13:27: range '300-200' in 'expected_statuses' is empty: its start must not exceed its end");
+  CHECK(statuses("[2xx]") ==
+        "t.yaml:13:27: 'expected_statuses' entry must be a status such as 200 or a range such as \"200-299\", got '2xx'");
+  CHECK(statuses("[\"200-\"]") ==
+        "t.yaml:13:27: 'expected_statuses' entry must be a status such as 200 or a range such as \"200-299\", got '200-'");
+  CHECK(statuses("[-200]") == "t.yaml:13:27: status -200 in 'expected_statuses' must be between 100 and 599");
+  CHECK(statuses("[{a: 1}]") == "t.yaml:13:27: 'expected_statuses entry' must be a string, got a map");
+  CHECK(statuses("[]") ==
+        "t.yaml:13:26: 'expected_statuses' must not be empty (no answer could count as healthy)");
+}
+
+TEST_CASE("outlier ejection times") {
+  CHECK(onlyError(kMinimal + "    outlier_detection: { base_ejection_time: 1m, max_ejection_time: 30s }\n") ==
+        "t.yaml:12:69: outlier_detection 'max_ejection_time' (30s) must be at least 'base_ejection_time' (1m)");
+  CHECK(onlyError(kMinimal + "    outlier_detection: { base_ejection_time: 10m }\n") ==
+        "t.yaml:12:46: outlier_detection 'max_ejection_time' (5m, the default) must be at least "
+        "'base_ejection_time' (10m)");
+}
+
+TEST_CASE("one-of-a-set values: initial_state, no_healthy_hosts") {
+  CHECK(onlyError(kMinimal + "    health_check: { initial_state: healty }\n") ==
+        "t.yaml:12:36: unknown initial_state 'healty' (did you mean 'healthy'?)");
+  CHECK(onlyError(kMinimal + "    health_check: { initial_state: up }\n") ==
+        "t.yaml:12:36: unknown initial_state 'up' (expected one of: healthy, unhealthy)");
+  CHECK(onlyError(kMinimal + "    no_healthy_hosts: fail\n") ==
+        "t.yaml:12:23: unknown no_healthy_hosts 'fail' (expected one of: panic, reject)");
+  CHECK(onlyError(kMinimal + "    no_healthy_hosts: rejct\n") ==
+        "t.yaml:12:23: unknown no_healthy_hosts 'rejct' (did you mean 'reject'?)");
+  CHECK(loadOk(kMinimal + "    no_healthy_hosts: panic\n")->clusters[0].noHealthyHosts == NoHealthyHosts::Panic);
+  CHECK_FALSE(loadOk(kMinimal + "    health_check: { initial_state: unhealthy }\n")->clusters[0].healthCheck.initiallyHealthy);
+}
+
 TEST_CASE("the shipped config files load") {
   const char* source = std::getenv("FLOWGUARD_SOURCE_DIR");
   REQUIRE_MESSAGE(source, "FLOWGUARD_SOURCE_DIR is not set (run through ctest)");
@@ -540,6 +770,19 @@ TEST_CASE("the shipped config files load") {
   REQUIRE(backends);
   CHECK(backends->hosts.size() == 3);
   CHECK(backends->retries == 2);
+  CHECK(backends->retryOn == (kRetryConnectFailure | kRetryReset | kRetryGatewayError));
+  CHECK(backends->healthCheck.enabled);
+  CHECK(backends->healthCheck.path == "/health");
+  CHECK(backends->healthCheck.interval == 2s);
+  CHECK(backends->healthCheck.timeout == 1s);
+  CHECK(backends->healthCheck.healthyThreshold == 2);
+  CHECK(backends->healthCheck.unhealthyThreshold == 3);
+  CHECK(backends->outlierDetection.enabled);
+  CHECK(backends->outlierDetection.consecutive5xx == 5);
+  CHECK(backends->outlierDetection.consecutiveConnectFailures == 3);
+  CHECK(backends->outlierDetection.baseEjectionTime == 10s);
+  CHECK(backends->noHealthyHosts == NoHealthyHosts::Panic);
+  CHECK(backends->circuitBreakers.maxPendingRequests == 1024);
 
   LoadResult bench = loadConfigFile(std::string(source) + "/bench/flowguard-bench.yaml");
   for (const ConfigError& e : bench.errors) FAIL_CHECK(e.str());

@@ -1,12 +1,17 @@
 // flowguard-backend as a black box: the real binary on a free loopback port.
 #include <doctest/doctest.h>
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/support/test_support.h"
 
@@ -15,10 +20,17 @@ using Json = nlohmann::json;
 
 namespace {
 
+std::vector<std::string> backendArgs(uint16_t port, std::string name,
+                                     std::vector<std::string> extra) {
+  std::vector<std::string> args{binaryPath("flowguard-backend"), "--port", std::to_string(port),
+                                "--name", std::move(name)};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
 struct Backend {
-  explicit Backend(std::string name = "b1")
-      : port(freeTcpPort()),
-        process({binaryPath("flowguard-backend"), "--port", std::to_string(port), "--name", name}) {
+  explicit Backend(std::string name = "b1", std::vector<std::string> extra = {})
+      : port(freeTcpPort()), process(backendArgs(port, std::move(name), std::move(extra))) {
     process.waitForPort(port);
   }
   // Every test ends with a clean SIGTERM exit (sanitizer builds report errors as a failure
@@ -358,4 +370,362 @@ TEST_CASE("SIGTERM exits cleanly, also with open connections") {
   CHECK(*status == 0);
   CHECK(idle.peerClosed(5s));
   CHECK(waiting.peerClosed(5s));
+}
+
+// ---- fault injection -----------------------------------------------------------------------
+
+namespace {
+
+std::string post(std::string_view path, std::string_view body) {
+  return "POST " + std::string(path) + " HTTP/1.1\r\nHost: backend\r\nContent-Type: " +
+         "application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+         std::string(body);
+}
+
+// One request on a fresh connection.
+HttpResponse request(uint16_t port, const std::string& raw) {
+  HttpClient c;
+  c.connect(port);
+  c.sendRaw(raw);
+  return c.readResponse();
+}
+
+HttpResponse postFault(uint16_t port, std::string_view body) {
+  return request(port, post("/_fault", body));
+}
+
+Json stats(uint16_t port) { return json(httpGet(port, "/_stats")); }
+
+bool isInjectedFailure(const HttpResponse& r, std::string_view name) {
+  if (r.status != 500 && r.status != 503) return false;
+  Json j = json(r);
+  return j["error"] == "injected failure" && j["backend"] == name;
+}
+
+// Statuses of `count` GETs on one keep-alive connection.
+std::vector<int> statusSequence(uint16_t port, int count) {
+  HttpClient c;
+  c.connect(port);
+  std::vector<int> statuses;
+  for (int i = 0; i < count; ++i) {
+    c.sendRaw(get("/seq/" + std::to_string(i)));
+    statuses.push_back(c.readResponse().status);
+  }
+  return statuses;
+}
+
+template <typename F>
+Millis timed(F f) {
+  auto start = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - start);
+}
+
+// Everything the peer sends until it closes; `reset` tells whether it ended with ECONNRESET.
+std::string readUntilClosed(int fd, bool& reset, Millis timeout = 5s) {
+  std::string data;
+  reset = false;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    if (left <= Millis(0)) throw std::runtime_error("peer did not close in time");
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buf[4096];
+    ssize_t n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n > 0) {
+      data.append(buf, static_cast<size_t>(n));
+    } else if (n == 0) {
+      return data;
+    } else if (errno == ECONNRESET) {
+      reset = true;
+      return data;
+    } else if (errno != EAGAIN && errno != EINTR) {
+      throw std::runtime_error("recv failed");
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("fault: startup line lists the active faults after the usual prefix") {
+  Backend b("faulty", {"--fail-rate", "1", "--latency", "5:2", "--seed", "5"});
+  b.process.waitForLog("flowguard-backend faulty listening on 127.0.0.1:" +
+                       std::to_string(b.port) + " faults: fail-rate=1 latency=5+-2ms seed=5\n");
+}
+
+TEST_CASE("fault: fail-rate 1 answers every request 500 or 503; control endpoints are spared") {
+  Backend b("b1", {"--fail-rate", "1", "--seed", "1"});
+  std::vector<int> statuses = statusSequence(b.port, 20);
+  HttpClient c;
+  c.connect(b.port);
+  for (const char* path : {"/x", "/status/200", "/bytes/10", "/delay/1"}) {
+    CAPTURE(path);
+    c.sendRaw(get(path));
+    CHECK(isInjectedFailure(c.readResponse(), "b1"));
+  }
+  c.sendRaw(post("/echo", "hello"));
+  CHECK(isInjectedFailure(c.readResponse(), "b1"));
+  int fiveHundreds = 0;
+  for (int s : statuses) {
+    CHECK((s == 500 || s == 503));
+    fiveHundreds += s == 500;
+  }
+  // Both statuses occur (fixed seed, so this is no matter of luck).
+  CHECK(fiveHundreds > 0);
+  CHECK(fiveHundreds < 20);
+
+  CHECK(httpGet(b.port, "/health").status == 200);
+  CHECK(httpGet(b.port, "/_fault").status == 200);
+  Json s = stats(b.port);
+  CHECK(s["injected_failures"] == 25);
+  CHECK(s["health_checks"] == 1);
+  CHECK(s["health_failures"] == 0);
+  CHECK(s["resets"] == 0);
+  CHECK(s["hangs"] == 0);
+}
+
+TEST_CASE("fault: fail-rate 0.5 mixes answers, reproducibly for a seed") {
+  Backend a("b1", {"--fail-rate", "0.5", "--seed", "42"});
+  Backend same("b1", {"--fail-rate", "0.5", "--seed", "42"});
+  Backend other("b1", {"--fail-rate", "0.5", "--seed", "43"});
+  std::vector<int> seqA = statusSequence(a.port, 100);
+  std::vector<int> seqSame = statusSequence(same.port, 100);
+  std::vector<int> seqOther = statusSequence(other.port, 100);
+  int failures = 0;
+  for (int s : seqA) {
+    CHECK((s == 200 || s == 500 || s == 503));
+    failures += s != 200;
+  }
+  CAPTURE(failures);
+  CHECK(failures >= 25);
+  CHECK(failures <= 75);
+  CHECK(seqA == seqSame);
+  CHECK(seqA != seqOther);
+  CHECK(stats(a.port)["injected_failures"] == failures);
+}
+
+TEST_CASE("fault: latency delays answers (and /echo, and pipelined requests) at least MS - JITTER") {
+  {
+    Backend b("b1", {"--latency", "200"});
+    Millis t = timed([&] { CHECK(httpGet(b.port, "/x").status == 200); });
+    CHECK(t >= Millis(200));
+  }
+  Backend b("b1", {"--latency", "150:50", "--seed", "3"});
+  HttpClient c;
+  c.connect(b.port);
+  for (int i = 0; i < 3; ++i) {
+    c.sendRaw(get("/x"));
+    Millis t = timed([&] { CHECK(c.readResponse().status == 200); });
+    CHECK(t >= Millis(100));
+  }
+  Millis echo = timed([&] {
+    c.sendRaw(post("/echo", "delayed echo"));
+    HttpResponse r = c.readResponse();
+    CHECK(r.status == 200);
+    CHECK(r.body == "delayed echo");
+  });
+  CHECK(echo >= Millis(100));
+  // Pipelined requests each wait their own latency, in order.
+  Millis three = timed([&] {
+    c.sendRaw(get("/p1") + get("/p2") + get("/p3"));
+    CHECK(json(c.readResponse())["path"] == "/p1");
+    CHECK(json(c.readResponse())["path"] == "/p2");
+    CHECK(json(c.readResponse())["path"] == "/p3");
+  });
+  CHECK(three >= Millis(300));
+}
+
+TEST_CASE("fault: health-fail-rate 1 fails every /health probe, other requests still work") {
+  Backend b("b1", {"--health-fail-rate", "1"});
+  for (int i = 0; i < 5; ++i) {
+    HttpResponse r = httpGet(b.port, "/health");
+    CHECK(r.status == 503);
+    CHECK(json(r)["status"] == "unhealthy");
+    CHECK(json(r)["name"] == "b1");
+  }
+  CHECK(httpGet(b.port, "/x").status == 200);
+  Json s = stats(b.port);
+  CHECK(s["health_checks"] == 5);
+  CHECK(s["health_failures"] == 5);
+  CHECK(s["injected_failures"] == 0);
+}
+
+TEST_CASE("fault: flap-interval alternates /health between 200 and 503") {
+  Backend b("b1", {"--flap-interval", "200"});
+  bool sawUp = false;
+  bool sawDown = false;
+  bool sawUpAfterDown = false;
+  CHECK(waitUntil(
+      [&] {
+        int status = httpGet(b.port, "/health").status;
+        REQUIRE((status == 200 || status == 503));
+        if (status == 200 && sawDown) sawUpAfterDown = true;
+        sawUp = sawUp || status == 200;
+        sawDown = sawDown || status == 503;
+        return sawUp && sawDown && sawUpAfterDown;
+      },
+      5s));
+  Json s = stats(b.port);
+  CHECK(s["health_failures"].get<uint64_t>() > 0);
+  CHECK(s["health_failures"].get<uint64_t>() < s["health_checks"].get<uint64_t>());
+}
+
+TEST_CASE("fault: reset-rate 1 sends half a response, then a TCP reset") {
+  Backend b("b1", {"--reset-rate", "1"});
+  HttpClient c;
+  c.connect(b.port);
+  c.sendRaw(get("/x"));
+  bool reset = false;
+  std::string data = readUntilClosed(c.fd(), reset);
+  CAPTURE(data);
+  CHECK(reset);
+  REQUIRE(data.rfind("HTTP/1.1 200 ", 0) == 0);
+  size_t headEnd = data.find("\r\n\r\n");
+  REQUIRE(headEnd != std::string::npos);
+  size_t clPos = data.find("Content-Length: ");
+  REQUIRE(clPos < headEnd);
+  size_t announced = std::stoul(data.substr(clPos + 16));
+  size_t received = data.size() - headEnd - 4;
+  CHECK(announced > 0);
+  CHECK(received == announced / 2);
+
+  // The test client, too, sees a response cut short.
+  HttpClient d;
+  d.connect(b.port);
+  d.sendRaw(get("/y"));
+  CHECK_THROWS(d.readResponse());
+  CHECK(stats(b.port)["resets"] == 2);
+}
+
+TEST_CASE("fault: hang-rate 1 reads requests and never answers; control endpoints still do") {
+  Backend b("b1", {"--hang-rate", "1"});
+  HttpClient c;
+  c.connect(b.port);
+  c.sendRaw(get("/x") + get("/pipelined"));
+  // No byte and no close within 500 ms: the connection is open and silent.
+  pollfd p{c.fd(), POLLIN, 0};
+  CHECK(::poll(&p, 1, 500) == 0);
+  CHECK(httpGet(b.port, "/health").status == 200);
+  CHECK(httpGet(b.port, "/_fault").status == 200);
+  CHECK(stats(b.port)["hangs"] == 1);
+  // More input on the hung connection is read and dropped, still without an answer.
+  c.sendRaw(get("/more"));
+  CHECK_FALSE(c.peerClosed(Millis(200)));
+  CHECK(stats(b.port)["hangs"] == 1);
+
+  HttpClient d;
+  d.connect(b.port);
+  d.sendRaw(post("/echo", "never echoed"));
+  CHECK(waitUntil([&] { return stats(b.port)["hangs"] == 2; }, 5s));
+  CHECK_FALSE(d.peerClosed(Millis(200)));
+  c.close();
+  d.close();
+}
+
+TEST_CASE("fault: /_fault reports and changes faults at run time") {
+  Backend b("b1", {"--seed", "9"});
+  Json initial = json(httpGet(b.port, "/_fault"));
+  CHECK(initial == Json{{"fail_rate", 0.0},        {"latency_ms", 0},
+                        {"latency_jitter_ms", 0},  {"health_fail_rate", 0.0},
+                        {"flap_interval_ms", 0},   {"reset_rate", 0.0},
+                        {"hang_rate", 0.0},        {"healthy", nullptr},
+                        {"seed", 9}});
+  CHECK(httpGet(b.port, "/x").status == 200);
+
+  HttpResponse set = postFault(b.port, R"({"fail_rate": 1, "latency_ms": 120})");
+  REQUIRE(set.status == 200);
+  Json now = json(set);
+  CHECK(now["fail_rate"] == 1.0);
+  CHECK(now["latency_ms"] == 120);
+  CHECK(now["reset_rate"] == 0.0);
+  CHECK(json(httpGet(b.port, "/_fault")) == now);
+  Millis t = timed([&] { CHECK(isInjectedFailure(httpGet(b.port, "/x"), "b1")); });
+  CHECK(t >= Millis(120));
+
+  // A subset keeps the other fields.
+  now = json(postFault(b.port, R"({"fail_rate": 0})"));
+  CHECK(now["fail_rate"] == 0.0);
+  CHECK(now["latency_ms"] == 120);
+  now = json(postFault(b.port, R"({"latency_ms": 0, "healthy": false})"));
+  CHECK(now["healthy"] == false);
+  CHECK(httpGet(b.port, "/x").status == 200);
+  CHECK(httpGet(b.port, "/health").status == 503);
+  // A forced state overrides the automatic one both ways.
+  postFault(b.port, R"({"health_fail_rate": 1, "healthy": true})");
+  CHECK(httpGet(b.port, "/health").status == 200);
+  now = json(postFault(b.port, R"({"healthy": null})"));
+  CHECK(now["healthy"].is_null());
+  CHECK(httpGet(b.port, "/health").status == 503);
+  postFault(b.port, R"({"health_fail_rate": 0, "reset_rate": 1})");
+  CHECK(httpGet(b.port, "/health").status == 200);
+  CHECK_THROWS(httpGet(b.port, "/x"));
+  postFault(b.port, R"({"reset_rate": 0, "hang_rate": 1})");
+  HttpClient hung;
+  hung.connect(b.port);
+  hung.sendRaw(get("/x"));
+  pollfd p{hung.fd(), POLLIN, 0};
+  CHECK(::poll(&p, 1, 300) == 0);
+  now = json(postFault(b.port, R"({"hang_rate": 0})"));
+  CHECK(now == initial);
+  CHECK(httpGet(b.port, "/x").status == 200);
+
+  Json s = stats(b.port);
+  CHECK(s["injected_failures"] == 1);
+  CHECK(s["resets"] == 1);
+  CHECK(s["hangs"] == 1);
+  CHECK(s["health_failures"] == 2);
+  CHECK(s["health_checks"] == 4);
+}
+
+TEST_CASE("fault: bad /_fault requests get 400 (413, 405) and change nothing") {
+  Backend b("b1", {"--seed", "1"});
+  Json before = json(httpGet(b.port, "/_fault"));
+  const char* bad[] = {
+      "",
+      "{",
+      "[]",
+      "0.5",
+      R"({"fail_rate": -0.1})",
+      R"({"fail_rate": 1.5})",
+      R"({"fail_rate": "0.5"})",
+      R"({"hang_rate": true})",
+      R"({"reset_rate": null})",
+      R"({"latency_ms": -1})",
+      R"({"latency_ms": 1.5})",
+      R"({"latency_ms": 600001})",
+      R"({"latency_jitter_ms": "10"})",
+      R"({"flap_interval_ms": -5})",
+      R"({"healthy": "yes"})",
+      R"({"failrate": 1})",
+      // Valid fields are not applied when another is bad.
+      R"({"fail_rate": 1, "health_fail_rate": 2})",
+  };
+  HttpClient c;
+  c.connect(b.port);
+  for (const char* body : bad) {
+    CAPTURE(body);
+    c.sendRaw(post("/_fault", body));
+    HttpResponse r = c.readResponse();
+    CHECK(r.status == 400);
+    CHECK(r.header("Content-Type") == "application/json");
+    REQUIRE_NOTHROW(json(r));
+    CHECK(json(r)["error"].is_string());
+    CHECK_FALSE(json(r)["error"].get<std::string>().empty());
+  }
+  CHECK(json(request(b.port, post("/_fault", R"({"nope": 1})")))["error"]
+            .get<std::string>()
+            .find("nope") != std::string::npos);
+  CHECK(json(request(b.port, post("/_fault", R"({"fail_rate": 7})")))["error"]
+            .get<std::string>()
+            .find("fail_rate") != std::string::npos);
+
+  HttpResponse big = request(b.port, post("/_fault", std::string(100 * 1024, ' ')));
+  CHECK(big.status == 413);
+  HttpResponse put = request(b.port, "PUT /_fault HTTP/1.1\r\nHost: b\r\nContent-Length: 0\r\n\r\n");
+  CHECK(put.status == 405);
+  CHECK(put.header("Allow") == "GET, HEAD, POST");
+
+  CHECK(json(httpGet(b.port, "/_fault")) == before);
+  CHECK(httpGet(b.port, "/x").status == 200);
 }

@@ -227,7 +227,7 @@ TEST_CASE("concurrent requests queue for the per-host connection limit") {
 
 TEST_CASE("requests beyond max_pending_requests get 503") {
   Backend b;
-  Gateway gw(proxySpec({b.port}, "max_connections_per_host: 1, max_pending_requests: 2"));
+  Gateway gw(proxySpec({b.port}, "max_connections_per_host: 1, circuit_breakers: { max_pending_requests: 2 }"));
   constexpr int kClients = 10;
   std::vector<std::unique_ptr<HttpClient>> clients;
   for (int i = 0; i < kClients; ++i) {

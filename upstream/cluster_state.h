@@ -1,0 +1,90 @@
+// A cluster's state shared by every worker and the main thread: its hosts' HostState, the
+// outlier detector, the cluster-wide circuit breakers and the retry budget. All counters
+// are atomics; no locks.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.h"
+#include "upstream/host_state.h"
+#include "upstream/outlier_detector.h"
+
+namespace flowguard::upstream {
+
+// Counters the admin listener will show (cluster.NAME.upstream_rq_... in Envoy's terms).
+struct ClusterCounters {
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> retries{0};
+  std::atomic<uint64_t> retryBudgetExhausted{0};
+  std::atomic<uint64_t> overflowRequests{0};     // max_requests hit: 503
+  std::atomic<uint64_t> overflowPending{0};      // max_pending_requests hit: 503
+  std::atomic<uint64_t> overflowConnections{0};  // max_connections hit and nothing to wait for: 503
+  std::atomic<uint64_t> noHealthyHost{0};        // no_healthy_hosts: reject answered 503
+  std::atomic<uint64_t> panicRouted{0};          // routed to an unhealthy host in panic mode
+  std::atomic<uint64_t> ejections{0};
+};
+
+class ClusterState {
+ public:
+  // `config` must outlive the state (the gateway keeps the Config alive).
+  explicit ClusterState(const config::ClusterConfig& config);
+  ClusterState(const ClusterState&) = delete;
+  ClusterState& operator=(const ClusterState&) = delete;
+
+  const config::ClusterConfig& config() const { return config_; }
+  const std::vector<std::shared_ptr<HostState>>& hosts() const { return hosts_; }
+  OutlierDetector& outlierDetector() { return outlier_; }
+  ClusterCounters& counters() { return counters_; }
+
+  // Circuit breakers: take a slot, or false when at the limit. Request and pending
+  // overflows are counted here; a connection overflow only by the pool, when a request
+  // really fails for it (otherwise it just waits for a busy connection).
+  bool acquireRequest();
+  void releaseRequest() { activeRequests_.fetch_sub(1, std::memory_order_relaxed); }
+  bool acquirePending();
+  void releasePending() { pendingRequests_.fetch_sub(1, std::memory_order_relaxed); }
+  bool acquireConnection();
+  void releaseConnection() { activeConnections_.fetch_sub(1, std::memory_order_relaxed); }
+
+  // Retry budget: a retry may start while retries in flight stay below
+  // max(min_retries, percent × requests in flight). Counts it when allowed.
+  bool acquireRetry();
+  void releaseRetry() { activeRetries_.fetch_sub(1, std::memory_order_relaxed); }
+
+  int64_t activeRequests() const { return activeRequests_.load(std::memory_order_relaxed); }
+  int64_t pendingRequests() const { return pendingRequests_.load(std::memory_order_relaxed); }
+  int64_t activeConnections() const { return activeConnections_.load(std::memory_order_relaxed); }
+
+ private:
+  const config::ClusterConfig& config_;
+  std::vector<std::shared_ptr<HostState>> hosts_;
+  OutlierDetector outlier_;
+  ClusterCounters counters_;
+  std::atomic<int64_t> activeRequests_{0};
+  std::atomic<int64_t> pendingRequests_{0};
+  std::atomic<int64_t> activeConnections_{0};
+  std::atomic<int64_t> activeRetries_{0};
+};
+
+// Every cluster's shared state, by name. Built once on the main thread before workers start.
+using ClusterStates = std::unordered_map<std::string, std::shared_ptr<ClusterState>>;
+ClusterStates makeClusterStates(const config::Config& config);
+
+// The load-balancing decision, without I/O so it can be unit-tested. Round robin from
+// `cursor` over hosts that are `available` and not yet `tried` by this request; then over
+// available ones even if tried (a fresh connection may work); then, when no host is
+// available, over all hosts if `panic` (as Envoy does below its panic threshold).
+// Returns the index, or -1 (no host, or none available without panic).
+struct HostChoice {
+  int index = -1;
+  bool panic = false;  // chosen although not available
+};
+HostChoice chooseHost(std::span<const bool> available, std::span<const bool> tried, size_t& cursor, bool panic);
+
+}  // namespace flowguard::upstream

@@ -1,0 +1,47 @@
+// What every thread knows about one upstream host. Shared (std::shared_ptr) by the workers,
+// which route by it and count into it, and the main thread, which health-checks the host
+// and, later, shows it on the admin listener. Only atomics: nobody takes a lock, and a
+// reader may see one field a moment newer than another, which is fine for all of these.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace flowguard::upstream {
+
+struct HostState {
+  explicit HostState(std::string hostAddress, bool initiallyHealthy)
+      : address(std::move(hostAddress)), activeHealthy(initiallyHealthy) {}
+
+  const std::string address;  // "ip:port"
+
+  // Active health checks (written by the main thread's HealthChecker).
+  std::atomic<bool> activeHealthy;
+  std::atomic<int64_t> lastCheckUnixMs{0};  // wall-clock time of the last probe, 0 = never
+  std::atomic<int> lastCheckStatus{0};      // HTTP status of the last probe, 0 = no answer
+  std::atomic<uint32_t> checkFailuresInARow{0};
+
+  // Passive outlier detection (written by workers through OutlierDetector).
+  std::atomic<uint32_t> consecutive5xx{0};
+  std::atomic<uint32_t> consecutiveConnectFailures{0};
+  std::atomic<int64_t> ejectedUntilMs{0};  // monotonic ms (uv_now); 0 = not ejected
+  std::atomic<uint32_t> ejections{0};      // times ejected so far (multiplies the ejection time)
+
+  // Traffic (workers).
+  std::atomic<uint64_t> requests{0};         // attempts sent to this host
+  std::atomic<uint64_t> failures{0};         // attempts that ended in a 5xx, reset, timeout
+  std::atomic<uint64_t> connectFailures{0};
+  std::atomic<int64_t> activeRequests{0};
+  std::atomic<int64_t> activeConnections{0};
+  std::atomic<uint64_t> latencyMsTotal{0};   // sum over answered attempts, for the mean
+  std::atomic<uint64_t> latencySamples{0};
+
+  bool ejected(int64_t nowMs) const { return nowMs < ejectedUntilMs.load(std::memory_order_relaxed); }
+  // May new requests go here? (Health checks pass and not ejected.)
+  bool available(int64_t nowMs) const {
+    return activeHealthy.load(std::memory_order_relaxed) && !ejected(nowMs);
+  }
+};
+
+}  // namespace flowguard::upstream
