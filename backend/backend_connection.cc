@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdio>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "backend/backend_server.h"
@@ -80,6 +82,18 @@ void Connection::close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), onHandleClosed);
 }
 
+void Connection::closeWithReset() {
+  if (closing_) return;
+  closing_ = true;
+  reading_ = false;
+  // uv_tcp_close_reset sets SO_LINGER 0 and closes; it only refuses while a shutdown is
+  // pending, which a reset fault never starts. Fall back to a normal close all the same.
+  if (uv_tcp_close_reset(&tcp_, onHandleClosed) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onHandleClosed);
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), onHandleClosed);
+}
+
 void Connection::onHandleClosed(uv_handle_t* handle) {
   auto* self = static_cast<Connection*>(handle->data);
   if (--self->openHandles_ == 0) self->server_.connectionClosed(self);  // destroys self
@@ -104,7 +118,8 @@ void Connection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf)
 }
 
 void Connection::onData(const char* data, size_t len) {
-  if (lingering_ || shuttingDown_) return;  // answered and closing: input is discarded
+  // Answered and closing, or hanging on purpose: input is discarded.
+  if (lingering_ || shuttingDown_ || hanging_) return;
   if (!pending_.empty()) {
     pending_.append(data, len);
     drainPending();
@@ -114,14 +129,14 @@ void Connection::onData(const char* data, size_t len) {
   size_t used = parseInput(data, len);
   inParse_ = false;
   if (closing_) return;
-  if (used < len && !shuttingDown_) pending_.assign(data + used, len - used);
+  if (used < len && !shuttingDown_ && !hanging_) pending_.assign(data + used, len - used);
   updateReading();
 }
 
 void Connection::onEof() {
   readEof_ = true;
   reading_ = false;  // libuv stops reading by itself at EOF
-  if (lingering_) {
+  if (lingering_ || hanging_) {
     close();
     return;
   }
@@ -166,7 +181,7 @@ void Connection::drainPending() {
   size_t used = parseInput(pending_.data(), pending_.size());
   inParse_ = false;
   if (closing_) return;
-  if (shuttingDown_) {
+  if (shuttingDown_ || hanging_) {
     pending_.clear();
   } else {
     pending_.erase(0, used);
@@ -176,7 +191,9 @@ void Connection::drainPending() {
 
 void Connection::resume() {
   if (closing_ || inParse_ || blocked()) return;
-  if (!pending_.empty()) {
+  // A head parsed just before blocking (injected latency) may complete with no further
+  // byte, so an unfinished message is parsed on even without pending input.
+  if (!pending_.empty() || parser_.inBody()) {
     drainPending();
   } else {
     updateReading();
@@ -190,8 +207,8 @@ bool Connection::blocked() const {
 void Connection::updateReading() {
   if (closing_) return;
   bool want;
-  if (lingering_) {
-    want = !readEof_;
+  if (lingering_ || hanging_) {
+    want = !readEof_;  // only to notice the close
   } else {
     want = !blocked() && pending_.empty() && !readEof_;
   }
@@ -218,16 +235,38 @@ void Connection::onHead() {
   responseStarted_ = false;
   bodyBytes_ = 0;
   echoMode_ = EchoMode::Off;
+  faultBody_.clear();
+  faultBodyTooLarge_ = false;
+  fault_ = faultExempt(route_.kind) ? FaultDecision{} : server_.faults().decideRequest();
   // The body is always read (echoed or discarded), so a client waiting for permission
   // may send it.
   if (req.expectContinue && req.versionMinor >= 1 && requestHasBody(req)) {
     queueWrite("HTTP/1.1 100 Continue\r\n\r\n");
   }
-  if (route_.kind == RouteKind::Echo && !headRequest_) startEcho();
+  if (fault_.kind != FaultKind::Hang && fault_.delayMs > 0) {
+    // Nothing is answered (not even an echo head) before the latency has passed; parsing
+    // stops until then, so the parser's head stays valid for the response.
+    latencyWait_ = true;
+    responseActive_ = true;
+    uv_update_time(server_.loop());  // see RouteKind::Delay for the + 1
+    uv_timer_start(&timer_, onTimer, fault_.delayMs + 1, 0);
+    return;
+  }
+  if (route_.kind == RouteKind::Echo && !headRequest_ && fault_.kind == FaultKind::None) {
+    startEcho();
+  }
 }
 
 void Connection::onBody(std::string_view data) {
   bodyBytes_ += data.size();
+  if (route_.kind == RouteKind::FaultSet) {
+    if (faultBody_.size() + data.size() > kMaxFaultBodyBytes) {
+      faultBodyTooLarge_ = true;  // read to the end anyway, then refused with 413
+    } else {
+      faultBody_.append(data);
+    }
+    return;
+  }
   switch (echoMode_) {
     case EchoMode::Off:
       return;  // counted and dropped: uploads never accumulate
@@ -259,13 +298,29 @@ void Connection::onMessageComplete() {
     finishResponse();
     return;
   }
+  if (fault_.kind != FaultKind::None) {
+    injectFault();
+    return;
+  }
   switch (route_.kind) {
     case RouteKind::Health:
-      sendJson(200, dumpJson(Json{{"status", "ok"}, {"name", server_.options().name}}));
+      if (server_.faults().checkHealth(uv_now(server_.loop()))) {
+        sendJson(200, dumpJson(Json{{"status", "ok"}, {"name", server_.options().name}}));
+      } else {
+        sendJson(503, dumpJson(Json{{"status", "unhealthy"},
+                                    {"name", server_.options().name},
+                                    {"reason", "injected health failure"}}));
+      }
       return;
     case RouteKind::Stats:
-      sendJson(200, dumpJson(Json{{"connections_accepted", server_.connectionsAccepted()},
-                                  {"requests", server_.requests()}}));
+      sendJson(200, statsJson());
+      return;
+    case RouteKind::FaultGet:
+    case RouteKind::FaultSet:
+      handleFaultRequest();
+      return;
+    case RouteKind::MethodNotAllowed:
+      sendJson(405, dumpJson(Json{{"error", route_.error}, {"status", 405}}), "GET, HEAD, POST");
       return;
     case RouteKind::Status:
       sendJson(static_cast<int>(route_.number),
@@ -292,6 +347,94 @@ void Connection::onMessageComplete() {
       sendJson(200, requestInfoJson());
       return;
   }
+}
+
+std::string Connection::statsJson() {
+  const FaultCounters& c = server_.faults().counters();
+  return dumpJson(Json{{"connections_accepted", server_.connectionsAccepted()},
+                       {"requests", server_.requests()},
+                       {"health_checks", c.healthChecks},
+                       {"health_failures", c.healthFailures},
+                       {"injected_failures", c.injectedFailures},
+                       {"resets", c.resets},
+                       {"hangs", c.hangs}});
+}
+
+void Connection::handleFaultRequest() {
+  FaultInjector& faults = server_.faults();
+  if (route_.kind == RouteKind::FaultSet) {
+    if (faultBodyTooLarge_) {
+      std::string error = fmt::format("/_fault body is larger than {} bytes", kMaxFaultBodyBytes);
+      sendJson(413, dumpJson(Json{{"error", error}, {"status", 413}}));
+      return;
+    }
+    FaultSettings next;
+    std::string error = applyFaultUpdate(faultBody_, faults.settings(), next);
+    faultBody_.clear();
+    if (!error.empty()) {
+      sendJson(400, dumpJson(Json{{"error", error}, {"status", 400}}));
+      return;
+    }
+    uv_update_time(server_.loop());
+    faults.setSettings(next, uv_now(server_.loop()));
+    // Operators watching a demo see the change next to the startup line.
+    std::string active = describeFaults(next, faults.seed());
+    std::printf("flowguard-backend %s faults now: %s\n", server_.options().name.c_str(),
+                active.empty() ? "none" : active.c_str());
+    std::fflush(stdout);
+  }
+  sendJson(200, dumpJson(faultSettingsJson(faults.settings(), faults.seed())));
+}
+
+void Connection::injectFault() {
+  FaultCounters& counters = server_.faults().counters();
+  switch (fault_.kind) {
+    case FaultKind::None:
+      return;
+    case FaultKind::Fail:
+      ++counters.injectedFailures;
+      sendJson(fault_.failStatus, dumpJson(Json{{"error", "injected failure"},
+                                                {"backend", server_.options().name},
+                                                {"status", fault_.failStatus}}));
+      return;
+    case FaultKind::Hang:
+      ++counters.hangs;
+      startHang();
+      return;
+    case FaultKind::Reset:
+      ++counters.resets;
+      startReset();
+      return;
+  }
+}
+
+void Connection::startHang() {
+  // responseActive_ keeps anything pipelined behind this request from being parsed; input
+  // is still read (and dropped) so the client's close is noticed and ends the connection.
+  hanging_ = true;
+  responseActive_ = true;
+  pending_.clear();
+  updateReading();
+}
+
+void Connection::startReset() {
+  // The head announces the full request description; only half of it is ever sent.
+  std::string body = requestInfoJson();
+  core::ResponseHead head;
+  head.status = 200;
+  head.headers.add("Content-Type", "application/json");
+  head.headers.add("Content-Length", std::to_string(body.size()));
+  head.framing = core::BodyFraming::ContentLength;
+  head.contentLength = body.size();
+  addConnectionHeader(head);
+  std::string out;
+  core::encodeResponseHead(head, out);
+  if (!headRequest_) out.append(body, 0, body.size() / 2);
+  responseStarted_ = true;
+  responseActive_ = true;
+  resetting_ = true;
+  // onWrite resets once the kernel has the bytes: a reset with unsent data would drop them.
+  queueWrite(std::move(out));
 }
 
 void Connection::onParseError() {
@@ -342,11 +485,12 @@ void Connection::addConnectionHeader(core::ResponseHead& head) const {
   head.keepAlive = keepAlive_;
 }
 
-void Connection::sendJson(int status, const std::string& body) {
+void Connection::sendJson(int status, const std::string& body, std::string_view allow) {
   core::ResponseHead head;
   head.status = status;
   bool bodyless = status == 204 || status == 304;
   head.headers.add("Content-Type", "application/json");
+  if (!allow.empty()) head.headers.add("Allow", allow);
   if (status != 204) head.headers.add("Content-Length", std::to_string(bodyless ? 0 : body.size()));
   head.framing = bodyless ? core::BodyFraming::None : core::BodyFraming::ContentLength;
   head.contentLength = bodyless ? 0 : body.size();
@@ -478,6 +622,16 @@ void Connection::onTimer(uv_timer_t* timer) {
     self->close();
     return;
   }
+  if (self->latencyWait_) {
+    self->latencyWait_ = false;
+    self->responseActive_ = false;
+    if (self->route_.kind == RouteKind::Echo && !self->headRequest_ &&
+        self->fault_.kind == FaultKind::None) {
+      self->startEcho();
+    }
+    self->resume();  // reads the rest of the request; its completion answers
+    return;
+  }
   // A /delay response is due.
   self->responseActive_ = false;
   std::string body = std::move(self->delayedResponse_);
@@ -534,6 +688,10 @@ void Connection::onWrite(uv_write_t* uvReq, int status) {
   if (self->closing_) return;  // cancelled by close(); the close callback follows
   if (status < 0) {
     self->close();
+    return;
+  }
+  if (self->resetting_) {
+    if (self->queuedBytes_ == 0) self->closeWithReset();
     return;
   }
   if (self->streamingBytes_) self->pumpBytes();

@@ -11,6 +11,12 @@
 // reading; unparsed bytes wait in pending_. Reading resumes below kLowWater. Memory per
 // connection is therefore bounded by one read buffer plus the write-queue high water,
 // whatever the body sizes.
+//
+// Injected faults (see faults.h) are decided when a request head arrives. Latency blocks the
+// connection on timer_ before anything is answered (an /echo starts echoing only after it).
+// A failure is an ordinary JSON response. A hang reads and drops all further input and never
+// answers, until the client closes. A reset queues a head and half of its body, waits until
+// libuv has handed that to the kernel, and closes with a TCP RST.
 #pragma once
 
 #include <uv.h>
@@ -21,6 +27,7 @@
 #include <string>
 #include <string_view>
 
+#include "backend/faults.h"
 #include "backend/routes.h"
 #include "core/http1_parser.h"
 #include "core/http_message.h"
@@ -47,6 +54,8 @@ class Connection {
   void start();
   // Abortive close of both handles (pending writes are cancelled). Idempotent.
   void close();
+  // Like close(), but the peer gets a TCP RST (SO_LINGER 0) instead of a FIN.
+  void closeWithReset();
 
  private:
   struct WriteReq;
@@ -78,7 +87,13 @@ class Connection {
   void startEcho();
   void startBytes();
   void pumpBytes();
-  void sendJson(int status, const std::string& body);
+  void sendJson(int status, const std::string& body, std::string_view allow = {});
+  std::string statsJson();
+  void handleFaultRequest();
+  // Carries out fault_ for a request that has been read completely.
+  void injectFault();
+  void startHang();
+  void startReset();
   void addConnectionHeader(core::ResponseHead& head) const;
   std::string requestInfoJson() const;
   // The current response is fully queued: close when asked to, else take the next request.
@@ -104,6 +119,9 @@ class Connection {
   bool closing_ = false;
   bool shuttingDown_ = false;
   bool lingering_ = false;
+  bool hanging_ = false;    // a hang fault: input is dropped, nothing is ever answered
+  bool resetting_ = false;  // a reset fault: RST once the partial response is written
+  bool latencyWait_ = false;  // timer_ runs an injected latency
   bool reading_ = false;
   bool readEof_ = false;
   bool inParse_ = false;
@@ -120,6 +138,9 @@ class Connection {
   uint64_t bodyBytes_ = 0;
   EchoMode echoMode_ = EchoMode::Off;
   std::string delayedResponse_;
+  FaultDecision fault_;
+  std::string faultBody_;  // POST /_fault body, up to kMaxFaultBodyBytes
+  bool faultBodyTooLarge_ = false;
   bool streamingBytes_ = false;
   bool bytesChunked_ = false;
   uint64_t bytesRemaining_ = 0;

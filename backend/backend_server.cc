@@ -5,7 +5,9 @@
 namespace flowguard::backend {
 
 BackendServer::BackendServer(uv_loop_t* loop, BackendOptions options)
-    : loop_(loop), options_(std::move(options)) {}
+    : loop_(loop),
+      options_(std::move(options)),
+      faults_(options_.faults, options_.seed ? *options_.seed : randomSeed(), uv_now(loop)) {}
 
 // The loop has stopped by now (see the header), so every handle is closed already.
 BackendServer::~BackendServer() = default;

@@ -8,8 +8,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
+
+#include "backend/faults.h"
 
 namespace flowguard::backend {
 
@@ -19,6 +22,8 @@ struct BackendOptions {
   std::string name = "backend";
   std::string host = "127.0.0.1";
   uint16_t port = 0;  // 0: the kernel picks one; port() tells which
+  FaultSettings faults;         // initial fault settings (POST /_fault changes them)
+  std::optional<uint64_t> seed;  // fault RNG seed; nullopt: random
 };
 
 class BackendServer {
@@ -40,6 +45,8 @@ class BackendServer {
   uint64_t connectionsAccepted() const { return connectionsAccepted_; }
   uint64_t requests() const { return requests_; }
   void countRequest() { ++requests_; }
+  // Shared by all connections: one random sequence and one set of counters per process.
+  FaultInjector& faults() { return faults_; }
 
   // Called by a Connection from its last uv_close callback; destroys it.
   void connectionClosed(Connection* connection);
@@ -56,6 +63,7 @@ class BackendServer {
   uint64_t connectionsAccepted_ = 0;
   uint64_t requests_ = 0;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+  FaultInjector faults_;
 };
 
 }  // namespace flowguard::backend

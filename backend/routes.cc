@@ -50,6 +50,15 @@ Route matchRoute(std::string_view method, std::string_view path, std::string_vie
     r.kind = RouteKind::Health;
   } else if (readOnly && path == "/_stats") {
     r.kind = RouteKind::Stats;
+  } else if (path == "/_fault") {
+    if (readOnly) {
+      r.kind = RouteKind::FaultGet;
+    } else if (method == "POST") {
+      r.kind = RouteKind::FaultSet;
+    } else {
+      r.kind = RouteKind::MethodNotAllowed;
+      r.error = "/_fault accepts GET, HEAD and POST";
+    }
   } else if (path == "/echo") {
     r.kind = RouteKind::Echo;
   } else if (suffixAfter(path, "/bytes/", rest)) {

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
+#include <csignal>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -26,17 +27,38 @@ namespace flowguard::test {
 
 using Json = nlohmann::json;
 
+inline std::vector<std::string> backendArgv(const std::string& name, uint16_t port,
+                                            const std::vector<std::string>& extra) {
+  std::vector<std::string> argv{binaryPath("flowguard-backend"), "--port", std::to_string(port), "--name", name};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
 struct Backend {
-  explicit Backend(std::string backendName = "b1")
-      : name(std::move(backendName)),
-        port(freeTcpPort()),
-        process({binaryPath("flowguard-backend"), "--port", std::to_string(port), "--name", name}) {
+  // `extra`: more flags, e.g. {"--hang-rate", "1"}.
+  explicit Backend(std::string backendName = "b1", const std::vector<std::string>& extra = {})
+      : name(std::move(backendName)), port(freeTcpPort()), process(backendArgv(name, port, extra)) {
     process.waitForPort(port);
   }
   ~Backend() {
     int status = process.stop();
     INFO("backend " << name << " log tail:\n" << process.logTail());
-    CHECK(status == 0);
+    if (!killed) CHECK(status == 0);
+  }
+  // SIGKILL, as a crash would: no goodbye on any connection.
+  void kill() {
+    killed = true;
+    process.signal(SIGKILL);
+    process.waitExit(5s);
+  }
+  // POST /_fault with a JSON body (fault knobs at run time).
+  void setFault(const std::string& json) const {
+    HttpClient c;
+    c.connect(port);
+    c.sendRaw("POST /_fault HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\nContent-Length: " +
+              std::to_string(json.size()) + "\r\n\r\n" + json);
+    HttpResponse r = c.readResponse();
+    REQUIRE_MESSAGE(r.status == 200, r.body);
   }
   Backend(const Backend&) = delete;
   Backend& operator=(const Backend&) = delete;
@@ -49,6 +71,7 @@ struct Backend {
   std::string name;
   uint16_t port;
   Process process;
+  bool killed = false;
 };
 
 inline std::string hostList(const std::vector<uint16_t>& ports) {
