@@ -84,6 +84,23 @@ class GatewayWorkerState final : public core::WorkerState {
   std::vector<std::unique_ptr<core::Listener>> listeners_;
 };
 
+void logClusterCounters(upstream::ClusterState& cluster) {
+  const upstream::ClusterCounters& c = cluster.counters();
+  auto n = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+  fmt::print(stderr,
+             "flowguard: cluster {}: requests={} retries={} retry_budget_exhausted={} overflow_requests={} "
+             "overflow_pending={} overflow_connections={} no_healthy_host={} panic_routed={} ejections={}\n",
+             cluster.config().name, n(c.requests), n(c.retries), n(c.retryBudgetExhausted), n(c.overflowRequests),
+             n(c.overflowPending), n(c.overflowConnections), n(c.noHealthyHost), n(c.panicRouted), n(c.ejections));
+  for (const auto& host : cluster.hosts()) {
+    uint64_t samples = host->latencySamples.load(std::memory_order_relaxed);
+    fmt::print(stderr, "flowguard: cluster {} host {}: healthy={} requests={} failures={} ejections={} mean_ms={}\n",
+               cluster.config().name, host->address, host->activeHealthy.load() ? "yes" : "no",
+               host->requests.load(), host->failures.load(), host->ejections.load(),
+               samples == 0 ? 0 : host->latencyMsTotal.load() / samples);
+  }
+}
+
 }  // namespace
 
 Gateway::Gateway(std::shared_ptr<const config::Config> config) : config_(std::move(config)) {}
@@ -170,6 +187,8 @@ int Gateway::run() {
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   for (auto& worker : workers) worker->join();
+  // Until the admin listener shows them live, the cluster counters are reported at exit.
+  for (const auto& [name, cluster] : clusterStates) logClusterCounters(*cluster);
   fmt::print(stderr, "flowguard: stopped\n");
   return 0;
 }

@@ -95,6 +95,8 @@ TEST_CASE("passive outlier detection ejects a host that keeps answering 5xx") {
   // Round robin sends every other request to "bad" until its third 5xx in a row.
   CHECK(errors == 3);
   CHECK(bad.requests() == 3 + 1);  // + this stats probe
+  REQUIRE(gw.process.stop() == 0);
+  CHECK(gw.process.logText().find("ejections=1 ") != std::string::npos);
 }
 
 TEST_CASE("5xx answers are retried on another host when retry_on says so") {
@@ -170,6 +172,9 @@ TEST_CASE("circuit breaker: requests beyond max_requests get 503") {
   CHECK(overflow == kClients - 2);
   // The slots come back: the cluster serves again once those are done.
   CHECK(httpGet(gw.port, "/after").status == 200);
+  // The overflow counter, reported at exit until the admin listener exists.
+  REQUIRE(gw.process.stop() == 0);
+  CHECK(gw.process.logText().find("overflow_requests=4 ") != std::string::npos);
 }
 
 namespace {
