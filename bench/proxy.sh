@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures flowguard (one worker, router-only chain: bench/flowguard-bench.yaml) against
 # nginx and HAProxy with ../shared/bench/compare-proxies. Extra arguments go to the
-# harness, e.g. `bench/proxy.sh --rounds 9 --direct`.
+# harness, e.g. `bench/proxy.sh --rounds 9 --direct`. BENCH_CONFIG picks another config,
+# e.g. BENCH_CONFIG=bench/flowguard-bench-health.yaml (health checks and outlier detection on).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 
@@ -11,4 +12,5 @@ HARNESS=${HARNESS:-$FLOWGUARD_ROOT/../shared/bench/compare-proxies}
 install_packages "${BUILD_PACKAGES[@]}" nginx haproxy wrk curl
 build_flowguard
 
-exec "$HARNESS" "$@" -- "$BUILD_DIR/gateway/flowguard" -c "$FLOWGUARD_ROOT/bench/flowguard-bench.yaml"
+CONFIG=${BENCH_CONFIG:-$FLOWGUARD_ROOT/bench/flowguard-bench.yaml}
+exec "$HARNESS" "$@" -- "$BUILD_DIR/gateway/flowguard" -c "$CONFIG"

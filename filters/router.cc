@@ -121,6 +121,7 @@ void RouterFilter::encodeUpstreamHead(std::string& out) {
   out.append(head.method).append(" ").append(head.target).append(" HTTP/1.1\r\n");
   std::string_view connection = head.headers.get("connection");
   std::string_view forwardedFor;
+  std::string joinedForwardedFor;  // only when the client sent the header more than once
   bool hasHost = false;
   for (const auto& field : head.headers) {
     const std::string& name = field.name;
@@ -131,7 +132,13 @@ void RouterFilter::encodeUpstreamHead(std::string& out) {
       continue;
     }
     if (core::equalsIgnoreCase(name, "x-forwarded-for")) {
-      forwardedFor = field.value;  // re-added below with the client appended
+      // Re-added below as one field, in order, with the client appended.
+      if (!forwardedFor.empty()) {
+        joinedForwardedFor.assign(forwardedFor).append(", ").append(field.value);
+        forwardedFor = joinedForwardedFor;
+      } else {
+        forwardedFor = field.value;
+      }
       continue;
     }
     if (core::equalsIgnoreCase(name, "host")) hasHost = true;

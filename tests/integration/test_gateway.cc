@@ -137,6 +137,12 @@ TEST_CASE("a proxied request keeps method, path, query, Host and gets forwarding
   // A spoofed X-Forwarded-Proto is replaced, not passed on next to ours.
   c.sendRaw(get("/fourth", "X-Forwarded-Proto: https\r\n"));
   CHECK(headerSeen(json(c.readResponse()), "x-forwarded-proto") == "http");
+
+  // Several X-Forwarded-For fields become one list, in order, with the client last.
+  c.sendRaw(get("/fifth", "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-For: 10.0.0.2, 10.0.0.3\r\n"
+                          "X-Forwarded-For: 10.0.0.4\r\n"));
+  CHECK(headerSeen(json(c.readResponse()), "x-forwarded-for") ==
+        "10.0.0.1, 10.0.0.2, 10.0.0.3, 10.0.0.4, 127.0.0.1");
 }
 
 TEST_CASE("hop-by-hop headers of the upstream response are not passed to the client") {
