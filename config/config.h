@@ -55,8 +55,70 @@ struct RouterConfig {
   std::vector<Route> routes;
 };
 
-// One entry of a listener's `filters:` list. Later issues add their structs to the variant.
-using FilterSettings = std::variant<RouterConfig>;
+// ---- rate limits, auth, metrics -----------------------------------------------------------
+
+enum class RateLimitAlgorithm { TokenBucket, FixedWindow, SlidingWindow };
+
+// One limit. token_bucket: `requests` per `period` sustained, bursts up to `burst`.
+// fixed_window / sliding_window: at most `requests` per `period` (the window).
+// YAML: { algorithm: token_bucket, rate: 10/s, burst: 20 } or
+//       { algorithm: fixed_window, limit: 100, window: 1m }
+struct RateLimitSpec {
+  RateLimitAlgorithm algorithm = RateLimitAlgorithm::TokenBucket;
+  uint64_t requests = 0;
+  Duration period{1'000};
+  uint64_t burst = 0;  // token bucket only; 0 in YAML means "= requests"
+};
+
+struct StaticApiKey {
+  std::string key;   // the secret as configured (hashed at start-up, never logged)
+  std::string name;  // shown in logs and metrics; rate-limit overrides refer to it
+  std::string plan;  // optional label
+  std::optional<RateLimitSpec> limit;  // this key's own limit, over the filter's default
+  SourceLocation location;
+};
+
+struct AuthConfig {
+  std::string header = "x-api-key";  // where the key is read; also `Authorization: Bearer`
+  bool allowBearer = true;
+  bool stripHeader = true;           // remove the key header(s) before forwarding upstream
+  std::vector<StaticApiKey> keys;
+  std::vector<RouteMatch> exempt;    // requests matching any of these need no key
+};
+
+enum class RateLimitKeyBy { ApiKey, ClientIp };
+enum class RateLimitStore { Local, Redis };
+enum class RateLimitFailureMode { Allow, Deny, Local };
+
+struct RateLimitOverride {
+  std::string key;  // an API key's name (auth keys[].name)
+  RateLimitSpec limit;
+  SourceLocation location;
+};
+
+struct RateLimitConfig {
+  RateLimitSpec limit;                       // default for every key / client
+  RateLimitKeyBy by = RateLimitKeyBy::ApiKey;  // requests without a key fall back to client IP
+  bool perRoute = false;                     // separate counters per route
+  RateLimitStore store = RateLimitStore::Local;
+  RateLimitFailureMode failureMode = RateLimitFailureMode::Allow;  // when Redis is down/slow
+  bool shadow = false;                       // count would-be rejections, reject nothing
+  std::vector<RateLimitOverride> overrides;
+};
+
+struct AccessLogConfig {
+  bool enabled = false;
+  std::string path = "-";   // "-" = stdout
+  double sample = 1.0;      // share of requests logged (0..1]
+};
+
+struct MetricsConfig {
+  AccessLogConfig accessLog;
+  uint32_t maxKeySeries = 1000;  // per-key series kept; the rest count as "other"
+};
+
+// One entry of a listener's `filters:` list.
+using FilterSettings = std::variant<RouterConfig, AuthConfig, RateLimitConfig, MetricsConfig>;
 
 struct FilterConfig {
   std::string name;  // "router", ...
@@ -143,11 +205,23 @@ struct ClusterConfig {
   SourceLocation location;
 };
 
+// redis: { url: redis://host:port/db, password: ..., timeout: 50ms }
+struct RedisConfig {
+  bool configured = false;
+  std::string host = "127.0.0.1";
+  uint16_t port = 6379;
+  uint32_t db = 0;
+  std::string password;        // may come from ${ENV}
+  Duration timeout{50};        // per decision; then failure_mode applies
+  SourceLocation location;
+};
+
 struct Config {
   std::string sourcePath;  // file it was loaded from, for messages
   unsigned workers = 0;    // 0 = auto (one per core)
   std::vector<ListenerConfig> listeners;
   std::vector<ClusterConfig> clusters;
+  RedisConfig redis;
 
   const ClusterConfig* findCluster(const std::string& name) const;
 };

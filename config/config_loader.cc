@@ -111,22 +111,6 @@ void parseWorkers(YamlReader& r, const YAML::Node& node, Config& config) {
                             kMaxWorkers, describeNode(node)));
 }
 
-// One name out of a fixed set, e.g. `lb_policy: round_robin`: its index in `names`, or nullopt
-// after reporting it (suggesting the closest name when one is near).
-std::optional<size_t> readChoice(YamlReader& r, const YAML::Node& node, std::string_view key,
-                                 std::string_view noun, const std::vector<std::string_view>& names) {
-  std::optional<std::string> text = r.string(node, key);
-  if (!text) return std::nullopt;
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (names[i] == *text) return i;
-  }
-  std::string_view suggestion = closestMatch(*text, names);
-  std::string hint = suggestion.empty() ? fmt::format("expected one of: {}", fmt::join(names, ", "))
-                                        : fmt::format("did you mean '{}'?", suggestion);
-  r.error(node, fmt::format("unknown {} '{}' ({})", noun, *text, hint));
-  return std::nullopt;
-}
-
 // For messages about defaults, in the unit an operator would have written.
 std::string showDuration(Duration d) {
   int64_t ms = d.count();
@@ -256,7 +240,7 @@ void parseHealthCheck(YamlReader& r, const YAML::Node& node, HealthCheckConfig& 
     }
   }
   if (auto state = YamlReader::find(node, "initial_state")) {
-    if (auto index = readChoice(r, *state, "initial_state", "initial_state", {"healthy", "unhealthy"})) {
+    if (auto index = r.choice(*state, "initial_state", "initial_state", {"healthy", "unhealthy"})) {
       hc.initiallyHealthy = *index == 0;
     }
   }
@@ -315,7 +299,7 @@ void parseRetryOn(YamlReader& r, const YAML::Node& node, ClusterConfig& cluster)
   uint32_t flags = 0;
   bool ok = true;
   for (const YAML::Node& item : node) {
-    std::optional<size_t> index = readChoice(r, item, "retry_on entry", "retry_on condition", kNames);
+    std::optional<size_t> index = r.choice(item, "retry_on entry", "retry_on condition", kNames);
     if (!index) {
       ok = false;
       continue;
@@ -381,7 +365,7 @@ ClusterConfig parseCluster(YamlReader& r, const YAML::Node& node, DuplicateNames
     }
   }
   if (auto policy = YamlReader::find(node, "lb_policy")) {
-    if (readChoice(r, *policy, "lb_policy", "lb_policy", {"round_robin"})) cluster.lbPolicy = LbPolicy::RoundRobin;
+    if (r.choice(*policy, "lb_policy", "lb_policy", {"round_robin"})) cluster.lbPolicy = LbPolicy::RoundRobin;
   }
   setDuration(r, node, "connect_timeout", cluster.connectTimeout);
   setDuration(r, node, "timeout", cluster.timeout);
@@ -400,7 +384,7 @@ ClusterConfig parseCluster(YamlReader& r, const YAML::Node& node, DuplicateNames
     parseOutlierDetection(r, *od, cluster.outlierDetection);
   }
   if (auto mode = YamlReader::find(node, "no_healthy_hosts")) {
-    if (auto index = readChoice(r, *mode, "no_healthy_hosts", "no_healthy_hosts", {"panic", "reject"})) {
+    if (auto index = r.choice(*mode, "no_healthy_hosts", "no_healthy_hosts", {"panic", "reject"})) {
       cluster.noHealthyHosts = *index == 0 ? NoHealthyHosts::Panic : NoHealthyHosts::Reject;
     }
   }
@@ -419,6 +403,7 @@ void parseFilters(YamlReader& r, const YAML::Node& list, FilterParseContext& ctx
   // Terminal filters with their index. (Never assign one YAML::Node to another: yaml-cpp
   // makes that rebind the target node itself, not the handle.)
   std::vector<std::pair<size_t, YAML::Node>> terminals;
+  std::map<std::string, int> seen;  // non-terminal filter name -> line of its first use
   size_t index = 0;
   for (const YAML::Node& node : list) {
     ++index;
@@ -437,9 +422,18 @@ void parseFilters(YamlReader& r, const YAML::Node& list, FilterParseContext& ctx
       r.error(*nameNode, fmt::format("unknown filter '{}' ({})", name, hint));
       continue;
     }
-    if (parser->terminal) terminals.emplace_back(index, node);
+    if (parser->terminal) {
+      terminals.emplace_back(index, node);  // a second one is reported below
+    } else if (auto [it, inserted] = seen.emplace(name, YamlReader::location(node).line); !inserted) {
+      // Two of a filter would either apply twice (two rate limits) or leave it unclear
+      // which settings win.
+      r.error(*nameNode, fmt::format("filter '{}' appears twice in this listener (first at line {}); "
+                                     "a filter may appear at most once",
+                                     name, it->second));
+    }
     out.push_back(FilterConfig{name, parser->parse(node, ctx), YamlReader::location(node)});
   }
+  checkFilterChain(r, out);
   if (terminals.empty()) {
     std::vector<std::string_view> names;
     for (const FilterParser& p : filterParsers()) {
@@ -523,7 +517,7 @@ void parseConfig(YamlReader& r, const YAML::Node& root, Config& config) {
     return;
   }
   if (!r.expectMap(root, "the top level")) return;
-  r.checkKeys(root, "at top level", {"workers", "listeners", "clusters"});
+  r.checkKeys(root, "at top level", {"workers", "listeners", "clusters", "redis"});
   if (auto workers = YamlReader::find(root, "workers")) parseWorkers(r, *workers, config);
 
   // Clusters first, so routes anywhere in the file can be checked against their names.
@@ -538,13 +532,16 @@ void parseConfig(YamlReader& r, const YAML::Node& root, Config& config) {
     }
   }
 
+  // Also before listeners: `store: redis` needs to know whether the section exists.
+  if (auto redis = YamlReader::find(root, "redis")) parseRedis(r, *redis, config.redis);
+
   std::optional<YAML::Node> listeners = r.require(root, "listeners", "at top level");
   if (!listeners || !r.expectList(*listeners, "'listeners'")) return;
   if (listeners->size() == 0) {
     r.error(*listeners, "no listeners: at least one listener is required");
     return;
   }
-  FilterParseContext ctx{r, clusterNames};
+  FilterParseContext ctx{r, clusterNames, config.redis};
   DuplicateNames names("listener");
   std::vector<std::optional<YAML::Node>> addressNodes;
   for (const YAML::Node& node : *listeners) {

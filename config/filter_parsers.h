@@ -20,6 +20,7 @@ namespace flowguard::config {
 struct FilterParseContext {
   YamlReader& reader;
   const std::set<std::string>& clusterNames;  // every cluster the file defines
+  const RedisConfig& redis;                   // the top-level `redis:` section, parsed first
 };
 
 // `node` is the filter's map: `name:` plus the filter's own keys at the same level. Problems
@@ -39,5 +40,25 @@ const FilterParser* findFilterParser(std::string_view name);
 
 // One function per filter.
 FilterSettings parseRouterFilter(const YAML::Node& node, FilterParseContext& ctx);
+FilterSettings parseAuthFilter(const YAML::Node& node, FilterParseContext& ctx);
+FilterSettings parseRateLimitFilter(const YAML::Node& node, FilterParseContext& ctx);
+FilterSettings parseMetricsFilter(const YAML::Node& node, FilterParseContext& ctx);
+
+// Checks between the filters of one listener, after each was parsed on its own: a rate-limit
+// override must name a key of the listener's auth filter.
+void checkFilterChain(YamlReader& r, const std::vector<FilterConfig>& filters);
+
+// Shared by several filters. A route match (router `match:`, auth `exempt:` entries); `what`
+// names the node in a wrong-type message ("'match'"), `noun` in the others ("route match").
+RouteMatch parseRouteMatch(const YAML::Node& node, YamlReader& r, std::string_view what,
+                           std::string_view noun);
+// The limit keys of `map` (algorithm, rate, burst, limit, window); other keys of `map` are the
+// caller's to check. `defaultAlgorithm` applies when `algorithm` is absent. The rate_limit
+// filter, its overrides and auth keys' `limit:` all use it. False when something was reported.
+bool parseRateLimitSpec(YamlReader& r, const YAML::Node& map, RateLimitAlgorithm defaultAlgorithm,
+                        RateLimitSpec& out);
+
+// The top-level `redis:` section (not a filter, but shared by filters through the context).
+void parseRedis(YamlReader& r, const YAML::Node& node, RedisConfig& out);
 
 }  // namespace flowguard::config

@@ -10,14 +10,63 @@ namespace {
 
 constexpr int64_t kMaxRetries = 10;
 
-RouteMatch parseMatch(const YAML::Node& node, YamlReader& r) {
+DirectResponse parseDirectResponse(const YAML::Node& node, YamlReader& r) {
+  DirectResponse response;
+  if (!r.expectMap(node, "'direct_response'")) return response;
+  r.checkKeys(node, "in direct_response", {"status", "body", "content_type"});
+  if (auto status = YamlReader::find(node, "status")) {
+    if (auto value = r.integer(*status, "status", 100, 599)) response.status = static_cast<int>(*value);
+  }
+  if (auto body = YamlReader::find(node, "body")) {
+    if (auto value = r.string(*body, "body")) response.body = std::move(*value);
+  }
+  if (auto type = YamlReader::find(node, "content_type")) {
+    if (auto value = r.string(*type, "content_type")) response.contentType = std::move(*value);
+  }
+  return response;
+}
+
+Route parseRoute(const YAML::Node& node, FilterParseContext& ctx) {
+  YamlReader& r = ctx.reader;
+  Route route;
+  route.location = YamlReader::location(node);
+  if (!r.expectMap(node, "route")) return route;
+  r.checkKeys(node, "in route", {"match", "cluster", "direct_response", "timeout", "retries"});
+  if (auto match = r.require(node, "match", "in route")) {
+    route.match = parseRouteMatch(*match, r, "'match'", "route match");
+  }
+  std::optional<YAML::Node> cluster = YamlReader::find(node, "cluster");
+  std::optional<YAML::Node> direct = YamlReader::find(node, "direct_response");
+  if (cluster.has_value() == direct.has_value()) {
+    r.error(node, "route needs exactly one of 'cluster' or 'direct_response'");
+  }
+  if (cluster) {
+    if (auto name = r.string(*cluster, "cluster")) {
+      if (ctx.clusterNames.count(*name) == 0) {
+        r.error(*cluster, fmt::format("route refers to undefined cluster '{}'", *name));
+      }
+      route.cluster = std::move(*name);
+    }
+  }
+  if (direct) route.directResponse = parseDirectResponse(*direct, r);
+  if (auto timeout = YamlReader::find(node, "timeout")) route.timeout = r.positiveDuration(*timeout, "timeout");
+  if (auto retries = YamlReader::find(node, "retries")) {
+    if (auto value = r.integer(*retries, "retries", 0, kMaxRetries)) route.retries = static_cast<int>(*value);
+  }
+  return route;
+}
+
+}  // namespace
+
+RouteMatch parseRouteMatch(const YAML::Node& node, YamlReader& r, std::string_view what,
+                           std::string_view noun) {
   RouteMatch match;
-  if (!r.expectMap(node, "'match'")) return match;
-  r.checkKeys(node, "in route match", {"prefix", "path", "methods", "host"});
+  if (!r.expectMap(node, what)) return match;
+  r.checkKeys(node, fmt::format("in {}", noun), {"prefix", "path", "methods", "host"});
   std::optional<YAML::Node> prefix = YamlReader::find(node, "prefix");
   std::optional<YAML::Node> path = YamlReader::find(node, "path");
   if (prefix.has_value() == path.has_value()) {
-    r.error(node, "route match needs exactly one of 'prefix' or 'path'");
+    r.error(node, fmt::format("{} needs exactly one of 'prefix' or 'path'", noun));
   }
   auto readPath = [&](const std::optional<YAML::Node>& value, std::string_view key, std::string& out) {
     if (!value) return;
@@ -58,52 +107,6 @@ RouteMatch parseMatch(const YAML::Node& node, YamlReader& r) {
   }
   return match;
 }
-
-DirectResponse parseDirectResponse(const YAML::Node& node, YamlReader& r) {
-  DirectResponse response;
-  if (!r.expectMap(node, "'direct_response'")) return response;
-  r.checkKeys(node, "in direct_response", {"status", "body", "content_type"});
-  if (auto status = YamlReader::find(node, "status")) {
-    if (auto value = r.integer(*status, "status", 100, 599)) response.status = static_cast<int>(*value);
-  }
-  if (auto body = YamlReader::find(node, "body")) {
-    if (auto value = r.string(*body, "body")) response.body = std::move(*value);
-  }
-  if (auto type = YamlReader::find(node, "content_type")) {
-    if (auto value = r.string(*type, "content_type")) response.contentType = std::move(*value);
-  }
-  return response;
-}
-
-Route parseRoute(const YAML::Node& node, FilterParseContext& ctx) {
-  YamlReader& r = ctx.reader;
-  Route route;
-  route.location = YamlReader::location(node);
-  if (!r.expectMap(node, "route")) return route;
-  r.checkKeys(node, "in route", {"match", "cluster", "direct_response", "timeout", "retries"});
-  if (auto match = r.require(node, "match", "in route")) route.match = parseMatch(*match, r);
-  std::optional<YAML::Node> cluster = YamlReader::find(node, "cluster");
-  std::optional<YAML::Node> direct = YamlReader::find(node, "direct_response");
-  if (cluster.has_value() == direct.has_value()) {
-    r.error(node, "route needs exactly one of 'cluster' or 'direct_response'");
-  }
-  if (cluster) {
-    if (auto name = r.string(*cluster, "cluster")) {
-      if (ctx.clusterNames.count(*name) == 0) {
-        r.error(*cluster, fmt::format("route refers to undefined cluster '{}'", *name));
-      }
-      route.cluster = std::move(*name);
-    }
-  }
-  if (direct) route.directResponse = parseDirectResponse(*direct, r);
-  if (auto timeout = YamlReader::find(node, "timeout")) route.timeout = r.positiveDuration(*timeout, "timeout");
-  if (auto retries = YamlReader::find(node, "retries")) {
-    if (auto value = r.integer(*retries, "retries", 0, kMaxRetries)) route.retries = static_cast<int>(*value);
-  }
-  return route;
-}
-
-}  // namespace
 
 FilterSettings parseRouterFilter(const YAML::Node& node, FilterParseContext& ctx) {
   YamlReader& r = ctx.reader;

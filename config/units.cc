@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <limits>
@@ -100,6 +101,37 @@ bool parseSize(std::string_view text, uint64_t& out, std::string& reason) {
     return true;
   }
   reason = fmt::format("unknown unit '{}' (use B, KB, KiB, MB, MiB, GB or GiB)", unit);
+  return false;
+}
+
+bool parseRate(std::string_view text, uint64_t& requests, Duration& period, std::string& reason) {
+  static constexpr std::array<std::pair<std::string_view, int64_t>, 3> kPeriods{{
+      {"s", 1'000}, {"m", 60'000}, {"h", 3'600'000}}};
+  size_t slash = text.find('/');
+  std::string_view count = text.substr(0, slash);
+  if (slash == std::string_view::npos || count.empty() ||
+      !std::all_of(count.begin(), count.end(), isDigit)) {
+    reason = "expected requests per period: N/s, N/m or N/h, e.g. 10/s";
+    return false;
+  }
+  uint64_t number = 0;
+  auto [ptr, ec] = std::from_chars(count.data(), count.data() + count.size(), number);
+  if (ec != std::errc()) {
+    reason = "too large";
+    return false;
+  }
+  if (number == 0) {
+    reason = "the number of requests must be greater than 0";
+    return false;
+  }
+  std::string_view unit = text.substr(slash + 1);
+  for (const auto& [name, millis] : kPeriods) {
+    if (unit != name) continue;
+    requests = number;
+    period = Duration{millis};
+    return true;
+  }
+  reason = fmt::format("unknown period '{}' (use s, m or h, e.g. 10/s)", unit);
   return false;
 }
 

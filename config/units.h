@@ -23,6 +23,10 @@ bool parseSize(std::string_view text, uint64_t& out, std::string& reason);
 // "host:port" or "[ipv6]:port"; host is an IPv4/IPv6 literal or "localhost", port 1..65535.
 bool parseSocketAddress(std::string_view text, SocketAddress& out, std::string& reason);
 
+// "<digits>/<unit>" with unit s, m or h, e.g. "10/s": `requests` per `period`. Zero requests
+// is rejected (a limit that admits nothing is a deny rule, not a rate).
+bool parseRate(std::string_view text, uint64_t& requests, Duration& period, std::string& reason);
+
 // Decimal integer with an optional leading '-', nothing else (no "0x", no spaces).
 bool parseInteger(std::string_view text, int64_t& out, std::string& reason);
 

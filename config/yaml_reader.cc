@@ -1,6 +1,8 @@
 #include "config/yaml_reader.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <unordered_set>
@@ -210,6 +212,43 @@ std::optional<std::vector<std::string>> YamlReader::stringList(const YAML::Node&
   }
   if (!ok) return std::nullopt;
   return values;
+}
+
+std::optional<bool> YamlReader::boolean(const YAML::Node& node, std::string_view key) {
+  std::optional<std::string> text = scalar(node, key, "true or false");
+  if (!text) return std::nullopt;
+  if (*text == "true") return true;
+  if (*text == "false") return false;
+  error(node, fmt::format("'{}' must be true or false, got '{}'", key, *text));
+  return std::nullopt;
+}
+
+std::optional<double> YamlReader::number(const YAML::Node& node, std::string_view key) {
+  std::optional<std::string> text = scalar(node, key, "a number");
+  if (!text) return std::nullopt;
+  double value = 0;
+  // from_chars, unlike strtod, ignores the locale and accepts no leading spaces or "0x".
+  auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (text->empty() || ec != std::errc() || ptr != text->data() + text->size() || !std::isfinite(value)) {
+    error(node, fmt::format("'{}' must be a number, got '{}'", key, *text));
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<size_t> YamlReader::choice(const YAML::Node& node, std::string_view key,
+                                         std::string_view noun,
+                                         const std::vector<std::string_view>& names) {
+  std::optional<std::string> text = string(node, key);
+  if (!text) return std::nullopt;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == *text) return i;
+  }
+  std::string_view suggestion = closestMatch(*text, names);
+  std::string hint = suggestion.empty() ? fmt::format("expected one of: {}", fmt::join(names, ", "))
+                                        : fmt::format("did you mean '{}'?", suggestion);
+  error(node, fmt::format("unknown {} '{}' ({})", noun, *text, hint));
+  return std::nullopt;
 }
 
 size_t editDistance(std::string_view a, std::string_view b) {

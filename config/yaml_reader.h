@@ -60,6 +60,14 @@ class YamlReader {
   std::optional<SocketAddress> address(const YAML::Node& node, std::string_view key);
   // A list of strings (each reported on its own if it is not a string).
   std::optional<std::vector<std::string>> stringList(const YAML::Node& node, std::string_view key);
+  // `true` or `false` only: YAML 1.1's yes/no/on/off are ambiguous next to string values.
+  std::optional<bool> boolean(const YAML::Node& node, std::string_view key);
+  // A finite decimal number such as 0.25.
+  std::optional<double> number(const YAML::Node& node, std::string_view key);
+  // One name out of a fixed set, e.g. `lb_policy: round_robin`: its index in `names`, or
+  // nullopt after reporting "unknown <noun> 'x'" (suggesting the closest name when one is near).
+  std::optional<size_t> choice(const YAML::Node& node, std::string_view key, std::string_view noun,
+                               const std::vector<std::string_view>& names);
 
   // A scalar whose ${VAR} expansion failed was already reported; typing its raw text would
   // only add a second, misleading error at the same place. Such nodes read as absent.

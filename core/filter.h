@@ -28,6 +28,15 @@ namespace flowguard::core {
 
 enum class FilterStatus { Continue, Stop };
 
+// Who is calling, as the auth filter established it. Filters that need more (the rate
+// limiter wants the key's own limit) know the concrete type the auth filter stores.
+struct AuthenticatedKey {
+  virtual ~AuthenticatedKey() = default;
+  std::string id;      // stable identity for counters ("static:demo", a database id...)
+  std::string name;    // for logs and metrics
+  std::string prefix;  // the first characters of the key: enough to recognise, not to use
+};
+
 // Facts about one request that every filter may read, and the router and the connection
 // fill in as the request goes.
 struct StreamInfo {
@@ -39,8 +48,10 @@ struct StreamInfo {
   uint64_t requestBodyBytes = 0;
   uint64_t responseBodyBytes = 0;
   std::string upstreamHost;       // "ip:port" of the host that answered, empty if none
+  uint64_t upstreamHeadersMicros = 0;  // from start until the upstream's response head, 0 if none
   std::string localReplyReason;   // why FlowGuard answered itself, empty when proxied
   bool downstreamReset = false;   // the client went away before the response was complete
+  std::shared_ptr<const AuthenticatedKey> apiKey;  // null for anonymous requests
 
   // Ready for the next request on the same connection; strings keep their capacity.
   void reset() {
@@ -51,8 +62,10 @@ struct StreamInfo {
     responseStatus = 0;
     requestBodyBytes = responseBodyBytes = 0;
     upstreamHost.clear();
+    upstreamHeadersMicros = 0;
     localReplyReason.clear();
     downstreamReset = false;
+    apiKey.reset();
   }
 };
 

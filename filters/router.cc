@@ -3,21 +3,13 @@
 #include <fmt/format.h>
 
 #include "core/http1_encoder.h"
+#include "filters/route_match.h"
 
 namespace flowguard::filters {
 
 namespace {
 
 constexpr size_t kUpstreamWriteHighWatermark = 1 << 20;
-
-std::string_view hostWithoutPort(std::string_view host) {
-  if (!host.empty() && host.front() == '[') {
-    auto end = host.find(']');
-    return end == std::string_view::npos ? host : host.substr(0, end + 1);
-  }
-  auto colon = host.rfind(':');
-  return colon == std::string_view::npos ? host : host.substr(0, colon);
-}
 
 // True when `name` is one of the comma-separated tokens of a Connection header.
 bool namedByConnection(std::string_view connection, std::string_view name) {
@@ -46,24 +38,6 @@ int statusFor(upstream::UpstreamFailure failure) {
 }
 
 }  // namespace
-
-const config::Route* matchRoute(const config::RouterConfig& config, const core::RequestHead& head) {
-  std::string_view path = head.path();
-  for (const auto& route : config.routes) {
-    const auto& m = route.match;
-    if (!m.path.empty() ? path != m.path : !path.starts_with(m.prefix)) continue;
-    if (!m.methods.empty()) {
-      bool found = false;
-      for (const auto& method : m.methods) found = found || method == head.method;
-      if (!found) continue;
-    }
-    if (!m.host.empty() && !core::equalsIgnoreCase(hostWithoutPort(head.headers.get("host")), m.host)) {
-      continue;
-    }
-    return &route;
-  }
-  return nullptr;
-}
 
 RouterFilterFactory::RouterFilterFactory(const config::RouterConfig& config, WorkerResources& resources)
     : config_(config), resources_(resources) {}
@@ -342,7 +316,10 @@ void RouterFilter::onUpstreamHeaders(core::ResponseHead& head, bool endStream) {
     recordResult(upstream::AttemptResult::Success);
   }
   responseStarted_ = true;
-  callbacks().streamInfo().upstreamHost = host_->address();
+  core::StreamInfo& info = callbacks().streamInfo();
+  info.upstreamHost = host_->address();
+  info.upstreamHeadersMicros = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - info.start).count());
   core::removeHopByHopHeaders(head.headers);
   if (endStream) upstreamDone_ = true;
   callbacks().encodeHeaders(head, endStream);

@@ -19,14 +19,13 @@
 
 #include "config/config.h"
 #include "core/filter.h"
+#include "filters/route_match.h"
 #include "filters/worker_resources.h"
 #include "upstream/cluster.h"
 #include "upstream/host_pool.h"
 
 namespace flowguard::filters {
 
-// Finds the first route that matches, or null.
-const config::Route* matchRoute(const config::RouterConfig& config, const core::RequestHead& head);
 
 class RouterFilterFactory : public core::FilterFactory {
  public:

@@ -7,9 +7,12 @@
 
 namespace flowguard::filters {
 
+class RedisRateLimiter;
+
 struct WorkerResources {
   core::Dispatcher& dispatcher;
   upstream::ClusterManager& clusters;
+  RedisRateLimiter* redis = nullptr;  // this worker's Redis connection; null without `redis:`
 };
 
 }  // namespace flowguard::filters

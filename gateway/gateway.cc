@@ -13,6 +13,7 @@
 #include "core/listener.h"
 #include "core/worker.h"
 #include "filters/filter_registry.h"
+#include "filters/redis_rate_limiter.h"
 #include "upstream/cluster.h"
 #include "upstream/cluster_state.h"
 #include "upstream/health_checker.h"
@@ -36,16 +37,34 @@ core::ListenerSettings toSettings(const config::ListenerConfig& listener) {
   return settings;
 }
 
+// Per listener, per filter entry: what that entry shares across workers.
+using SharedFilterStates = std::vector<std::vector<filters::FilterSharedState>>;
+
+SharedFilterStates makeSharedFilterStates(const config::Config& config) {
+  SharedFilterStates states;
+  for (const auto& listener : config.listeners) {
+    auto& perFilter = states.emplace_back();
+    for (const auto& filter : listener.filters) perFilter.push_back(filters::createSharedState(filter));
+  }
+  return states;
+}
+
 // Everything one worker owns. Built and destroyed on the worker's thread.
 class GatewayWorkerState final : public core::WorkerState {
  public:
   GatewayWorkerState(core::Dispatcher& dispatcher, const config::Config& config,
-                     const upstream::ClusterStates& clusterStates)
+                     const upstream::ClusterStates& clusterStates, const SharedFilterStates& shared)
       : clusters_(dispatcher, clusterStates), resources_{dispatcher, clusters_} {
-    for (const auto& listener : config.listeners) {
+    if (config.redis.configured) {
+      redis_ = std::make_unique<filters::RedisRateLimiter>(dispatcher.loop(), config.redis);
+      redis_->start();
+      resources_.redis = redis_.get();
+    }
+    for (size_t l = 0; l < config.listeners.size(); ++l) {
+      const auto& listener = config.listeners[l];
       auto chain = std::make_unique<core::FilterChainFactory>();
-      for (const auto& filter : listener.filters) {
-        chain->add(filters::createFilterFactory(filter, resources_));
+      for (size_t f = 0; f < listener.filters.size(); ++f) {
+        chain->add(filters::createFilterFactory(listener.filters[f], listener, shared[l][f], resources_));
       }
       settings_.push_back(toSettings(listener));
       settings_.back().filterChain = chain.get();
@@ -73,9 +92,11 @@ class GatewayWorkerState final : public core::WorkerState {
     for (auto& listener : listeners_) listener->stop();
     registry_.closeAll();
     clusters_.closeAll();
+    if (redis_) redis_->close();
   }
 
  private:
+  std::unique_ptr<filters::RedisRateLimiter> redis_;  // declared first: factories point to it
   core::ConnectionRegistry registry_;
   upstream::ClusterManager clusters_;
   filters::WorkerResources resources_;
@@ -112,6 +133,8 @@ int Gateway::run() {
   const config::Config& config = *config_;
   // Health, ejections and circuit breakers: shared by the workers and the main thread.
   upstream::ClusterStates clusterStates = upstream::makeClusterStates(config);
+  // API keys, in-process rate-limit counters, metrics: shared by the workers.
+  SharedFilterStates sharedFilters = makeSharedFilterStates(config);
 
   // The main thread's loop waits for signals and runs the active health checks. Its handlers are installed before any
   // listener opens, so a SIGTERM that arrives during start-up is not fatal: libuv holds it
@@ -154,10 +177,10 @@ int Gateway::run() {
 
   for (unsigned i = 0; i < workerCount; ++i) {
     auto worker = std::make_unique<core::Worker>(
-        i, [&config, &clusterStates](core::Dispatcher& dispatcher,
-                                     std::string& error) -> std::unique_ptr<core::WorkerState> {
+        i, [&config, &clusterStates, &sharedFilters](core::Dispatcher& dispatcher,
+                                                     std::string& error) -> std::unique_ptr<core::WorkerState> {
           try {
-            auto state = std::make_unique<GatewayWorkerState>(dispatcher, config, clusterStates);
+            auto state = std::make_unique<GatewayWorkerState>(dispatcher, config, clusterStates, sharedFilters);
             if (!state->start(error)) {
               state->closeAll();
               return nullptr;

@@ -447,8 +447,8 @@ TEST_CASE("routes need exactly one target and exactly one match kind") {
 TEST_CASE("unknown filters") {
   std::string twoFilters = replace(kMinimal, "      - name: router\n", "      - name: rooter\n      - name: router\n");
   CHECK(onlyError(twoFilters) == "t.yaml:5:15: unknown filter 'rooter' (did you mean 'router'?)");
-  CHECK(onlyError(replace(twoFilters, "rooter", "auth")) ==
-        "t.yaml:5:15: unknown filter 'auth' (known filters: router)");
+  CHECK(onlyError(replace(twoFilters, "rooter", "cache")) ==
+        "t.yaml:5:15: unknown filter 'cache' (known filters: auth, rate_limit, metrics, router)");
 }
 
 TEST_CASE("the router is the one terminal filter and comes last") {
@@ -759,7 +759,28 @@ TEST_CASE("the shipped config files load") {
   REQUIRE(config.listeners.size() == 1);
   CHECK(config.listeners[0].name == "public");
   CHECK(config.listeners[0].address.str() == "0.0.0.0:8000");
-  const auto& routes = std::get<RouterConfig>(config.listeners[0].filters.at(0).settings).routes;
+  const std::vector<FilterConfig>& filters = config.listeners[0].filters;
+  REQUIRE(filters.size() == 4);
+  const auto& auth = std::get<AuthConfig>(filters[0].settings);
+  CHECK(auth.header == "x-api-key");
+  REQUIRE(auth.keys.size() == 1);
+  CHECK(auth.keys[0].key == "test-api-key");
+  CHECK(auth.keys[0].name == "demo");
+  REQUIRE(auth.exempt.size() == 2);
+  CHECK(auth.exempt[0].path == "/status");
+  CHECK(auth.exempt[0].methods.empty());  // every method, HEAD included
+  CHECK(auth.exempt[1].path == "/register");
+  CHECK(auth.exempt[1].methods == std::vector<std::string>{"POST"});
+  const auto& limits = std::get<RateLimitConfig>(filters[1].settings);
+  CHECK(limits.limit.algorithm == RateLimitAlgorithm::TokenBucket);
+  CHECK(limits.limit.requests == 10);
+  CHECK(limits.limit.period == 1s);
+  CHECK(limits.limit.burst == 20);
+  CHECK(limits.by == RateLimitKeyBy::ApiKey);
+  CHECK(limits.store == RateLimitStore::Local);
+  CHECK_FALSE(std::get<MetricsConfig>(filters[2].settings).accessLog.enabled);
+  CHECK_FALSE(config.redis.configured);
+  const auto& routes = std::get<RouterConfig>(filters[3].settings).routes;
   REQUIRE(routes.size() == 3);
   CHECK(routes[0].match.path == "/status");
   REQUIRE(routes[0].directResponse);

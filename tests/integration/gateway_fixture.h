@@ -95,6 +95,7 @@ inline std::string clusterYaml(const std::string& name, const std::vector<uint16
 struct GatewaySpec {
   unsigned workers = 1;
   std::vector<std::string> listener;  // extra "key: value" lines for the listener
+  std::vector<std::string> filters;   // flow mappings placed before the router, in order
   std::vector<std::string> routes;
   std::vector<std::string> clusters;
 
@@ -102,7 +103,9 @@ struct GatewaySpec {
     std::string out = "workers: " + std::to_string(workers) + "\n";
     out += "listeners:\n  - name: test\n    address: 127.0.0.1:" + std::to_string(port) + "\n";
     for (const auto& line : listener) out += "    " + line + "\n";
-    out += "    filters:\n      - name: router\n        routes:\n";
+    out += "    filters:\n";
+    for (const auto& filter : filters) out += "      - " + filter + "\n";
+    out += "      - name: router\n        routes:\n";
     for (const auto& route : routes) out += "          - " + route + "\n";
     if (!clusters.empty()) {
       out += "clusters:\n";

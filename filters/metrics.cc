@@ -1,0 +1,238 @@
+#include "filters/metrics.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <bit>
+#include <chrono>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <uv.h>
+
+namespace flowguard::filters {
+
+namespace {
+
+constexpr size_t kLogFlushBytes = 32 * 1024;
+constexpr uint64_t kLogFlushMs = 1000;
+
+void bump(std::atomic<uint64_t>& counter, uint64_t by = 1) {
+  // Single writer (the owning worker): a plain load + store, no locked instruction.
+  counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+
+uint64_t get(const std::atomic<uint64_t>& counter) { return counter.load(std::memory_order_relaxed); }
+
+}  // namespace
+
+// ---- LatencyHistogram ---------------------------------------------------------------------
+
+int LatencyHistogram::bucketOf(uint64_t micros) {
+  if (micros < kSubBuckets) return static_cast<int>(micros);
+  int exponent = 63 - std::countl_zero(micros);  // micros in [2^e, 2^(e+1))
+  int shift = exponent - 3;                       // log2(kSubBuckets) = 3
+  int sub = static_cast<int>((micros >> shift) & (kSubBuckets - 1));
+  int bucket = (exponent - 2) * kSubBuckets + sub;
+  return std::min(bucket, kBuckets - 1);
+}
+
+uint64_t LatencyHistogram::upperBound(int bucket) {
+  if (bucket < kSubBuckets) return static_cast<uint64_t>(bucket);
+  int exponent = bucket / kSubBuckets + 2;
+  int sub = bucket % kSubBuckets;
+  int shift = exponent - 3;
+  return ((static_cast<uint64_t>(kSubBuckets + sub) + 1) << shift) - 1;
+}
+
+void LatencyHistogram::record(uint64_t micros) { bump(buckets_[static_cast<size_t>(bucketOf(micros))]); }
+
+uint64_t LatencyHistogram::count() const {
+  uint64_t n = 0;
+  for (const auto& b : buckets_) n += get(b);
+  return n;
+}
+
+void LatencyHistogram::addTo(std::array<uint64_t, kBuckets>& sums) const {
+  for (size_t i = 0; i < buckets_.size(); ++i) sums[i] += get(buckets_[i]);
+}
+
+uint64_t LatencyHistogram::percentileOf(const std::array<uint64_t, kBuckets>& sums, double q) {
+  uint64_t total = 0;
+  for (uint64_t n : sums) total += n;
+  if (total == 0) return 0;
+  auto rank = static_cast<uint64_t>(q * static_cast<double>(total) + 0.999999);
+  if (rank == 0) rank = 1;
+  uint64_t seen = 0;
+  for (size_t i = 0; i < sums.size(); ++i) {
+    seen += sums[i];
+    if (seen >= rank) return upperBound(static_cast<int>(i));
+  }
+  return upperBound(kBuckets - 1);
+}
+
+uint64_t LatencyHistogram::percentile(double q) const {
+  std::array<uint64_t, kBuckets> sums{};
+  addTo(sums);
+  return percentileOf(sums, q);
+}
+
+// ---- counters -----------------------------------------------------------------------------
+
+void StatusCounters::record(const core::StreamInfo& info) {
+  bump(requests);
+  int status = info.responseStatus;
+  if (info.downstreamReset) bump(resets);
+  if (status >= 200 && status < 300) bump(status2xx);
+  if (status >= 300 && status < 400) bump(status3xx);
+  if (status >= 400 && status < 500) bump(status4xx);
+  if (status == 429) bump(status429);
+  if (status >= 500) bump(status5xx);
+  if (!info.localReplyReason.empty()) bump(localReplies);
+  bump(bytesIn, info.requestBodyBytes);
+  bump(bytesOut, info.responseBodyBytes);
+}
+
+void CountersView::add(const StatusCounters& c) {
+  requests += get(c.requests);
+  status2xx += get(c.status2xx);
+  status3xx += get(c.status3xx);
+  status4xx += get(c.status4xx);
+  status429 += get(c.status429);
+  status5xx += get(c.status5xx);
+  localReplies += get(c.localReplies);
+  resets += get(c.resets);
+  bytesIn += get(c.bytesIn);
+  bytesOut += get(c.bytesOut);
+}
+
+StatusCounters& MetricsShard::series(std::unordered_map<std::string, std::unique_ptr<StatusCounters>>& map,
+                                     const std::string& name, uint32_t limit) {
+  auto it = map.find(name);  // the worker is the only writer: no lock to look up
+  if (it != map.end()) return *it->second;
+  const std::string& key = map.size() >= limit ? std::string("other") : name;
+  it = map.find(key);
+  if (it != map.end()) return *it->second;
+  std::lock_guard<std::mutex> guard(seriesLock_);
+  return *map.emplace(key, std::make_unique<StatusCounters>()).first->second;
+}
+
+void MetricsShard::record(const core::StreamInfo& info, uint64_t totalMicros) {
+  total_.record(info);
+  latency_.record(totalMicros);
+  if (info.upstreamHeadersMicros > 0) upstreamLatency_.record(info.upstreamHeadersMicros);
+  static const std::string kAnonymous = "anonymous";
+  series(byKey_, info.apiKey ? info.apiKey->name : kAnonymous, maxKeySeries_).record(info);
+  if (!info.upstreamHost.empty()) series(byUpstream_, info.upstreamHost, 10'000).record(info);
+}
+
+void MetricsShard::addTo(MetricsSnapshot& snapshot) const {
+  snapshot.total.add(total_);
+  latency_.addTo(snapshot.latency);
+  upstreamLatency_.addTo(snapshot.upstreamLatency);
+  std::lock_guard<std::mutex> guard(seriesLock_);
+  for (const auto& [name, counters] : byKey_) snapshot.byKey[name].add(*counters);
+  for (const auto& [name, counters] : byUpstream_) snapshot.byUpstream[name].add(*counters);
+}
+
+MetricsShard& MetricsRegistry::addShard() {
+  std::lock_guard<std::mutex> guard(lock_);
+  shards_.push_back(std::make_unique<MetricsShard>(maxKeySeries_));
+  return *shards_.back();
+}
+
+MetricsSnapshot MetricsRegistry::snapshot() const {
+  MetricsSnapshot snapshot;
+  std::lock_guard<std::mutex> guard(lock_);
+  for (const auto& shard : shards_) shard->addTo(snapshot);
+  return snapshot;
+}
+
+// ---- the filter ---------------------------------------------------------------------------
+
+MetricsFilterFactory::MetricsFilterFactory(const config::MetricsConfig& config, const config::ListenerConfig& listener,
+                                           std::shared_ptr<MetricsRegistry> registry, WorkerResources& resources)
+    : config_(config),
+      listener_(listener),
+      registry_(std::move(registry)),
+      shard_(registry_->addShard()),
+      resources_(resources) {
+  if (config.accessLog.enabled) {
+    if (config.accessLog.path == "-") {
+      logFd_ = STDOUT_FILENO;
+    } else {
+      logFd_ = ::open(config.accessLog.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      ownsLogFd_ = logFd_ >= 0;
+      if (logFd_ < 0) {
+        throw std::runtime_error(
+            fmt::format("access log {}: {}", config.accessLog.path, std::strerror(errno)));
+      }
+    }
+  }
+}
+
+MetricsFilterFactory::~MetricsFilterFactory() {
+  flushLog();
+  if (ownsLogFd_) ::close(logFd_);
+}
+
+std::unique_ptr<core::Filter> MetricsFilterFactory::create() { return std::make_unique<MetricsFilter>(*this); }
+
+void MetricsFilterFactory::flushLog() {
+  size_t written = 0;
+  while (written < logBuffer_.size()) {
+    ssize_t n = ::write(logFd_, logBuffer_.data() + written, logBuffer_.size() - written);
+    if (n <= 0) break;  // a full disk must not stop the gateway; the lines are lost
+    written += static_cast<size_t>(n);
+  }
+  logBuffer_.clear();
+}
+
+void MetricsFilterFactory::log(const core::RequestHead& head, const core::StreamInfo& info, uint64_t totalMicros) {
+  double sample = config_.accessLog.sample;
+  if (sample < 1.0) {
+    // Deterministic sampling: every (1/sample)-th request.
+    ++sampleCounter_;
+    auto every = static_cast<uint64_t>(1.0 / sample + 0.5);
+    if (every > 1 && sampleCounter_ % every != 0) return;
+  }
+  nlohmann::json line = {
+      {"time", std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count()},
+      {"listener", listener_.name},
+      {"request_id", info.requestId},
+      {"client", info.downstreamAddress},
+      {"key", info.apiKey ? info.apiKey->prefix : ""},
+      {"key_name", info.apiKey ? info.apiKey->name : ""},
+      {"method", head.method},
+      {"path", std::string(head.path())},
+      {"status", info.responseStatus},
+      {"upstream", info.upstreamHost},
+      {"latency_us", totalMicros},
+      {"upstream_latency_us", info.upstreamHeadersMicros},
+      {"bytes_in", info.requestBodyBytes},
+      {"bytes_out", info.responseBodyBytes},
+      {"local_reply", info.localReplyReason},
+      {"reset", info.downstreamReset},
+  };
+  logBuffer_ += line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  logBuffer_ += '\n';
+  uint64_t now = uv_now(resources_.dispatcher.loop());
+  if (logBuffer_.size() >= kLogFlushBytes || now - lastFlushMs_ >= kLogFlushMs) {
+    flushLog();
+    lastFlushMs_ = now;
+  }
+}
+
+core::FilterStatus MetricsFilter::onRequest() { return core::FilterStatus::Continue; }
+
+void MetricsFilter::onComplete(const core::StreamInfo& info) {
+  auto micros = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - info.start).count());
+  factory_.shard_.record(info, micros);
+  if (factory_.logFd_ >= 0) factory_.log(callbacks().requestHead(), info, micros);
+}
+
+}  // namespace flowguard::filters

@@ -1,0 +1,146 @@
+// `metrics`: counts every request of its listener by status class, API key and upstream
+// host, with latency histograms (total and upstream time to first byte), and optionally
+// writes a JSON access-log line per request.
+//
+// Each worker owns its own MetricsShard and is its only writer (relaxed atomic stores, no
+// read-modify-write); readers on other threads sum the shards (MetricsRegistry::snapshot).
+// Per-key series are bounded by max_key_series; further keys count as "other", so random
+// keys cannot grow memory without bound.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.h"
+#include "core/filter.h"
+#include "filters/worker_resources.h"
+
+namespace flowguard::filters {
+
+// Log-linear histogram of microseconds: 8 sub-buckets per power of two, so a percentile
+// read from it is within 12.5 % of the true value. Fixed size: recording never allocates.
+class LatencyHistogram {
+ public:
+  static constexpr int kSubBuckets = 8;
+  static constexpr int kBuckets = 62 * kSubBuckets;  // exponents 3..63, plus 0..7 exactly
+
+  void record(uint64_t micros);
+  uint64_t count() const;
+  // Upper bound of the bucket holding the q-quantile (0 < q <= 1), in microseconds; 0 if empty.
+  uint64_t percentile(double q) const;
+  void addTo(std::array<uint64_t, kBuckets>& sums) const;
+  static uint64_t percentileOf(const std::array<uint64_t, kBuckets>& sums, double q);
+  static int bucketOf(uint64_t micros);
+  static uint64_t upperBound(int bucket);
+
+ private:
+  std::array<std::atomic<uint64_t>, kBuckets> buckets_{};
+};
+
+struct StatusCounters {
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> status2xx{0};
+  std::atomic<uint64_t> status3xx{0};
+  std::atomic<uint64_t> status4xx{0};
+  std::atomic<uint64_t> status429{0};
+  std::atomic<uint64_t> status5xx{0};
+  std::atomic<uint64_t> localReplies{0};  // answered by the gateway itself
+  std::atomic<uint64_t> resets{0};        // client went away before the answer
+  std::atomic<uint64_t> bytesIn{0};
+  std::atomic<uint64_t> bytesOut{0};
+  void record(const core::StreamInfo& info);  // single writer
+};
+
+// Plain numbers, summed over workers.
+struct CountersView {
+  uint64_t requests = 0, status2xx = 0, status3xx = 0, status4xx = 0, status429 = 0, status5xx = 0;
+  uint64_t localReplies = 0, resets = 0, bytesIn = 0, bytesOut = 0;
+  void add(const StatusCounters& c);
+};
+
+struct MetricsSnapshot {
+  CountersView total;
+  std::map<std::string, CountersView> byKey;       // API key name ("anonymous", "other")
+  std::map<std::string, CountersView> byUpstream;  // "ip:port"
+  std::array<uint64_t, LatencyHistogram::kBuckets> latency{};
+  std::array<uint64_t, LatencyHistogram::kBuckets> upstreamLatency{};
+  uint64_t latencyPercentileUs(double q) const { return LatencyHistogram::percentileOf(latency, q); }
+};
+
+// One worker's counters.
+class MetricsShard {
+ public:
+  explicit MetricsShard(uint32_t maxKeySeries) : maxKeySeries_(maxKeySeries) {}
+  void record(const core::StreamInfo& info, uint64_t totalMicros);
+  void addTo(MetricsSnapshot& snapshot) const;
+
+ private:
+  StatusCounters& series(std::unordered_map<std::string, std::unique_ptr<StatusCounters>>& map,
+                         const std::string& name, uint32_t limit);
+
+  uint32_t maxKeySeries_;
+  StatusCounters total_;
+  LatencyHistogram latency_;
+  LatencyHistogram upstreamLatency_;
+  // Written by the worker only; the lock guards inserts against readers on other threads.
+  mutable std::mutex seriesLock_;
+  std::unordered_map<std::string, std::unique_ptr<StatusCounters>> byKey_;
+  std::unordered_map<std::string, std::unique_ptr<StatusCounters>> byUpstream_;
+};
+
+// All shards of one metrics filter entry (one listener), shared by the workers.
+class MetricsRegistry {
+ public:
+  explicit MetricsRegistry(uint32_t maxKeySeries) : maxKeySeries_(maxKeySeries) {}
+  // A new shard for a worker (called once per worker at start-up).
+  MetricsShard& addShard();
+  MetricsSnapshot snapshot() const;
+
+ private:
+  uint32_t maxKeySeries_;
+  mutable std::mutex lock_;  // start-up and reads only
+  std::vector<std::unique_ptr<MetricsShard>> shards_;
+};
+
+class MetricsFilterFactory : public core::FilterFactory {
+ public:
+  MetricsFilterFactory(const config::MetricsConfig& config, const config::ListenerConfig& listener,
+                       std::shared_ptr<MetricsRegistry> registry, WorkerResources& resources);
+  ~MetricsFilterFactory() override;
+  std::unique_ptr<core::Filter> create() override;
+
+ private:
+  friend class MetricsFilter;
+  void log(const core::RequestHead& head, const core::StreamInfo& info, uint64_t totalMicros);
+  void flushLog();
+
+  const config::MetricsConfig& config_;
+  const config::ListenerConfig& listener_;
+  std::shared_ptr<MetricsRegistry> registry_;
+  MetricsShard& shard_;
+  WorkerResources& resources_;
+  int logFd_ = -1;
+  bool ownsLogFd_ = false;
+  std::string logBuffer_;
+  uint64_t lastFlushMs_ = 0;
+  uint64_t sampleCounter_ = 0;
+};
+
+class MetricsFilter final : public core::Filter {
+ public:
+  explicit MetricsFilter(MetricsFilterFactory& factory) : factory_(factory) {}
+  core::FilterStatus onRequest() override;
+  void onComplete(const core::StreamInfo& info) override;
+
+ private:
+  MetricsFilterFactory& factory_;
+};
+
+}  // namespace flowguard::filters

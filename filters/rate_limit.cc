@@ -1,0 +1,162 @@
+#include "filters/rate_limit.h"
+
+#include <fmt/format.h>
+#include <uv.h>
+
+#include "filters/key_registry.h"
+#include "filters/route_match.h"
+
+namespace flowguard::filters {
+
+namespace {
+
+uint64_t ceilSeconds(uint64_t ms) { return (ms + 999) / 1000; }
+
+std::string describe(const config::RateLimitSpec& spec) {
+  auto per = [&] {
+    auto ms = spec.period.count();
+    if (ms % 3'600'000 == 0) return fmt::format("{}h", ms / 3'600'000);
+    if (ms % 60'000 == 0) return fmt::format("{}m", ms / 60'000);
+    if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);
+    return fmt::format("{}ms", ms);
+  }();
+  switch (spec.algorithm) {
+    case config::RateLimitAlgorithm::TokenBucket:
+      return fmt::format("{} per {}, burst {}", spec.requests, per, spec.burst == 0 ? spec.requests : spec.burst);
+    case config::RateLimitAlgorithm::FixedWindow:
+      return fmt::format("{} per {} (fixed window)", spec.requests, per);
+    case config::RateLimitAlgorithm::SlidingWindow:
+      return fmt::format("{} per {} (sliding window)", spec.requests, per);
+  }
+  return {};
+}
+
+}  // namespace
+
+RateLimitFilterFactory::RateLimitFilterFactory(const config::RateLimitConfig& config,
+                                               const config::ListenerConfig& listener,
+                                               std::shared_ptr<RateLimitShared> shared, uv_loop_t* loop,
+                                               RedisRateLimiter* redis)
+    : config_(config), listener_(listener), shared_(std::move(shared)), loop_(loop), redis_(redis) {
+  for (const auto& filter : listener.filters) {
+    if (const auto* router = std::get_if<config::RouterConfig>(&filter.settings)) router_ = router;
+  }
+}
+
+std::unique_ptr<core::Filter> RateLimitFilterFactory::create() { return std::make_unique<RateLimitFilter>(*this); }
+
+const config::RateLimitSpec& RateLimitFilterFactory::specFor(const core::StreamInfo& info) const {
+  if (info.apiKey && config_.by == config::RateLimitKeyBy::ApiKey) {
+    for (const auto& override : config_.overrides) {
+      if (override.key == info.apiKey->name) return override.limit;
+    }
+    if (const auto* record = dynamic_cast<const ApiKeyRecord*>(info.apiKey.get()); record && record->limit) {
+      return *record->limit;
+    }
+  }
+  return config_.limit;
+}
+
+RateLimitFilter::~RateLimitFilter() {
+  if (pending_ != 0 && factory_.redis_ != nullptr) factory_.redis_->cancel(pending_);
+}
+
+std::string RateLimitFilter::descriptor() {
+  // Listener-qualified, so two listeners (or two replicas' listeners of the same name,
+  // through Redis) count the same caller separately per listener.
+  const core::StreamInfo& info = callbacks().streamInfo();
+  std::string key = factory_.listener_.name;
+  if (info.apiKey && factory_.config_.by == config::RateLimitKeyBy::ApiKey) {
+    key += "|k:" + info.apiKey->id;
+  } else {
+    key += "|ip:" + info.downstreamAddress;
+  }
+  if (factory_.config_.perRoute && factory_.router_ != nullptr) {
+    const config::Route* route = matchRoute(*factory_.router_, callbacks().requestHead());
+    key += fmt::format("|r:{}", route == nullptr ? -1 : route - factory_.router_->routes.data());
+  }
+  return key;
+}
+
+core::FilterStatus RateLimitFilter::onRequest() {
+  spec_ = &factory_.specFor(callbacks().streamInfo());
+  key_ = descriptor();
+  if (factory_.config_.store == config::RateLimitStore::Redis && factory_.redis_ != nullptr) {
+    // The answer may come before decide() returns (Redis known down): the chain copes
+    // with a continueChain() from inside onRequest.
+    pending_ = factory_.redis_->decide(key_, *spec_, [this](std::optional<RateLimitDecision> decision) {
+      pending_ = 0;
+      onRedisAnswer(decision);
+    });
+    return core::FilterStatus::Stop;
+  }
+  auto now = static_cast<int64_t>(uv_now(factory_.loop_));
+  return apply(factory_.shared_->local.decide(key_, *spec_, now)) ? core::FilterStatus::Continue
+                                                                   : core::FilterStatus::Stop;
+}
+
+void RateLimitFilter::onRedisAnswer(std::optional<RateLimitDecision> decision) {
+  if (done_) return;
+  if (!decision) {
+    factory_.shared_->failureDecisions.fetch_add(1, std::memory_order_relaxed);
+    switch (factory_.config_.failureMode) {
+      case config::RateLimitFailureMode::Allow:
+        callbacks().continueChain();
+        return;
+      case config::RateLimitFailureMode::Deny:
+        callbacks().sendLocalReply(429, "rate limit unavailable (failure_mode: deny)");
+        return;
+      case config::RateLimitFailureMode::Local: {
+        auto now = static_cast<int64_t>(uv_now(factory_.loop_));
+        decision = factory_.shared_->local.decide(key_, *spec_, now);
+        break;
+      }
+    }
+  }
+  if (apply(*decision)) callbacks().continueChain();
+}
+
+bool RateLimitFilter::apply(const RateLimitDecision& decision) {
+  decision_ = decision;
+  RateLimitShared& shared = *factory_.shared_;
+  if (decision.allowed) {
+    shared.allowed.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  if (factory_.config_.shadow) {
+    shared.shadowLimited.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  shared.limited.fetch_add(1, std::memory_order_relaxed);
+  const auto& info = callbacks().streamInfo();
+  std::string who = info.apiKey ? "key " + info.apiKey->name : "client " + info.downstreamAddress;
+  callbacks().sendLocalReply(429, fmt::format("rate limit exceeded for {}: {}", who, describe(*spec_)));
+  return false;
+}
+
+void RateLimitFilter::onResponseHeaders(core::ResponseHead& head) {
+  if (!decision_) return;
+  const RateLimitDecision& d = *decision_;
+  std::string limit = std::to_string(d.limit);
+  std::string remaining = std::to_string(d.remaining);
+  std::string reset = std::to_string(ceilSeconds(d.resetMs));
+  head.headers.set("ratelimit-limit", limit);
+  head.headers.set("ratelimit-remaining", remaining);
+  head.headers.set("ratelimit-reset", reset);
+  head.headers.set("x-ratelimit-limit", limit);
+  head.headers.set("x-ratelimit-remaining", remaining);
+  head.headers.set("x-ratelimit-reset", reset);
+  if (head.status == 429 && !d.allowed) {
+    head.headers.set("retry-after", std::to_string(std::max<uint64_t>(1, ceilSeconds(d.retryAfterMs))));
+  }
+}
+
+void RateLimitFilter::onComplete(const core::StreamInfo&) {
+  done_ = true;
+  if (pending_ != 0 && factory_.redis_ != nullptr) {
+    factory_.redis_->cancel(pending_);
+    pending_ = 0;
+  }
+}
+
+}  // namespace flowguard::filters

@@ -1,0 +1,70 @@
+// `rate_limit`: per API key (or per client IP for anonymous requests, or when configured
+// `by: client_ip`), optionally per route. Limits: the key's own (from its record), an
+// override for the key's name, or the filter's default. Decided in-process (`store: local`,
+// exact across this process's workers) or in Redis (shared by every replica; see
+// RedisRateLimiter), with failure_mode for when Redis does not answer in time.
+// Every response carries RateLimit-* and X-RateLimit-* headers; a 429 adds Retry-After.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/config.h"
+#include "core/filter.h"
+#include "filters/local_rate_limit_store.h"
+#include "filters/redis_rate_limiter.h"
+
+namespace flowguard::filters {
+
+// Shared by every worker's factory for one rate_limit entry of one listener.
+struct RateLimitShared {
+  LocalRateLimitStore local;  // `store: local`, and `failure_mode: local`
+  std::atomic<uint64_t> allowed{0};
+  std::atomic<uint64_t> limited{0};
+  std::atomic<uint64_t> shadowLimited{0};      // would have been limited (shadow: true)
+  std::atomic<uint64_t> failureDecisions{0};   // decided by failure_mode (Redis down/slow)
+};
+
+class RateLimitFilterFactory : public core::FilterFactory {
+ public:
+  RateLimitFilterFactory(const config::RateLimitConfig& config, const config::ListenerConfig& listener,
+                         std::shared_ptr<RateLimitShared> shared, uv_loop_t* loop, RedisRateLimiter* redis);
+  std::unique_ptr<core::Filter> create() override;
+
+ private:
+  friend class RateLimitFilter;
+  const config::RateLimitSpec& specFor(const core::StreamInfo& info) const;
+
+  const config::RateLimitConfig& config_;
+  const config::ListenerConfig& listener_;
+  const config::RouterConfig* router_ = nullptr;  // for per_route descriptors
+  std::shared_ptr<RateLimitShared> shared_;
+  uv_loop_t* loop_;
+  RedisRateLimiter* redis_;  // this worker's; null unless store: redis
+};
+
+class RateLimitFilter final : public core::Filter {
+ public:
+  explicit RateLimitFilter(RateLimitFilterFactory& factory) : factory_(factory) {}
+  ~RateLimitFilter() override;
+  core::FilterStatus onRequest() override;
+  void onResponseHeaders(core::ResponseHead& head) override;
+  void onComplete(const core::StreamInfo& info) override;
+
+ private:
+  // Applies a decision; returns false when the request was answered with 429.
+  bool apply(const RateLimitDecision& decision);
+  void onRedisAnswer(std::optional<RateLimitDecision> decision);
+  std::string descriptor();
+
+  RateLimitFilterFactory& factory_;
+  const config::RateLimitSpec* spec_ = nullptr;
+  std::string key_;
+  std::optional<RateLimitDecision> decision_;
+  RedisRateLimiter::Handle pending_ = 0;
+  bool done_ = false;
+};
+
+}  // namespace flowguard::filters

@@ -1,0 +1,519 @@
+// The auth, rate_limit and metrics filters and the top-level redis section.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "config/config_loader.h"
+#include "config/units.h"
+
+using namespace flowguard::config;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::vector<std::string> errorsOf(const std::string& yaml) {
+  LoadResult result = loadConfigText(yaml, "t.yaml");
+  std::vector<std::string> out;
+  for (const ConfigError& e : result.errors) out.push_back(e.str());
+  CHECK(result.ok() == (result.config != nullptr));
+  return out;
+}
+
+std::string onlyError(const std::string& yaml) {
+  std::vector<std::string> errors = errorsOf(yaml);
+  INFO("errors: " << [&] {
+    std::string all;
+    for (const std::string& e : errors) all += "\n  " + e;
+    return all;
+  }());
+  REQUIRE(errors.size() == 1);
+  return errors[0];
+}
+
+std::shared_ptr<const Config> loadOk(const std::string& yaml) {
+  LoadResult result = loadConfigText(yaml, "t.yaml");
+  for (const ConfigError& e : result.errors) FAIL_CHECK(e.str());
+  REQUIRE(result.ok());
+  REQUIRE(result.config);
+  return result.config;
+}
+
+// A valid chain; tests edit it. Line numbers below refer to it:
+//  1 listeners:
+//  2   - name: public
+//  3     address: 127.0.0.1:8000
+//  4     filters:
+//  5       - name: auth
+//  6         keys:
+//  7           - { key: k1, name: demo }
+//  8       - name: rate_limit
+//  9         rate: 10/s
+// 10       - name: metrics
+// 11       - name: router
+// 12         routes:
+// 13           - match: { prefix: / }
+// 14             cluster: backends
+// 15 clusters:
+// 16   - name: backends
+// 17     hosts: [127.0.0.1:9001]
+const std::string kChain = R"(listeners:
+  - name: public
+    address: 127.0.0.1:8000
+    filters:
+      - name: auth
+        keys:
+          - { key: k1, name: demo }
+      - name: rate_limit
+        rate: 10/s
+      - name: metrics
+      - name: router
+        routes:
+          - match: { prefix: / }
+            cluster: backends
+clusters:
+  - name: backends
+    hosts: [127.0.0.1:9001]
+)";
+
+std::string replace(std::string text, const std::string& from, const std::string& to) {
+  size_t at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+// kChain with `lines` added after line 9 (inside rate_limit; the first is line 10).
+std::string withRateLimit(const std::string& lines) { return replace(kChain, "        rate: 10/s\n", "        rate: 10/s\n" + lines); }
+// kChain with `lines` added after line 7 (inside auth; the first is line 8).
+std::string withAuth(const std::string& lines) {
+  return replace(kChain, "name: demo }\n", "name: demo }\n" + lines);
+}
+// kChain with `lines` added after line 10 (inside metrics; the first is line 11).
+std::string withMetrics(const std::string& lines) {
+  return replace(kChain, "      - name: metrics\n", "      - name: metrics\n" + lines);
+}
+
+template <class T>
+const T& filterAt(const Config& config, size_t listener, size_t index) {
+  const T* settings = std::get_if<T>(&config.listeners.at(listener).filters.at(index).settings);
+  REQUIRE(settings);
+  return *settings;
+}
+
+}  // namespace
+
+TEST_CASE("parseRate") {
+  uint64_t requests = 0;
+  Duration period{};
+  std::string reason;
+  CHECK(parseRate("10/s", requests, period, reason));
+  CHECK(requests == 10);
+  CHECK(period == 1s);
+  CHECK(parseRate("1000/m", requests, period, reason));
+  CHECK(requests == 1000);
+  CHECK(period == 1min);
+  CHECK(parseRate("5/h", requests, period, reason));
+  CHECK(period == 1h);
+  CHECK_FALSE(parseRate("0/s", requests, period, reason));
+  CHECK(reason == "the number of requests must be greater than 0");
+  CHECK_FALSE(parseRate("10/d", requests, period, reason));
+  CHECK(reason == "unknown period 'd' (use s, m or h, e.g. 10/s)");
+  for (const char* bad : {"10", "/s", "-1/s", "1.5/s", " 10/s", "ten/s", ""}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parseRate(bad, requests, period, reason));
+    CHECK(reason == "expected requests per period: N/s, N/m or N/h, e.g. 10/s");
+  }
+  CHECK_FALSE(parseRate("99999999999999999999/s", requests, period, reason));
+  CHECK(reason == "too large");
+}
+
+TEST_CASE("a full config with every filter and redis key") {
+  REQUIRE(setenv("FG_TEST_REDIS_PASSWORD", "from-env", 1) == 0);
+  auto config = loadOk(R"(listeners:
+  - name: public
+    address: 127.0.0.1:8000
+    filters:
+      - name: auth
+        header: X-API-Key
+        allow_bearer: false
+        strip_header: false
+        keys:
+          - { key: test-api-key, name: demo, plan: free, limit: { rate: 100/s, burst: 200 } }
+          - key: "k2!~"
+            name: batch
+            limit: { algorithm: sliding_window, limit: 50, window: 10s }
+        exempt:
+          - { path: /register, methods: [POST] }
+          - { prefix: /public, host: api.example.com }
+      - name: rate_limit
+        algorithm: fixed_window
+        limit: 100
+        window: 1m
+        by: client_ip
+        per_route: true
+        store: redis
+        failure_mode: local
+        shadow: true
+        overrides:
+          - { key: demo, limit: 1000, window: 1h }
+          - { key: batch, algorithm: token_bucket, rate: 5/m, burst: 7 }
+      - name: metrics
+        access_log: { path: /var/log/fg.log, sample: 0.25 }
+        max_key_series: 50
+      - name: router
+        routes:
+          - match: { prefix: / }
+            cluster: backends
+clusters:
+  - name: backends
+    hosts: [127.0.0.1:9001]
+redis:
+  url: redis://:secret@[::1]:6380/3
+  password: ${FG_TEST_REDIS_PASSWORD:-}
+  timeout: 75ms
+)");
+  unsetenv("FG_TEST_REDIS_PASSWORD");
+  const ListenerConfig& l = config->listeners.at(0);
+  REQUIRE(l.filters.size() == 4);
+  CHECK(l.filters[0].name == "auth");
+  CHECK(l.filters[1].name == "rate_limit");
+  CHECK(l.filters[2].name == "metrics");
+  CHECK(l.filters[3].name == "router");
+
+  const auto& auth = filterAt<AuthConfig>(*config, 0, 0);
+  CHECK(auth.header == "x-api-key");
+  CHECK_FALSE(auth.allowBearer);
+  CHECK_FALSE(auth.stripHeader);
+  REQUIRE(auth.keys.size() == 2);
+  CHECK(auth.keys[0].key == "test-api-key");
+  CHECK(auth.keys[0].name == "demo");
+  CHECK(auth.keys[0].plan == "free");
+  CHECK(auth.keys[0].location.line == 10);
+  CHECK(auth.keys[0].location.column == 13);
+  REQUIRE(auth.keys[0].limit);
+  CHECK(auth.keys[0].limit->algorithm == RateLimitAlgorithm::TokenBucket);
+  CHECK(auth.keys[0].limit->requests == 100);
+  CHECK(auth.keys[0].limit->period == 1s);
+  CHECK(auth.keys[0].limit->burst == 200);
+  CHECK(auth.keys[1].key == "k2!~");
+  CHECK(auth.keys[1].name == "batch");
+  CHECK(auth.keys[1].plan.empty());
+  REQUIRE(auth.keys[1].limit);
+  CHECK(auth.keys[1].limit->algorithm == RateLimitAlgorithm::SlidingWindow);
+  CHECK(auth.keys[1].limit->requests == 50);
+  CHECK(auth.keys[1].limit->period == 10s);
+  CHECK(auth.keys[1].limit->burst == 0);
+  REQUIRE(auth.exempt.size() == 2);
+  CHECK(auth.exempt[0].path == "/register");
+  CHECK(auth.exempt[0].methods == std::vector<std::string>{"POST"});
+  CHECK(auth.exempt[1].prefix == "/public");
+  CHECK(auth.exempt[1].host == "api.example.com");
+
+  const auto& rl = filterAt<RateLimitConfig>(*config, 0, 1);
+  CHECK(rl.limit.algorithm == RateLimitAlgorithm::FixedWindow);
+  CHECK(rl.limit.requests == 100);
+  CHECK(rl.limit.period == 1min);
+  CHECK(rl.limit.burst == 0);
+  CHECK(rl.by == RateLimitKeyBy::ClientIp);
+  CHECK(rl.perRoute);
+  CHECK(rl.store == RateLimitStore::Redis);
+  CHECK(rl.failureMode == RateLimitFailureMode::Local);
+  CHECK(rl.shadow);
+  REQUIRE(rl.overrides.size() == 2);
+  CHECK(rl.overrides[0].key == "demo");
+  CHECK(rl.overrides[0].limit.algorithm == RateLimitAlgorithm::FixedWindow);  // the filter's
+  CHECK(rl.overrides[0].limit.requests == 1000);
+  CHECK(rl.overrides[0].limit.period == 1h);
+  CHECK(rl.overrides[0].location.line == 27);
+  CHECK(rl.overrides[0].location.column == 13);
+  CHECK(rl.overrides[1].key == "batch");
+  CHECK(rl.overrides[1].limit.algorithm == RateLimitAlgorithm::TokenBucket);
+  CHECK(rl.overrides[1].limit.requests == 5);
+  CHECK(rl.overrides[1].limit.period == 1min);
+  CHECK(rl.overrides[1].limit.burst == 7);
+
+  const auto& metrics = filterAt<MetricsConfig>(*config, 0, 2);
+  CHECK(metrics.accessLog.enabled);
+  CHECK(metrics.accessLog.path == "/var/log/fg.log");
+  CHECK(metrics.accessLog.sample == 0.25);
+  CHECK(metrics.maxKeySeries == 50);
+
+  const RedisConfig& redis = config->redis;
+  CHECK(redis.configured);
+  CHECK(redis.host == "::1");
+  CHECK(redis.port == 6380);
+  CHECK(redis.db == 3);
+  CHECK(redis.password == "from-env");  // the key wins over the URL's
+  CHECK(redis.timeout == 75ms);
+  CHECK(redis.location.line == 40);
+  CHECK(redis.location.column == 3);
+}
+
+TEST_CASE("omitted filter keys take the defaults of config.h") {
+  auto config = loadOk(kChain);
+  const auto& auth = filterAt<AuthConfig>(*config, 0, 0);
+  CHECK(auth.header == "x-api-key");
+  CHECK(auth.allowBearer);
+  CHECK(auth.stripHeader);
+  REQUIRE(auth.keys.size() == 1);
+  CHECK(auth.keys[0].plan.empty());
+  CHECK_FALSE(auth.keys[0].limit);
+  CHECK(auth.exempt.empty());
+
+  const auto& rl = filterAt<RateLimitConfig>(*config, 0, 1);
+  CHECK(rl.limit.algorithm == RateLimitAlgorithm::TokenBucket);
+  CHECK(rl.limit.requests == 10);
+  CHECK(rl.limit.period == 1s);
+  CHECK(rl.limit.burst == 10);  // = the rate's N
+  CHECK(rl.by == RateLimitKeyBy::ApiKey);
+  CHECK_FALSE(rl.perRoute);
+  CHECK(rl.store == RateLimitStore::Local);
+  CHECK(rl.failureMode == RateLimitFailureMode::Allow);
+  CHECK_FALSE(rl.shadow);
+  CHECK(rl.overrides.empty());
+
+  const auto& metrics = filterAt<MetricsConfig>(*config, 0, 2);
+  CHECK_FALSE(metrics.accessLog.enabled);
+  CHECK(metrics.accessLog.path == "-");
+  CHECK(metrics.accessLog.sample == 1.0);
+  CHECK(metrics.maxKeySeries == 1000);
+
+  CHECK_FALSE(config->redis.configured);
+
+  // An empty access_log map turns the log on with its defaults; `off` leaves it off.
+  auto on = loadOk(withMetrics("        access_log: {}\n"));
+  CHECK(filterAt<MetricsConfig>(*on, 0, 2).accessLog.enabled);
+  CHECK(filterAt<MetricsConfig>(*on, 0, 2).accessLog.path == "-");
+  auto off = loadOk(withMetrics("        access_log: off\n"));
+  CHECK_FALSE(filterAt<MetricsConfig>(*off, 0, 2).accessLog.enabled);
+
+  // An auth filter with no keys (they may come from the key store), and no auth at all.
+  auto bare = loadOk(replace(kChain, "        keys:\n          - { key: k1, name: demo }\n", ""));
+  CHECK(filterAt<AuthConfig>(*bare, 0, 0).keys.empty());
+  auto noAuth = loadOk(replace(kChain, "      - name: auth\n        keys:\n          - { key: k1, name: demo }\n", ""));
+  CHECK(filterAt<RateLimitConfig>(*noAuth, 0, 0).by == RateLimitKeyBy::ApiKey);
+
+  // redis: only what is given changes.
+  auto redis = loadOk(kChain + "redis: { url: redis://localhost }\n");
+  CHECK(redis->redis.configured);
+  CHECK(redis->redis.host == "localhost");
+  CHECK(redis->redis.port == 6379);
+  CHECK(redis->redis.db == 0);
+  CHECK(redis->redis.password.empty());
+  CHECK(redis->redis.timeout == 50ms);
+  auto empty = loadOk(kChain + "redis: {}\n");
+  CHECK(empty->redis.configured);
+  CHECK(empty->redis.host == "127.0.0.1");
+  auto withPassword = loadOk(kChain + "redis: { url: 'redis://:p%w@127.0.0.1:7000/', password: '' }\n");
+  CHECK(withPassword->redis.password == "p%w");  // an empty `password` keeps the URL's
+  CHECK(withPassword->redis.port == 7000);
+  CHECK(withPassword->redis.db == 0);
+}
+
+TEST_CASE("filters: unknown keys, with a suggestion") {
+  CHECK(onlyError(withAuth("        strip_headers: true\n")) ==
+        "t.yaml:8:9: unknown key 'strip_headers' in auth filter (did you mean 'strip_header'?)");
+  CHECK(onlyError(replace(kChain, "name: demo }", "name: demo, plna: x }")) ==
+        "t.yaml:7:36: unknown key 'plna' in auth key (did you mean 'plan'?)");
+  CHECK(onlyError(replace(kChain, "name: demo }", "name: demo, limit: { rate: 1/s, brust: 2 } }")) ==
+        "t.yaml:7:56: unknown key 'brust' in key limit (did you mean 'burst'?)");
+  CHECK(onlyError(withAuth("        exempt: [{ path: /x, method: [GET] }]\n")) ==
+        "t.yaml:8:30: unknown key 'method' in exempt entry (did you mean 'methods'?)");
+  CHECK(onlyError(withRateLimit("        shadw: true\n")) ==
+        "t.yaml:10:9: unknown key 'shadw' in rate_limit filter (did you mean 'shadow'?)");
+  CHECK(onlyError(withRateLimit("        overrides: [{ key: demo, rate: 1/s, bust: 3 }]\n")) ==
+        "t.yaml:10:45: unknown key 'bust' in rate_limit override (did you mean 'burst'?)");
+  CHECK(onlyError(withMetrics("        max_key_serie: 5\n")) ==
+        "t.yaml:11:9: unknown key 'max_key_serie' in metrics filter (did you mean 'max_key_series'?)");
+  CHECK(onlyError(withMetrics("        access_log: { path: x, smaple: 0.5 }\n")) ==
+        "t.yaml:11:32: unknown key 'smaple' in access_log (did you mean 'sample'?)");
+  CHECK(onlyError(kChain + "redis: { url: redis://localhost, timout: 1s }\n") ==
+        "t.yaml:18:34: unknown key 'timout' in redis (did you mean 'timeout'?)");
+  CHECK(onlyError(kChain + "rediss: {}\n") == "t.yaml:18:1: unknown key 'rediss' at top level (did you mean 'redis'?)");
+  CHECK(onlyError(replace(kChain, "name: metrics", "name: metric")) ==
+        "t.yaml:10:15: unknown filter 'metric' (did you mean 'metrics'?)");
+}
+
+TEST_CASE("filters: wrong types") {
+  CHECK(onlyError(withAuth("        allow_bearer: yes\n")) == "t.yaml:8:23: 'allow_bearer' must be true or false, got 'yes'");
+  CHECK(onlyError(withAuth("        strip_header: [true]\n")) ==
+        "t.yaml:8:23: 'strip_header' must be true or false, got a list");
+  CHECK(onlyError(replace(kChain, "          - { key: k1, name: demo }\n", "          - k1\n")) ==
+        "t.yaml:7:13: auth key must be a map, got 'k1'");
+  CHECK(onlyError(replace(kChain, "          - { key: k1, name: demo }\n", "          k1\n")) ==
+        "t.yaml:7:11: 'keys' must be a list, got 'k1'");
+  CHECK(onlyError(replace(kChain, "name: demo }", "name: demo, limit: 10 }")) ==
+        "t.yaml:7:43: 'limit' must be a map, got '10'");
+  CHECK(onlyError(withAuth("        exempt: [/x]\n")) == "t.yaml:8:18: 'exempt' entry must be a map, got '/x'");
+  CHECK(onlyError(withRateLimit("        burst: lots\n")) == "t.yaml:10:16: 'burst' must be an integer, got 'lots'");
+  CHECK(onlyError(withRateLimit("        per_route: 1\n")) == "t.yaml:10:20: 'per_route' must be true or false, got '1'");
+  CHECK(onlyError(withRateLimit("        overrides: { key: demo }\n")) ==
+        "t.yaml:10:20: 'overrides' must be a list, got a map");
+  CHECK(onlyError(withMetrics("        access_log: on\n")) ==
+        "t.yaml:11:21: 'access_log' must be a map such as { path: \"-\" } or 'off', got 'on'");
+  CHECK(onlyError(withMetrics("        access_log: { sample: half }\n")) ==
+        "t.yaml:11:31: 'sample' must be a number, got 'half'");
+  CHECK(onlyError(kChain + "redis: redis://localhost\n") == "t.yaml:18:8: 'redis' must be a map, got 'redis://localhost'");
+  CHECK(onlyError(kChain + "redis: { timeout: 50 }\n") ==
+        "t.yaml:18:19: invalid duration '50' for 'timeout': duration needs a unit, e.g. 10s");
+}
+
+TEST_CASE("filters: missing required keys") {
+  CHECK(onlyError(replace(kChain, "{ key: k1, name: demo }", "{ key: k1 }")) ==
+        "t.yaml:7:13: missing required key 'name' in auth key");
+  CHECK(onlyError(replace(kChain, "{ key: k1, name: demo }", "{ name: demo }")) ==
+        "t.yaml:7:13: missing required key 'key' in auth key");
+  CHECK(onlyError(replace(kChain, "        rate: 10/s\n", "")) ==
+        "t.yaml:8:9: missing required key 'rate' for algorithm token_bucket");
+  CHECK(errorsOf(replace(kChain, "        rate: 10/s\n", "        algorithm: fixed_window\n")) ==
+        std::vector<std::string>{"t.yaml:8:9: missing required key 'limit' for algorithm fixed_window",
+                                 "t.yaml:8:9: missing required key 'window' for algorithm fixed_window"});
+  CHECK(onlyError(withRateLimit("        overrides: [{ rate: 1/s }]\n")) ==
+        "t.yaml:10:21: missing required key 'key' in rate_limit override");
+  CHECK(onlyError(replace(kChain, "name: demo }", "name: demo, limit: { burst: 5 } }")) ==
+        "t.yaml:7:43: missing required key 'rate' for algorithm token_bucket");
+}
+
+TEST_CASE("algorithm and limit keys must agree") {
+  CHECK(onlyError(withRateLimit("        window: 1m\n")) ==
+        "t.yaml:10:17: 'window' does not apply to token_bucket (it takes 'rate' and 'burst')");
+  CHECK(onlyError(replace(kChain, "        rate: 10/s\n",
+                          "        algorithm: sliding_window\n        limit: 5\n        window: 1s\n        burst: 3\n")) ==
+        "t.yaml:12:16: 'burst' does not apply to sliding_window (it takes 'limit' and 'window')");
+  // An override takes the filter's algorithm unless it names its own.
+  std::string window = replace(kChain, "        rate: 10/s\n",
+                               "        algorithm: fixed_window\n        limit: 5\n        window: 1s\n");
+  CHECK(onlyError(replace(window, "        window: 1s\n", "        window: 1s\n        overrides: [{ key: demo, rate: 9/s }]\n")) ==
+        "t.yaml:12:40: 'rate' does not apply to fixed_window (it takes 'limit' and 'window')");
+  CHECK(loadOk(replace(window, "        window: 1s\n",
+                       "        window: 1s\n        overrides: [{ key: demo, algorithm: token_bucket, rate: 9/s }]\n")));
+  CHECK(onlyError(replace(kChain, "rate: 10/s", "algorithm: leaky_bucket")) ==
+        "t.yaml:9:20: unknown algorithm 'leaky_bucket' (expected one of: token_bucket, fixed_window, sliding_window)");
+  CHECK(onlyError(replace(kChain, "rate: 10/s", "algorithm: token_bukket\n        rate: 10/s")) ==
+        "t.yaml:9:20: unknown algorithm 'token_bukket' (did you mean 'token_bucket'?)");
+}
+
+TEST_CASE("limit values: rate, burst, limit, window") {
+  CHECK(onlyError(replace(kChain, "rate: 10/s", "rate: 0/s")) ==
+        "t.yaml:9:15: invalid rate '0/s' for 'rate': the number of requests must be greater than 0");
+  CHECK(onlyError(replace(kChain, "rate: 10/s", "rate: 10/d")) ==
+        "t.yaml:9:15: invalid rate '10/d' for 'rate': unknown period 'd' (use s, m or h, e.g. 10/s)");
+  CHECK(onlyError(replace(kChain, "rate: 10/s", "rate: 10")) ==
+        "t.yaml:9:15: invalid rate '10' for 'rate': expected requests per period: N/s, N/m or N/h, e.g. 10/s");
+  CHECK(onlyError(withRateLimit("        burst: 0\n")) == "t.yaml:10:16: 'burst' must be a positive integer, got 0");
+  std::string window = replace(kChain, "        rate: 10/s\n",
+                               "        algorithm: fixed_window\n        limit: 5\n        window: 1s\n");
+  CHECK(onlyError(replace(window, "limit: 5", "limit: 0")) == "t.yaml:10:16: 'limit' must be a positive integer, got 0");
+  CHECK(onlyError(replace(window, "window: 1s", "window: 0s")) == "t.yaml:11:17: 'window' must be greater than 0, got 0s");
+  CHECK(errorsOf(replace(window, "        window: 1s\n", "")) ==
+        std::vector<std::string>{"t.yaml:8:9: missing required key 'window' for algorithm fixed_window"});
+  CHECK(errorsOf(replace(replace(window, "        window: 1s\n", ""), "limit: 5", "limit: x")) ==
+        std::vector<std::string>{"t.yaml:8:9: missing required key 'window' for algorithm fixed_window",
+                                 "t.yaml:10:16: 'limit' must be an integer, got 'x'"});
+}
+
+TEST_CASE("rate_limit choices and the redis store") {
+  CHECK(onlyError(withRateLimit("        by: apikey\n")) ==
+        "t.yaml:10:13: unknown rate limit key 'apikey' (did you mean 'api_key'?)");
+  CHECK(onlyError(withRateLimit("        failure_mode: open\n")) ==
+        "t.yaml:10:23: unknown failure_mode 'open' (expected one of: allow, deny, local)");
+  CHECK(onlyError(withRateLimit("        store: memory\n")) ==
+        "t.yaml:10:16: unknown store 'memory' (expected one of: local, redis)");
+  CHECK(onlyError(withRateLimit("        store: redis\n")) ==
+        "t.yaml:10:16: 'store: redis' needs a top-level 'redis' section (e.g. redis: { url: redis://127.0.0.1:6379 })");
+  // The section may come after the listeners in the file.
+  CHECK(loadOk(withRateLimit("        store: redis\n") + "redis: { url: redis://127.0.0.1:6379 }\n"));
+  // A broken section is reported once, not again at `store`.
+  CHECK(onlyError(withRateLimit("        store: redis\n") + "redis: []\n") == "t.yaml:19:8: 'redis' must be a map, got a list");
+}
+
+TEST_CASE("auth header, keys and names") {
+  CHECK(onlyError(withAuth("        header: X API Key\n")) ==
+        "t.yaml:8:17: 'header' must be a header name such as X-API-Key, got 'X API Key'");
+  CHECK(onlyError(withAuth("        header: ''\n")) == "t.yaml:8:17: 'header' must be a header name such as X-API-Key, got ''");
+  CHECK(filterAt<AuthConfig>(*loadOk(withAuth("        header: X-Token\n")), 0, 0).header == "x-token");
+  CHECK(onlyError(replace(kChain, "key: k1,", "key: '',")) == "t.yaml:7:20: 'key' must not be empty");
+  // The key itself never appears in a message.
+  CHECK(onlyError(replace(kChain, "key: k1,", "key: 'k 1',")) ==
+        "t.yaml:7:20: 'key' must be visible ASCII characters (no spaces, control or non-ASCII characters)");
+  CHECK(onlyError(replace(kChain, "key: k1,", "key: \"k\\u00e9\",")) ==
+        "t.yaml:7:20: 'key' must be visible ASCII characters (no spaces, control or non-ASCII characters)");
+  CHECK(onlyError(replace(kChain, "name: demo }", "name: '' }")) == "t.yaml:7:30: 'name' must not be empty");
+  CHECK(onlyError(withAuth("          - { key: k2, name: demo }\n")) ==
+        "t.yaml:8:30: duplicate auth key name 'demo' (first defined at line 7)");
+  CHECK(onlyError(withAuth("          - { key: k1, name: other }\n")) ==
+        "t.yaml:8:20: duplicate auth key value (the key at line 7 has the same one)");
+  CHECK(onlyError(withAuth("        exempt: [{ path: /x, prefix: /y }]\n")) ==
+        "t.yaml:8:18: exempt entry needs exactly one of 'prefix' or 'path'");
+  CHECK(onlyError(withAuth("        exempt: [{ path: x }]\n")) == "t.yaml:8:26: 'path' must start with '/', got 'x'");
+}
+
+TEST_CASE("overrides name keys of the listener's auth filter") {
+  CHECK(onlyError(withRateLimit("        overrides:\n          - { key: demo, rate: 1/s }\n          - { key: dmeo, rate: 1/s }\n")) ==
+        "t.yaml:12:13: override key 'dmeo' is not the name of a key in this listener's auth filter (did you mean 'demo'?)");
+  CHECK(onlyError(withRateLimit("        overrides: [{ key: nobody, rate: 1/s }]\n")) ==
+        "t.yaml:10:21: override key 'nobody' is not the name of a key in this listener's auth filter");
+  CHECK(onlyError(withRateLimit("        overrides:\n          - { key: demo, rate: 1/s }\n          - { key: demo, rate: 2/s }\n")) ==
+        "t.yaml:12:20: duplicate override for key 'demo' (first at line 11)");
+  // Also when the auth filter comes after rate_limit in the chain.
+  std::string swapped = replace(kChain, "      - name: auth\n        keys:\n          - { key: k1, name: demo }\n", "");
+  swapped = replace(swapped, "      - name: metrics\n",
+                    "      - name: metrics\n      - name: auth\n        keys: [{ key: k1, name: demo }]\n");
+  CHECK(onlyError(replace(swapped, "rate: 10/s\n", "rate: 10/s\n        overrides: [{ key: x, rate: 1/s }]\n")) ==
+        "t.yaml:7:21: override key 'x' is not the name of a key in this listener's auth filter");
+  // Without an auth filter in the listener, names are not checked (a key store may know them).
+  std::string noAuth = replace(kChain, "      - name: auth\n        keys:\n          - { key: k1, name: demo }\n", "");
+  auto config = loadOk(replace(noAuth, "rate: 10/s\n", "rate: 10/s\n        overrides: [{ key: anyone, rate: 1/s }]\n"));
+  CHECK(filterAt<RateLimitConfig>(*config, 0, 0).overrides.at(0).key == "anyone");
+}
+
+TEST_CASE("a filter appears at most once per listener") {
+  CHECK(onlyError(replace(kChain, "      - name: router\n", "      - name: metrics\n      - name: router\n")) ==
+        "t.yaml:11:15: filter 'metrics' appears twice in this listener (first at line 10); a filter may appear at "
+        "most once");
+  // Two listeners may each have one.
+  std::string second = R"(  - name: other
+    address: 127.0.0.1:8001
+    filters:
+      - name: metrics
+      - name: router
+        routes: [{ match: { prefix: / }, cluster: backends }]
+)";
+  CHECK(loadOk(replace(kChain, "clusters:\n", second + "clusters:\n"))->listeners.size() == 2);
+  // Non-terminal filters may not follow the router.
+  CHECK(onlyError(replace(replace(kChain, "      - name: metrics\n", ""), "clusters:\n",
+                          "      - name: metrics\nclusters:\n")) ==
+        "t.yaml:10:9: 'router' must be the last filter (it is terminal: filters after it never run)");
+}
+
+TEST_CASE("metrics values") {
+  CHECK(onlyError(withMetrics("        access_log: { sample: 0 }\n")) ==
+        "t.yaml:11:31: 'sample' must be greater than 0 and at most 1, got 0");
+  CHECK(onlyError(withMetrics("        access_log: { sample: 1.5 }\n")) ==
+        "t.yaml:11:31: 'sample' must be greater than 0 and at most 1, got 1.5");
+  CHECK(onlyError(withMetrics("        access_log: { path: '' }\n")) ==
+        "t.yaml:11:29: 'path' must not be empty (use \"-\" for stdout)");
+  CHECK(onlyError(withMetrics("        max_key_series: -1\n")) ==
+        "t.yaml:11:25: 'max_key_series' must be between 0 and 4294967295, got -1");
+  CHECK(filterAt<MetricsConfig>(*loadOk(withMetrics("        max_key_series: 0\n")), 0, 2).maxKeySeries == 0);
+}
+
+TEST_CASE("redis url") {
+  auto urlError = [](const std::string& url) { return onlyError(kChain + "redis: { url: '" + url + "' }\n"); };
+  CHECK(urlError("http://127.0.0.1:6379") ==
+        "t.yaml:18:15: invalid Redis URL for 'url': must start with redis://, e.g. redis://127.0.0.1:6379/0");
+  CHECK(urlError("rediss://127.0.0.1") == "t.yaml:18:15: invalid Redis URL for 'url': rediss:// (TLS) is not supported");
+  // The password is never echoed.
+  CHECK(urlError("redis://user:hunter2@127.0.0.1") ==
+        "t.yaml:18:15: invalid Redis URL for 'url': a user name is not supported; write redis://:password@host:port");
+  CHECK(urlError("redis://127.0.0.1:0") == "t.yaml:18:15: invalid Redis URL for 'url': port 0 out of range 1..65535");
+  CHECK(urlError("redis://cache.internal") ==
+        "t.yaml:18:15: invalid Redis URL for 'url': host 'cache.internal' is not an IPv4/IPv6 literal or 'localhost'");
+  CHECK(urlError("redis://127.0.0.1/x") ==
+        "t.yaml:18:15: invalid Redis URL for 'url': the database after '/' must be a number such as 0");
+  CHECK(urlError("redis://") == "t.yaml:18:15: invalid Redis URL for 'url': no host; expected redis://host:port");
+  auto v6 = loadOk(kChain + "redis: { url: 'redis://[::1]' }\n");
+  CHECK(v6->redis.host == "::1");
+  CHECK(v6->redis.port == 6379);
+}

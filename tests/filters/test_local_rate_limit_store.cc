@@ -1,0 +1,144 @@
+#include "filters/local_rate_limit_store.h"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace flowguard;
+using filters::LocalRateLimitStore;
+
+namespace {
+
+config::RateLimitSpec fixedWindow(uint64_t requests, int64_t periodMs) {
+  config::RateLimitSpec s;
+  s.algorithm = config::RateLimitAlgorithm::FixedWindow;
+  s.requests = requests;
+  s.period = config::Duration(periodMs);
+  return s;
+}
+
+config::RateLimitSpec tokenBucket(uint64_t requests, int64_t periodMs, uint64_t burst) {
+  config::RateLimitSpec s;
+  s.algorithm = config::RateLimitAlgorithm::TokenBucket;
+  s.requests = requests;
+  s.period = config::Duration(periodMs);
+  s.burst = burst;
+  return s;
+}
+
+int admitted(LocalRateLimitStore& store, std::string_view key, const config::RateLimitSpec& s, int64_t nowMs,
+             int n) {
+  int ok = 0;
+  for (int i = 0; i < n; ++i) ok += store.decide(key, s, nowMs).allowed ? 1 : 0;
+  return ok;
+}
+
+// Per-shard capacity is maxKeys/64 plus an eviction slack of max(1, cap/8).
+size_t sizeBound(size_t maxKeys) {
+  size_t cap = std::max<size_t>(1, maxKeys / 64);
+  return 64 * (cap + std::max<size_t>(1, cap / 8));
+}
+
+}  // namespace
+
+TEST_CASE("store: different keys are independent, the same key is shared") {
+  LocalRateLimitStore store;
+  const auto s = fixedWindow(2, 1'000);
+  CHECK(store.size() == 0);
+  CHECK(admitted(store, "alice", s, 0, 5) == 2);
+  CHECK(admitted(store, "bob", s, 0, 5) == 2);
+  CHECK(store.size() == 2);
+  // The same key again (a different string object) reaches the same counter.
+  std::string alice = "alice";
+  CHECK_FALSE(store.decide(alice, s, 10).allowed);
+  CHECK(store.size() == 2);
+  CHECK(admitted(store, alice, s, 1'000, 5) == 2);
+}
+
+TEST_CASE("store: concurrent workers on one key admit exactly the limit") {
+  LocalRateLimitStore store;
+  const auto s = tokenBucket(10, 1'000, 1'000);
+  std::atomic<int> total{0};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 4; ++t) {
+    workers.emplace_back([&, t] {
+      int mine = 0;
+      for (int i = 0; i < 10'000; ++i) {
+        mine += store.decide("shared", s, 5'000).allowed ? 1 : 0;
+        // Other keys on the side, so shard locks are contended too.
+        store.decide("own-" + std::to_string(t) + "-" + std::to_string(i % 100), s, 5'000);
+      }
+      total += mine;
+    });
+  }
+  for (auto& w : workers) w.join();
+  CHECK(total.load() == 1'000);
+  CHECK(store.size() == 1 + 4 * 100);
+}
+
+TEST_CASE("store: a flood of random keys stays bounded and does not reset a live key") {
+  const size_t maxKeys = 640;
+  LocalRateLimitStore store(maxKeys);
+  const auto flood = fixedWindow(1, 1'000);
+  const auto live = fixedWindow(100, 1'000);
+  std::mt19937_64 rng(42);
+  size_t largest = 0;
+  for (int64_t t = 0; t < 20'000; ++t) {
+    for (int i = 0; i < 10; ++i) store.decide("random-" + std::to_string(rng()), flood, t);
+    largest = std::max(largest, store.size());
+  }
+  CHECK(largest <= sizeBound(maxKeys));
+  CHECK(largest >= maxKeys / 2);
+
+  // Same again with a live key used every ms: exactly 100 admitted in each window, which
+  // fails if its counter is ever dropped and recreated mid-window.
+  int liveAdmitted = 0;
+  for (int64_t t = 20'000; t < 30'000; ++t) {
+    for (int i = 0; i < 10; ++i) store.decide("random-" + std::to_string(rng()), flood, t);
+    liveAdmitted += store.decide("live", live, t).allowed ? 1 : 0;
+    if (t % 1'000 == 999) {
+      CHECK(liveAdmitted == 100);
+      liveAdmitted = 0;
+    }
+    REQUIRE(store.size() <= sizeBound(maxKeys));
+  }
+}
+
+TEST_CASE("store: idle counters go first, a counter not yet at rest is kept") {
+  const size_t maxKeys = 640;  // 10 per shard
+  LocalRateLimitStore store(maxKeys);
+  // One request per minute: this key's counter matters for 60 s after its use.
+  const auto slow = tokenBucket(1, 60'000, 1);
+  CHECK(store.decide("slow", slow, 0).allowed);
+  // 1000 short-lived keys, one every 10 ms: about 100 live at a time (1.6 per shard), the
+  // rest idle, so each shard overflows its 10 entries with idle counters, which go. A
+  // plain least-recently-used eviction would drop "slow" (the oldest entry) instead.
+  const auto flood = fixedWindow(1, 1'000);
+  for (int i = 0; i < 1'000; ++i) store.decide("k" + std::to_string(i), flood, 20'000 + 10 * i);
+  CHECK(store.size() < 64 * 10);
+  CHECK_FALSE(store.decide("slow", slow, 30'000).allowed);
+  CHECK(store.decide("slow", slow, 60'000).allowed);
+}
+
+TEST_CASE("store: concurrent eviction while deciding is safe and bounded") {
+  const size_t maxKeys = 128;
+  LocalRateLimitStore store(maxKeys);
+  const auto s = fixedWindow(5, 100);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 4; ++t) {
+    workers.emplace_back([&, t] {
+      std::mt19937 rng(static_cast<unsigned>(t));
+      for (int i = 0; i < 20'000; ++i) {
+        const int64_t now = i / 10;
+        store.decide("hot-" + std::to_string(rng() % 300), s, now);
+        store.decide("t" + std::to_string(t) + "-" + std::to_string(i), s, now);
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  CHECK(store.size() <= sizeBound(maxKeys));
+}

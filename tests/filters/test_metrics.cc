@@ -1,0 +1,83 @@
+// Metrics arithmetic: histogram buckets and percentiles, counters from a known sequence.
+#include "filters/metrics.h"
+
+#include <doctest/doctest.h>
+
+#include <memory>
+
+using namespace flowguard;
+using filters::LatencyHistogram;
+
+TEST_CASE("histogram buckets are log-linear and their bounds contain the value") {
+  for (uint64_t v : {0ull, 1ull, 7ull, 8ull, 9ull, 15ull, 16ull, 100ull, 1000ull, 12345ull, 999999ull,
+                     (1ull << 40) + 12345}) {
+    int bucket = LatencyHistogram::bucketOf(v);
+    CAPTURE(v);
+    CHECK(LatencyHistogram::upperBound(bucket) >= v);
+    if (bucket > 0) CHECK(LatencyHistogram::upperBound(bucket - 1) < v);
+    // Relative error of the bound stays within one sub-bucket (12.5 %).
+    if (v >= 8) CHECK(static_cast<double>(LatencyHistogram::upperBound(bucket)) <= static_cast<double>(v) * 1.125 + 1);
+  }
+  CHECK(LatencyHistogram::bucketOf(UINT64_MAX) == LatencyHistogram::kBuckets - 1);
+}
+
+TEST_CASE("percentiles read from a histogram of 1..1000 microseconds") {
+  LatencyHistogram h;
+  for (uint64_t v = 1; v <= 1000; ++v) h.record(v);
+  CHECK(h.count() == 1000);
+  auto near = [](uint64_t got, double want) { return got >= want && got <= want * 1.125 + 1; };
+  CHECK(near(h.percentile(0.5), 500));
+  CHECK(near(h.percentile(0.9), 900));
+  CHECK(near(h.percentile(0.99), 990));
+  CHECK(near(h.percentile(0.999), 999));
+  CHECK(LatencyHistogram().percentile(0.5) == 0);
+}
+
+namespace {
+
+core::StreamInfo info(int status, const char* key, const char* upstream, bool local = false) {
+  core::StreamInfo i;
+  i.responseStatus = status;
+  if (key != nullptr) {
+    auto k = std::make_shared<core::AuthenticatedKey>();
+    k->name = key;
+    i.apiKey = k;
+  }
+  i.upstreamHost = upstream;
+  if (local) i.localReplyReason = "local";
+  i.requestBodyBytes = 10;
+  i.responseBodyBytes = 100;
+  return i;
+}
+
+}  // namespace
+
+TEST_CASE("shards count a known sequence, summed over workers, with per-key series bounded") {
+  filters::MetricsRegistry registry(1);  // one key series per worker, the rest is "other"
+  filters::MetricsShard& a = registry.addShard();
+  filters::MetricsShard& b = registry.addShard();
+  a.record(info(200, "k1", "h:1"), 100);
+  a.record(info(201, "k1", "h:1"), 200);
+  b.record(info(429, "k2", "", true), 50);
+  b.record(info(503, "k3", "h:2"), 5000);  // third key: goes to "other"
+  a.record(info(404, nullptr, "", true), 10);
+  auto s = registry.snapshot();
+  CHECK(s.total.requests == 5);
+  CHECK(s.total.status2xx == 2);
+  CHECK(s.total.status4xx == 2);
+  CHECK(s.total.status429 == 1);
+  CHECK(s.total.status5xx == 1);
+  CHECK(s.total.localReplies == 2);
+  CHECK(s.total.bytesIn == 50);
+  CHECK(s.total.bytesOut == 500);
+  // Shard a keeps k1 (anonymous goes to other); shard b keeps k2 (k3 goes to other).
+  CHECK(s.byKey["k1"].requests == 2);
+  CHECK(s.byKey["k2"].status429 == 1);
+  CHECK(s.byKey["other"].requests == 2);
+  CHECK(s.byKey["other"].status5xx == 1);
+  CHECK(s.byKey.count("k3") == 0);
+  CHECK(s.byKey.count("anonymous") == 0);
+  CHECK(s.byUpstream["h:1"].requests == 2);
+  CHECK(s.byUpstream["h:2"].status5xx == 1);
+  CHECK(s.latencyPercentileUs(1.0) >= 5000);
+}

@@ -1,0 +1,167 @@
+// The auth, rate_limit and metrics filters in front of the router, through the real
+// gateway and a real backend.
+#include <atomic>
+#include <thread>
+
+#include "tests/integration/gateway_fixture.h"
+
+using namespace flowguard::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+const char* kAuth =
+    "{ name: auth, keys: [ { key: secret-key-one, name: one }, { key: secret-key-two, name: two } ], "
+    "exempt: [ { path: /open } ] }";
+
+GatewaySpec chain(const std::vector<uint16_t>& ports, std::vector<std::string> filters,
+                  const std::string& clusterExtra = {}) {
+  GatewaySpec spec = proxySpec(ports, clusterExtra);
+  spec.filters = std::move(filters);
+  return spec;
+}
+
+std::string getWithKey(std::string_view path, std::string_view key) {
+  return get(path, "X-API-Key: " + std::string(key) + "\r\n");
+}
+
+}  // namespace
+
+TEST_CASE("auth: missing and unknown keys get 401, valid keys pass without their header") {
+  Backend b;
+  Gateway gw(chain({b.port}, {kAuth}));
+  HttpClient c;
+  c.connect(gw.port);
+
+  c.sendRaw(get("/x"));
+  HttpResponse missing = c.readResponse();
+  checkErrorJson(missing, 401);
+  CHECK(json(missing)["error"].get<std::string>().find("missing API key") != std::string::npos);
+
+  c.sendRaw(getWithKey("/x", "not-a-key"));
+  checkErrorJson(c.readResponse(), 401);
+
+  c.sendRaw(getWithKey("/x", "secret-key-one"));
+  HttpResponse ok = c.readResponse();
+  REQUIRE(ok.status == 200);
+  CHECK_FALSE(json(ok)["headers"].contains("x-api-key"));  // stripped before the upstream
+
+  c.sendRaw(get("/x", "Authorization: Bearer secret-key-two\r\n"));
+  HttpResponse bearer = c.readResponse();
+  REQUIRE(bearer.status == 200);
+  CHECK_FALSE(json(bearer)["headers"].contains("authorization"));
+
+  c.sendRaw(get("/open"));  // exempt
+  CHECK(c.readResponse().status == 200);
+  CHECK(b.requests() == 3 + 1);  // only the accepted ones reached the backend (+ this probe)
+}
+
+TEST_CASE("rate_limit: a token bucket admits its burst, then 429 with Retry-After and RateLimit headers") {
+  Backend b;
+  Gateway gw(chain({b.port}, {kAuth, "{ name: rate_limit, rate: 1/m, burst: 5 }"}));
+  HttpClient c;
+  c.connect(gw.port);
+  for (int i = 0; i < 5; ++i) {
+    c.sendRaw(getWithKey("/x", "secret-key-one"));
+    HttpResponse r = c.readResponse();
+    REQUIRE(r.status == 200);
+    CHECK(r.header("RateLimit-Limit") == "5");
+    CHECK(r.header("RateLimit-Remaining") == std::to_string(4 - i));
+    CHECK(r.header("X-RateLimit-Remaining") == std::to_string(4 - i));
+    CHECK_FALSE(r.header("RateLimit-Reset").empty());
+  }
+  c.sendRaw(getWithKey("/x", "secret-key-one"));
+  HttpResponse limited = c.readResponse();
+  checkErrorJson(limited, 429);
+  CHECK(json(limited)["error"].get<std::string>().find("key one") != std::string::npos);
+  CHECK(limited.header("RateLimit-Remaining") == "0");
+  int retryAfter = std::stoi(limited.header("Retry-After"));
+  CHECK(retryAfter >= 1);
+  CHECK(retryAfter <= 60);
+  // Another key has its own bucket.
+  c.sendRaw(getWithKey("/x", "secret-key-two"));
+  CHECK(c.readResponse().status == 200);
+  CHECK(b.requests() == 6 + 1);
+}
+
+TEST_CASE("rate_limit: overrides, fixed windows, client-IP limits and shadow mode") {
+  Backend b;
+  SUBCASE("an override for one key name") {
+    Gateway gw(chain({b.port}, {kAuth, "{ name: rate_limit, rate: 1/m, burst: 1, overrides: [ { key: two, "
+                                       "rate: 1/m, burst: 3 } ] }"}));
+    int oneOk = 0, twoOk = 0;
+    for (int i = 0; i < 5; ++i) {
+      oneOk += httpGet(gw.port, "/x", {{"X-API-Key", "secret-key-one"}}).status == 200;
+      twoOk += httpGet(gw.port, "/x", {{"X-API-Key", "secret-key-two"}}).status == 200;
+    }
+    CHECK(oneOk == 1);
+    CHECK(twoOk == 3);
+  }
+  SUBCASE("fixed window") {
+    Gateway gw(chain({b.port}, {kAuth, "{ name: rate_limit, algorithm: fixed_window, limit: 3, window: 1h }"}));
+    int ok = 0;
+    for (int i = 0; i < 6; ++i) ok += httpGet(gw.port, "/x", {{"X-API-Key", "secret-key-one"}}).status == 200;
+    CHECK(ok == 3);
+  }
+  SUBCASE("anonymous requests are limited by client IP") {
+    Gateway gw(chain({b.port}, {kAuth, "{ name: rate_limit, rate: 1/m, burst: 2 }"}));
+    int ok = 0;
+    for (int i = 0; i < 4; ++i) ok += httpGet(gw.port, "/open").status == 200;
+    CHECK(ok == 2);
+  }
+  SUBCASE("shadow mode counts but never rejects") {
+    Gateway gw(chain({b.port}, {kAuth, "{ name: rate_limit, rate: 1/m, burst: 1, shadow: true }"}));
+    for (int i = 0; i < 4; ++i) {
+      HttpResponse r = httpGet(gw.port, "/x", {{"X-API-Key", "secret-key-one"}});
+      CHECK(r.status == 200);
+    }
+  }
+}
+
+TEST_CASE("rate_limit local store is exact across workers") {
+  Backend b;
+  GatewaySpec spec = chain({b.port}, {kAuth, "{ name: rate_limit, rate: 1/h, burst: 50 }"});
+  spec.workers = 2;
+  Gateway gw(spec);
+  constexpr int kThreads = 8;
+  constexpr int kEach = 20;
+  std::atomic<int> ok{0}, limited{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kEach; ++i) {
+        // A new connection each time, so the kernel spreads them over both workers.
+        int status = httpGet(gw.port, "/x", {{"X-API-Key", "secret-key-one"}}).status;
+        (status == 200 ? ok : limited)++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(ok == 50);
+  CHECK(limited == kThreads * kEach - 50);
+}
+
+TEST_CASE("metrics: the access log has one JSON line per request with the key prefix only") {
+  Backend b;
+  TempDir logs;
+  std::string logPath = logs.file("access.log");
+  Gateway gw(chain({b.port}, {kAuth, "{ name: metrics, access_log: { path: " + logPath + " } }"}));
+  CHECK(httpGet(gw.port, "/x", {{"X-API-Key", "secret-key-one"}}).status == 200);
+  CHECK(httpGet(gw.port, "/y").status == 401);
+  REQUIRE(gw.process.stop() == 0);  // flushes the buffered lines
+  std::string text = readFile(logPath);
+  CHECK(text.find("secret-key-one") == std::string::npos);  // never the whole key
+  std::vector<Json> lines;
+  size_t start = 0;
+  for (size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
+    lines.push_back(Json::parse(text.substr(start, end - start)));
+  }
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0]["status"] == 200);
+  CHECK(lines[0]["key"] == "secret-k");
+  CHECK(lines[0]["key_name"] == "one");
+  CHECK(lines[0]["path"] == "/x");
+  CHECK_FALSE(lines[0]["upstream"].get<std::string>().empty());
+  CHECK(lines[1]["status"] == 401);
+  CHECK(lines[1]["local_reply"].get<std::string>().find("missing API key") != std::string::npos);
+}
