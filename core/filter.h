@@ -47,6 +47,8 @@ struct StreamInfo {
   int responseStatus = 0;         // status sent downstream, 0 when none was sent
   uint64_t requestBodyBytes = 0;
   uint64_t responseBodyBytes = 0;
+  std::string_view routeName;     // the router's matched route ("prefix /api"), empty if none
+  std::string_view clusterName;   // the route's cluster, empty if none
   std::string upstreamHost;       // "ip:port" of the host that answered, empty if none
   uint64_t upstreamHeadersMicros = 0;  // from start until the upstream's response head, 0 if none
   std::string localReplyReason;   // why FlowGuard answered itself, empty when proxied
@@ -61,6 +63,8 @@ struct StreamInfo {
     start = {};
     responseStatus = 0;
     requestBodyBytes = responseBodyBytes = 0;
+    routeName = {};
+    clusterName = {};
     upstreamHost.clear();
     upstreamHeadersMicros = 0;
     localReplyReason.clear();

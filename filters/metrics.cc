@@ -107,24 +107,27 @@ void CountersView::add(const StatusCounters& c) {
   bytesOut += get(c.bytesOut);
 }
 
-StatusCounters& MetricsShard::series(std::unordered_map<std::string, std::unique_ptr<StatusCounters>>& map,
-                                     const std::string& name, uint32_t limit) {
+StatusCounters& MetricsShard::series(SeriesMap& map, std::string_view name, uint32_t limit) {
   auto it = map.find(name);  // the worker is the only writer: no lock to look up
   if (it != map.end()) return *it->second;
-  const std::string& key = map.size() >= limit ? std::string("other") : name;
+  std::string_view key = map.size() >= limit ? std::string_view("other") : name;
   it = map.find(key);
   if (it != map.end()) return *it->second;
   std::lock_guard<std::mutex> guard(seriesLock_);
-  return *map.emplace(key, std::make_unique<StatusCounters>()).first->second;
+  return *map.emplace(std::string(key), std::make_unique<StatusCounters>()).first->second;
 }
 
 void MetricsShard::record(const core::StreamInfo& info, uint64_t totalMicros) {
   total_.record(info);
   latency_.record(totalMicros);
   if (info.upstreamHeadersMicros > 0) upstreamLatency_.record(info.upstreamHeadersMicros);
-  static const std::string kAnonymous = "anonymous";
-  series(byKey_, info.apiKey ? info.apiKey->name : kAnonymous, maxKeySeries_).record(info);
+  series(byKey_, info.apiKey ? std::string_view(info.apiKey->name) : std::string_view("anonymous"), maxKeySeries_)
+      .record(info);
   if (!info.upstreamHost.empty()) series(byUpstream_, info.upstreamHost, 10'000).record(info);
+  if (!info.routeName.empty()) series(byRoute_, info.routeName, 10'000).record(info);
+  if (!info.clusterName.empty()) series(byCluster_, info.clusterName, 10'000).record(info);
+  // Reasons may quote the request ("no route for GET /x"): bounded like the key series.
+  if (!info.localReplyReason.empty()) series(byReason_, info.localReplyReason, maxKeySeries_).record(info);
 }
 
 void MetricsShard::addTo(MetricsSnapshot& snapshot) const {
@@ -134,6 +137,9 @@ void MetricsShard::addTo(MetricsSnapshot& snapshot) const {
   std::lock_guard<std::mutex> guard(seriesLock_);
   for (const auto& [name, counters] : byKey_) snapshot.byKey[name].add(*counters);
   for (const auto& [name, counters] : byUpstream_) snapshot.byUpstream[name].add(*counters);
+  for (const auto& [name, counters] : byRoute_) snapshot.byRoute[name].add(*counters);
+  for (const auto& [name, counters] : byCluster_) snapshot.byCluster[name].add(*counters);
+  for (const auto& [name, counters] : byReason_) snapshot.localRepliesByReason[name] += get(counters->localReplies);
 }
 
 MetricsShard& MetricsRegistry::addShard() {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -69,10 +70,20 @@ struct MetricsSnapshot {
   CountersView total;
   std::map<std::string, CountersView> byKey;       // API key name ("anonymous", "other")
   std::map<std::string, CountersView> byUpstream;  // "ip:port"
+  std::map<std::string, CountersView> byRoute;     // the router's route names
+  std::map<std::string, CountersView> byCluster;
+  std::map<std::string, uint64_t> localRepliesByReason;  // bounded like the key series
   std::array<uint64_t, LatencyHistogram::kBuckets> latency{};
   std::array<uint64_t, LatencyHistogram::kBuckets> upstreamLatency{};
   uint64_t latencyPercentileUs(double q) const { return LatencyHistogram::percentileOf(latency, q); }
 };
+
+// Lets the series maps be searched with a string_view: no string built per request.
+struct SeriesHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+using SeriesMap = std::unordered_map<std::string, std::unique_ptr<StatusCounters>, SeriesHash, std::equal_to<>>;
 
 // One worker's counters.
 class MetricsShard {
@@ -82,8 +93,7 @@ class MetricsShard {
   void addTo(MetricsSnapshot& snapshot) const;
 
  private:
-  StatusCounters& series(std::unordered_map<std::string, std::unique_ptr<StatusCounters>>& map,
-                         const std::string& name, uint32_t limit);
+  StatusCounters& series(SeriesMap& map, std::string_view name, uint32_t limit);
 
   uint32_t maxKeySeries_;
   StatusCounters total_;
@@ -91,8 +101,11 @@ class MetricsShard {
   LatencyHistogram upstreamLatency_;
   // Written by the worker only; the lock guards inserts against readers on other threads.
   mutable std::mutex seriesLock_;
-  std::unordered_map<std::string, std::unique_ptr<StatusCounters>> byKey_;
-  std::unordered_map<std::string, std::unique_ptr<StatusCounters>> byUpstream_;
+  SeriesMap byKey_;
+  SeriesMap byUpstream_;
+  SeriesMap byRoute_;
+  SeriesMap byCluster_;
+  SeriesMap byReason_;  // localReplies only
 };
 
 // All shards of one metrics filter entry (one listener), shared by the workers.

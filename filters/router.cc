@@ -40,7 +40,14 @@ int statusFor(upstream::UpstreamFailure failure) {
 }  // namespace
 
 RouterFilterFactory::RouterFilterFactory(const config::RouterConfig& config, WorkerResources& resources)
-    : config_(config), resources_(resources) {}
+    : config_(config), resources_(resources) {
+  for (const auto& route : config.routes) {
+    std::string name = route.match.path.empty() ? "prefix " + route.match.prefix : "path " + route.match.path;
+    for (const auto& method : route.match.methods) name += " " + method;
+    if (!route.match.host.empty()) name += " host " + route.match.host;
+    routeNames_.push_back(std::move(name));
+  }
+}
 
 std::unique_ptr<core::Filter> RouterFilterFactory::create() {
   return std::make_unique<RouterFilter>(*this);
@@ -63,6 +70,8 @@ core::FilterStatus RouterFilter::onRequest() {
     callbacks().sendLocalReply(404, fmt::format("no route for {} {}", head.method, head.path()));
     return core::FilterStatus::Stop;
   }
+  core::StreamInfo& info = callbacks().streamInfo();
+  info.routeName = factory_.routeNames_[static_cast<size_t>(route - factory_.config_.routes.data())];
   if (route->directResponse) {
     const auto& direct = *route->directResponse;
     callbacks().sendLocalReply(direct.status, direct.contentType, direct.body);
@@ -73,6 +82,7 @@ core::FilterStatus RouterFilter::onRequest() {
     callbacks().sendLocalReply(503, fmt::format("unknown cluster {}", route->cluster));
     return core::FilterStatus::Stop;
   }
+  info.clusterName = cluster_->name();
   if (!cluster_->state().acquireRequest()) {
     callbacks().sendLocalReply(503, fmt::format("cluster {} overflow: max_requests reached", cluster_->name()));
     return core::FilterStatus::Stop;

@@ -35,6 +35,7 @@ class RouterFilterFactory : public core::FilterFactory {
  private:
   const config::RouterConfig& config_;
   WorkerResources& resources_;
+  std::vector<std::string> routeNames_;  // for metrics: "prefix /api", "path /status GET"
   // Upstream request heads are encoded here and written at once; one buffer per worker
   // instead of one allocation per request (a retry encodes the head again).
   std::string headScratch_;

@@ -122,6 +122,23 @@ void logClusterCounters(upstream::ClusterState& cluster) {
   }
 }
 
+void logFilterCounters(const std::string& listener, const filters::FilterSharedState& shared) {
+  if (shared.rateLimit) {
+    const auto& r = *shared.rateLimit;
+    fmt::print(stderr, "flowguard: rate_limit {}: allowed={} limited={} shadow_limited={} failure_mode_decisions={}\n",
+               listener, r.allowed.load(), r.limited.load(), r.shadowLimited.load(), r.failureDecisions.load());
+  }
+  if (shared.metrics) {
+    filters::MetricsSnapshot m = shared.metrics->snapshot();
+    fmt::print(stderr,
+               "flowguard: metrics {}: requests={} 2xx={} 3xx={} 4xx={} 429={} 5xx={} local_replies={} "
+               "p50_us={} p99_us={}\n",
+               listener, m.total.requests, m.total.status2xx, m.total.status3xx, m.total.status4xx,
+               m.total.status429, m.total.status5xx, m.total.localReplies, m.latencyPercentileUs(0.5),
+               m.latencyPercentileUs(0.99));
+  }
+}
+
 }  // namespace
 
 Gateway::Gateway(std::shared_ptr<const config::Config> config) : config_(std::move(config)) {}
@@ -210,8 +227,11 @@ int Gateway::run() {
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   for (auto& worker : workers) worker->join();
-  // Until the admin listener shows them live, the cluster counters are reported at exit.
+  // Until the admin listener shows them live, the counters are reported at exit.
   for (const auto& [name, cluster] : clusterStates) logClusterCounters(*cluster);
+  for (size_t l = 0; l < config.listeners.size(); ++l) {
+    for (const auto& shared : sharedFilters[l]) logFilterCounters(config.listeners[l].name, shared);
+  }
   fmt::print(stderr, "flowguard: stopped\n");
   return 0;
 }

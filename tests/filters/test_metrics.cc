@@ -81,3 +81,26 @@ TEST_CASE("shards count a known sequence, summed over workers, with per-key seri
   CHECK(s.byUpstream["h:2"].status5xx == 1);
   CHECK(s.latencyPercentileUs(1.0) >= 5000);
 }
+
+TEST_CASE("series per route, cluster and local-reply reason") {
+  filters::MetricsRegistry registry(10);
+  filters::MetricsShard& shard = registry.addShard();
+  core::StreamInfo proxied = info(200, "k1", "h:1");
+  proxied.routeName = "prefix /api";
+  proxied.clusterName = "backends";
+  shard.record(proxied, 100);
+  shard.record(proxied, 100);
+  core::StreamInfo limited = info(429, "k1", "", true);
+  limited.localReplyReason = "rate limit exceeded";
+  shard.record(limited, 10);
+  core::StreamInfo unknown = info(404, nullptr, "", true);
+  unknown.localReplyReason = "no route for GET /x";
+  shard.record(unknown, 10);
+  auto s = registry.snapshot();
+  CHECK(s.byRoute["prefix /api"].requests == 2);
+  CHECK(s.byCluster["backends"].status2xx == 2);
+  CHECK(s.byRoute.size() == 1);
+  CHECK(s.localRepliesByReason["rate limit exceeded"] == 1);
+  CHECK(s.localRepliesByReason["no route for GET /x"] == 1);
+  CHECK(s.localRepliesByReason.size() == 2);
+}

@@ -98,6 +98,7 @@ struct GatewaySpec {
   std::vector<std::string> filters;   // flow mappings placed before the router, in order
   std::vector<std::string> routes;
   std::vector<std::string> clusters;
+  std::vector<std::string> topLevel;  // whole top-level lines appended as given, e.g. "redis: { ... }"
 
   std::string yaml(uint16_t port) const {
     std::string out = "workers: " + std::to_string(workers) + "\n";
@@ -111,6 +112,7 @@ struct GatewaySpec {
       out += "clusters:\n";
       for (const auto& cluster : clusters) out += "  - " + cluster + "\n";
     }
+    for (const auto& line : topLevel) out += line + "\n";
     return out;
   }
 };

@@ -149,6 +149,9 @@ TEST_CASE("metrics: the access log has one JSON line per request with the key pr
   CHECK(httpGet(gw.port, "/x", {{"X-API-Key", "secret-key-one"}}).status == 200);
   CHECK(httpGet(gw.port, "/y").status == 401);
   REQUIRE(gw.process.stop() == 0);  // flushes the buffered lines
+  // The counters, reported at exit until the admin listener serves them.
+  CHECK(gw.process.logText().find("flowguard: metrics test: requests=2 2xx=1 3xx=0 4xx=1 429=0 5xx=0 "
+                                  "local_replies=1 ") != std::string::npos);
   std::string text = readFile(logPath);
   CHECK(text.find("secret-key-one") == std::string::npos);  // never the whole key
   std::vector<Json> lines;
