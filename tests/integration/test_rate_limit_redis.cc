@@ -227,15 +227,15 @@ TEST_CASE("rate_limit store: redis: two gateways share one limit exactly") {
   }
   for (auto& t : threads) t.join();
 
-  const int total = ok[0] + ok[1];
-  INFO("200s: " << ok[0] << " via A + " << ok[1] << " via B");
-  CHECK(errors == 0);
-  CHECK(other == 0);
+  const int okA = ok[0], okB = ok[1], total = okA + okB;
+  INFO("200s: " << okA << " via A + " << okB << " via B");
+  CHECK(errors.load() == 0);
+  CHECK(other.load() == 0);
   CHECK(total >= 198);  // the ±1% bound...
   CHECK(total <= 202);
   CHECK(total == 200);  // ...and the exact answer one atomic script per decision gives
-  CHECK(limited == kThreads * kEach - 200);
-  CHECK(limitedWithRetryAfter == limited);
+  CHECK(limited.load() == kThreads * kEach - 200);
+  CHECK(limitedWithRetryAfter.load() == limited.load());
   CHECK(redisDbSize(redis.port()) == 1);  // both replicas used the same key
   CHECK(b.requests() == static_cast<uint64_t>(total) + 1);
 
@@ -243,8 +243,8 @@ TEST_CASE("rate_limit store: redis: two gateways share one limit exactly") {
   RateLimitCounters bb = exitCounters(gwB);
   CHECK(a.allowed + a.limited == kThreads * kEach / 2);  // every request decided by Redis...
   CHECK(bb.allowed + bb.limited == kThreads * kEach / 2);
-  CHECK(a.allowed == static_cast<uint64_t>(ok[0]));
-  CHECK(bb.allowed == static_cast<uint64_t>(ok[1]));
+  CHECK(a.allowed == static_cast<uint64_t>(okA));
+  CHECK(bb.allowed == static_cast<uint64_t>(okB));
   CHECK(a.failureDecisions == 0);  // ...none by the failure mode
   CHECK(bb.failureDecisions == 0);
 }
@@ -259,7 +259,7 @@ TEST_CASE("rate_limit store: redis: failure modes while Redis is down, Redis aga
   };
 
   SUBCASE("allow: requests pass, none waits") {
-    Gateway gw(redisSpec(b.port, {filter("allow")}, redis, "100ms"));
+    Gateway gw(redisSpec(b.port, {filter("allow")}, redis, "250ms"));
     for (uint64_t i = 0; i < kBurst; ++i) REQUIRE(httpGet(gw.port, "/x").status == 200);
     REQUIRE(httpGet(gw.port, "/x").status == 429);  // the Redis bucket is empty
 
@@ -280,11 +280,11 @@ TEST_CASE("rate_limit store: redis: failure modes while Redis is down, Redis aga
     INFO("polling requests: " << polls.size() << ", 200s after: " << drained);
     CHECK(c.failureDecisions >= kOutage);
     CHECK(c.limited == 2);  // the one before the outage and the one after: both from Redis
-    CHECK(c.allowed >= kBurst + 1 + static_cast<uint64_t>(drained));
+    CHECK(c.allowed >= kBurst + static_cast<uint64_t>(drained));
   }
 
   SUBCASE("deny: requests get 429 at once") {
-    Gateway gw(redisSpec(b.port, {filter("deny")}, redis, "100ms"));
+    Gateway gw(redisSpec(b.port, {filter("deny")}, redis, "250ms"));
     for (int i = 0; i < 2; ++i) REQUIRE(httpGet(gw.port, "/x").status == 200);
 
     redis.stop();
@@ -310,7 +310,7 @@ TEST_CASE("rate_limit store: redis: failure modes while Redis is down, Redis aga
   }
 
   SUBCASE("local: the in-process limit applies, counted from a fresh local bucket") {
-    Gateway gw(redisSpec(b.port, {filter("local")}, redis, "100ms"));
+    Gateway gw(redisSpec(b.port, {filter("local")}, redis, "250ms"));
     // Two tokens taken in Redis: the local bucket does not know about them.
     for (int i = 0; i < 2; ++i) REQUIRE(httpGet(gw.port, "/x").status == 200);
 
