@@ -61,27 +61,26 @@ RateLimitFilter::~RateLimitFilter() {
   if (pending_ != 0 && factory_.redis_ != nullptr) factory_.redis_->cancel(pending_);
 }
 
-std::string RateLimitFilter::descriptor() {
+void RateLimitFilter::descriptor(std::string& key) {
   // Listener-qualified, so two listeners (or two replicas' listeners of the same name,
   // through Redis) count the same caller separately per listener.
   const core::StreamInfo& info = callbacks().streamInfo();
-  std::string key = factory_.listener_.name;
+  key.assign(factory_.listener_.name);
   if (info.apiKey && factory_.config_.by == config::RateLimitKeyBy::ApiKey) {
-    key += "|k:" + info.apiKey->id;
+    key.append("|k:").append(info.apiKey->id);
   } else {
-    key += "|ip:" + info.downstreamAddress;
+    key.append("|ip:").append(info.downstreamAddress);
   }
   if (factory_.config_.perRoute && factory_.router_ != nullptr) {
     const config::Route* route = matchRoute(*factory_.router_, callbacks().requestHead());
     key += fmt::format("|r:{}", route == nullptr ? -1 : route - factory_.router_->routes.data());
   }
-  return key;
 }
 
 core::FilterStatus RateLimitFilter::onRequest() {
   spec_ = &factory_.specFor(callbacks().streamInfo());
-  key_ = descriptor();
   if (factory_.config_.store == config::RateLimitStore::Redis && factory_.redis_ != nullptr) {
+    descriptor(key_);  // kept: failure_mode local may need it when Redis does not answer
     // The answer may come before decide() returns (Redis known down): the chain copes
     // with a continueChain() from inside onRequest.
     pending_ = factory_.redis_->decide(key_, *spec_, [this](std::optional<RateLimitDecision> decision) {
@@ -90,9 +89,11 @@ core::FilterStatus RateLimitFilter::onRequest() {
     });
     return core::FilterStatus::Stop;
   }
+  // In-process: decided now, so the key is built in the worker's reusable buffer.
+  descriptor(factory_.keyScratch_);
   auto now = static_cast<int64_t>(uv_now(factory_.loop_));
-  return apply(factory_.shared_->local.decide(key_, *spec_, now)) ? core::FilterStatus::Continue
-                                                                   : core::FilterStatus::Stop;
+  return apply(factory_.shared_->local.decide(factory_.keyScratch_, *spec_, now)) ? core::FilterStatus::Continue
+                                                                                  : core::FilterStatus::Stop;
 }
 
 void RateLimitFilter::onRedisAnswer(std::optional<RateLimitDecision> decision) {

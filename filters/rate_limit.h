@@ -43,6 +43,7 @@ class RateLimitFilterFactory : public core::FilterFactory {
   std::shared_ptr<RateLimitShared> shared_;
   uv_loop_t* loop_;
   RedisRateLimiter* redis_;  // this worker's; null unless store: redis
+  std::string keyScratch_;   // descriptor buffer for in-process decisions, reused
 };
 
 class RateLimitFilter final : public core::Filter {
@@ -57,7 +58,7 @@ class RateLimitFilter final : public core::Filter {
   // Applies a decision; returns false when the request was answered with 429.
   bool apply(const RateLimitDecision& decision);
   void onRedisAnswer(std::optional<RateLimitDecision> decision);
-  std::string descriptor();
+  void descriptor(std::string& key);
 
   RateLimitFilterFactory& factory_;
   const config::RateLimitSpec* spec_ = nullptr;
