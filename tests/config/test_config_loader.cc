@@ -6,39 +6,13 @@
 #include <vector>
 
 #include "config/config_loader.h"
+#include "tests/config/config_test_helpers.h"
 
 using namespace flowguard::config;
+using namespace flowguard::config::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::vector<std::string> errorsOf(const std::string& yaml) {
-  LoadResult result = loadConfigText(yaml, "t.yaml");
-  std::vector<std::string> out;
-  for (const ConfigError& e : result.errors) out.push_back(e.str());
-  CHECK(result.ok() == (result.config != nullptr));
-  return out;
-}
-
-// The one error a snippet must produce, or a failed check listing what came instead.
-std::string onlyError(const std::string& yaml) {
-  std::vector<std::string> errors = errorsOf(yaml);
-  INFO("errors: " << [&] {
-    std::string all;
-    for (const std::string& e : errors) all += "\n  " + e;
-    return all;
-  }());
-  REQUIRE(errors.size() == 1);
-  return errors[0];
-}
-
-std::shared_ptr<const Config> loadOk(const std::string& yaml) {
-  LoadResult result = loadConfigText(yaml, "t.yaml");
-  for (const ConfigError& e : result.errors) FAIL_CHECK(e.str());
-  REQUIRE(result.ok());
-  REQUIRE(result.config);
-  return result.config;
-}
 
 // A minimal valid file; tests append to or edit it. Line numbers below refer to it:
 //  1 listeners:

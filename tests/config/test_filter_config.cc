@@ -6,39 +6,14 @@
 #include <vector>
 
 #include "config/config_loader.h"
+#include "tests/config/config_test_helpers.h"
 #include "config/units.h"
 
 using namespace flowguard::config;
+using namespace flowguard::config::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::vector<std::string> errorsOf(const std::string& yaml) {
-  LoadResult result = loadConfigText(yaml, "t.yaml");
-  std::vector<std::string> out;
-  for (const ConfigError& e : result.errors) out.push_back(e.str());
-  CHECK(result.ok() == (result.config != nullptr));
-  return out;
-}
-
-std::string onlyError(const std::string& yaml) {
-  std::vector<std::string> errors = errorsOf(yaml);
-  INFO("errors: " << [&] {
-    std::string all;
-    for (const std::string& e : errors) all += "\n  " + e;
-    return all;
-  }());
-  REQUIRE(errors.size() == 1);
-  return errors[0];
-}
-
-std::shared_ptr<const Config> loadOk(const std::string& yaml) {
-  LoadResult result = loadConfigText(yaml, "t.yaml");
-  for (const ConfigError& e : result.errors) FAIL_CHECK(e.str());
-  REQUIRE(result.ok());
-  REQUIRE(result.config);
-  return result.config;
-}
 
 // A valid chain; tests edit it. Line numbers below refer to it:
 //  1 listeners:

@@ -1,0 +1,43 @@
+// Helpers shared by the config tests: load a YAML snippet named "t.yaml" and look at
+// its errors or its Config.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config_loader.h"
+
+namespace flowguard::config::test {
+
+inline std::vector<std::string> errorsOf(const std::string& yaml) {
+  LoadResult result = loadConfigText(yaml, "t.yaml");
+  std::vector<std::string> out;
+  for (const ConfigError& e : result.errors) out.push_back(e.str());
+  CHECK(result.ok() == (result.config != nullptr));
+  return out;
+}
+
+// The one error a snippet must produce, or a failed check listing what came instead.
+inline std::string onlyError(const std::string& yaml) {
+  std::vector<std::string> errors = errorsOf(yaml);
+  INFO("errors: " << [&] {
+    std::string all;
+    for (const std::string& e : errors) all += "\n  " + e;
+    return all;
+  }());
+  REQUIRE(errors.size() == 1);
+  return errors[0];
+}
+
+inline std::shared_ptr<const Config> loadOk(const std::string& yaml) {
+  LoadResult result = loadConfigText(yaml, "t.yaml");
+  for (const ConfigError& e : result.errors) FAIL_CHECK(e.str());
+  REQUIRE(result.ok());
+  REQUIRE(result.config);
+  return result.config;
+}
+
+}  // namespace flowguard::config::test
