@@ -35,19 +35,21 @@ void Dispatcher::scheduleFlush(EndOfIterationFlush* target) {
 }
 
 void Dispatcher::cancelFlush(EndOfIterationFlush* target) {
-  for (auto& entry : toFlush_) {
-    if (entry == target) entry = nullptr;
+  for (auto* list : {&toFlush_, &flushing_}) {
+    for (auto& entry : *list) {
+      if (entry == target) entry = nullptr;
+    }
   }
 }
 
 void Dispatcher::onCheck() {
   // Flushing may schedule more (a pipelined response): loop until nothing is left.
   while (!toFlush_.empty()) {
-    std::vector<EndOfIterationFlush*> batch;
-    batch.swap(toFlush_);
-    for (auto* target : batch) {
+    flushing_.swap(toFlush_);  // both keep their capacity: no allocation per iteration
+    for (auto* target : flushing_) {
       if (target != nullptr) target->flushNow();
     }
+    flushing_.clear();
   }
   clearDeferred();
 }
@@ -55,9 +57,8 @@ void Dispatcher::onCheck() {
 void Dispatcher::clearDeferred() {
   // Destructors may defer more objects: swap until nothing is left.
   while (!toDelete_.empty()) {
-    std::vector<std::unique_ptr<DeferredDeletable>> batch;
-    batch.swap(toDelete_);
-    batch.clear();
+    deleting_.swap(toDelete_);
+    deleting_.clear();
   }
 }
 

@@ -53,7 +53,9 @@ class Dispatcher {
   void wakeNextIteration();
 
   std::vector<std::unique_ptr<DeferredDeletable>> toDelete_;
+  std::vector<std::unique_ptr<DeferredDeletable>> deleting_;  // the batch being freed
   std::vector<EndOfIterationFlush*> toFlush_;
+  std::vector<EndOfIterationFlush*> flushing_;  // the batch being flushed
 };
 
 // Closes any uv handle allocated with new and frees it in the close callback.

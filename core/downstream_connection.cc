@@ -52,7 +52,7 @@ void DownstreamConnection::accept(uv_stream_t* server, Dispatcher& dispatcher,
   uv_tcp_nodelay(&conn->tcp_, 1);
   conn->clientIp_ = peerIp(&conn->tcp_);
   if (registry.draining()) conn->draining_ = true;
-  conn->armTimer(settings.idleTimeout);
+  conn->armTimer(settings.headerTimeout);  // the first request is due within the header timeout
   conn->updateReading();
 }
 
@@ -82,10 +82,8 @@ DownstreamConnection::~DownstreamConnection() {
 void DownstreamConnection::close() {
   if (closing_) return;
   closing_ = true;
-  if (headPending_) {
-    headPending_ = false;
-    dispatcher_.cancelFlush(this);
-  }
+  headPending_ = startNextPending_ = false;
+  dispatcher_.cancelFlush(this);
   if (chain_) {
     if (!chain_->responseComplete()) info_.downstreamReset = true;
     chain_->complete();
@@ -134,7 +132,6 @@ void DownstreamConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_b
   if (nread < 0) {
     // EOF or error. A request still waiting for its response is aborted: the client will
     // never read it (nginx reports 499 here and Envoy resets the stream, too).
-    self->peerClosed_ = true;
     self->close();
     return;
   }
@@ -175,7 +172,9 @@ void DownstreamConnection::processInput() {
         if (phase_ == Phase::Drain) {
           drained_ += parser_.body().size();
           if (drained_ > settings_.maxDrainBytes) {
-            close();
+            // Too much to read and drop: close, but only after the answer went out.
+            closeAfterResponse_ = true;
+            finishRequest();
             return;
           }
         } else {
@@ -201,7 +200,7 @@ void DownstreamConnection::processInput() {
 }
 
 void DownstreamConnection::updateReading() {
-  if (closing_ || peerClosed_) return;
+  if (closing_) return;
   bool bufferFull = inEnd_ - inStart_ >= kMaxReadBuffer - kMinReadSpace;
   bool want = !bufferFull && !(chain_ && phase_ == Phase::Body && bodyPaused_);
   if (closeAfterResponse_ && !chain_) want = false;
@@ -278,6 +277,12 @@ void DownstreamConnection::onRequestHead() {
 void DownstreamConnection::onParseError() {
   int status = parser_.errorStatus() != 0 ? parser_.errorStatus() : 400;
   std::string reason = parser_.errorReason().empty() ? "bad request" : parser_.errorReason();
+  if (chain_ && phase_ == Phase::Drain) {
+    // The answer is complete; the body we were dropping was malformed: close after it.
+    closeAfterResponse_ = true;
+    finishRequest();
+    return;
+  }
   if (chain_) {
     // The head was fine but the body was not (bad chunk framing, too large).
     closeAfterResponse_ = true;
@@ -319,6 +324,12 @@ void DownstreamConnection::armTimer(std::chrono::milliseconds timeout) {
 
 void DownstreamConnection::onTimer(void* owner) {
   auto* self = static_cast<DownstreamConnection*>(owner);
+  if (self->phase_ == Phase::Drain || (!self->chain_ && self->closeAfterResponse_)) {
+    // A client that stops reading our answer, or trickles a body nobody wants, does
+    // not get to hold the connection.
+    self->close();
+    return;
+  }
   if (self->chain_) return;  // requests in flight are timed by the upstream side
   if (self->timerInHeadPhase_ || !self->parser_.betweenMessages()) {
     self->sendErrorAndClose(408, "timed out reading request headers");
@@ -402,9 +413,15 @@ void DownstreamConnection::writeHeaders(ResponseHead& head, bool endStream) {
 }
 
 void DownstreamConnection::flushNow() {
-  if (!headPending_ || closing_) return;
-  headPending_ = false;
-  writer_.write(headOut_);
+  if (closing_) return;
+  if (headPending_) {
+    headPending_ = false;
+    writer_.write(headOut_);
+  }
+  if (startNextPending_) {
+    startNextPending_ = false;
+    processInput();
+  }
 }
 
 void DownstreamConnection::writeData(std::string_view data, bool endStream) {
@@ -466,7 +483,6 @@ void DownstreamConnection::onWriteEvent(int status) {
 
 void DownstreamConnection::onResponseComplete() {
   if (!chain_) return;
-  ++requestsServed_;
   chain_->complete();
   if (closeAfterResponse_) {
     finishRequest();
@@ -476,6 +492,7 @@ void DownstreamConnection::onResponseComplete() {
     // Answered before the body was read (an early 401/413/...): read and drop the rest
     // so the next request on this connection starts at the right byte.
     phase_ = Phase::Drain;
+    armTimer(settings_.headerTimeout);
     processInput();
     return;
   }
@@ -486,16 +503,26 @@ void DownstreamConnection::finishRequest() {
   if (!chain_) return;
   dispatcher_.deferDelete(std::move(chain_));
   phase_ = Phase::Head;
+  aboveWatermark_ = false;  // the next request starts with a fresh watermark signal
   if (closeAfterResponse_ || draining_) {
     closeAfterResponse_ = true;
     updateReading();
-    if (writer_.queuedBytes() == 0) close();
+    if (writer_.queuedBytes() == 0) {
+      close();
+    } else {
+      armTimer(settings_.idleTimeout);  // bounded wait for the client to read the rest
+    }
     return;
   }
   // Part of the next request may already be buffered: then its head is on the clock.
   timerInHeadPhase_ = inStart_ != inEnd_;
   armTimer(timerInHeadPhase_ ? settings_.headerTimeout : settings_.idleTimeout);
-  processInput();  // a pipelined request may already be waiting
+  if (processing_ || inStart_ == inEnd_) return;  // the outer parse loop, or nothing buffered
+  // A pipelined request waits. It is started at the end of this loop iteration, not
+  // here: we may be deep inside the finished request's filters, which share head_ and
+  // info_ with the next request.
+  startNextPending_ = true;
+  dispatcher_.scheduleFlush(this);
 }
 
 }  // namespace flowguard::core

@@ -52,7 +52,8 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
   size_t queuedBytes() const override { return writer_.queuedBytes(); }
   void reset(std::string_view reason) override;
 
-  // EndOfIterationFlush: a response head still held back goes out now.
+  // EndOfIterationFlush: a response head still held back goes out now, and a pipelined
+  // request left waiting by finishRequest() starts.
   void flushNow() override;
 
  private:
@@ -94,7 +95,6 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
   size_t inStart_ = 0;
   size_t inEnd_ = 0;
   bool reading_ = false;
-  bool peerClosed_ = false;
   bool closing_ = false;
   bool draining_ = false;         // shutdown: close after the current exchange
   bool closeAfterResponse_ = false;
@@ -122,7 +122,7 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
   // A response head is held until the first body bytes (or the end of this loop
   // iteration) so both leave in one write: one syscall per small response.
   bool headPending_ = false;
-  uint64_t requestsServed_ = 0;
+  bool startNextPending_ = false;  // a pipelined request starts at the end of this iteration
 };
 
 }  // namespace flowguard::core

@@ -64,6 +64,7 @@ int Listener::start() {
   uv_tcp_init(dispatcher_.loop(), tcp_);
   tcp_->data = this;
   rc = uv_tcp_open(tcp_, fd);
+  if (rc != 0) ::close(fd);  // libuv did not take the socket
   if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp_), 4096, &Listener::onConnection);
   if (rc != 0) {
     error_ = fmt::format("cannot listen on {}:{}: {}", settings_.host, settings_.port, uv_strerror(rc));

@@ -44,8 +44,8 @@ bool Worker::start(std::string& error) {
 
 void Worker::run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
+  dispatcher_->clearDeferred();  // parked chains point into the state: free them first
   state_.reset();
-  dispatcher_->clearDeferred();
   dispatcher_.reset();
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
