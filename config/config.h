@@ -172,7 +172,7 @@ enum RetryOn : uint32_t {
   kRetryConnectFailure = 1u << 0,  // connect refused / timed out
   kRetryReset = 1u << 1,           // connection reset before any response byte
   kRetry5xx = 1u << 2,             // any 5xx answer, and per-try timeouts
-  kRetryGatewayError = 1u << 3,    // 502, 503, 504 answers, and per-try timeouts
+  kRetryGatewayError = 1u << 3,    // 502, 503, 504 answers, per-try timeouts, connect failures
 };
 
 enum class NoHealthyHosts { Panic, Reject };

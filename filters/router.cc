@@ -128,7 +128,7 @@ void RouterFilter::encodeUpstreamHead(std::string& out) {
     if (core::equalsIgnoreCase(name, "host")) hasHost = true;
     out.append(name).append(": ").append(field.value).append("\r\n");
   }
-  if (!hasHost) out.append("host: ").append(cluster_->hosts().front()->address()).append("\r\n");
+  if (!hasHost) out.append("host: ").append(host_->address()).append("\r\n");  // HTTP/1.0 without Host
   out.append("x-forwarded-for: ");
   if (!forwardedFor.empty()) out.append(forwardedFor).append(", ");
   out.append(info.downstreamAddress).append("\r\n");

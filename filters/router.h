@@ -6,7 +6,8 @@
 //   connect-failure  refused or timed-out connects (no request byte was sent: any method)
 //   reset            connection lost before any response byte (idempotent methods only)
 //   5xx              a 5xx answer, or an attempt that timed out (idempotent methods only)
-//   gateway-error    a 502/503/504 answer, or an attempt that timed out (idempotent only)
+//   gateway-error    a 502/503/504 answer, an attempt that timed out (idempotent only), or
+//                    a connect failure (as in Envoy: the gateway could not reach the host)
 // Nothing is retried once a response byte went to the client, nor once request body bytes
 // were streamed upstream (the body is read from the client only when an upstream
 // connection is ready, and is not buffered). Each attempt's outcome feeds the cluster's

@@ -115,9 +115,11 @@ void logClusterCounters(upstream::ClusterState& cluster) {
              n(c.overflowPending), n(c.overflowConnections), n(c.noHealthyHost), n(c.panicRouted), n(c.ejections));
   for (const auto& host : cluster.hosts()) {
     uint64_t samples = host->latencySamples.load(std::memory_order_relaxed);
-    fmt::print(stderr, "flowguard: cluster {} host {}: healthy={} requests={} failures={} ejections={} mean_ms={}\n",
+    fmt::print(stderr,
+               "flowguard: cluster {} host {}: healthy={} requests={} failures={} connect_failures={} ejections={} "
+               "mean_ms={}\n",
                cluster.config().name, host->address, host->activeHealthy.load() ? "yes" : "no",
-               host->requests.load(), host->failures.load(), host->ejections.load(),
+               host->requests.load(), host->failures.load(), host->connectFailures.load(), host->ejections.load(),
                samples == 0 ? 0 : host->latencyMsTotal.load() / samples);
   }
 }

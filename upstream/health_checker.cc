@@ -1,5 +1,6 @@
 #include "upstream/health_checker.h"
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 
@@ -34,6 +35,7 @@ struct ProbeAttempt {
   uv_write_t write;
   std::string request;
   std::string in;
+  size_t reading = 0;  // bytes of `in` handed to libuv by the last alloc callback
   core::Http1Parser parser{core::Http1Parser::Kind::Response, core::Http1Parser::Limits{16 * 1024, 100}};
   HealthProbe* owner;  // null once the probe no longer waits for this attempt
 };
@@ -54,6 +56,10 @@ class HealthProbe {
     request_ = fmt::format("GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: flowguard-health-check\r\n"
                            "Connection: close\r\n\r\n",
                            config_.path, host_.address);
+  }
+
+  uint64_t firstProbeSpreadMs() const {
+    return std::max<uint64_t>(1, std::min<uint64_t>(1000, static_cast<uint64_t>(config_.interval.count())));
   }
 
   void start(uint64_t firstDelayMs) {
@@ -107,18 +113,20 @@ class HealthProbe {
         [](uv_handle_t* h, size_t, uv_buf_t* buf) {
           auto* a = static_cast<ProbeAttempt*>(h->data);
           size_t used = a->in.size();
-          a->in.resize(used + 4096);
-          *buf = uv_buf_init(a->in.data() + used, 4096);
+          a->reading = 4096;
+          a->in.resize(used + a->reading);
+          *buf = uv_buf_init(a->in.data() + used, a->reading);
         },
         &HealthProbe::onRead);
   }
 
   static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
     auto* attempt = static_cast<ProbeAttempt*>(stream->data);
-    if (nread >= 0) attempt->in.resize(attempt->in.size() - 4096 + static_cast<size_t>(nread));
+    // Give back the part of the buffer libuv did not fill.
+    attempt->in.resize(attempt->in.size() - attempt->reading + (nread > 0 ? static_cast<size_t>(nread) : 0));
+    attempt->reading = 0;
     if (attempt->owner == nullptr) return;
     if (nread < 0) {
-      attempt->in.resize(attempt->in.size() - 4096);
       attempt->owner->finish(false, 0, "connection closed before an answer");
       return;
     }
@@ -172,7 +180,7 @@ class HealthProbe {
   ProbeAttempt* attempt_ = nullptr;
 };
 
-HealthChecker::HealthChecker(uv_loop_t* loop, const ClusterStates& clusters) : loop_(loop) {
+HealthChecker::HealthChecker(uv_loop_t* loop, const ClusterStates& clusters) {
   for (const auto& [name, cluster] : clusters) {
     const config::ClusterConfig& config = cluster->config();
     if (!config.healthCheck.enabled) continue;
@@ -190,8 +198,7 @@ void HealthChecker::start() {
   std::mt19937_64 rng{std::random_device{}()};
   for (auto* probe : probes_) {
     // The first probes are spread over up to one second (or one interval, if shorter).
-    uint64_t spread = 1000;
-    probe->start(rng() % spread);
+    probe->start(rng() % probe->firstProbeSpreadMs());
   }
 }
 

@@ -27,10 +27,8 @@ class HealthChecker {
   void start();
   // Stops probing and closes every handle; the loop can then end.
   void stop();
-  size_t probeCount() const { return probes_.size(); }
 
  private:
-  uv_loop_t* loop_;
   std::vector<HealthProbe*> probes_;  // each frees itself after stop()
 };
 

@@ -63,15 +63,26 @@ void HostPool::onConnected(UpstreamConnection* connection) {
   serveOrPark(connection);
 }
 
+void HostPool::forget(UpstreamConnection* connection) {
+  if (connections_.erase(connection) > 0) {
+    host_.activeConnections.fetch_sub(1, std::memory_order_relaxed);
+    cluster_.releaseConnection();
+  }
+}
+
 void HostPool::onConnectFailed(UpstreamConnection* connection, UpstreamFailure failure) {
   --connecting_;
-  connections_.erase(connection);
-  host_.activeConnections.fetch_sub(1, std::memory_order_relaxed);
-  cluster_.releaseConnection();
+  forget(connection);
   // The attempt was made for the oldest waiting request: it learns of the failure (and
-  // its router may try another host). Later waiters keep waiting for other connections.
-  if (pending_.empty()) return;
-  popPending()->onPoolFailure(failure);
+  // its router may try another host).
+  if (!pending_.empty()) popPending()->onPoolFailure(failure);
+  // The others still need a connection of their own: try again for them. Waiters that
+  // nothing will ever serve (no connection open, none may be opened) fail now rather
+  // than hang, since a waiting request has no timer of its own.
+  while (pending_.size() > connecting_ && !startConnection()) {
+    if (!connections_.empty()) break;  // a busy connection will serve them when free
+    popPending()->onPoolFailure(failure);
+  }
 }
 
 void HostPool::onReleased(UpstreamConnection* connection, bool reusable) {
@@ -97,10 +108,7 @@ void HostPool::serveOrPark(UpstreamConnection* connection) {
 
 void HostPool::onClosed(UpstreamConnection* connection, bool wasConnecting) {
   if (wasConnecting) --connecting_;
-  if (connections_.erase(connection) > 0) {
-    host_.activeConnections.fetch_sub(1, std::memory_order_relaxed);
-    cluster_.releaseConnection();
-  }
+  forget(connection);
   auto it = std::find(idle_.begin(), idle_.end(), connection);
   if (it != idle_.end()) idle_.erase(it);
   // A slot freed up: a waiting request may get a connection of its own now.

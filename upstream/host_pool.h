@@ -57,9 +57,6 @@ class HostPool {
 
   const std::string& address() const { return host_.address; }
   HostState& state() { return host_; }
-  size_t openConnections() const { return connections_.size(); }
-  size_t idleConnections() const { return idle_.size(); }
-  size_t pendingRequests() const { return pending_.size(); }
   void closeAll();
 
   // From UpstreamConnection.
@@ -70,6 +67,8 @@ class HostPool {
 
  private:
   bool startConnection();
+  // Drops a connection from the books (this pool's set, host and cluster counters).
+  void forget(UpstreamConnection* connection);
   void serveOrPark(UpstreamConnection* connection);
   PoolCallbacks* popPending();
 

@@ -26,8 +26,7 @@ std::string_view failureName(UpstreamFailure failure) {
 UpstreamConnection::UpstreamConnection(core::Dispatcher& dispatcher, HostPool& pool,
                                        const sockaddr_storage& address,
                                        std::chrono::milliseconds connectTimeout)
-    : dispatcher_(dispatcher),
-      pool_(&pool),
+    : pool_(&pool),
       address_(address),
       connectTimeout_(connectTimeout),
       writer_(reinterpret_cast<uv_stream_t*>(&tcp_)),
@@ -128,7 +127,6 @@ void UpstreamConnection::release(bool requestComplete) {
   callbacks_ = nullptr;
   discarding_ = false;
   ++generation_;
-  ++requestsServed_;
   bool reusable = requestComplete && responseDone_ && parser_.response().keepAlive &&
                   inStart_ == inEnd_ && writer_.queuedBytes() == 0 && !writer_.failed();
   timer_.clear();

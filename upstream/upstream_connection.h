@@ -79,7 +79,6 @@ class UpstreamConnection {
   void discardResponse();
 
   bool anyResponseBytes() const { return responseBytes_ > 0; }
-  bool reused() const { return requestsServed_ > 0; }
   bool idle() const { return state_ == State::Idle; }
   // Called by the pool.
   void makeIdle(std::chrono::milliseconds idleTimeout);
@@ -101,7 +100,6 @@ class UpstreamConnection {
   void startReading();
   void onWriteEvent(int status);
 
-  core::Dispatcher& dispatcher_;
   HostPool* pool_;  // null once closed
   sockaddr_storage address_;
   std::chrono::milliseconds connectTimeout_;
@@ -122,7 +120,6 @@ class UpstreamConnection {
   bool readPaused_ = false;
   bool responseDone_ = false;
   uint64_t responseBytes_ = 0;
-  uint64_t requestsServed_ = 0;
   bool wroteAboveLowWatermark_ = false;
   bool connectError_ = false;
   bool discarding_ = false;  // reading a response nobody wants (discardResponse)

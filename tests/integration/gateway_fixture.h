@@ -170,6 +170,19 @@ inline std::string get(std::string_view path, std::string_view extra = {}) {
   return "GET " + std::string(path) + " HTTP/1.1\r\nHost: gw.test\r\n" + std::string(extra) + "\r\n";
 }
 
+// `clients` connections that all send GET `path` at once; their answers, in order.
+inline std::vector<HttpResponse> concurrentGets(uint16_t port, int clients, std::string_view path) {
+  std::vector<std::unique_ptr<HttpClient>> connections;
+  for (int i = 0; i < clients; ++i) {
+    connections.push_back(std::make_unique<HttpClient>());
+    connections.back()->connect(port);
+  }
+  for (auto& c : connections) c->sendRaw(get(path));
+  std::vector<HttpResponse> responses;
+  for (auto& c : connections) responses.push_back(c->readResponse(10s));
+  return responses;
+}
+
 // A gateway error body: {"error": "...", "status": N, "request_id": "..."}.
 inline void checkErrorJson(const HttpResponse& r, int status) {
   CHECK(r.status == status);

@@ -208,16 +208,7 @@ TEST_CASE("concurrent requests queue for the per-host connection limit") {
   Backend b;
   Gateway gw(proxySpec({b.port}, "max_connections_per_host: 4"));
   constexpr int kClients = 40;
-  std::vector<std::unique_ptr<HttpClient>> clients;
-  for (int i = 0; i < kClients; ++i) {
-    clients.push_back(std::make_unique<HttpClient>());
-    clients.back()->connect(gw.port);
-  }
-  for (auto& c : clients) c->sendRaw(get("/delay/20"));
-  for (auto& c : clients) {
-    HttpResponse r = c->readResponse(10s);
-    CHECK(r.status == 200);
-  }
+  for (const HttpResponse& r : concurrentGets(gw.port, kClients, "/delay/20")) CHECK(r.status == 200);
   uint64_t upstreamConnections = b.connectionsAccepted() - 2;  // minus both probes
   CAPTURE(upstreamConnections);
   CHECK(upstreamConnections >= 1);
@@ -229,16 +220,9 @@ TEST_CASE("requests beyond max_pending_requests get 503") {
   Backend b;
   Gateway gw(proxySpec({b.port}, "max_connections_per_host: 1, circuit_breakers: { max_pending_requests: 2 }"));
   constexpr int kClients = 10;
-  std::vector<std::unique_ptr<HttpClient>> clients;
-  for (int i = 0; i < kClients; ++i) {
-    clients.push_back(std::make_unique<HttpClient>());
-    clients.back()->connect(gw.port);
-  }
   // All ten arrive within milliseconds; each holds the only connection for 500 ms.
-  for (auto& c : clients) c->sendRaw(get("/delay/500"));
   int ok = 0, overflow = 0;
-  for (auto& c : clients) {
-    HttpResponse r = c->readResponse(10s);
+  for (const HttpResponse& r : concurrentGets(gw.port, kClients, "/delay/500")) {
     if (r.status == 200) {
       ++ok;
     } else {

@@ -151,15 +151,8 @@ TEST_CASE("circuit breaker: requests beyond max_requests get 503") {
   Backend b("b1");
   Gateway gw(proxySpec({b.port}, "circuit_breakers: { max_requests: 2 }"));
   constexpr int kClients = 6;
-  std::vector<std::unique_ptr<HttpClient>> clients;
-  for (int i = 0; i < kClients; ++i) {
-    clients.push_back(std::make_unique<HttpClient>());
-    clients.back()->connect(gw.port);
-  }
-  for (auto& c : clients) c->sendRaw(get("/delay/400"));
   int ok = 0, overflow = 0;
-  for (auto& c : clients) {
-    HttpResponse r = c->readResponse(10s);
+  for (const HttpResponse& r : concurrentGets(gw.port, kClients, "/delay/400")) {
     if (r.status == 200) {
       ++ok;
     } else {
@@ -214,34 +207,52 @@ struct Load {
 
 }  // namespace
 
+namespace {
+
+struct KillResult {
+  int ok;
+  int errors;
+};
+
+// Three backends behind the gateway, steady load from `connections` clients, and the
+// second backend killed with SIGKILL half a second in.
+KillResult killOneUnderLoad(const std::string& retryOn, int connections) {
+  Backend b1("b1"), b2("b2"), b3("b3");
+  Gateway gw(proxySpec({b1.port, b2.port, b3.port},
+                       std::string(kFastHealthCheck) + ", retries: 2, retry_on: " + retryOn));
+  Load load(gw.port, connections);
+  sleepFor(500ms);
+  b2.kill();
+  sleepFor(1000ms);
+  load.finish();
+  MESSAGE("retry_on " << retryOn << ": " << load.ok.load() << " ok, " << load.errors.load() << " errors");
+  return {load.ok.load(), load.errors.load()};
+}
+
+}  // namespace
+
 TEST_CASE("a backend killed under load: errors only for requests in flight on it, none with retries") {
   constexpr int kConnections = 4;
   SUBCASE("retries on reset: no client sees an error") {
-    Backend b1("b1"), b2("b2"), b3("b3");
-    Gateway gw(proxySpec({b1.port, b2.port, b3.port},
-                         std::string(kFastHealthCheck) + ", retries: 2, retry_on: [connect-failure, reset]"));
-    Load load(gw.port, kConnections);
-    sleepFor(500ms);
-    b2.kill();
-    sleepFor(1000ms);
-    load.finish();
-    MESSAGE("with retries: " << load.ok.load() << " ok, " << load.errors.load() << " errors");
-    CHECK(load.ok > 50);
-    CHECK(load.errors == 0);
+    KillResult result = killOneUnderLoad("[connect-failure, reset]", kConnections);
+    CHECK(result.ok > 50);
+    CHECK(result.errors == 0);
   }
   SUBCASE("no retry on reset: at most the requests in flight on the dead host fail") {
-    Backend b1("b1"), b2("b2"), b3("b3");
-    Gateway gw(proxySpec({b1.port, b2.port, b3.port},
-                         std::string(kFastHealthCheck) + ", retries: 2, retry_on: [connect-failure]"));
-    Load load(gw.port, kConnections);
-    sleepFor(500ms);
-    b2.kill();
-    sleepFor(1000ms);
-    load.finish();
-    MESSAGE("without reset retries: " << load.ok.load() << " ok, " << load.errors.load() << " errors");
-    CHECK(load.ok > 50);
+    KillResult result = killOneUnderLoad("[connect-failure]", kConnections);
+    CHECK(result.ok > 50);
     // Each client connection has at most one request in flight, so at most that many
     // were on the dead host when it died; new requests to it are connect failures, retried.
-    CHECK(load.errors <= kConnections);
+    CHECK(result.errors <= kConnections);
   }
+}
+
+TEST_CASE("requests waiting for a connection to a dead host all fail fast, none hang") {
+  // One connection per host: three requests queue behind one connect attempt. When it is
+  // refused, the first gets the failure and the pool must try again for the others (or
+  // fail them) instead of leaving them waiting with no timer.
+  Gateway gw(proxySpec({freeTcpPort()}, "retries: 0, max_connections_per_host: 1"));
+  auto start = Clock::now();
+  for (const HttpResponse& r : concurrentGets(gw.port, 3, "/dead")) checkErrorJson(r, 502);
+  CHECK(Clock::now() - start < 5s);
 }
