@@ -303,10 +303,7 @@ void DownstreamConnection::sendErrorAndClose(int status, std::string_view reason
   std::string requestId;
   newRequestId(requestId);
   std::string body = localReplyBody(status, reason, requestId);
-  ResponseHead head;
-  head.status = status;
-  head.headers.add("content-type", "application/json");
-  head.headers.add("content-length", std::to_string(body.size()));
+  ResponseHead head = localReplyHead(status, "application/json", body.size());
   head.headers.add("connection", "close");
   headOut_.clear();
   encodeResponseHead(head, headOut_);

@@ -66,6 +66,16 @@ void appendJsonString(std::string& out, std::string_view s) {
 
 }  // namespace
 
+ResponseHead localReplyHead(int status, std::string_view contentType, size_t bodySize) {
+  ResponseHead head;
+  head.status = status;
+  head.headers.add("content-type", contentType);
+  head.headers.add("content-length", std::to_string(bodySize));
+  head.framing = bodySize == 0 ? BodyFraming::None : BodyFraming::ContentLength;
+  head.contentLength = bodySize;
+  return head;
+}
+
 std::string localReplyBody(int status, std::string_view reason, std::string_view requestId) {
   std::string body = "{\"error\":";
   appendJsonString(body, reason);
@@ -143,12 +153,7 @@ void FilterChain::sendLocalReply(int status, std::string_view contentType, std::
   }
   if (info_.localReplyReason.empty()) info_.localReplyReason = fmt::format("status {}", status);
   stopped_ = false;
-  ResponseHead head;
-  head.status = status;
-  head.headers.add("content-type", contentType);
-  head.headers.add("content-length", std::to_string(body.size()));
-  head.framing = body.empty() ? BodyFraming::None : BodyFraming::ContentLength;
-  head.contentLength = body.size();
+  ResponseHead head = localReplyHead(status, contentType, body.size());
   encodeHeaders(head, body.empty());
   if (!body.empty()) encodeData(body, true);
 }

@@ -123,6 +123,9 @@ class FilterChain final : public FilterCallbacks, public DeferredDeletable {
   bool completed_ = false;
 };
 
+// The head of every local reply: status, content-type and content-length.
+ResponseHead localReplyHead(int status, std::string_view contentType, size_t bodySize);
+
 // The JSON body of every local reply: {"error": reason, "status": N, "request_id": id}.
 std::string localReplyBody(int status, std::string_view reason, std::string_view requestId);
 
