@@ -8,9 +8,18 @@ namespace flowguard::filters {
 
 KeyDigest digestKey(std::string_view key) {
   // One fetched algorithm and one context per thread: OpenSSL 3 is slow when it has to
-  // look the algorithm up on every call.
-  thread_local EVP_MD* sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  thread_local EVP_MD_CTX* context = EVP_MD_CTX_new();
+  // look the algorithm up on every call. Freed when the thread ends.
+  struct Sha256 {
+    EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    EVP_MD_CTX* context = EVP_MD_CTX_new();
+    ~Sha256() {
+      EVP_MD_CTX_free(context);
+      EVP_MD_free(md);
+    }
+  };
+  thread_local Sha256 state;
+  EVP_MD* sha256 = state.md;
+  EVP_MD_CTX* context = state.context;
   KeyDigest digest{};
   unsigned int length = 0;
   if (sha256 == nullptr || context == nullptr || EVP_DigestInit_ex(context, sha256, nullptr) != 1 ||
