@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstdio>
 #include <deque>
+#include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -21,7 +22,15 @@ namespace {
 // replica sees one time, whatever its own clock says. State is one hash per key: `tat`
 // (token bucket, microseconds), or `w`/`c`/`p` (window index, its count, the count of window
 // w-1). Numbers stay below 2^53, where Lua's doubles are exact; idiv corrects the rounding of
-// a/b so floor division is exact too. Returns {allowed, limit, remaining, reset_ms, retry_ms}.
+// a/b so floor division is exact too.
+//
+// One call decides `n` requests of one key at once, in order, exactly as n calls in a row
+// would (the limiter batches the requests of one loop iteration). It returns
+// {admitted, limit, remaining, reset_us, retry_ms, step_us}: the first `admitted` requests
+// pass. `remaining` and `reset_us` are those of the last admitted request (of the state
+// after the batch when none passed); the m-th admitted request before the last has
+// max(0, remaining + m) remaining and a reset step_us * m earlier. `remaining` may be
+// negative (sliding window); the rejected requests get retry_ms.
 constexpr std::string_view kScript = R"lua(
 local function idiv(a, b)
   local q = math.floor(a / b)
@@ -38,7 +47,8 @@ local algorithm = ARGV[1]
 local requests = tonumber(ARGV[2])
 local period = math.max(1, tonumber(ARGV[3]))
 local burst = tonumber(ARGV[4])
-if requests <= 0 then return {0, 0, 0, period, period} end
+local n = math.max(1, tonumber(ARGV[5]) or 1)
+if requests <= 0 then return {0, 0, 0, period * 1000, period, 0} end
 
 local time = redis.call('TIME')
 local nowUs = tonumber(time[1]) * 1000000 + tonumber(time[2])
@@ -49,18 +59,22 @@ if algorithm == 'tb' then
   local t = math.max(1, idiv(period * 1000, requests))
   local tau = (math.min(burst, idiv(2 ^ 51, t)) - 1) * t
   local tat = tonumber(redis.call('HGET', key, 'tat')) or 0
-  if nowUs < tat - tau then
-    return {0, burst, 0, ceildiv(tat - nowUs, 1000), math.max(1, ceildiv(tat - tau - nowUs, 1000))}
+  -- The i-th request (from 0) passes while max(tat, now) + i * t - tau <= now.
+  local base = math.max(tat, nowUs)
+  local room = nowUs + tau - base
+  if room < 0 then
+    return {0, burst, 0, tat - nowUs, math.max(1, ceildiv(tat - tau - nowUs, 1000)), t}
   end
-  local newTat = math.max(tat, nowUs) + t
-  local reset = ceildiv(newTat - nowUs, 1000)
+  local admitted = math.min(n, idiv(room, t) + 1)
+  local newTat = base + admitted * t
   redis.call('HSET', key, 'tat', int(newTat))
   -- A bucket may need longer than two periods to drain when burst > 2 * requests.
-  redis.call('PEXPIRE', key, int(math.max(2 * period, reset)))
-  local slack = nowUs + tau - newTat
-  local remaining = 0
-  if slack >= 0 then remaining = idiv(slack, t) + 1 end
-  return {1, burst, remaining, reset, 0}
+  redis.call('PEXPIRE', key, int(math.max(2 * period, ceildiv(newTat - nowUs, 1000))))
+  -- slack >= -t here, so this is 0 exactly when the last admitted request took the last token.
+  local remaining = idiv(nowUs + tau - newTat, t) + 1
+  local retry = 0
+  if admitted < n then retry = math.max(1, ceildiv(newTat - tau - nowUs, 1000)) end
+  return {admitted, burst, remaining, newTat - nowUs, retry, t}
 end
 
 local idx = idiv(nowMs, period)
@@ -71,45 +85,42 @@ if w == nil or w < idx then
   if w ~= nil and w == idx - 1 then p = c else p = 0 end
   w, c = idx, 0
 end
--- A window ahead of our clock (Redis's clock stepped back): the request counts in it.
+-- A window ahead of our clock (Redis's clock stepped back): the requests count in it.
 local ahead = w - idx
 local untilEnd = ahead * period + (period - elapsed)
-local allowed, remaining, reset, retry
+local admitted, remaining, reset, retry = 0, 0, untilEnd, 0
 
 if algorithm == 'fw' then
-  reset = untilEnd
-  if c >= requests then
-    allowed, remaining, retry = 0, 0, math.max(1, untilEnd)
-  else
-    c = c + 1
-    allowed, remaining, retry = 1, requests - c, 0
-  end
+  admitted = math.max(0, math.min(n, requests - c))
+  c = c + admitted
+  remaining = requests - c
+  if admitted < n then retry = math.max(1, untilEnd) end
 else
-  -- Sliding: prev * (P - e) + cur * P < limit * P, all scaled by the period.
+  -- Sliding: a request passes while prev * (P - e) + cur * P < limit * P.
   local e = elapsed
   if ahead > 0 then e = 0 end
   local weighted = p * (period - e)
-  if c < requests and weighted + c * period < requests * period then
-    local used = ceildiv(weighted, period) + c + 1
+  while admitted < n and c < requests and weighted + c * period < requests * period do
     c = c + 1
-    allowed, retry, reset = 1, 0, untilEnd + period
-    remaining = 0
-    if used < requests then remaining = requests - used end
-  else
+    admitted = admitted + 1
+  end
+  remaining = requests - (ceildiv(weighted, period) + c)
+  if c > 0 then reset = untilEnd + period end
+  if admitted < n then
     local wait
     if c < requests then
       wait = period - idiv((requests - c) * period - 1, p) - e
     else
       wait = untilEnd + period - idiv(requests * period - 1, c)
     end
-    allowed, remaining, retry = 0, 0, math.max(1, wait)
-    reset = untilEnd
-    if c > 0 then reset = untilEnd + period end
+    retry = math.max(1, wait)
   end
 end
-redis.call('HSET', key, 'w', int(w), 'c', int(c), 'p', int(p))
-redis.call('PEXPIRE', key, int(math.max(2 * period, untilEnd + period)))
-return {allowed, requests, remaining, reset, retry}
+if admitted > 0 then
+  redis.call('HSET', key, 'w', int(w), 'c', int(c), 'p', int(p))
+  redis.call('PEXPIRE', key, int(math.max(2 * period, untilEnd + period)))
+end
+return {admitted, requests, remaining, reset * 1000, retry, 0}
 )lua";
 
 constexpr uint64_t kMinBackoffMs = 100;
@@ -117,6 +128,8 @@ constexpr uint64_t kMaxBackoffMs = 5'000;
 // How long connect + AUTH/SELECT/SCRIPT LOAD may take: hiredis 0.14 has no connect timeout,
 // and a host that drops SYNs would otherwise keep us "connecting" forever.
 constexpr uint64_t kConnectTimeoutMs = 1'000;
+// Requests of one key decided by one script call; a bound on the work Redis does at once.
+constexpr size_t kMaxBatch = 256;
 
 const char* algorithmArg(config::RateLimitAlgorithm algorithm) {
   switch (algorithm) {
@@ -176,13 +189,13 @@ uv_timer_t* newTimer(uv_loop_t* loop, void* owner) {
   return timer;
 }
 
-// The timer's memory goes in libuv's close callback, so its owner may be gone already.
-void closeTimer(uv_timer_t*& timer) {
-  if (!timer) return;
-  uv_timer_stop(timer);
-  timer->data = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(timer), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-  timer = nullptr;
+// The handle's memory goes in libuv's close callback, so its owner may be gone already.
+template <typename Handle>
+void closeHandle(Handle*& handle) {
+  if (!handle) return;
+  handle->data = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(handle), [](uv_handle_t* h) { delete reinterpret_cast<Handle*>(h); });
+  handle = nullptr;
 }
 
 }  // namespace
@@ -190,17 +203,19 @@ void closeTimer(uv_timer_t*& timer) {
 struct RedisRateLimiter::Impl {
   enum class State { Idle, Connecting, Up, Down, Closed };
 
-  struct Pending {
-    Callback callback;
-    std::string key;  // kept for the one retry after NOSCRIPT
+  // The requests of one key (and one limit) that arrived in the same loop iteration: one
+  // EVALSHA decides them all, so Redis runs the script once per key per iteration instead of
+  // once per request. Handles stay in arrival order; the script admits a prefix of them.
+  struct Batch {
+    std::string key;  // with its hash tag: {fg:<key>}
     config::RateLimitSpec spec;
-    bool retried = false;
+    std::vector<Handle> handles;
+    bool retried = false;  // after NOSCRIPT, once
   };
   struct Deadline {
     uint64_t at;  // loop time, ms
     Handle handle;
   };
-  using Failed = std::vector<Callback>;
 
   uv_loop_t* loop_;
   config::RedisConfig config_;
@@ -212,13 +227,29 @@ struct RedisRateLimiter::Impl {
   uint64_t backoffMs_ = kMinBackoffMs;
   bool loggedReplyError_ = false;
 
-  std::unordered_map<Handle, Pending> pending_;
+  // Decisions asked for and not yet answered, timed out or cancelled.
+  std::unordered_map<Handle, Callback> pending_;
   // Every decision has the same timeout, so deadlines come in order: a FIFO is a deadline
   // queue. Answered and cancelled handles stay until they reach the front.
   std::deque<Deadline> deadlines_;
   Handle nextHandle_ = 1;
+  // This iteration's batches, sent when it ends; openIndex_ finds a batch by key and limit.
+  std::vector<Batch> open_;
+  std::vector<Batch> sending_;  // open_ while it is being sent (keeps both capacities)
+  std::unordered_map<std::string, size_t> openIndex_;
+  std::string identity_;  // scratch for openIndex_ lookups
+  // Sent and not answered yet, by the id each EVALSHA carries as its privdata.
+  std::unordered_map<uint64_t, Batch> inflight_;
+  uint64_t nextBatch_ = 1;
+  // False once closed; answerAll() holds a copy to notice a callback that closed or
+  // destroyed the limiter.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   uv_timer_t* deadlineTimer_ = nullptr;
   uv_timer_t* connectTimer_ = nullptr;  // reconnect backoff, or connect timeout while connecting
+  // Sends the open batches at the end of the iteration; the idle handle keeps the loop from
+  // blocking in between when a batch was opened outside the poll phase.
+  uv_check_t* flushCheck_ = nullptr;
+  uv_idle_t* flushIdle_ = nullptr;
 
   Impl(uv_loop_t* loop, const config::RedisConfig& config)
       : loop_(loop), config_(config), name_(config.host + ":" + std::to_string(config.port)) {}
@@ -229,6 +260,11 @@ struct RedisRateLimiter::Impl {
     if (state_ != State::Idle) return;
     deadlineTimer_ = newTimer(loop_, this);
     connectTimer_ = newTimer(loop_, this);
+    flushCheck_ = new uv_check_t;
+    uv_check_init(loop_, flushCheck_);
+    flushCheck_->data = this;
+    flushIdle_ = new uv_idle_t;
+    uv_idle_init(loop_, flushIdle_);
     state_ = State::Connecting;
     connect();
   }
@@ -292,8 +328,7 @@ struct RedisRateLimiter::Impl {
     handshakeDone_ = false;
     uv_timer_start(connectTimer_, onReconnectTimer, backoffMs_, 0);
     backoffMs_ = std::min(backoffMs_ * 2, kMaxBackoffMs);
-    Failed failed = takeAllPending();
-    for (Callback& callback : failed) callback(std::nullopt);
+    answerAll(dropAllPending(), [](size_t) { return std::nullopt; });
   }
 
   void handshakeComplete() {
@@ -384,39 +419,84 @@ struct RedisRateLimiter::Impl {
     return ctx_ && (state_ == State::Up || state_ == State::Connecting);
   }
 
-  // Sends EVALSHA (or EVAL before the first SCRIPT LOAD answered, which loads it as well).
-  bool send(Handle handle, const Pending& p) {
-    std::string key = "{fg:" + p.key + "}";
-    Decimal requests(p.spec.requests);
-    Decimal period(static_cast<uint64_t>(std::max<int64_t>(1, p.spec.period.count())));
-    Decimal burst(p.spec.burst);
-    const char* alg = algorithmArg(p.spec.algorithm);
-    const bool bySha = !sha_.empty();
-    const char* argv[] = {bySha ? "EVALSHA" : "EVAL", bySha ? sha_.c_str() : kScript.data(), "1", key.c_str(),
-                          alg, requests.text.data(), period.text.data(), burst.text.data()};
-    const size_t lens[] = {bySha ? size_t{7} : size_t{4}, bySha ? sha_.size() : kScript.size(), 1, key.size(),
-                           2, requests.size, period.size, burst.size};
-    return redisAsyncCommandArgv(ctx_, onDecisionReply, reinterpret_cast<void*>(static_cast<uintptr_t>(handle)),
-                                 8, argv, lens) == REDIS_OK;
-  }
-
   Handle decide(std::string_view key, const config::RateLimitSpec& spec, Callback callback) {
     if (!acceptsDecisions()) {
       callback(std::nullopt);
       return 0;
     }
     const Handle handle = nextHandle_++;
-    auto [it, inserted] = pending_.emplace(handle, Pending{std::move(callback), std::string(key), spec, false});
-    if (!send(handle, it->second)) {
-      Callback cb = std::move(it->second.callback);
-      pending_.erase(it);
-      cb(std::nullopt);
-      return 0;
-    }
+    pending_.emplace(handle, std::move(callback));
+    openBatchFor(key, spec).handles.push_back(handle);
     const uint64_t at = uv_now(loop_) + static_cast<uint64_t>(std::max<int64_t>(0, config_.timeout.count()));
     deadlines_.push_back({at, handle});
     if (!uv_is_active(reinterpret_cast<uv_handle_t*>(deadlineTimer_))) armDeadlineTimer();
     return handle;
+  }
+
+  Batch& openBatchFor(std::string_view key, const config::RateLimitSpec& spec) {
+    const int64_t period = spec.period.count();
+    identity_.assign(key);
+    identity_.push_back('\0');
+    identity_.push_back(static_cast<char>(spec.algorithm));
+    identity_.append(reinterpret_cast<const char*>(&spec.requests), sizeof spec.requests);
+    identity_.append(reinterpret_cast<const char*>(&period), sizeof period);
+    identity_.append(reinterpret_cast<const char*>(&spec.burst), sizeof spec.burst);
+    if (auto it = openIndex_.find(identity_); it != openIndex_.end() && open_[it->second].handles.size() < kMaxBatch) {
+      return open_[it->second];
+    }
+    if (open_.empty()) {
+      uv_check_start(flushCheck_, onFlush);
+      uv_idle_start(flushIdle_, [](uv_idle_t*) {});
+    }
+    Batch& batch = open_.emplace_back();
+    batch.key.reserve(key.size() + 6);
+    batch.key.append("{fg:").append(key).append("}");
+    batch.spec = spec;
+    openIndex_.insert_or_assign(identity_, open_.size() - 1);
+    return batch;
+  }
+
+  static void onFlush(uv_check_t* check) {
+    auto* self = static_cast<Impl*>(check->data);
+    if (self) self->flush();
+  }
+
+  void flush() {
+    uv_check_stop(flushCheck_);
+    uv_idle_stop(flushIdle_);
+    sending_.swap(open_);
+    openIndex_.clear();
+    std::vector<Handle> failed;
+    for (Batch& batch : sending_) {
+      // Requests that went away before their batch left cost no token.
+      std::erase_if(batch.handles, [this](Handle h) { return !pending_.contains(h); });
+      if (batch.handles.empty()) continue;
+      const uint64_t id = nextBatch_++;
+      if (acceptsDecisions() && send(id, batch)) {
+        inflight_.emplace(id, std::move(batch));
+        continue;
+      }
+      failed.insert(failed.end(), batch.handles.begin(), batch.handles.end());
+    }
+    sending_.clear();
+    answerAll(failed, [](size_t) { return std::nullopt; });
+  }
+
+  // Sends EVALSHA (or EVAL before the first SCRIPT LOAD answered, which loads it as well).
+  bool send(uint64_t id, const Batch& batch) {
+    const config::RateLimitSpec& spec = batch.spec;
+    Decimal requests(spec.requests);
+    Decimal period(static_cast<uint64_t>(std::max<int64_t>(1, spec.period.count())));
+    Decimal burst(spec.burst);
+    Decimal count(batch.handles.size());
+    const char* alg = algorithmArg(spec.algorithm);
+    const bool bySha = !sha_.empty();
+    const char* argv[] = {bySha ? "EVALSHA" : "EVAL", bySha ? sha_.c_str() : kScript.data(), "1", batch.key.c_str(),
+                          alg, requests.text.data(), period.text.data(), burst.text.data(), count.text.data()};
+    const size_t lens[] = {bySha ? size_t{7} : size_t{4}, bySha ? sha_.size() : kScript.size(), 1, batch.key.size(),
+                           2, requests.size, period.size, burst.size, count.size};
+    return redisAsyncCommandArgv(ctx_, onDecisionReply, reinterpret_cast<void*>(static_cast<uintptr_t>(id)), 9,
+                                 argv, lens) == REDIS_OK;
   }
 
   void armDeadlineTimer() {
@@ -430,16 +510,13 @@ struct RedisRateLimiter::Impl {
     auto* self = static_cast<Impl*>(timer->data);
     if (!self) return;
     const uint64_t now = uv_now(self->loop_);
-    Failed expired;
+    std::vector<Handle> expired;
     while (!self->deadlines_.empty() && self->deadlines_.front().at <= now) {
-      auto it = self->pending_.find(self->deadlines_.front().handle);
+      if (self->pending_.contains(self->deadlines_.front().handle)) expired.push_back(self->deadlines_.front().handle);
       self->deadlines_.pop_front();
-      if (it == self->pending_.end()) continue;
-      expired.push_back(std::move(it->second.callback));
-      self->pending_.erase(it);
     }
     self->armDeadlineTimer();
-    for (Callback& callback : expired) callback(std::nullopt);
+    self->answerAll(expired, [](size_t) { return std::nullopt; });
   }
 
   // Removes a pending decision and hands back its callback (empty when unknown: timed out,
@@ -447,7 +524,7 @@ struct RedisRateLimiter::Impl {
   Callback take(Handle handle) {
     auto it = pending_.find(handle);
     if (it == pending_.end()) return {};
-    Callback callback = std::move(it->second.callback);
+    Callback callback = std::move(it->second);
     pending_.erase(it);
     if (pending_.empty()) {
       deadlines_.clear();
@@ -456,66 +533,110 @@ struct RedisRateLimiter::Impl {
     return callback;
   }
 
-  Failed takeAllPending() {
-    Failed failed;
-    failed.reserve(pending_.size());
-    for (auto& [handle, p] : pending_) failed.push_back(std::move(p.callback));
-    pending_.clear();
+  // Forgets every batch and deadline and hands back the handles still waiting, for
+  // answerAll().
+  std::vector<Handle> dropAllPending() {
+    std::vector<Handle> handles;
+    handles.reserve(pending_.size());
+    for (const auto& entry : pending_) handles.push_back(entry.first);
     deadlines_.clear();
+    open_.clear();
+    openIndex_.clear();
+    inflight_.clear();
     if (deadlineTimer_) uv_timer_stop(deadlineTimer_);
-    return failed;
+    return handles;
   }
 
-  static std::optional<RateLimitDecision> parseDecision(const redisReply* reply) {
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5) return std::nullopt;
-    std::array<uint64_t, 5> v{};
-    for (size_t i = 0; i < 5; ++i) {
-      const redisReply* e = reply->element[i];
-      if (e->type != REDIS_REPLY_INTEGER || e->integer < 0) return std::nullopt;
-      v[i] = static_cast<uint64_t>(e->integer);
+  // Calls back every handle that is still pending with resultFor(its index). Each callback
+  // is taken out just before it runs: one may cancel later handles, or close or destroy the
+  // limiter, and then the rest are dropped without touching it.
+  template <typename ResultFor>
+  void answerAll(const std::vector<Handle>& handles, ResultFor resultFor) {
+    const std::shared_ptr<bool> alive = alive_;
+    for (size_t i = 0; i < handles.size() && *alive; ++i) {
+      if (Callback callback = take(handles[i])) callback(resultFor(i));
     }
-    RateLimitDecision d;
-    d.allowed = v[0] != 0;
-    d.limit = v[1];
-    d.remaining = v[2];
-    d.resetMs = v[3];
-    d.retryAfterMs = v[4];
-    return d;
+  }
+
+  // The script's answer for a whole batch: {admitted, limit, remaining, reset_us, retry_ms,
+  // step_us} (see kScript).
+  struct BatchAnswer {
+    uint64_t admitted, limit;
+    int64_t remaining;
+    uint64_t resetUs, retryMs, stepUs;
+
+    // The decision for the i-th request of the batch (from 0).
+    RateLimitDecision decisionFor(size_t i) const {
+      RateLimitDecision d;
+      d.limit = limit;
+      if (i < admitted) {
+        const uint64_t later = admitted - 1 - i;  // admitted requests after this one
+        d.allowed = true;
+        d.remaining = static_cast<uint64_t>(std::max<int64_t>(0, remaining + static_cast<int64_t>(later)));
+        const uint64_t earlier = std::min(resetUs, stepUs * later);
+        d.resetMs = (resetUs - earlier + 999) / 1000;
+      } else {
+        d.allowed = false;
+        d.remaining = 0;
+        d.resetMs = (resetUs + 999) / 1000;
+        d.retryAfterMs = retryMs;
+      }
+      return d;
+    }
+  };
+
+  static std::optional<BatchAnswer> parseAnswer(const redisReply* reply) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 6) return std::nullopt;
+    std::array<int64_t, 6> v{};
+    for (size_t i = 0; i < v.size(); ++i) {
+      const redisReply* e = reply->element[i];
+      if (e->type != REDIS_REPLY_INTEGER || (e->integer < 0 && i != 2)) return std::nullopt;
+      v[i] = e->integer;
+    }
+    return BatchAnswer{static_cast<uint64_t>(v[0]), static_cast<uint64_t>(v[1]), v[2],
+                       static_cast<uint64_t>(v[3]), static_cast<uint64_t>(v[4]), static_cast<uint64_t>(v[5])};
   }
 
   static void onDecisionReply(redisAsyncContext* ac, void* r, void* privdata) {
     Impl* self = owner(ac);
     if (!self) return;
     auto* reply = static_cast<redisReply*>(r);
-    const auto handle = static_cast<Handle>(reinterpret_cast<uintptr_t>(privdata));
+    const auto id = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(privdata));
     if (!reply) {
       self->contextGone(ac, "connection closed");
       return;
     }
-    auto it = self->pending_.find(handle);
-    if (it == self->pending_.end()) return;  // timed out or cancelled: the answer is late
+    auto it = self->inflight_.find(id);
+    if (it == self->inflight_.end()) return;
+    Batch& batch = it->second;
     if (reply->type == REDIS_REPLY_ERROR && std::string_view(reply->str, reply->len).starts_with("NOSCRIPT") &&
-        !it->second.retried) {
+        !batch.retried) {
       // Redis lost its script cache (restart, SCRIPT FLUSH, failover). Load it again and
       // retry once; both go out on this connection in order, so the retry finds it.
-      it->second.retried = true;
+      batch.retried = true;
       const char* argv[] = {"SCRIPT", "LOAD", kScript.data()};
       const size_t lens[] = {6, 4, kScript.size()};
       if (redisAsyncCommandArgv(ac, onHandshakeReply, reinterpret_cast<void*>(uintptr_t{2}), 3, argv, lens) ==
               REDIS_OK &&
-          self->send(handle, it->second)) {
+          self->send(id, batch)) {
         return;
       }
     }
-    std::optional<RateLimitDecision> decision;
+    std::optional<BatchAnswer> answer;
     if (reply->type == REDIS_REPLY_ERROR) {
       self->logReplyError(std::string("rate-limit script: ") + reply->str);
     } else {
-      decision = parseDecision(reply);
-      if (!decision) self->logReplyError("rate-limit script: unexpected reply");
+      answer = parseAnswer(reply);
+      if (!answer) self->logReplyError("rate-limit script: unexpected reply");
     }
-    Callback callback = self->take(handle);
-    if (callback) callback(decision);
+    // Requests that timed out or were cancelled after the batch left are skipped; Redis
+    // counted them all the same.
+    const std::vector<Handle> handles = std::move(batch.handles);
+    self->inflight_.erase(it);
+    self->answerAll(handles, [&answer](size_t i) -> std::optional<RateLimitDecision> {
+      if (!answer) return std::nullopt;
+      return answer->decisionFor(i);
+    });
   }
 
   void cancel(Handle handle) { take(handle); }
@@ -523,12 +644,18 @@ struct RedisRateLimiter::Impl {
   void close() {
     if (state_ == State::Closed) return;
     state_ = State::Closed;
+    *alive_ = false;
     // Dropped, not called: the owner is going away.
     pending_.clear();
     deadlines_.clear();
+    open_.clear();
+    openIndex_.clear();
+    inflight_.clear();
     dropContext();
-    closeTimer(deadlineTimer_);
-    closeTimer(connectTimer_);
+    closeHandle(deadlineTimer_);
+    closeHandle(connectTimer_);
+    closeHandle(flushCheck_);
+    closeHandle(flushIdle_);
   }
 };
 

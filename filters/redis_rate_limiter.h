@@ -1,8 +1,11 @@
 // Rate-limit decisions in Redis, shared by every gateway replica. One instance per worker:
 // its hiredis async connection is attached to the worker's uv_loop (hiredis's libuv
-// adapter), so nothing ever blocks the loop. Each decision is one EVALSHA of a Lua script
-// (loaded once with SCRIPT LOAD; NOSCRIPT answered by loading it again), on a key with a
-// hash tag ({fg:...}) so it works on Redis Cluster, with an expiry so idle keys vanish.
+// adapter), so nothing ever blocks the loop. Decisions are batched: the requests of one key
+// that arrive in the same loop iteration are decided together, in order, by one EVALSHA of
+// a Lua script at the end of the iteration (loaded once with SCRIPT LOAD; NOSCRIPT answered
+// by loading it again), and batches of all keys are pipelined on the one connection. Keys
+// carry a hash tag ({fg:...}) so it works on Redis Cluster, and an expiry so idle keys
+// vanish. A request cancelled before its batch is sent costs no token.
 // hiredis 0.14 has no command timeout: every pending decision has its own deadline, and
 // when it passes the caller hears "unavailable" at once (the late reply is ignored).
 // A lost connection is re-established with exponential backoff (100 ms .. 5 s).

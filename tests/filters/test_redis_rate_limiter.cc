@@ -509,7 +509,8 @@ TEST_CASE("cancel and close: dropped callbacks are never called") {
   // Redis answers in order: once a later decision is back, the cancelled one's reply came.
   Result later = decideNow(loop, limiter, "c", s);
   REQUIRE(later.has_value());
-  CHECK(later->remaining == 98);  // the cancelled request still counted in Redis
+  // Cancelled before its batch left at the end of the iteration: it cost nothing.
+  CHECK(later->remaining == 99);
   CHECK_FALSE(cancelledCalled);
 
   // close() with decisions in flight drops them too.
@@ -520,6 +521,89 @@ TEST_CASE("cancel and close: dropped callbacks are never called") {
   CHECK(closedCalls == 0);
   CHECK(limiter.decide("c", s, [&](Result r) { CHECK_FALSE(r.has_value()); ++closedCalls; }) == 0);
   CHECK(closedCalls == 1);
+  CHECK(loop.finish() == 0);
+}
+
+TEST_CASE("one iteration's requests of a key are decided by one script call, in order") {
+  RedisServer redis;
+  TestLoop loop;
+  RedisRateLimiter limiter(loop.get(), redisConfig(redis.port()));
+  limiter.start();
+  REQUIRE(loop.runUntil([&] { return limiter.connected(); }, 10s));
+  SyncRedis sync(redis.port());
+  CHECK(sync.command({"CONFIG", "RESETSTAT"}) == "OK");
+
+  // Four keys interleaved, 40 requests each, all asked for before the loop runs again.
+  const auto bucket = spec(kTokenBucket, 10, 1h, 25);  // burst 25, next token in 6 min
+  const auto window = spec(kFixedWindow, 7, 1h);
+  const auto sliding = spec(kSlidingWindow, 5, 1h);  // a fresh key: exactly 5 per window
+  std::vector<std::string> keys = {"batch-a", "batch-b", "batch-w", "batch-s"};
+  std::vector<std::vector<Result>> results(keys.size());
+  // The first answer for batch-b cancels b's last request, which is in the same batch: that
+  // one must never be called back.
+  RedisRateLimiter::Handle bLast = 0;
+  for (int i = 0; i < 40; ++i) {
+    for (size_t k = 0; k < keys.size(); ++k) {
+      auto h = limiter.decide(keys[k], k == 2 ? window : k == 3 ? sliding : bucket, [&, k](Result r) {
+        results[k].push_back(r);
+        if (k == 1 && results[k].size() == 1) limiter.cancel(bLast);
+      });
+      REQUIRE(h != 0);
+      if (k == 1) bLast = h;
+    }
+  }
+  REQUIRE(loop.runUntil([&] { return results[0].size() == 40 && results[2].size() == 40 && results[3].size() == 40 && results[1].size() == 39;
+  },
+                        10s));
+  loop.runFor(50ms);
+  CHECK(results[1].size() == 39);
+
+  auto admittedIn = [](const std::vector<Result>& rs) {
+    int n = 0;
+    for (const Result& r : rs) {
+      REQUIRE(r.has_value());
+      n += r->allowed ? 1 : 0;
+    }
+    return n;
+  };
+  CHECK(admittedIn(results[0]) == 25);
+  CHECK(admittedIn(results[2]) == 7);
+  // In order: the first 25 pass with 24, 23, ... 0 left; then the rest are refused.
+  for (int i = 0; i < 40; ++i) {
+    const Result& r = results[0][static_cast<size_t>(i)];
+    CHECK(r->allowed == (i < 25));
+    CHECK(r->limit == 25);
+    CHECK(r->remaining == static_cast<uint64_t>(i < 25 ? 24 - i : 0));
+    if (i < 25) {
+      CHECK(r->retryAfterMs == 0);
+      // The bucket is full again 6 min per spent token later.
+      CHECK(r->resetMs <= static_cast<uint64_t>(i + 1) * 360'000);
+      CHECK(r->resetMs > static_cast<uint64_t>(i) * 360'000);
+    } else {
+      CHECK(r->retryAfterMs > 0);
+      CHECK(r->retryAfterMs <= 360'000);
+    }
+  }
+  for (int i = 0; i < 40; ++i) {
+    const Result& r = results[2][static_cast<size_t>(i)];
+    CHECK(r->allowed == (i < 7));
+    CHECK(r->remaining == static_cast<uint64_t>(i < 7 ? 6 - i : 0));
+  }
+  for (int i = 0; i < 40; ++i) {
+    const Result& r = results[3][static_cast<size_t>(i)];
+    CHECK(r->allowed == (i < 5));
+    CHECK(r->remaining == static_cast<uint64_t>(i < 5 ? 4 - i : 0));
+    if (i >= 5) CHECK(r->retryAfterMs > 0);
+  }
+  // One call per key, not one per request (160 decisions).
+  const std::string stats = sync.command({"INFO", "commandstats"});
+  const auto at = stats.find("cmdstat_evalsha:calls=");
+  REQUIRE(at != std::string::npos);
+  const int calls = std::stoi(stats.substr(at + 22));
+  CHECK(calls >= 4);
+  CHECK(calls <= 6);
+
+  limiter.close();
   CHECK(loop.finish() == 0);
 }
 
