@@ -19,6 +19,13 @@ const ClusterConfig* Config::findCluster(const std::string& name) const {
   return nullptr;
 }
 
+const Plan* Config::findPlan(std::string_view name) const {
+  for (const Plan& plan : plans) {
+    if (plan.name == name) return &plan;
+  }
+  return nullptr;
+}
+
 std::string ConfigError::str() const {
   if (line <= 0) return fmt::format("{}: {}", file, message);
   return fmt::format("{}:{}:{}: {}", file, line, column, message);

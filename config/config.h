@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -30,10 +31,10 @@ struct SocketAddress {
 // ---- router filter -------------------------------------------------------------------
 
 struct RouteMatch {
-  std::string prefix;  // path starts with this (exactly one of prefix / path is set)
-  std::string path;    // path equals this
+  std::string prefix;                // path starts with this (exactly one of prefix / path is set)
+  std::string path;                  // path equals this
   std::vector<std::string> methods;  // empty: any method
-  std::string host;    // empty: any Host; otherwise compared case-insensitively, port ignored
+  std::string host;                  // empty: any Host; otherwise compared case-insensitively, port ignored
 };
 
 struct DirectResponse {
@@ -42,12 +43,28 @@ struct DirectResponse {
   std::string contentType = "application/json";
 };
 
+// Answers the gateway computes itself from the key store (storage:), by route:
+//   register     POST: issues a new API key (201 {api_key, key_id, prefix, limits})
+//   list_keys    GET: every stored key with its usage (never the key or its hash)
+//   view_logs    GET ?limit=N&key=PREFIX&status=S: the request log, newest first
+//   key_metrics  GET <prefix>{api-key}: one key's counts, ratios and latency percentiles
+//   revoke_key   DELETE <prefix>{id}: the key stops working within a second
+enum class RouteHandler { None, Register, ListKeys, ViewLogs, KeyMetrics, RevokeKey };
+
+struct HandlerConfig {
+  RouteHandler kind = RouteHandler::None;
+  // key_metrics: answer for any key. Off, a caller sees only the key it authenticated with
+  // (the auth filter must run before the router); for trusted listeners only.
+  bool anyKey = false;
+};
+
 struct Route {
   RouteMatch match;
-  std::string cluster;  // set when the route proxies
+  std::string cluster;                           // set when the route proxies
   std::optional<DirectResponse> directResponse;  // set when the route answers itself
-  std::optional<Duration> timeout;  // overrides the cluster's response timeout
-  std::optional<int> retries;       // overrides the cluster's retries
+  HandlerConfig handler;                         // set (kind != None) when a store handler answers
+  std::optional<Duration> timeout;               // overrides the cluster's response timeout
+  std::optional<int> retries;                    // overrides the cluster's retries
   SourceLocation location;
 };
 
@@ -71,9 +88,9 @@ struct RateLimitSpec {
 };
 
 struct StaticApiKey {
-  std::string key;   // the secret as configured (hashed at start-up, never logged)
-  std::string name;  // shown in logs and metrics; rate-limit overrides refer to it
-  std::string plan;  // optional label
+  std::string key;                     // the secret as configured (hashed at start-up, never logged)
+  std::string name;                    // shown in logs and metrics; rate-limit overrides refer to it
+  std::string plan;                    // optional label
   std::optional<RateLimitSpec> limit;  // this key's own limit, over the filter's default
   SourceLocation location;
 };
@@ -81,9 +98,9 @@ struct StaticApiKey {
 struct AuthConfig {
   std::string header = "x-api-key";  // where the key is read; also `Authorization: Bearer`
   bool allowBearer = true;
-  bool stripHeader = true;           // remove the key header(s) before forwarding upstream
+  bool stripHeader = true;  // remove the key header(s) before forwarding upstream
   std::vector<StaticApiKey> keys;
-  std::vector<RouteMatch> exempt;    // requests matching any of these need no key
+  std::vector<RouteMatch> exempt;  // requests matching any of these need no key
 };
 
 enum class RateLimitKeyBy { ApiKey, ClientIp };
@@ -97,19 +114,19 @@ struct RateLimitOverride {
 };
 
 struct RateLimitConfig {
-  RateLimitSpec limit;                       // default for every key / client
+  RateLimitSpec limit;                         // default for every key / client
   RateLimitKeyBy by = RateLimitKeyBy::ApiKey;  // requests without a key fall back to client IP
-  bool perRoute = false;                     // separate counters per route
+  bool perRoute = false;                       // separate counters per route
   RateLimitStore store = RateLimitStore::Local;
   RateLimitFailureMode failureMode = RateLimitFailureMode::Allow;  // when Redis is down/slow
-  bool shadow = false;                       // count would-be rejections, reject nothing
+  bool shadow = false;  // count would-be rejections, reject nothing
   std::vector<RateLimitOverride> overrides;
 };
 
 struct AccessLogConfig {
   bool enabled = false;
-  std::string path = "-";   // "-" = stdout
-  double sample = 1.0;      // share of requests logged (0..1]
+  std::string path = "-";  // "-" = stdout
+  double sample = 1.0;     // share of requests logged (0..1]
 };
 
 struct MetricsConfig {
@@ -132,11 +149,11 @@ struct ListenerConfig {
   std::string name;
   SocketAddress address;
   std::vector<FilterConfig> filters;
-  size_t maxHeaderBytes = 16 * 1024;       // request line + headers, over it: 431
-  size_t maxHeaders = 100;                 // over it: 431
-  uint64_t maxRequestBody = 10ull << 20;   // bytes, over it: 413 (0 = unlimited)
-  Duration headerTimeout{10'000};          // first byte to end of headers
-  Duration idleTimeout{60'000};            // keep-alive connection with no request
+  size_t maxHeaderBytes = 16 * 1024;      // request line + headers, over it: 431
+  size_t maxHeaders = 100;                // over it: 431
+  uint64_t maxRequestBody = 10ull << 20;  // bytes, over it: 413 (0 = unlimited)
+  Duration headerTimeout{10'000};         // first byte to end of headers
+  Duration idleTimeout{60'000};           // keep-alive connection with no request
   SourceLocation location;
 };
 
@@ -152,13 +169,13 @@ struct HealthCheckConfig {
   uint32_t unhealthyThreshold = 3;  // consecutive failures to be taken out (HAProxy's fall)
   // Inclusive status ranges that count as healthy; YAML: [200, "200-299"]. Default 200-399.
   std::vector<std::pair<int, int>> expectedStatuses{{200, 399}};
-  bool initiallyHealthy = true;     // `initial_state: healthy | unhealthy` before the first check
+  bool initiallyHealthy = true;  // `initial_state: healthy | unhealthy` before the first check
   SourceLocation location;
 };
 
 // Passive outlier detection: hosts that keep failing real requests are ejected for a while.
 struct OutlierDetectionConfig {
-  bool enabled = false;  // true when the cluster has an outlier_detection section
+  bool enabled = false;                     // true when the cluster has an outlier_detection section
   uint32_t consecutive5xx = 5;              // 0 = off
   uint32_t consecutiveConnectFailures = 5;  // 0 = off
   Duration baseEjectionTime{30'000};        // ejection lasts base × number of ejections...
@@ -191,13 +208,14 @@ struct ClusterConfig {
   Duration connectTimeout{1'000};
   Duration timeout{15'000};  // upstream response: max silence while waiting/reading, 504
   int retries = 1;           // further attempts, on the conditions in retryOn
-  uint32_t retryOn = kRetryConnectFailure | kRetryReset;  // YAML retry_on: [connect-failure, reset, 5xx, gateway-error]
-  std::optional<Duration> perTryTimeout;  // each attempt's own limit (retried when retry_on allows)
-  uint32_t retryBudgetPercent = 20;  // retries in flight at most this % of requests in flight...
-  uint32_t retryBudgetMinRetries = 3;  // ...but always allow this many
-  uint32_t maxConnectionsPerHost = 1024;  // per worker; more requests wait as pending
-  uint32_t maxIdlePerHost = 64;           // idle keep-alive connections kept per worker
-  Duration idleTimeout{30'000};           // idle pooled connection is closed after this
+  uint32_t retryOn =
+      kRetryConnectFailure | kRetryReset;  // YAML retry_on: [connect-failure, reset, 5xx, gateway-error]
+  std::optional<Duration> perTryTimeout;   // each attempt's own limit (retried when retry_on allows)
+  uint32_t retryBudgetPercent = 20;        // retries in flight at most this % of requests in flight...
+  uint32_t retryBudgetMinRetries = 3;      // ...but always allow this many
+  uint32_t maxConnectionsPerHost = 1024;   // per worker; more requests wait as pending
+  uint32_t maxIdlePerHost = 64;            // idle keep-alive connections kept per worker
+  Duration idleTimeout{30'000};            // idle pooled connection is closed after this
   HealthCheckConfig healthCheck;
   OutlierDetectionConfig outlierDetection;
   NoHealthyHosts noHealthyHosts = NoHealthyHosts::Panic;
@@ -211,8 +229,29 @@ struct RedisConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 6379;
   uint32_t db = 0;
-  std::string password;        // may come from ${ENV}
-  Duration timeout{50};        // per decision; then failure_mode applies
+  std::string password;  // may come from ${ENV}
+  Duration timeout{50};  // per decision; then failure_mode applies
+  SourceLocation location;
+};
+
+// storage: { url: sqlite://./flowguard.db, request_log: on, ... }: API keys issued by
+// /register and the request log live in this database.
+struct StorageConfig {
+  bool configured = false;
+  std::string url;                // sqlite://PATH or postgres://user@host:port/db
+  std::string password;           // replaces the URL's password when set (may come from ${ENV})
+  bool requestLog = true;         // write every request of every listener to request_log
+  uint64_t logQueue = 100'000;    // records held while the database is slow or down
+  Duration flushInterval{200};    // request-log batches are written at least this often
+  Duration keyPollInterval{250};  // keys issued/revoked by other gateways show up this fast
+  SourceLocation location;
+};
+
+// plans: { free: { rate: 10/s, burst: 20 }, ... }: the limits a key issued by /register
+// gets. The first plan is the default.
+struct Plan {
+  std::string name;
+  RateLimitSpec limit;
   SourceLocation location;
 };
 
@@ -222,6 +261,10 @@ struct Config {
   std::vector<ListenerConfig> listeners;
   std::vector<ClusterConfig> clusters;
   RedisConfig redis;
+  StorageConfig storage;
+  std::vector<Plan> plans;
+
+  const Plan* findPlan(std::string_view name) const;
 
   const ClusterConfig* findCluster(const std::string& name) const;
 };

@@ -107,8 +107,8 @@ void parseWorkers(YamlReader& r, const YAML::Node& node, Config& config) {
       return;
     }
   }
-  r.error(node, fmt::format("'workers' must be 'auto' or an integer between 1 and {}, got {}",
-                            kMaxWorkers, describeNode(node)));
+  r.error(node, fmt::format("'workers' must be 'auto' or an integer between 1 and {}, got {}", kMaxWorkers,
+                            describeNode(node)));
 }
 
 // For messages about defaults, in the unit an operator would have written.
@@ -190,8 +190,8 @@ void parseHealthCheck(YamlReader& r, const YAML::Node& node, HealthCheckConfig& 
   if (!expectSection(r, node, "health_check")) return;
   hc.enabled = true;
   r.checkKeys(node, "in health_check",
-              {"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold",
-               "expected_statuses", "initial_state"});
+              {"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expected_statuses",
+               "initial_state"});
   if (auto path = YamlReader::find(node, "path")) {
     if (std::optional<std::string> text = r.string(*path, "path")) {
       if (text->empty() || (*text)[0] != '/') {
@@ -210,9 +210,9 @@ void parseHealthCheck(YamlReader& r, const YAML::Node& node, HealthCheckConfig& 
   // A probe still running when the next is due would overlap it; the host's state would
   // then depend on which answer lands first.
   if (intervalOk && timeoutOk && hc.timeout > hc.interval) {
-    std::string message = fmt::format("health_check 'timeout' ({}) must not exceed 'interval' ({})",
-                                      showSetting(node, "timeout", hc.timeout),
-                                      showSetting(node, "interval", hc.interval));
+    std::string message =
+        fmt::format("health_check 'timeout' ({}) must not exceed 'interval' ({})",
+                    showSetting(node, "timeout", hc.timeout), showSetting(node, "interval", hc.interval));
     // Point at what the operator wrote: the timeout, or the interval that undercuts the default.
     std::optional<YAML::Node> at = YamlReader::find(node, "timeout");
     if (!at) at = YamlReader::find(node, "interval");
@@ -251,8 +251,8 @@ void parseOutlierDetection(YamlReader& r, const YAML::Node& node, OutlierDetecti
   if (!expectSection(r, node, "outlier_detection")) return;
   od.enabled = true;
   r.checkKeys(node, "in outlier_detection",
-              {"consecutive_5xx", "consecutive_connect_failures", "base_ejection_time",
-               "max_ejection_time", "max_ejection_percent"});
+              {"consecutive_5xx", "consecutive_connect_failures", "base_ejection_time", "max_ejection_time",
+               "max_ejection_percent"});
   // Zero turns that trigger off.
   setInteger(r, node, "consecutive_5xx", 0, kMaxU32, od.consecutive5xx);
   setInteger(r, node, "consecutive_connect_failures", 0, kMaxU32, od.consecutiveConnectFailures);
@@ -342,11 +342,11 @@ ClusterConfig parseCluster(YamlReader& r, const YAML::Node& node, DuplicateNames
   ClusterConfig cluster;
   cluster.location = YamlReader::location(node);
   if (!r.expectMap(node, "cluster")) return cluster;
-  r.checkKeys(node, "in cluster",
-              {"name", "hosts", "lb_policy", "connect_timeout", "timeout", "retries", "retry_on",
-               "per_try_timeout", "retry_budget", "max_connections_per_host", "max_idle_per_host",
-               "idle_timeout", "health_check", "outlier_detection", "no_healthy_hosts",
-               "circuit_breakers", "max_pending_requests"});
+  r.checkKeys(
+      node, "in cluster",
+      {"name", "hosts", "lb_policy", "connect_timeout", "timeout", "retries", "retry_on", "per_try_timeout",
+       "retry_budget", "max_connections_per_host", "max_idle_per_host", "idle_timeout", "health_check",
+       "outlier_detection", "no_healthy_hosts", "circuit_breakers", "max_pending_requests"});
   reportMovedKeys(r, node);
   if (auto nameNode = readName(r, node, "in cluster", cluster.name)) names.add(r, cluster.name, *nameNode);
   if (auto hosts = r.require(node, "hosts", "in cluster")) {
@@ -388,7 +388,8 @@ ClusterConfig parseCluster(YamlReader& r, const YAML::Node& node, DuplicateNames
       cluster.noHealthyHosts = *index == 0 ? NoHealthyHosts::Panic : NoHealthyHosts::Reject;
     }
   }
-  if (auto cb = YamlReader::find(node, "circuit_breakers")) parseCircuitBreakers(r, *cb, cluster.circuitBreakers);
+  if (auto cb = YamlReader::find(node, "circuit_breakers"))
+    parseCircuitBreakers(r, *cb, cluster.circuitBreakers);
   return cluster;
 }
 
@@ -416,9 +417,8 @@ void parseFilters(YamlReader& r, const YAML::Node& list, FilterParseContext& ctx
       std::vector<std::string_view> known;
       for (const FilterParser& p : filterParsers()) known.push_back(p.name);
       std::string_view suggestion = closestMatch(name, known);
-      std::string hint = suggestion.empty()
-                             ? fmt::format("known filters: {}", fmt::join(known, ", "))
-                             : fmt::format("did you mean '{}'?", suggestion);
+      std::string hint = suggestion.empty() ? fmt::format("known filters: {}", fmt::join(known, ", "))
+                                            : fmt::format("did you mean '{}'?", suggestion);
       r.error(*nameNode, fmt::format("unknown filter '{}' ({})", name, hint));
       continue;
     }
@@ -483,7 +483,9 @@ ListenerConfig parseListener(YamlReader& r, const YAML::Node& node, FilterParseC
   return listener;
 }
 
-bool isWildcard(const std::string& host) { return host == "0.0.0.0" || host == "::"; }
+bool isWildcard(const std::string& host) {
+  return host == "0.0.0.0" || host == "::";
+}
 
 // Two listeners on one port collide when the hosts are equal or one is a wildcard: with
 // SO_REUSEPORT the kernel would quietly split connections between them instead of failing.
@@ -498,13 +500,15 @@ void checkListenerAddresses(YamlReader& r, const std::vector<ListenerConfig>& li
       if (a.port != b.port) continue;
       int line = YamlReader::location(*addressNodes[j]).line;
       if (a.host == b.host) {
-        r.error(*addressNodes[i], fmt::format("duplicate listener address '{}' (already used by listener '{}' at line {})",
-                                              a.str(), listeners[j].name, line));
+        r.error(*addressNodes[i],
+                fmt::format("duplicate listener address '{}' (already used by listener '{}' at line {})",
+                            a.str(), listeners[j].name, line));
         break;
       }
       if (isWildcard(a.host) || isWildcard(b.host)) {
-        r.error(*addressNodes[i], fmt::format("listener address '{}' overlaps '{}' of listener '{}' at line {}",
-                                              a.str(), b.str(), listeners[j].name, line));
+        r.error(*addressNodes[i],
+                fmt::format("listener address '{}' overlaps '{}' of listener '{}' at line {}", a.str(),
+                            b.str(), listeners[j].name, line));
         break;
       }
     }
@@ -517,7 +521,7 @@ void parseConfig(YamlReader& r, const YAML::Node& root, Config& config) {
     return;
   }
   if (!r.expectMap(root, "the top level")) return;
-  r.checkKeys(root, "at top level", {"workers", "listeners", "clusters", "redis"});
+  r.checkKeys(root, "at top level", {"workers", "listeners", "clusters", "redis", "storage", "plans"});
   if (auto workers = YamlReader::find(root, "workers")) parseWorkers(r, *workers, config);
 
   // Clusters first, so routes anywhere in the file can be checked against their names.
@@ -534,6 +538,9 @@ void parseConfig(YamlReader& r, const YAML::Node& root, Config& config) {
 
   // Also before listeners: `store: redis` needs to know whether the section exists.
   if (auto redis = YamlReader::find(root, "redis")) parseRedis(r, *redis, config.redis);
+  // And `handler:` routes need the storage section.
+  if (auto storage = YamlReader::find(root, "storage")) parseStorage(r, *storage, config.storage);
+  if (auto plans = YamlReader::find(root, "plans")) parsePlans(r, *plans, config.plans);
 
   std::optional<YAML::Node> listeners = r.require(root, "listeners", "at top level");
   if (!listeners || !r.expectList(*listeners, "'listeners'")) return;
@@ -541,7 +548,7 @@ void parseConfig(YamlReader& r, const YAML::Node& root, Config& config) {
     r.error(*listeners, "no listeners: at least one listener is required");
     return;
   }
-  FilterParseContext ctx{r, clusterNames, config.redis};
+  FilterParseContext ctx{r, clusterNames, config.redis, config.storage};
   DuplicateNames names("listener");
   std::vector<std::optional<YAML::Node>> addressNodes;
   for (const YAML::Node& node : *listeners) {
@@ -599,7 +606,8 @@ LoadResult loadConfigFile(const std::string& path) {
   }
   if (error != 0) {
     LoadResult result;
-    result.errors.push_back(ConfigError{path, 0, 0, fmt::format("cannot read config file: {}", std::strerror(error))});
+    result.errors.push_back(
+        ConfigError{path, 0, 0, fmt::format("cannot read config file: {}", std::strerror(error))});
     return result;
   }
   return loadConfigText(text, path);

@@ -21,6 +21,7 @@ struct FilterParseContext {
   YamlReader& reader;
   const std::set<std::string>& clusterNames;  // every cluster the file defines
   const RedisConfig& redis;                   // the top-level `redis:` section, parsed first
+  const StorageConfig& storage;               // the top-level `storage:` section, parsed first
 };
 
 // `node` is the filter's map: `name:` plus the filter's own keys at the same level. Problems
@@ -60,5 +61,8 @@ bool parseRateLimitSpec(YamlReader& r, const YAML::Node& map, RateLimitAlgorithm
 
 // The top-level `redis:` section (not a filter, but shared by filters through the context).
 void parseRedis(YamlReader& r, const YAML::Node& node, RedisConfig& out);
+// The top-level `storage:` and `plans:` sections.
+void parseStorage(YamlReader& r, const YAML::Node& node, StorageConfig& out);
+void parsePlans(YamlReader& r, const YAML::Node& node, std::vector<Plan>& out);
 
 }  // namespace flowguard::config

@@ -26,19 +26,62 @@ DirectResponse parseDirectResponse(const YAML::Node& node, YamlReader& r) {
   return response;
 }
 
+const std::vector<std::string_view> kHandlers{"register", "list_keys", "view_logs", "key_metrics",
+                                              "revoke_key"};
+
+// `handler: register`, or `handler: { name: key_metrics, any_key: true }`.
+HandlerConfig parseHandler(const YAML::Node& node, FilterParseContext& ctx, const RouteMatch& match) {
+  YamlReader& r = ctx.reader;
+  HandlerConfig handler;
+  YAML::Node nameNode = node;
+  if (node.IsMap()) {
+    r.checkKeys(node, "in handler", {"name", "any_key"});
+    auto name = r.require(node, "name", "in handler");
+    if (!name) return handler;
+    nameNode.reset(*name);  // not `=`: that would overwrite the map node itself
+  }
+  auto index = r.choice(nameNode, "handler", "handler", kHandlers);
+  if (!index) return handler;
+  handler.kind = static_cast<RouteHandler>(*index + 1);
+  if (node.IsMap()) {
+    if (auto anyKey = YamlReader::find(node, "any_key")) {
+      if (auto value = r.boolean(*anyKey, "any_key")) handler.anyKey = *value;
+      if (handler.kind != RouteHandler::KeyMetrics)
+        r.error(*anyKey, "'any_key' applies to the key_metrics handler only");
+    }
+  }
+  if (!ctx.storage.configured) {
+    r.error(nameNode, fmt::format("handler '{}' needs a top-level 'storage' section "
+                                  "(e.g. storage: {{ url: sqlite://./flowguard.db }})",
+                                  kHandlers[*index]));
+  }
+  // These two read an argument from the rest of the path.
+  const bool takesArgument =
+      handler.kind == RouteHandler::KeyMetrics || handler.kind == RouteHandler::RevokeKey;
+  if (takesArgument && (match.prefix.empty() || match.prefix.back() != '/')) {
+    r.error(nameNode,
+            fmt::format("handler '{}' reads the {} from the path after the route's prefix: match it "
+                        "with a prefix ending in '/', e.g. {{ prefix: {} }}",
+                        kHandlers[*index], handler.kind == RouteHandler::KeyMetrics ? "key" : "key id",
+                        handler.kind == RouteHandler::KeyMetrics ? "/metrics/" : "/keys/"));
+  }
+  return handler;
+}
+
 Route parseRoute(const YAML::Node& node, FilterParseContext& ctx) {
   YamlReader& r = ctx.reader;
   Route route;
   route.location = YamlReader::location(node);
   if (!r.expectMap(node, "route")) return route;
-  r.checkKeys(node, "in route", {"match", "cluster", "direct_response", "timeout", "retries"});
+  r.checkKeys(node, "in route", {"match", "cluster", "direct_response", "handler", "timeout", "retries"});
   if (auto match = r.require(node, "match", "in route")) {
     route.match = parseRouteMatch(*match, r, "'match'", "route match");
   }
   std::optional<YAML::Node> cluster = YamlReader::find(node, "cluster");
   std::optional<YAML::Node> direct = YamlReader::find(node, "direct_response");
-  if (cluster.has_value() == direct.has_value()) {
-    r.error(node, "route needs exactly one of 'cluster' or 'direct_response'");
+  std::optional<YAML::Node> handler = YamlReader::find(node, "handler");
+  if (int(cluster.has_value()) + int(direct.has_value()) + int(handler.has_value()) != 1) {
+    r.error(node, "route needs exactly one of 'cluster', 'direct_response' or 'handler'");
   }
   if (cluster) {
     if (auto name = r.string(*cluster, "cluster")) {
@@ -49,7 +92,9 @@ Route parseRoute(const YAML::Node& node, FilterParseContext& ctx) {
     }
   }
   if (direct) route.directResponse = parseDirectResponse(*direct, r);
-  if (auto timeout = YamlReader::find(node, "timeout")) route.timeout = r.positiveDuration(*timeout, "timeout");
+  if (handler) route.handler = parseHandler(*handler, ctx, route.match);
+  if (auto timeout = YamlReader::find(node, "timeout"))
+    route.timeout = r.positiveDuration(*timeout, "timeout");
   if (auto retries = YamlReader::find(node, "retries")) {
     if (auto value = r.integer(*retries, "retries", 0, kMaxRetries)) route.retries = static_cast<int>(*value);
   }
@@ -86,8 +131,8 @@ RouteMatch parseRouteMatch(const YAML::Node& node, YamlReader& r, std::string_vi
         std::optional<std::string> method = r.string(item, "methods entry");
         if (!method) continue;
         if (!isMethodToken(*method)) {
-          r.error(item, fmt::format("invalid HTTP method '{}': expected a token such as GET or POST",
-                                    *method));
+          r.error(item,
+                  fmt::format("invalid HTTP method '{}': expected a token such as GET or POST", *method));
           continue;
         }
         match.methods.push_back(std::move(*method));

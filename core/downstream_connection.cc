@@ -6,7 +6,6 @@
 #include <cstring>
 #include <random>
 
-
 #include "core/http1_encoder.h"
 
 namespace flowguard::core {
@@ -64,8 +63,7 @@ DownstreamConnection::DownstreamConnection(Dispatcher& dispatcher, const Listene
       writer_(reinterpret_cast<uv_stream_t*>(&tcp_)),
       parser_(Http1Parser::Kind::Request,
               Http1Parser::Limits{settings.maxHeaderBytes, settings.maxHeaders,
-                                  settings.maxRequestBody == 0 ? UINT64_MAX
-                                                               : settings.maxRequestBody}) {
+                                  settings.maxRequestBody == 0 ? UINT64_MAX : settings.maxRequestBody}) {
   uv_tcp_init(dispatcher.loop(), &tcp_);
   tcp_.data = this;
   timer_.init(dispatcher.loop(), this, &DownstreamConnection::onTimer);
@@ -270,7 +268,8 @@ void DownstreamConnection::onRequestHead() {
   // bytes the client sends next are not HTTP: answer, then close.
   if (!head_.keepAlive || draining_ || head_.method == "CONNECT") closeAfterResponse_ = true;
 
-  chain_ = std::make_unique<FilterChain>(*this, head_, info_, settings_.filterChain->createFilters());
+  chain_ = std::make_unique<FilterChain>(*this, head_, info_, settings_.filterChain->createFilters(),
+                                         settings_.filterChain->observer());
   chain_->start();
 }
 
@@ -344,8 +343,7 @@ void DownstreamConnection::startRequestBody() {
     chain_->deliverBody({}, true, nullptr);
     return;
   }
-  if (head_.expectContinue && head_.versionMinor >= 1 && !continueSent_ &&
-      inStart_ == inEnd_) {
+  if (head_.expectContinue && head_.versionMinor >= 1 && !continueSent_ && inStart_ == inEnd_) {
     continueSent_ = true;
     writer_.write("HTTP/1.1 100 Continue\r\n\r\n");
   }

@@ -14,6 +14,7 @@
 //                       drop any async work still pending (the request is being destroyed).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -32,9 +33,11 @@ enum class FilterStatus { Continue, Stop };
 // limiter wants the key's own limit) know the concrete type the auth filter stores.
 struct AuthenticatedKey {
   virtual ~AuthenticatedKey() = default;
-  std::string id;      // stable identity for counters ("static:demo", a database id...)
-  std::string name;    // for logs and metrics
-  std::string prefix;  // the first characters of the key: enough to recognise, not to use
+  std::string id;                          // stable identity for counters ("static:demo", a database id...)
+  std::string name;                        // for logs and metrics
+  std::string prefix;                      // the first characters of the key: enough to recognise, not to use
+  int64_t storedKeyId = 0;                 // its row in the key store; 0 for keys written in flowguard.yaml
+  std::array<unsigned char, 32> digest{};  // SHA-256 of the key (compare these, never keys)
 };
 
 // Facts about one request that every filter may read, and the router and the connection
@@ -44,15 +47,15 @@ struct StreamInfo {
   std::string downstreamAddress;  // client IP
   std::string_view listenerName;
   std::chrono::steady_clock::time_point start;
-  int responseStatus = 0;         // status sent downstream, 0 when none was sent
+  int responseStatus = 0;  // status sent downstream, 0 when none was sent
   uint64_t requestBodyBytes = 0;
   uint64_t responseBodyBytes = 0;
-  std::string_view routeName;     // the router's matched route ("prefix /api"), empty if none
-  std::string_view clusterName;   // the route's cluster, empty if none
-  std::string upstreamHost;       // "ip:port" of the host that answered, empty if none
+  std::string_view routeName;          // the router's matched route ("prefix /api"), empty if none
+  std::string_view clusterName;        // the route's cluster, empty if none
+  std::string upstreamHost;            // "ip:port" of the host that answered, empty if none
   uint64_t upstreamHeadersMicros = 0;  // from start until the upstream's response head, 0 if none
-  std::string localReplyReason;   // why FlowGuard answered itself, empty when proxied
-  bool downstreamReset = false;   // the client went away before the response was complete
+  std::string localReplyReason;        // why FlowGuard answered itself, empty when proxied
+  bool downstreamReset = false;        // the client went away before the response was complete
   std::shared_ptr<const AuthenticatedKey> apiKey;  // null for anonymous requests
 
   // Ready for the next request on the same connection; strings keep their capacity.
@@ -123,8 +126,7 @@ class Filter {
   virtual FilterStatus onRequest() { return FilterStatus::Continue; }
   // Terminal filter only. `trailers` is non-null on the last call of a chunked body that
   // carried trailer fields.
-  virtual void onRequestBody(std::string_view /*data*/, bool /*endStream*/,
-                             const HeaderMap* /*trailers*/) {}
+  virtual void onRequestBody(std::string_view /*data*/, bool /*endStream*/, const HeaderMap* /*trailers*/) {}
   virtual void onResponseHeaders(ResponseHead& /*head*/) {}
   // Downstream write queue went above (true) or back below (false) its watermark.
   virtual void onDownstreamWatermark(bool /*above*/) {}

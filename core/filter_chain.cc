@@ -48,11 +48,21 @@ void appendJsonString(std::string& out, std::string_view s) {
       continue;
     }
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (u < 0x20 || u == 0x7f) {
           out += fmt::format("\\u{:04x}", static_cast<unsigned>(u));
@@ -86,8 +96,8 @@ std::string localReplyBody(int status, std::string_view reason, std::string_view
 }
 
 FilterChain::FilterChain(DownstreamStream& downstream, RequestHead& head, StreamInfo& info,
-                         std::vector<std::unique_ptr<Filter>> filters)
-    : downstream_(downstream), head_(head), info_(info), filters_(std::move(filters)) {
+                         std::vector<std::unique_ptr<Filter>> filters, RequestObserver* observer)
+    : downstream_(downstream), head_(head), info_(info), filters_(std::move(filters)), observer_(observer) {
   slots_.reserve(filters_.size());  // no reallocation: filters keep references to slots
   for (size_t i = 0; i < filters_.size(); ++i) {
     slots_.emplace_back(*this, i);
@@ -95,9 +105,13 @@ FilterChain::FilterChain(DownstreamStream& downstream, RequestHead& head, Stream
   }
 }
 
-FilterChain::~FilterChain() { complete(); }
+FilterChain::~FilterChain() {
+  complete();
+}
 
-void FilterChain::start() { iterate(0); }
+void FilterChain::start() {
+  iterate(0);
+}
 
 void FilterChain::iterate(size_t from) {
   iterating_ = true;
@@ -123,7 +137,9 @@ void FilterChain::iterate(size_t from) {
   }
 }
 
-void FilterChain::continueChain() { continueFrom(stoppedAt_); }
+void FilterChain::continueChain() {
+  continueFrom(stoppedAt_);
+}
 
 void FilterChain::continueFrom(size_t index) {
   // Only the filter the chain waits on may resume it; anything else is a late or
@@ -147,8 +163,7 @@ void FilterChain::sendLocalReply(int status, std::string_view contentType, std::
   if (!active()) return;
   if (responseStarted_) {
     // Too late for a clean answer: the client already has part of another response.
-    resetStream(info_.localReplyReason.empty() ? "local reply after response start"
-                                               : info_.localReplyReason);
+    resetStream(info_.localReplyReason.empty() ? "local reply after response start" : info_.localReplyReason);
     return;
   }
   if (info_.localReplyReason.empty()) info_.localReplyReason = fmt::format("status {}", status);
@@ -213,6 +228,7 @@ void FilterChain::complete() {
   if (completed_) return;
   completed_ = true;
   for (auto& filter : filters_) filter->onComplete(info_);
+  if (observer_ != nullptr) observer_->onRequestComplete(head_, info_);
 }
 
 }  // namespace flowguard::core

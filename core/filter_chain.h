@@ -29,21 +29,33 @@ class DownstreamStream {
   virtual void reset(std::string_view reason) = 0;
 };
 
+// Hears of every request a chain finished, whichever filter answered it and however far
+// the chain got (the request log). Called on the worker thread after the filters' onComplete.
+class RequestObserver {
+ public:
+  virtual ~RequestObserver() = default;
+  virtual void onRequestComplete(const RequestHead& head, const StreamInfo& info) = 0;
+};
+
 // The filter factories of one listener on one worker, in config order.
 class FilterChainFactory {
  public:
   void add(std::unique_ptr<FilterFactory> factory) { factories_.push_back(std::move(factory)); }
   std::vector<std::unique_ptr<Filter>> createFilters() const;
   size_t size() const { return factories_.size(); }
+  // Not owned; must outlive every chain made from this factory. Null: none.
+  void setObserver(RequestObserver* observer) { observer_ = observer; }
+  RequestObserver* observer() const { return observer_; }
 
  private:
   std::vector<std::unique_ptr<FilterFactory>> factories_;
+  RequestObserver* observer_ = nullptr;
 };
 
 class FilterChain final : public FilterCallbacks, public DeferredDeletable {
  public:
   FilterChain(DownstreamStream& downstream, RequestHead& head, StreamInfo& info,
-              std::vector<std::unique_ptr<Filter>> filters);
+              std::vector<std::unique_ptr<Filter>> filters, RequestObserver* observer = nullptr);
   ~FilterChain() override;
 
   // Runs onRequest from the first filter. Call once.
@@ -87,7 +99,9 @@ class FilterChain final : public FilterCallbacks, public DeferredDeletable {
     StreamInfo& streamInfo() override { return chain_.streamInfo(); }
     uv_loop_t* loop() override { return chain_.loop(); }
     void continueChain() override { chain_.continueFrom(index_); }
-    void sendLocalReply(int status, std::string_view reason) override { chain_.sendLocalReply(status, reason); }
+    void sendLocalReply(int status, std::string_view reason) override {
+      chain_.sendLocalReply(status, reason);
+    }
     void sendLocalReply(int status, std::string_view contentType, std::string body) override {
       chain_.sendLocalReply(status, contentType, std::move(body));
     }
@@ -114,8 +128,9 @@ class FilterChain final : public FilterCallbacks, public DeferredDeletable {
   StreamInfo& info_;
   std::vector<std::unique_ptr<Filter>> filters_;
   std::vector<FilterSlot> slots_;  // slots_[i] is filters_[i]'s callbacks
-  size_t stoppedAt_ = 0;        // index of the filter that returned Stop
-  bool iterating_ = false;      // inside iterate(): a continueChain() now is "sync"
+  RequestObserver* observer_;
+  size_t stoppedAt_ = 0;    // index of the filter that returned Stop
+  bool iterating_ = false;  // inside iterate(): a continueChain() now is "sync"
   bool continueRequested_ = false;
   bool stopped_ = false;
   bool responseStarted_ = false;

@@ -20,7 +20,16 @@ std::string_view bearerToken(std::string_view authorization) {
 
 }  // namespace
 
-std::unique_ptr<core::Filter> AuthFilterFactory::create() { return std::make_unique<AuthFilter>(*this); }
+std::unique_ptr<core::Filter> AuthFilterFactory::create() {
+  return std::make_unique<AuthFilter>(*this);
+}
+
+std::shared_ptr<const ApiKeyRecord> AuthFilterFactory::find(std::string_view key) {
+  const KeyDigest digest = digestKey(key);
+  auto record = view_.find(digest);
+  if (record == nullptr && storedView_) record = storedView_->find(digest);
+  return record;
+}
 
 core::FilterStatus AuthFilter::onRequest() {
   const config::AuthConfig& config = factory_.config_;
@@ -38,7 +47,7 @@ core::FilterStatus AuthFilter::onRequest() {
                                         (config.allowBearer ? " or Authorization: Bearer)" : ")"));
     return core::FilterStatus::Stop;
   }
-  auto record = factory_.view_.find(key);
+  auto record = factory_.find(key);
   if (record == nullptr) {
     callbacks().sendLocalReply(401, "invalid API key");
     return core::FilterStatus::Stop;

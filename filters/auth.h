@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "config/config.h"
 #include "core/filter.h"
@@ -16,8 +17,14 @@ namespace flowguard::filters {
 class AuthFilterFactory : public core::FilterFactory {
  public:
   // `registry` is shared by every worker (built once per listener).
-  AuthFilterFactory(const config::AuthConfig& config, std::shared_ptr<KeyRegistry> registry)
-      : config_(config), registry_(std::move(registry)), view_(*registry_) {}
+  // `stored`: keys from the key store, consulted after the yaml's (null: none).
+  AuthFilterFactory(const config::AuthConfig& config, std::shared_ptr<KeyRegistry> registry,
+                    std::shared_ptr<KeyRegistry> stored)
+      : config_(config), registry_(std::move(registry)), view_(*registry_), stored_(std::move(stored)) {
+    if (stored_) storedView_.emplace(*stored_);
+  }
+  // The record of a presented key, from the yaml or the key store; null when unknown.
+  std::shared_ptr<const ApiKeyRecord> find(std::string_view key);
   std::unique_ptr<core::Filter> create() override;
 
  private:
@@ -25,6 +32,8 @@ class AuthFilterFactory : public core::FilterFactory {
   const config::AuthConfig& config_;
   std::shared_ptr<KeyRegistry> registry_;
   KeyRegistry::View view_;  // this worker's cached snapshot
+  std::shared_ptr<KeyRegistry> stored_;
+  std::optional<KeyRegistry::View> storedView_;
 };
 
 class AuthFilter final : public core::Filter {

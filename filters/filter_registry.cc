@@ -30,7 +30,7 @@ std::unique_ptr<core::FilterFactory> createFilterFactory(const config::FilterCon
         if constexpr (std::is_same_v<T, config::RouterConfig>) {
           return std::make_unique<RouterFilterFactory>(settings, resources);
         } else if constexpr (std::is_same_v<T, config::AuthConfig>) {
-          return std::make_unique<AuthFilterFactory>(settings, shared.keys);
+          return std::make_unique<AuthFilterFactory>(settings, shared.keys, resources.storedKeys);
         } else if constexpr (std::is_same_v<T, config::RateLimitConfig>) {
           if (settings.store == config::RateLimitStore::Redis && resources.redis == nullptr) {
             throw std::runtime_error("rate_limit store: redis needs a top-level redis: section");

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace flowguard::filters {
@@ -30,7 +31,11 @@ KeyDigest digestKey(std::string_view key) {
   return digest;
 }
 
-std::string keyPrefix(std::string_view key) { return std::string(key.substr(0, 8)); }
+std::string keyPrefix(std::string_view key) {
+  // Never more than a third of the key: a short yaml key such as "test-api-key" must not
+  // show up whole in a log.
+  return std::string(key.substr(0, std::min<size_t>(12, key.size() / 3)));
+}
 
 std::shared_ptr<const KeySnapshot> staticKeySnapshot(const config::AuthConfig& config) {
   auto snapshot = std::make_shared<KeySnapshot>();
@@ -39,6 +44,7 @@ std::shared_ptr<const KeySnapshot> staticKeySnapshot(const config::AuthConfig& c
     record->id = "static:" + key.name;
     record->name = key.name;
     record->prefix = keyPrefix(key.key);
+    record->digest = digestKey(key.key);
     record->plan = key.plan;
     record->limit = key.limit;
     snapshot->emplace(digestKey(key.key), std::move(record));

@@ -55,13 +55,14 @@ class KeyRegistry {
    public:
     explicit View(const KeyRegistry& registry) : registry_(registry) {}
     // The record for a presented key, or null.
-    std::shared_ptr<const ApiKeyRecord> find(std::string_view key) {
+    std::shared_ptr<const ApiKeyRecord> find(std::string_view key) { return find(digestKey(key)); }
+    std::shared_ptr<const ApiKeyRecord> find(const KeyDigest& digest) {
       uint64_t version = registry_.version_.load(std::memory_order_acquire);
       if (!snapshot_ || version != version_) {
         snapshot_ = std::atomic_load(&registry_.snapshot_);
         version_ = version;
       }
-      auto it = snapshot_->find(digestKey(key));
+      auto it = snapshot_->find(digest);
       return it == snapshot_->end() ? nullptr : it->second;
     }
 
@@ -79,7 +80,7 @@ class KeyRegistry {
 // A snapshot of an auth filter's static keys (from flowguard.yaml).
 std::shared_ptr<const KeySnapshot> staticKeySnapshot(const config::AuthConfig& config);
 
-// What the logs may show of a key: its first 8 characters.
+// What the logs may show of a key: its first characters (12 at most, a third at most).
 std::string keyPrefix(std::string_view key);
 
 }  // namespace flowguard::filters

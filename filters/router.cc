@@ -77,6 +77,11 @@ core::FilterStatus RouterFilter::onRequest() {
     callbacks().sendLocalReply(direct.status, direct.contentType, direct.body);
     return core::FilterStatus::Stop;
   }
+  if (route->handler.kind != config::RouteHandler::None) {
+    handler_ = std::make_unique<StoreHandler>(*route, factory_.resources_, callbacks());
+    handler_->start();
+    return core::FilterStatus::Stop;
+  }
   cluster_ = factory_.resources_.clusters.find(route->cluster);
   if (cluster_ == nullptr) {  // config validation makes this unreachable; answer anyway
     callbacks().sendLocalReply(503, fmt::format("unknown cluster {}", route->cluster));
@@ -84,14 +89,16 @@ core::FilterStatus RouterFilter::onRequest() {
   }
   info.clusterName = cluster_->name();
   if (!cluster_->state().acquireRequest()) {
-    callbacks().sendLocalReply(503, fmt::format("cluster {} overflow: max_requests reached", cluster_->name()));
+    callbacks().sendLocalReply(503,
+                               fmt::format("cluster {} overflow: max_requests reached", cluster_->name()));
     return core::FilterStatus::Stop;
   }
   holdsRequestSlot_ = true;
   cluster_->state().counters().requests.fetch_add(1, std::memory_order_relaxed);
   const config::ClusterConfig& clusterConfig = cluster_->config();
   timeout_ = route->timeout.value_or(clusterConfig.timeout);
-  if (clusterConfig.perTryTimeout && *clusterConfig.perTryTimeout < timeout_) timeout_ = *clusterConfig.perTryTimeout;
+  if (clusterConfig.perTryTimeout && *clusterConfig.perTryTimeout < timeout_)
+    timeout_ = *clusterConfig.perTryTimeout;
   retriesLeft_ = route->retries.value_or(clusterConfig.retries);
   chunkedBody_ = head.framing == core::BodyFraming::Chunked;
   tryNextHost();
@@ -173,7 +180,8 @@ void RouterFilter::recordResult(upstream::AttemptResult result) {
     state.latencySamples.fetch_add(1, std::memory_order_relaxed);
   }
   if (result != upstream::AttemptResult::Success) state.failures.fetch_add(1, std::memory_order_relaxed);
-  if (result == upstream::AttemptResult::ConnectFailure) state.connectFailures.fetch_add(1, std::memory_order_relaxed);
+  if (result == upstream::AttemptResult::ConnectFailure)
+    state.connectFailures.fetch_add(1, std::memory_order_relaxed);
   if (cluster_->state().outlierDetector().record(state, result, cluster_->nowMs())) {
     cluster_->state().counters().ejections.fetch_add(1, std::memory_order_relaxed);
   }
@@ -229,8 +237,8 @@ void RouterFilter::onPoolFailure(upstream::UpstreamFailure failure) {
   if (failure == upstream::UpstreamFailure::Overflow) {
     // A circuit breaker, not the host, said no: no outlier record, no retry.
     endAttempt();
-    callbacks().sendLocalReply(503, fmt::format("cluster {} overflow: too many pending requests or connections",
-                                                cluster_->name()));
+    callbacks().sendLocalReply(
+        503, fmt::format("cluster {} overflow: too many pending requests or connections", cluster_->name()));
     return;
   }
   recordResult(upstream::AttemptResult::ConnectFailure);
@@ -251,6 +259,10 @@ void RouterFilter::giveUp(upstream::UpstreamFailure failure) {
 }
 
 void RouterFilter::onRequestBody(std::string_view data, bool endStream, const core::HeaderMap* trailers) {
+  if (handler_) {
+    handler_->onBody(data, endStream);
+    return;
+  }
   if (connection_ == nullptr) return;
   if (chunkedBody_) {
     std::string_view pieces[3];
@@ -297,8 +309,8 @@ void RouterFilter::onUpstreamHeaders(core::ResponseHead& head, bool endStream) {
     auto* connection = connection_;
     connection_ = nullptr;
     if (connection != nullptr) connection->abort();
-    callbacks().sendLocalReply(502, fmt::format("upstream {}: unexpected 101 Switching Protocols",
-                                                host_->address()));
+    callbacks().sendLocalReply(
+        502, fmt::format("upstream {}: unexpected 101 Switching Protocols", host_->address()));
     return;
   }
   if (head.status >= 500) {
@@ -329,7 +341,8 @@ void RouterFilter::onUpstreamHeaders(core::ResponseHead& head, bool endStream) {
   core::StreamInfo& info = callbacks().streamInfo();
   info.upstreamHost = host_->address();
   info.upstreamHeadersMicros = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - info.start).count());
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - info.start)
+          .count());
   core::removeHopByHopHeaders(head.headers);
   if (endStream) upstreamDone_ = true;
   callbacks().encodeHeaders(head, endStream);
@@ -361,15 +374,16 @@ void RouterFilter::onUpstreamReset(upstream::UpstreamFailure failure) {
   recordResult(upstream::AttemptResult::GatewayFailure);
   endAttempt();
   if (responseStarted_) {
-    callbacks().resetStream(fmt::format("upstream {}: {} mid-response", host_->address(),
-                                        upstream::failureName(failure)));
+    callbacks().resetStream(
+        fmt::format("upstream {}: {} mid-response", host_->address(), upstream::failureName(failure)));
     return;
   }
   tried_.push_back(host_);
   uint32_t retryOn = cluster_->config().retryOn;
-  bool wanted = failure == upstream::UpstreamFailure::Reset
-                    ? (retryOn & config::kRetryReset) != 0
-                    : (retryOn & (config::kRetry5xx | config::kRetryGatewayError)) != 0;  // timeout, bad answer
+  bool wanted =
+      failure == upstream::UpstreamFailure::Reset
+          ? (retryOn & config::kRetryReset) != 0
+          : (retryOn & (config::kRetry5xx | config::kRetryGatewayError)) != 0;  // timeout, bad answer
   if (wanted && replayable(true) && takeRetry()) {
     tryNextHost();
     return;
@@ -389,6 +403,7 @@ void RouterFilter::onDownstreamWatermark(bool above) {
 void RouterFilter::onComplete(const core::StreamInfo&) {
   if (completed_) return;
   completed_ = true;
+  handler_.reset();  // drops a store job still running
   endAttempt();
   if (holdsRequestSlot_) cluster_->state().releaseRequest();
   if (holdsRetrySlot_) cluster_->state().releaseRetry();

@@ -21,12 +21,12 @@
 #include "config/config.h"
 #include "core/filter.h"
 #include "filters/route_match.h"
+#include "filters/store_handlers.h"
 #include "filters/worker_resources.h"
 #include "upstream/cluster.h"
 #include "upstream/host_pool.h"
 
 namespace flowguard::filters {
-
 
 class RouterFilterFactory : public core::FilterFactory {
  public:
@@ -82,6 +82,7 @@ class RouterFilter final : public core::Filter,
   bool replayable(bool requestBytesSent);
 
   RouterFilterFactory& factory_;
+  std::unique_ptr<StoreHandler> handler_;  // routes with a `handler:`
   upstream::Cluster* cluster_ = nullptr;
   std::chrono::milliseconds timeout_{0};
   int retriesLeft_ = 0;

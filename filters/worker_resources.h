@@ -2,17 +2,24 @@
 // that worker hold references to it.
 #pragma once
 
+#include "config/config.h"
 #include "core/dispatcher.h"
+#include "store/store_client.h"
 #include "upstream/cluster.h"
 
 namespace flowguard::filters {
 
 class RedisRateLimiter;
+class KeyRegistry;
 
 struct WorkerResources {
   core::Dispatcher& dispatcher;
   upstream::ClusterManager& clusters;
-  RedisRateLimiter* redis = nullptr;  // this worker's Redis connection; null without `redis:`
+  const config::Config& config;
+  RedisRateLimiter* redis = nullptr;    // this worker's Redis connection; null without `redis:`
+  store::StoreClient* store = nullptr;  // this worker's door to the key store; null without `storage:`
+  // Keys issued through the key store, shared by every worker; null without `storage:`.
+  std::shared_ptr<KeyRegistry> storedKeys;
 };
 
 }  // namespace flowguard::filters

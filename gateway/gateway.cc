@@ -14,6 +14,10 @@
 #include "core/worker.h"
 #include "filters/filter_registry.h"
 #include "filters/redis_rate_limiter.h"
+#include "filters/request_log.h"
+#include "filters/stored_keys.h"
+#include "store/store_client.h"
+#include "store/store_service.h"
 #include "upstream/cluster.h"
 #include "upstream/cluster_state.h"
 #include "upstream/health_checker.h"
@@ -49,16 +53,31 @@ SharedFilterStates makeSharedFilterStates(const config::Config& config) {
   return states;
 }
 
+// The key store, when `storage:` is configured: its thread, and the registry of the keys it
+// holds, which every auth filter consults.
+struct StoreContext {
+  store::StoreService* service = nullptr;
+  std::shared_ptr<filters::KeyRegistry> keys;
+};
+
 // Everything one worker owns. Built and destroyed on the worker's thread.
 class GatewayWorkerState final : public core::WorkerState {
  public:
   GatewayWorkerState(core::Dispatcher& dispatcher, const config::Config& config,
-                     const upstream::ClusterStates& clusterStates, const SharedFilterStates& shared)
-      : clusters_(dispatcher, clusterStates), resources_{dispatcher, clusters_} {
+                     const upstream::ClusterStates& clusterStates, const SharedFilterStates& shared,
+                     const StoreContext& store)
+      : clusters_(dispatcher, clusterStates), resources_{dispatcher, clusters_, config,
+                                                         nullptr,    nullptr,   nullptr} {
     if (config.redis.configured) {
       redis_ = std::make_unique<filters::RedisRateLimiter>(dispatcher.loop(), config.redis);
       redis_->start();
       resources_.redis = redis_.get();
+    }
+    if (store.service != nullptr) {
+      storeClient_ = std::make_unique<store::StoreClient>(dispatcher.loop(), *store.service);
+      resources_.store = storeClient_.get();
+      resources_.storedKeys = store.keys;
+      if (config.storage.requestLog) requestLogger_ = std::make_unique<filters::RequestLogger>(*storeClient_);
     }
     for (size_t l = 0; l < config.listeners.size(); ++l) {
       const auto& listener = config.listeners[l];
@@ -66,6 +85,7 @@ class GatewayWorkerState final : public core::WorkerState {
       for (size_t f = 0; f < listener.filters.size(); ++f) {
         chain->add(filters::createFilterFactory(listener.filters[f], listener, shared[l][f], resources_));
       }
+      chain->setObserver(requestLogger_.get());
       settings_.push_back(toSettings(listener));
       settings_.back().filterChain = chain.get();
       chains_.push_back(std::move(chain));
@@ -93,10 +113,14 @@ class GatewayWorkerState final : public core::WorkerState {
     registry_.closeAll();
     clusters_.closeAll();
     if (redis_) redis_->close();
+    // Last: closing connections above may still log their requests.
+    if (storeClient_) storeClient_->close();
   }
 
  private:
   std::unique_ptr<filters::RedisRateLimiter> redis_;  // declared first: factories point to it
+  std::unique_ptr<store::StoreClient> storeClient_;   // and these, which chains point to
+  std::unique_ptr<filters::RequestLogger> requestLogger_;
   core::ConnectionRegistry registry_;
   upstream::ClusterManager clusters_;
   filters::WorkerResources resources_;
@@ -111,24 +135,28 @@ void logClusterCounters(upstream::ClusterState& cluster) {
   fmt::print(stderr,
              "flowguard: cluster {}: requests={} retries={} retry_budget_exhausted={} overflow_requests={} "
              "overflow_pending={} overflow_connections={} no_healthy_host={} panic_routed={} ejections={}\n",
-             cluster.config().name, n(c.requests), n(c.retries), n(c.retryBudgetExhausted), n(c.overflowRequests),
-             n(c.overflowPending), n(c.overflowConnections), n(c.noHealthyHost), n(c.panicRouted), n(c.ejections));
+             cluster.config().name, n(c.requests), n(c.retries), n(c.retryBudgetExhausted),
+             n(c.overflowRequests), n(c.overflowPending), n(c.overflowConnections), n(c.noHealthyHost),
+             n(c.panicRouted), n(c.ejections));
   for (const auto& host : cluster.hosts()) {
     uint64_t samples = host->latencySamples.load(std::memory_order_relaxed);
-    fmt::print(stderr,
-               "flowguard: cluster {} host {}: healthy={} requests={} failures={} connect_failures={} ejections={} "
-               "mean_ms={}\n",
-               cluster.config().name, host->address, host->activeHealthy.load() ? "yes" : "no",
-               host->requests.load(), host->failures.load(), host->connectFailures.load(), host->ejections.load(),
-               samples == 0 ? 0 : host->latencyMsTotal.load() / samples);
+    fmt::print(
+        stderr,
+        "flowguard: cluster {} host {}: healthy={} requests={} failures={} connect_failures={} ejections={} "
+        "mean_ms={}\n",
+        cluster.config().name, host->address, host->activeHealthy.load() ? "yes" : "no",
+        host->requests.load(), host->failures.load(), host->connectFailures.load(), host->ejections.load(),
+        samples == 0 ? 0 : host->latencyMsTotal.load() / samples);
   }
 }
 
 void logFilterCounters(const std::string& listener, const filters::FilterSharedState& shared) {
   if (shared.rateLimit) {
     const auto& r = *shared.rateLimit;
-    fmt::print(stderr, "flowguard: rate_limit {}: allowed={} limited={} shadow_limited={} failure_mode_decisions={}\n",
-               listener, r.allowed.load(), r.limited.load(), r.shadowLimited.load(), r.failureDecisions.load());
+    fmt::print(
+        stderr,
+        "flowguard: rate_limit {}: allowed={} limited={} shadow_limited={} failure_mode_decisions={}\n",
+        listener, r.allowed.load(), r.limited.load(), r.shadowLimited.load(), r.failureDecisions.load());
   }
   if (shared.metrics) {
     filters::MetricsSnapshot m = shared.metrics->snapshot();
@@ -154,10 +182,36 @@ int Gateway::run() {
   upstream::ClusterStates clusterStates = upstream::makeClusterStates(config);
   // API keys, in-process rate-limit counters, metrics: shared by the workers.
   SharedFilterStates sharedFilters = makeSharedFilterStates(config);
+  // Keys and request logs in a database, served by the store thread.
+  std::unique_ptr<store::StoreService> storeService;
+  StoreContext storeContext;
+  if (config.storage.configured) {
+    try {
+      storeService = std::make_unique<store::StoreService>(
+          store::makeStore(config.storage.url, config.storage.password), config.storage);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "flowguard: storage: {}\n", e.what());
+      return 1;
+    }
+    storeContext.service = storeService.get();
+    storeContext.keys = std::make_shared<filters::KeyRegistry>();
+    storeService->setKeysListener(
+        [&config, keys = storeContext.keys](const std::vector<store::StoredKey>& active) {
+          keys->publish(filters::storedKeySnapshot(active, config));
+        });
+    storeService->start();
+    // Registered keys should work from the first request after a restart; a database that
+    // does not answer in time does not hold the gateway back (yaml keys work meanwhile).
+    if (!storeService->waitForKeys(std::chrono::seconds(3))) {
+      fmt::print(
+          stderr,
+          "flowguard: storage: keys not loaded yet; stored keys start working when the database answers\n");
+    }
+  }
 
-  // The main thread's loop waits for signals and runs the active health checks. Its handlers are installed before any
-  // listener opens, so a SIGTERM that arrives during start-up is not fatal: libuv holds it
-  // until uv_run, and by then every worker is running and can drain.
+  // The main thread's loop waits for signals and runs the active health checks. Its handlers are installed
+  // before any listener opens, so a SIGTERM that arrives during start-up is not fatal: libuv holds it until
+  // uv_run, and by then every worker is running and can drain.
   uv_loop_t loop;
   uv_loop_init(&loop);
   std::vector<std::unique_ptr<core::Worker>> workers;
@@ -196,10 +250,12 @@ int Gateway::run() {
 
   for (unsigned i = 0; i < workerCount; ++i) {
     auto worker = std::make_unique<core::Worker>(
-        i, [&config, &clusterStates, &sharedFilters](core::Dispatcher& dispatcher,
-                                                     std::string& error) -> std::unique_ptr<core::WorkerState> {
+        i,
+        [&config, &clusterStates, &sharedFilters, &storeContext](
+            core::Dispatcher& dispatcher, std::string& error) -> std::unique_ptr<core::WorkerState> {
           try {
-            auto state = std::make_unique<GatewayWorkerState>(dispatcher, config, clusterStates, sharedFilters);
+            auto state = std::make_unique<GatewayWorkerState>(dispatcher, config, clusterStates,
+                                                              sharedFilters, storeContext);
             if (!state->start(error)) {
               state->closeAll();
               return nullptr;
@@ -229,6 +285,17 @@ int Gateway::run() {
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   for (auto& worker : workers) worker->join();
+  if (storeService) {
+    // The workers handed over their last log records when they closed; write them.
+    storeService->stop(std::chrono::seconds(5));
+    const store::StoreStats s = storeService->stats();
+    fmt::print(stderr,
+               "flowguard: store {}: logs_written={} logs_dropped={} log_batches={} jobs={} jobs_failed={} "
+               "outages={} "
+               "active_keys={}\n",
+               storeService->kind(), s.logsWritten, s.logsDropped, s.logBatches, s.jobs, s.jobsFailed,
+               s.outages, s.activeKeys);
+  }
   // Until the admin listener shows them live, the counters are reported at exit.
   for (const auto& [name, cluster] : clusterStates) logClusterCounters(*cluster);
   for (size_t l = 0; l < config.listeners.size(); ++l) {

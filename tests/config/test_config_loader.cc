@@ -195,7 +195,8 @@ clusters:
   CHECK(hc.timeout == 5s);
   CHECK(hc.healthyThreshold == 1);
   CHECK(hc.unhealthyThreshold == 100);
-  CHECK(hc.expectedStatuses == std::vector<std::pair<int, int>>{{204, 204}, {200, 299}, {500, 500}, {301, 301}});
+  CHECK(hc.expectedStatuses ==
+        std::vector<std::pair<int, int>>{{204, 204}, {200, 299}, {500, 500}, {301, 301}});
   CHECK_FALSE(hc.initiallyHealthy);
   CHECK(hc.location.line == 42);
   CHECK(hc.location.column == 7);
@@ -347,9 +348,9 @@ TEST_CASE("YAML syntax errors carry yaml-cpp's position") {
 
 TEST_CASE("unknown keys, with a suggestion when one is close") {
   std::vector<std::string> errors = errorsOf(replace(kMinimal, "    address:", "    adress:"));
-  CHECK(errors == std::vector<std::string>{
-                      "t.yaml:2:5: missing required key 'address' in listener",
-                      "t.yaml:3:5: unknown key 'adress' in listener (did you mean 'address'?)"});
+  CHECK(errors ==
+        std::vector<std::string>{"t.yaml:2:5: missing required key 'address' in listener",
+                                 "t.yaml:3:5: unknown key 'adress' in listener (did you mean 'address'?)"});
   CHECK(onlyError(kMinimal + "    colour: blue\n") == "t.yaml:12:5: unknown key 'colour' in cluster");
   CHECK(onlyError(kMinimal + "listener: []\n") ==
         "t.yaml:12:1: unknown key 'listener' at top level (did you mean 'listeners'?)");
@@ -357,7 +358,8 @@ TEST_CASE("unknown keys, with a suggestion when one is close") {
         "t.yaml:7:33: unknown key 'metods' in route match (did you mean 'methods'?)");
   CHECK(onlyError(replace(kMinimal, "        routes:", "        rutes: []\n        routes:")) ==
         "t.yaml:6:9: unknown key 'rutes' in router filter (did you mean 'routes'?)");
-  CHECK(onlyError(kMinimal + "    hosts: [127.0.0.1:9002]\n") == "t.yaml:12:5: duplicate key 'hosts' in cluster");
+  CHECK(onlyError(kMinimal + "    hosts: [127.0.0.1:9002]\n") ==
+        "t.yaml:12:5: duplicate key 'hosts' in cluster");
 }
 
 TEST_CASE("wrong types say what was expected") {
@@ -365,15 +367,16 @@ TEST_CASE("wrong types say what was expected") {
   CHECK(onlyError("- a\n") == "t.yaml:1:1: the top level must be a map, got a list");
   CHECK(onlyError(replace(kMinimal, "[127.0.0.1:9001]", "127.0.0.1:9001")) ==
         "t.yaml:11:12: 'hosts' must be a list, got '127.0.0.1:9001'");
-  CHECK(onlyError(kMinimal + "    retries: [1]\n") == "t.yaml:12:14: 'retries' must be an integer, got a list");
-  CHECK(onlyError(kMinimal + "    retries: two\n") == "t.yaml:12:14: 'retries' must be an integer, got 'two'");
+  CHECK(onlyError(kMinimal + "    retries: [1]\n") ==
+        "t.yaml:12:14: 'retries' must be an integer, got a list");
+  CHECK(onlyError(kMinimal + "    retries: two\n") ==
+        "t.yaml:12:14: 'retries' must be an integer, got 'two'");
   CHECK(onlyError(replace(kMinimal, "name: public", "name: { a: 1 }")) ==
         "t.yaml:2:11: 'name' must be a string, got a map");
   CHECK(onlyError(replace(kMinimal, "address: 127.0.0.1:8000", "address:")) ==
         "t.yaml:3:5: 'address' must be an address such as 127.0.0.1:8000, got no value");
   CHECK(onlyError(replace(kMinimal, "          - match: { prefix: / }\n            cluster: backends\n",
-                          "          - /proxy\n")) ==
-        "t.yaml:7:13: route must be a map, got '/proxy'");
+                          "          - /proxy\n")) == "t.yaml:7:13: route must be a map, got '/proxy'");
   // The route's cluster is then undefined too, which is true and worth saying.
   CHECK(errorsOf(replace(kMinimal, "  - name: backends\n    hosts: [127.0.0.1:9001]\n", "  - backends\n")) ==
         std::vector<std::string>{"t.yaml:8:22: route refers to undefined cluster 'backends'",
@@ -391,9 +394,10 @@ TEST_CASE("missing required keys point at the map that lacks them") {
         "t.yaml:2:5: missing required key 'name' in listener");
   CHECK(onlyError(replace(kMinimal, "    hosts: [127.0.0.1:9001]\n", "")) ==
         "t.yaml:10:5: missing required key 'hosts' in cluster");
-  CHECK(onlyError(replace(kMinimal, "- match: { prefix: / }\n            cluster",
-                          "- cluster")) == "t.yaml:7:13: missing required key 'match' in route");
-  CHECK(errorsOf(replace(kMinimal, "        routes:\n          - match: { prefix: / }\n            cluster: backends\n",
+  CHECK(onlyError(replace(kMinimal, "- match: { prefix: / }\n            cluster", "- cluster")) ==
+        "t.yaml:7:13: missing required key 'match' in route");
+  CHECK(errorsOf(replace(kMinimal,
+                         "        routes:\n          - match: { prefix: / }\n            cluster: backends\n",
                          "        other: 1\n")) ==
         std::vector<std::string>{"t.yaml:5:9: missing required key 'routes' in router filter",
                                  "t.yaml:6:9: unknown key 'other' in router filter"});
@@ -402,10 +406,11 @@ TEST_CASE("missing required keys point at the map that lacks them") {
 }
 
 TEST_CASE("routes need exactly one target and exactly one match kind") {
-  CHECK(onlyError(replace(kMinimal, "cluster: backends", "cluster: backends\n            direct_response: {}")) ==
-        "t.yaml:7:13: route needs exactly one of 'cluster' or 'direct_response'");
+  CHECK(onlyError(
+            replace(kMinimal, "cluster: backends", "cluster: backends\n            direct_response: {}")) ==
+        "t.yaml:7:13: route needs exactly one of 'cluster', 'direct_response' or 'handler'");
   CHECK(onlyError(replace(kMinimal, "            cluster: backends\n", "            retries: 1\n")) ==
-        "t.yaml:7:13: route needs exactly one of 'cluster' or 'direct_response'");
+        "t.yaml:7:13: route needs exactly one of 'cluster', 'direct_response' or 'handler'");
   CHECK(onlyError(replace(kMinimal, "{ prefix: / }", "{ prefix: /, path: /x }")) ==
         "t.yaml:7:20: route match needs exactly one of 'prefix' or 'path'");
   CHECK(onlyError(replace(kMinimal, "{ prefix: / }", "{ methods: [GET] }")) ==
@@ -414,12 +419,14 @@ TEST_CASE("routes need exactly one target and exactly one match kind") {
         "t.yaml:7:30: 'prefix' must start with '/', got 'proxy'");
   CHECK(onlyError(replace(kMinimal, "{ prefix: / }", "{ path: '' }")) ==
         "t.yaml:7:28: 'path' must start with '/', got ''");
-  CHECK(onlyError(replace(kMinimal, "        routes:\n          - match: { prefix: / }\n            cluster: backends\n",
-                          "        routes: []\n")) == "t.yaml:6:17: router needs at least one route");
+  CHECK(onlyError(replace(
+            kMinimal, "        routes:\n          - match: { prefix: / }\n            cluster: backends\n",
+            "        routes: []\n")) == "t.yaml:6:17: router needs at least one route");
 }
 
 TEST_CASE("unknown filters") {
-  std::string twoFilters = replace(kMinimal, "      - name: router\n", "      - name: rooter\n      - name: router\n");
+  std::string twoFilters =
+      replace(kMinimal, "      - name: router\n", "      - name: rooter\n      - name: router\n");
   CHECK(onlyError(twoFilters) == "t.yaml:5:15: unknown filter 'rooter' (did you mean 'router'?)");
   CHECK(onlyError(replace(twoFilters, "rooter", "cache")) ==
         "t.yaml:5:15: unknown filter 'cache' (known filters: auth, rate_limit, metrics, router)");
@@ -427,15 +434,19 @@ TEST_CASE("unknown filters") {
 
 TEST_CASE("the router is the one terminal filter and comes last") {
   // Absent: the filters list itself is reported.
-  CHECK(onlyError(replace(kMinimal, "    filters:\n      - name: router\n        routes:\n          - match: { prefix: / }\n            cluster: backends\n",
+  CHECK(onlyError(replace(kMinimal,
+                          "    filters:\n      - name: router\n        routes:\n          - match: { prefix: "
+                          "/ }\n            cluster: backends\n",
                           "    filters: []\n")) ==
         "t.yaml:4:14: filter list must end with the 'router' filter (the terminal filter)");
   std::string routes = "        routes:\n          - match: { prefix: / }\n            cluster: backends\n";
   std::string twice = replace(kMinimal, routes, routes + "      - name: router\n" + routes);
-  CHECK(errorsOf(twice) == std::vector<std::string>{
-                               "t.yaml:5:9: 'router' must be the last filter (it is terminal: filters after it never run)",
-                               "t.yaml:9:9: a second terminal filter 'router': a listener has exactly one, at the end"});
-  CHECK(errorsOf(replace(twice, "      - name: router\n" + routes + "clusters", "      - name: r0uter\nclusters")) ==
+  CHECK(errorsOf(twice) ==
+        std::vector<std::string>{
+            "t.yaml:5:9: 'router' must be the last filter (it is terminal: filters after it never run)",
+            "t.yaml:9:9: a second terminal filter 'router': a listener has exactly one, at the end"});
+  CHECK(errorsOf(replace(twice, "      - name: router\n" + routes + "clusters",
+                         "      - name: r0uter\nclusters")) ==
         std::vector<std::string>{
             "t.yaml:5:9: 'router' must be the last filter (it is terminal: filters after it never run)",
             "t.yaml:9:15: unknown filter 'r0uter' (did you mean 'router'?)"});
@@ -455,19 +466,24 @@ TEST_CASE("bad addresses") {
     return onlyError(replace(kMinimal, "127.0.0.1:8000", value));
   };
   CHECK(address("127.0.0.1") ==
-        "t.yaml:3:14: invalid address '127.0.0.1' for 'address': no port; expected host:port, e.g. 127.0.0.1:8000");
-  CHECK(address("127.0.0.1:0") == "t.yaml:3:14: invalid address '127.0.0.1:0' for 'address': port 0 out of range 1..65535");
+        "t.yaml:3:14: invalid address '127.0.0.1' for 'address': no port; expected host:port, e.g. "
+        "127.0.0.1:8000");
+  CHECK(address("127.0.0.1:0") ==
+        "t.yaml:3:14: invalid address '127.0.0.1:0' for 'address': port 0 out of range 1..65535");
   CHECK(address("127.0.0.1:70000") ==
         "t.yaml:3:14: invalid address '127.0.0.1:70000' for 'address': port 70000 out of range 1..65535");
   CHECK(address("example.com:80") ==
-        "t.yaml:3:14: invalid address 'example.com:80' for 'address': host 'example.com' is not an IPv4/IPv6 literal or 'localhost'");
+        "t.yaml:3:14: invalid address 'example.com:80' for 'address': host 'example.com' is not an IPv4/IPv6 "
+        "literal or 'localhost'");
   CHECK(address("'::1:80'") ==
         "t.yaml:3:14: invalid address '::1:80' for 'address': an IPv6 host needs brackets, e.g. [::1]:8000");
   CHECK(onlyError(replace(kMinimal, "[127.0.0.1:9001]", "[127.0.0.1:9001, 10.0.0.300:1]")) ==
-        "t.yaml:11:29: invalid address '10.0.0.300:1' for 'hosts': host '10.0.0.300' is not an IPv4/IPv6 literal or 'localhost'");
+        "t.yaml:11:29: invalid address '10.0.0.300:1' for 'hosts': host '10.0.0.300' is not an IPv4/IPv6 "
+        "literal or 'localhost'");
   CHECK(onlyError(replace(kMinimal, "[127.0.0.1:9001]", "[127.0.0.1:9001, 127.0.0.1:9001]")) ==
         "t.yaml:11:29: duplicate host '127.0.0.1:9001' in cluster");
-  CHECK(onlyError(replace(kMinimal, "[127.0.0.1:9001]", "[]")) == "t.yaml:11:12: cluster needs at least one host");
+  CHECK(onlyError(replace(kMinimal, "[127.0.0.1:9001]", "[]")) ==
+        "t.yaml:11:12: cluster needs at least one host");
 }
 
 TEST_CASE("bad durations and sizes") {
@@ -478,13 +494,16 @@ TEST_CASE("bad durations and sizes") {
   CHECK(onlyError(kMinimal + "    idle_timeout: 99999999999999999h\n") ==
         "t.yaml:12:19: invalid duration '99999999999999999h' for 'idle_timeout': too large");
   CHECK(onlyError(replace(kMinimal, "    filters:", "    max_request_body: 10XB\n    filters:")) ==
-        "t.yaml:4:23: invalid size '10XB' for 'max_request_body': unknown unit 'XB' (use B, KB, KiB, MB, MiB, GB or GiB)");
+        "t.yaml:4:23: invalid size '10XB' for 'max_request_body': unknown unit 'XB' (use B, KB, KiB, MB, "
+        "MiB, GB or GiB)");
   CHECK(onlyError(replace(kMinimal, "    filters:", "    max_header_bytes: -1KiB\n    filters:")) ==
         "t.yaml:4:23: invalid size '-1KiB' for 'max_header_bytes': must not be negative");
   CHECK(onlyError(replace(kMinimal, "    filters:", "    max_header_bytes: 0\n    filters:")) ==
         "t.yaml:4:23: 'max_header_bytes' must be at least 1 bytes, got 0");
   // 0 means "unlimited" for the body, so it is accepted there.
-  CHECK(loadOk(replace(kMinimal, "    filters:", "    max_request_body: 0\n    filters:"))->listeners[0].maxRequestBody == 0);
+  CHECK(loadOk(replace(kMinimal, "    filters:", "    max_request_body: 0\n    filters:"))
+            ->listeners[0]
+            .maxRequestBody == 0);
 }
 
 TEST_CASE("timeouts and counts that must be positive") {
@@ -500,7 +519,8 @@ TEST_CASE("timeouts and counts that must be positive") {
         "t.yaml:12:31: 'max_connections_per_host' must be a positive integer, got -3");
   CHECK(onlyError(kMinimal + "    max_idle_per_host: -1\n") ==
         "t.yaml:12:24: 'max_idle_per_host' must be between 0 and 4294967295, got -1");
-  CHECK(onlyError(kMinimal + "    retries: 11\n") == "t.yaml:12:14: 'retries' must be between 0 and 10, got 11");
+  CHECK(onlyError(kMinimal + "    retries: 11\n") ==
+        "t.yaml:12:14: 'retries' must be between 0 and 10, got 11");
   CHECK(onlyError(replace(kMinimal, "cluster: backends", "cluster: backends\n            retries: -1")) ==
         "t.yaml:9:22: 'retries' must be between 0 and 10, got -1");
 }
@@ -533,16 +553,24 @@ TEST_CASE("no listeners") {
 }
 
 TEST_CASE("duplicate names and addresses") {
-  std::string listener = kMinimal.substr(kMinimal.find("  - name: public"), kMinimal.find("clusters:") - kMinimal.find("  - name: public"));
+  std::string listener = kMinimal.substr(kMinimal.find("  - name: public"),
+                                         kMinimal.find("clusters:") - kMinimal.find("  - name: public"));
   // A second copy of the listener becomes lines 9..15 and the clusters move to line 16.
   std::string twoListeners = replace(kMinimal, "clusters:", listener + "clusters:");
-  CHECK(errorsOf(twoListeners) == std::vector<std::string>{
-                                      "t.yaml:9:11: duplicate listener name 'public' (first defined at line 2)",
-                                      "t.yaml:10:14: duplicate listener address '127.0.0.1:8000' (already used by listener 'public' at line 3)"});
-  std::string renamed = replace(replace(twoListeners, "name: public\n    address: 127.0.0.1:8000\n    filters:\n      - name: router\n        routes:\n          - match: { prefix: / }\n            cluster: backends\nclusters",
-                                        "name: other\n    address: 127.0.0.1:8000\n    filters:\n      - name: router\n        routes:\n          - match: { prefix: / }\n            cluster: backends\nclusters"),
-                                "127.0.0.1:8000", "0.0.0.0:8000");
-  CHECK(onlyError(renamed) == "t.yaml:10:14: listener address '127.0.0.1:8000' overlaps '0.0.0.0:8000' of listener 'public' at line 3");
+  CHECK(errorsOf(twoListeners) ==
+        std::vector<std::string>{"t.yaml:9:11: duplicate listener name 'public' (first defined at line 2)",
+                                 "t.yaml:10:14: duplicate listener address '127.0.0.1:8000' (already used by "
+                                 "listener 'public' at line 3)"});
+  std::string renamed =
+      replace(replace(twoListeners,
+                      "name: public\n    address: 127.0.0.1:8000\n    filters:\n      - name: router\n       "
+                      " routes:\n          - match: { prefix: / }\n            cluster: backends\nclusters",
+                      "name: other\n    address: 127.0.0.1:8000\n    filters:\n      - name: router\n        "
+                      "routes:\n          - match: { prefix: / }\n            cluster: backends\nclusters"),
+              "127.0.0.1:8000", "0.0.0.0:8000");
+  CHECK(onlyError(renamed) ==
+        "t.yaml:10:14: listener address '127.0.0.1:8000' overlaps '0.0.0.0:8000' of listener 'public' at "
+        "line 3");
   CHECK(loadOk(replace(renamed, "0.0.0.0:8000", "0.0.0.0:8001"))->listeners.size() == 2);
 
   CHECK(onlyError(kMinimal + "  - name: backends\n    hosts: [127.0.0.1:9002]\n") ==
@@ -566,14 +594,17 @@ clusters:
     lb_policy: least_request
     retries: ${FG_TEST_SURELY_UNSET}
 )");
-  CHECK(errors == std::vector<std::string>{
-                      "t.yaml:1:10: 'workers' must be 'auto' or an integer between 1 and 1024, got 'none'",
-                      "t.yaml:4:14: invalid address '127.0.0.1' for 'address': no port; expected host:port, e.g. 127.0.0.1:8000",
-                      "t.yaml:5:21: invalid duration '10' for 'header_timeout': duration needs a unit, e.g. 10s",
-                      "t.yaml:9:30: 'prefix' must start with '/', got 'x'",
-                      "t.yaml:10:22: route refers to undefined cluster 'nowhere'",
-                      "t.yaml:14:16: unknown lb_policy 'least_request' (expected one of: round_robin)",
-                      "t.yaml:15:14: environment variable 'FG_TEST_SURELY_UNSET' is not set (use ${FG_TEST_SURELY_UNSET:-default} to give a default)"});
+  CHECK(errors ==
+        std::vector<std::string>{
+            "t.yaml:1:10: 'workers' must be 'auto' or an integer between 1 and 1024, got 'none'",
+            "t.yaml:4:14: invalid address '127.0.0.1' for 'address': no port; expected host:port, e.g. "
+            "127.0.0.1:8000",
+            "t.yaml:5:21: invalid duration '10' for 'header_timeout': duration needs a unit, e.g. 10s",
+            "t.yaml:9:30: 'prefix' must start with '/', got 'x'",
+            "t.yaml:10:22: route refers to undefined cluster 'nowhere'",
+            "t.yaml:14:16: unknown lb_policy 'least_request' (expected one of: round_robin)",
+            "t.yaml:15:14: environment variable 'FG_TEST_SURELY_UNSET' is not set (use "
+            "${FG_TEST_SURELY_UNSET:-default} to give a default)"});
 }
 
 TEST_CASE("loadConfigFile reports an unreadable file without a position") {
@@ -617,7 +648,8 @@ TEST_CASE("new cluster keys with the wrong type") {
         "t.yaml:12:5: 'outlier_detection' has no value (write 'outlier_detection: {}' to use the defaults)");
   CHECK(onlyError(kMinimal + "    circuit_breakers: [1]\n") ==
         "t.yaml:12:23: 'circuit_breakers' must be a map, got a list");
-  CHECK(onlyError(kMinimal + "    retry_on: reset\n") == "t.yaml:12:15: 'retry_on' must be a list, got 'reset'");
+  CHECK(onlyError(kMinimal + "    retry_on: reset\n") ==
+        "t.yaml:12:15: 'retry_on' must be a list, got 'reset'");
   CHECK(onlyError(kMinimal + "    retry_on: [reset, [5xx]]\n") ==
         "t.yaml:12:23: 'retry_on entry' must be a string, got a list");
   CHECK(onlyError(kMinimal + "    per_try_timeout: 2\n") ==
@@ -684,15 +716,20 @@ TEST_CASE("health_check path, timeout and statuses") {
   auto statuses = [](const std::string& list) {
     return onlyError(kMinimal + "    health_check:\n      expected_statuses: " + list + "\n");
   };
-  CHECK(statuses("[200, 600]") == "t.yaml:13:32: status 600 in 'expected_statuses' must be between 100 and 599");
-  CHECK(statuses("[\"200-700\"]") == "t.yaml:13:27: status 700 in 'expected_statuses' must be between 100 and 599");
-  CHECK(statuses("[\"99-200\"]") == "t.yaml:13:27: status 99 in 'expected_statuses' must be between 100 and 599");
+  CHECK(statuses("[200, 600]") ==
+        "t.yaml:13:32: status 600 in 'expected_statuses' must be between 100 and 599");
+  CHECK(statuses("[\"200-700\"]") ==
+        "t.yaml:13:27: status 700 in 'expected_statuses' must be between 100 and 599");
+  CHECK(statuses("[\"99-200\"]") ==
+        "t.yaml:13:27: status 99 in 'expected_statuses' must be between 100 and 599");
   CHECK(statuses("[\"300-200\"]") ==
         "t.yaml:13:27: range '300-200' in 'expected_statuses' is empty: its start must not exceed its end");
   CHECK(statuses("[2xx]") ==
-        "t.yaml:13:27: 'expected_statuses' entry must be a status such as 200 or a range such as \"200-299\", got '2xx'");
+        "t.yaml:13:27: 'expected_statuses' entry must be a status such as 200 or a range such as "
+        "\"200-299\", got '2xx'");
   CHECK(statuses("[\"200-\"]") ==
-        "t.yaml:13:27: 'expected_statuses' entry must be a status such as 200 or a range such as \"200-299\", got '200-'");
+        "t.yaml:13:27: 'expected_statuses' entry must be a status such as 200 or a range such as "
+        "\"200-299\", got '200-'");
   CHECK(statuses("[-200]") == "t.yaml:13:27: status -200 in 'expected_statuses' must be between 100 and 599");
   CHECK(statuses("[{a: 1}]") == "t.yaml:13:27: 'expected_statuses entry' must be a string, got a map");
   CHECK(statuses("[]") ==
@@ -700,8 +737,9 @@ TEST_CASE("health_check path, timeout and statuses") {
 }
 
 TEST_CASE("outlier ejection times") {
-  CHECK(onlyError(kMinimal + "    outlier_detection: { base_ejection_time: 1m, max_ejection_time: 30s }\n") ==
-        "t.yaml:12:69: outlier_detection 'max_ejection_time' (30s) must be at least 'base_ejection_time' (1m)");
+  CHECK(
+      onlyError(kMinimal + "    outlier_detection: { base_ejection_time: 1m, max_ejection_time: 30s }\n") ==
+      "t.yaml:12:69: outlier_detection 'max_ejection_time' (30s) must be at least 'base_ejection_time' (1m)");
   CHECK(onlyError(kMinimal + "    outlier_detection: { base_ejection_time: 10m }\n") ==
         "t.yaml:12:46: outlier_detection 'max_ejection_time' (5m, the default) must be at least "
         "'base_ejection_time' (10m)");
@@ -716,8 +754,11 @@ TEST_CASE("one-of-a-set values: initial_state, no_healthy_hosts") {
         "t.yaml:12:23: unknown no_healthy_hosts 'fail' (expected one of: panic, reject)");
   CHECK(onlyError(kMinimal + "    no_healthy_hosts: rejct\n") ==
         "t.yaml:12:23: unknown no_healthy_hosts 'rejct' (did you mean 'reject'?)");
-  CHECK(loadOk(kMinimal + "    no_healthy_hosts: panic\n")->clusters[0].noHealthyHosts == NoHealthyHosts::Panic);
-  CHECK_FALSE(loadOk(kMinimal + "    health_check: { initial_state: unhealthy }\n")->clusters[0].healthCheck.initiallyHealthy);
+  CHECK(loadOk(kMinimal + "    no_healthy_hosts: panic\n")->clusters[0].noHealthyHosts ==
+        NoHealthyHosts::Panic);
+  CHECK_FALSE(loadOk(kMinimal + "    health_check: { initial_state: unhealthy }\n")
+                  ->clusters[0]
+                  .healthCheck.initiallyHealthy);
 }
 
 TEST_CASE("the shipped config files load") {
@@ -725,13 +766,26 @@ TEST_CASE("the shipped config files load") {
   REQUIRE_MESSAGE(source, "FLOWGUARD_SOURCE_DIR is not set (run through ctest)");
   REQUIRE(unsetenv("FG_BENCH_PORT") == 0);
   REQUIRE(unsetenv("FG_BENCH_UPSTREAM_PORT") == 0);
+  REQUIRE(unsetenv("FLOWGUARD_STORAGE_URL") == 0);
 
   LoadResult shipped = loadConfigFile(std::string(source) + "/flowguard.yaml");
   for (const ConfigError& e : shipped.errors) FAIL_CHECK(e.str());
   REQUIRE(shipped.ok());
   const Config& config = *shipped.config;
-  REQUIRE(config.listeners.size() == 1);
+  REQUIRE(config.listeners.size() == 2);
   CHECK(config.listeners[0].name == "public");
+  CHECK(config.listeners[1].name == "admin");
+  CHECK(config.listeners[1].address.str() == "127.0.0.1:9901");
+  // The embedded default: SQLite in the working directory, two plans.
+  CHECK(config.storage.configured);
+  CHECK(config.storage.url == "sqlite://./flowguard.db");
+  CHECK(config.storage.requestLog);
+  CHECK(config.storage.flushInterval == 200ms);
+  REQUIRE(config.plans.size() == 2);
+  CHECK(config.plans[0].name == "free");
+  CHECK(config.plans[0].limit.requests == 10);
+  CHECK(config.plans[0].limit.burst == 20);
+  CHECK(config.plans[1].name == "pro");
   CHECK(config.listeners[0].address.str() == "0.0.0.0:8000");
   const std::vector<FilterConfig>& filters = config.listeners[0].filters;
   REQUIRE(filters.size() == 4);
@@ -755,12 +809,21 @@ TEST_CASE("the shipped config files load") {
   CHECK_FALSE(std::get<MetricsConfig>(filters[2].settings).accessLog.enabled);
   CHECK_FALSE(config.redis.configured);
   const auto& routes = std::get<RouterConfig>(filters[3].settings).routes;
-  REQUIRE(routes.size() == 3);
+  REQUIRE(routes.size() == 5);
   CHECK(routes[0].match.path == "/status");
   REQUIRE(routes[0].directResponse);
   CHECK(routes[0].directResponse->body == R"({"status":"ok","service":"flowguard"})");
-  CHECK(routes[1].match.prefix == "/proxy");
-  CHECK(routes[2].match.prefix == "/");
+  CHECK(routes[1].match.path == "/register");
+  CHECK(routes[1].handler.kind == RouteHandler::Register);
+  CHECK(routes[2].match.prefix == "/metrics/");
+  CHECK(routes[2].handler.kind == RouteHandler::KeyMetrics);
+  CHECK_FALSE(routes[2].handler.anyKey);
+  CHECK(routes[3].match.prefix == "/proxy");
+  CHECK(routes[4].match.prefix == "/");
+  const auto& adminRoutes = std::get<RouterConfig>(config.listeners[1].filters.at(0).settings).routes;
+  int handlers = 0;
+  for (const Route& route : adminRoutes) handlers += route.handler.kind != RouteHandler::None ? 1 : 0;
+  CHECK(handlers == static_cast<int>(adminRoutes.size()));
   const ClusterConfig* backends = config.findCluster("backends");
   REQUIRE(backends);
   CHECK(backends->hosts.size() == 3);

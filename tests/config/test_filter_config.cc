@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "config/config_loader.h"
-#include "tests/config/config_test_helpers.h"
 #include "config/units.h"
+#include "tests/config/config_test_helpers.h"
 
 using namespace flowguard::config;
 using namespace flowguard::config::test;
@@ -59,7 +59,9 @@ std::string replace(std::string text, const std::string& from, const std::string
 }
 
 // kChain with `lines` added after line 9 (inside rate_limit; the first is line 10).
-std::string withRateLimit(const std::string& lines) { return replace(kChain, "        rate: 10/s\n", "        rate: 10/s\n" + lines); }
+std::string withRateLimit(const std::string& lines) {
+  return replace(kChain, "        rate: 10/s\n", "        rate: 10/s\n" + lines);
+}
 // kChain with `lines` added after line 7 (inside auth; the first is line 8).
 std::string withAuth(const std::string& lines) {
   return replace(kChain, "name: demo }\n", "name: demo }\n" + lines);
@@ -266,7 +268,8 @@ TEST_CASE("omitted filter keys take the defaults of config.h") {
   // An auth filter with no keys (they may come from the key store), and no auth at all.
   auto bare = loadOk(replace(kChain, "        keys:\n          - { key: k1, name: demo }\n", ""));
   CHECK(filterAt<AuthConfig>(*bare, 0, 0).keys.empty());
-  auto noAuth = loadOk(replace(kChain, "      - name: auth\n        keys:\n          - { key: k1, name: demo }\n", ""));
+  auto noAuth =
+      loadOk(replace(kChain, "      - name: auth\n        keys:\n          - { key: k1, name: demo }\n", ""));
   CHECK(filterAt<RateLimitConfig>(*noAuth, 0, 0).by == RateLimitKeyBy::ApiKey);
 
   // redis: only what is given changes.
@@ -305,13 +308,15 @@ TEST_CASE("filters: unknown keys, with a suggestion") {
         "t.yaml:11:32: unknown key 'smaple' in access_log (did you mean 'sample'?)");
   CHECK(onlyError(kChain + "redis: { url: redis://localhost, timout: 1s }\n") ==
         "t.yaml:18:34: unknown key 'timout' in redis (did you mean 'timeout'?)");
-  CHECK(onlyError(kChain + "rediss: {}\n") == "t.yaml:18:1: unknown key 'rediss' at top level (did you mean 'redis'?)");
+  CHECK(onlyError(kChain + "rediss: {}\n") ==
+        "t.yaml:18:1: unknown key 'rediss' at top level (did you mean 'redis'?)");
   CHECK(onlyError(replace(kChain, "name: metrics", "name: metric")) ==
         "t.yaml:10:15: unknown filter 'metric' (did you mean 'metrics'?)");
 }
 
 TEST_CASE("filters: wrong types") {
-  CHECK(onlyError(withAuth("        allow_bearer: yes\n")) == "t.yaml:8:23: 'allow_bearer' must be true or false, got 'yes'");
+  CHECK(onlyError(withAuth("        allow_bearer: yes\n")) ==
+        "t.yaml:8:23: 'allow_bearer' must be true or false, got 'yes'");
   CHECK(onlyError(withAuth("        strip_header: [true]\n")) ==
         "t.yaml:8:23: 'strip_header' must be true or false, got a list");
   CHECK(onlyError(replace(kChain, "          - { key: k1, name: demo }\n", "          - k1\n")) ==
@@ -320,16 +325,20 @@ TEST_CASE("filters: wrong types") {
         "t.yaml:7:11: 'keys' must be a list, got 'k1'");
   CHECK(onlyError(replace(kChain, "name: demo }", "name: demo, limit: 10 }")) ==
         "t.yaml:7:43: 'limit' must be a map, got '10'");
-  CHECK(onlyError(withAuth("        exempt: [/x]\n")) == "t.yaml:8:18: 'exempt' entry must be a map, got '/x'");
-  CHECK(onlyError(withRateLimit("        burst: lots\n")) == "t.yaml:10:16: 'burst' must be an integer, got 'lots'");
-  CHECK(onlyError(withRateLimit("        per_route: 1\n")) == "t.yaml:10:20: 'per_route' must be true or false, got '1'");
+  CHECK(onlyError(withAuth("        exempt: [/x]\n")) ==
+        "t.yaml:8:18: 'exempt' entry must be a map, got '/x'");
+  CHECK(onlyError(withRateLimit("        burst: lots\n")) ==
+        "t.yaml:10:16: 'burst' must be an integer, got 'lots'");
+  CHECK(onlyError(withRateLimit("        per_route: 1\n")) ==
+        "t.yaml:10:20: 'per_route' must be true or false, got '1'");
   CHECK(onlyError(withRateLimit("        overrides: { key: demo }\n")) ==
         "t.yaml:10:20: 'overrides' must be a list, got a map");
   CHECK(onlyError(withMetrics("        access_log: on\n")) ==
         "t.yaml:11:21: 'access_log' must be a map such as { path: \"-\" } or 'off', got 'on'");
   CHECK(onlyError(withMetrics("        access_log: { sample: half }\n")) ==
         "t.yaml:11:31: 'sample' must be a number, got 'half'");
-  CHECK(onlyError(kChain + "redis: redis://localhost\n") == "t.yaml:18:8: 'redis' must be a map, got 'redis://localhost'");
+  CHECK(onlyError(kChain + "redis: redis://localhost\n") ==
+        "t.yaml:18:8: 'redis' must be a map, got 'redis://localhost'");
   CHECK(onlyError(kChain + "redis: { timeout: 50 }\n") ==
         "t.yaml:18:19: invalid duration '50' for 'timeout': duration needs a unit, e.g. 10s");
 }
@@ -353,18 +362,22 @@ TEST_CASE("filters: missing required keys") {
 TEST_CASE("algorithm and limit keys must agree") {
   CHECK(onlyError(withRateLimit("        window: 1m\n")) ==
         "t.yaml:10:17: 'window' does not apply to token_bucket (it takes 'rate' and 'burst')");
-  CHECK(onlyError(replace(kChain, "        rate: 10/s\n",
-                          "        algorithm: sliding_window\n        limit: 5\n        window: 1s\n        burst: 3\n")) ==
+  CHECK(onlyError(replace(
+            kChain, "        rate: 10/s\n",
+            "        algorithm: sliding_window\n        limit: 5\n        window: 1s\n        burst: 3\n")) ==
         "t.yaml:12:16: 'burst' does not apply to sliding_window (it takes 'limit' and 'window')");
   // An override takes the filter's algorithm unless it names its own.
   std::string window = replace(kChain, "        rate: 10/s\n",
                                "        algorithm: fixed_window\n        limit: 5\n        window: 1s\n");
-  CHECK(onlyError(replace(window, "        window: 1s\n", "        window: 1s\n        overrides: [{ key: demo, rate: 9/s }]\n")) ==
+  CHECK(onlyError(replace(window, "        window: 1s\n",
+                          "        window: 1s\n        overrides: [{ key: demo, rate: 9/s }]\n")) ==
         "t.yaml:12:40: 'rate' does not apply to fixed_window (it takes 'limit' and 'window')");
-  CHECK(loadOk(replace(window, "        window: 1s\n",
-                       "        window: 1s\n        overrides: [{ key: demo, algorithm: token_bucket, rate: 9/s }]\n")));
+  CHECK(loadOk(replace(
+      window, "        window: 1s\n",
+      "        window: 1s\n        overrides: [{ key: demo, algorithm: token_bucket, rate: 9/s }]\n")));
   CHECK(onlyError(replace(kChain, "rate: 10/s", "algorithm: leaky_bucket")) ==
-        "t.yaml:9:20: unknown algorithm 'leaky_bucket' (expected one of: token_bucket, fixed_window, sliding_window)");
+        "t.yaml:9:20: unknown algorithm 'leaky_bucket' (expected one of: token_bucket, fixed_window, "
+        "sliding_window)");
   CHECK(onlyError(replace(kChain, "rate: 10/s", "algorithm: token_bukket\n        rate: 10/s")) ==
         "t.yaml:9:20: unknown algorithm 'token_bukket' (did you mean 'token_bucket'?)");
 }
@@ -374,13 +387,17 @@ TEST_CASE("limit values: rate, burst, limit, window") {
         "t.yaml:9:15: invalid rate '0/s' for 'rate': the number of requests must be greater than 0");
   CHECK(onlyError(replace(kChain, "rate: 10/s", "rate: 10/d")) ==
         "t.yaml:9:15: invalid rate '10/d' for 'rate': unknown period 'd' (use s, m or h, e.g. 10/s)");
-  CHECK(onlyError(replace(kChain, "rate: 10/s", "rate: 10")) ==
-        "t.yaml:9:15: invalid rate '10' for 'rate': expected requests per period: N/s, N/m or N/h, e.g. 10/s");
-  CHECK(onlyError(withRateLimit("        burst: 0\n")) == "t.yaml:10:16: 'burst' must be a positive integer, got 0");
+  CHECK(
+      onlyError(replace(kChain, "rate: 10/s", "rate: 10")) ==
+      "t.yaml:9:15: invalid rate '10' for 'rate': expected requests per period: N/s, N/m or N/h, e.g. 10/s");
+  CHECK(onlyError(withRateLimit("        burst: 0\n")) ==
+        "t.yaml:10:16: 'burst' must be a positive integer, got 0");
   std::string window = replace(kChain, "        rate: 10/s\n",
                                "        algorithm: fixed_window\n        limit: 5\n        window: 1s\n");
-  CHECK(onlyError(replace(window, "limit: 5", "limit: 0")) == "t.yaml:10:16: 'limit' must be a positive integer, got 0");
-  CHECK(onlyError(replace(window, "window: 1s", "window: 0s")) == "t.yaml:11:17: 'window' must be greater than 0, got 0s");
+  CHECK(onlyError(replace(window, "limit: 5", "limit: 0")) ==
+        "t.yaml:10:16: 'limit' must be a positive integer, got 0");
+  CHECK(onlyError(replace(window, "window: 1s", "window: 0s")) ==
+        "t.yaml:11:17: 'window' must be greater than 0, got 0s");
   CHECK(errorsOf(replace(window, "        window: 1s\n", "")) ==
         std::vector<std::string>{"t.yaml:8:9: missing required key 'window' for algorithm fixed_window"});
   CHECK(errorsOf(replace(replace(window, "        window: 1s\n", ""), "limit: 5", "limit: x")) ==
@@ -396,17 +413,20 @@ TEST_CASE("rate_limit choices and the redis store") {
   CHECK(onlyError(withRateLimit("        store: memory\n")) ==
         "t.yaml:10:16: unknown store 'memory' (expected one of: local, redis)");
   CHECK(onlyError(withRateLimit("        store: redis\n")) ==
-        "t.yaml:10:16: 'store: redis' needs a top-level 'redis' section (e.g. redis: { url: redis://127.0.0.1:6379 })");
+        "t.yaml:10:16: 'store: redis' needs a top-level 'redis' section (e.g. redis: { url: "
+        "redis://127.0.0.1:6379 })");
   // The section may come after the listeners in the file.
   CHECK(loadOk(withRateLimit("        store: redis\n") + "redis: { url: redis://127.0.0.1:6379 }\n"));
   // A broken section is reported once, not again at `store`.
-  CHECK(onlyError(withRateLimit("        store: redis\n") + "redis: []\n") == "t.yaml:19:8: 'redis' must be a map, got a list");
+  CHECK(onlyError(withRateLimit("        store: redis\n") + "redis: []\n") ==
+        "t.yaml:19:8: 'redis' must be a map, got a list");
 }
 
 TEST_CASE("auth header, keys and names") {
   CHECK(onlyError(withAuth("        header: X API Key\n")) ==
         "t.yaml:8:17: 'header' must be a header name such as X-API-Key, got 'X API Key'");
-  CHECK(onlyError(withAuth("        header: ''\n")) == "t.yaml:8:17: 'header' must be a header name such as X-API-Key, got ''");
+  CHECK(onlyError(withAuth("        header: ''\n")) ==
+        "t.yaml:8:17: 'header' must be a header name such as X-API-Key, got ''");
   CHECK(filterAt<AuthConfig>(*loadOk(withAuth("        header: X-Token\n")), 0, 0).header == "x-token");
   CHECK(onlyError(replace(kChain, "key: k1,", "key: '',")) == "t.yaml:7:20: 'key' must not be empty");
   // The key itself never appears in a message.
@@ -421,32 +441,42 @@ TEST_CASE("auth header, keys and names") {
         "t.yaml:8:20: duplicate auth key value (the key at line 7 has the same one)");
   CHECK(onlyError(withAuth("        exempt: [{ path: /x, prefix: /y }]\n")) ==
         "t.yaml:8:18: exempt entry needs exactly one of 'prefix' or 'path'");
-  CHECK(onlyError(withAuth("        exempt: [{ path: x }]\n")) == "t.yaml:8:26: 'path' must start with '/', got 'x'");
+  CHECK(onlyError(withAuth("        exempt: [{ path: x }]\n")) ==
+        "t.yaml:8:26: 'path' must start with '/', got 'x'");
 }
 
 TEST_CASE("overrides name keys of the listener's auth filter") {
-  CHECK(onlyError(withRateLimit("        overrides:\n          - { key: demo, rate: 1/s }\n          - { key: dmeo, rate: 1/s }\n")) ==
-        "t.yaml:12:13: override key 'dmeo' is not the name of a key in this listener's auth filter (did you mean 'demo'?)");
+  CHECK(onlyError(withRateLimit("        overrides:\n          - { key: demo, rate: 1/s }\n          - { "
+                                "key: dmeo, rate: 1/s }\n")) ==
+        "t.yaml:12:13: override key 'dmeo' is not the name of a key in this listener's auth filter (did you "
+        "mean 'demo'?)");
   CHECK(onlyError(withRateLimit("        overrides: [{ key: nobody, rate: 1/s }]\n")) ==
         "t.yaml:10:21: override key 'nobody' is not the name of a key in this listener's auth filter");
-  CHECK(onlyError(withRateLimit("        overrides:\n          - { key: demo, rate: 1/s }\n          - { key: demo, rate: 2/s }\n")) ==
+  CHECK(onlyError(withRateLimit("        overrides:\n          - { key: demo, rate: 1/s }\n          - { "
+                                "key: demo, rate: 2/s }\n")) ==
         "t.yaml:12:20: duplicate override for key 'demo' (first at line 11)");
   // Also when the auth filter comes after rate_limit in the chain.
-  std::string swapped = replace(kChain, "      - name: auth\n        keys:\n          - { key: k1, name: demo }\n", "");
+  std::string swapped =
+      replace(kChain, "      - name: auth\n        keys:\n          - { key: k1, name: demo }\n", "");
   swapped = replace(swapped, "      - name: metrics\n",
                     "      - name: metrics\n      - name: auth\n        keys: [{ key: k1, name: demo }]\n");
-  CHECK(onlyError(replace(swapped, "rate: 10/s\n", "rate: 10/s\n        overrides: [{ key: x, rate: 1/s }]\n")) ==
+  CHECK(onlyError(
+            replace(swapped, "rate: 10/s\n", "rate: 10/s\n        overrides: [{ key: x, rate: 1/s }]\n")) ==
         "t.yaml:7:21: override key 'x' is not the name of a key in this listener's auth filter");
   // Without an auth filter in the listener, names are not checked (a key store may know them).
-  std::string noAuth = replace(kChain, "      - name: auth\n        keys:\n          - { key: k1, name: demo }\n", "");
-  auto config = loadOk(replace(noAuth, "rate: 10/s\n", "rate: 10/s\n        overrides: [{ key: anyone, rate: 1/s }]\n"));
+  std::string noAuth =
+      replace(kChain, "      - name: auth\n        keys:\n          - { key: k1, name: demo }\n", "");
+  auto config = loadOk(
+      replace(noAuth, "rate: 10/s\n", "rate: 10/s\n        overrides: [{ key: anyone, rate: 1/s }]\n"));
   CHECK(filterAt<RateLimitConfig>(*config, 0, 0).overrides.at(0).key == "anyone");
 }
 
 TEST_CASE("a filter appears at most once per listener") {
-  CHECK(onlyError(replace(kChain, "      - name: router\n", "      - name: metrics\n      - name: router\n")) ==
-        "t.yaml:11:15: filter 'metrics' appears twice in this listener (first at line 10); a filter may appear at "
-        "most once");
+  CHECK(
+      onlyError(replace(kChain, "      - name: router\n", "      - name: metrics\n      - name: router\n")) ==
+      "t.yaml:11:15: filter 'metrics' appears twice in this listener (first at line 10); a filter may appear "
+      "at "
+      "most once");
   // Two listeners may each have one.
   std::string second = R"(  - name: other
     address: 127.0.0.1:8001
@@ -475,20 +505,120 @@ TEST_CASE("metrics values") {
 }
 
 TEST_CASE("redis url") {
-  auto urlError = [](const std::string& url) { return onlyError(kChain + "redis: { url: '" + url + "' }\n"); };
+  auto urlError = [](const std::string& url) {
+    return onlyError(kChain + "redis: { url: '" + url + "' }\n");
+  };
   CHECK(urlError("http://127.0.0.1:6379") ==
         "t.yaml:18:15: invalid Redis URL for 'url': must start with redis://, e.g. redis://127.0.0.1:6379/0");
-  CHECK(urlError("rediss://127.0.0.1") == "t.yaml:18:15: invalid Redis URL for 'url': rediss:// (TLS) is not supported");
+  CHECK(urlError("rediss://127.0.0.1") ==
+        "t.yaml:18:15: invalid Redis URL for 'url': rediss:// (TLS) is not supported");
   // The password is never echoed.
   CHECK(urlError("redis://user:hunter2@127.0.0.1") ==
-        "t.yaml:18:15: invalid Redis URL for 'url': a user name is not supported; write redis://:password@host:port");
-  CHECK(urlError("redis://127.0.0.1:0") == "t.yaml:18:15: invalid Redis URL for 'url': port 0 out of range 1..65535");
+        "t.yaml:18:15: invalid Redis URL for 'url': a user name is not supported; write "
+        "redis://:password@host:port");
+  CHECK(urlError("redis://127.0.0.1:0") ==
+        "t.yaml:18:15: invalid Redis URL for 'url': port 0 out of range 1..65535");
   CHECK(urlError("redis://cache.internal") ==
-        "t.yaml:18:15: invalid Redis URL for 'url': host 'cache.internal' is not an IPv4/IPv6 literal or 'localhost'");
+        "t.yaml:18:15: invalid Redis URL for 'url': host 'cache.internal' is not an IPv4/IPv6 literal or "
+        "'localhost'");
   CHECK(urlError("redis://127.0.0.1/x") ==
         "t.yaml:18:15: invalid Redis URL for 'url': the database after '/' must be a number such as 0");
-  CHECK(urlError("redis://") == "t.yaml:18:15: invalid Redis URL for 'url': no host; expected redis://host:port");
+  CHECK(urlError("redis://") ==
+        "t.yaml:18:15: invalid Redis URL for 'url': no host; expected redis://host:port");
   auto v6 = loadOk(kChain + "redis: { url: 'redis://[::1]' }\n");
   CHECK(v6->redis.host == "::1");
   CHECK(v6->redis.port == 6379);
+}
+
+// ---- storage, plans and route handlers ---------------------------------------------------
+
+namespace {
+
+// A listener whose router serves `routes` (flow mappings), with `top` lines appended.
+std::string handlerConfig(const std::vector<std::string>& routes, const std::string& top) {
+  std::string yaml =
+      "listeners:\n  - name: l\n    address: 127.0.0.1:8000\n    filters:\n"
+      "      - name: router\n        routes:\n";
+  for (const auto& route : routes) yaml += "          - " + route + "\n";
+  return yaml + top;
+}
+
+const std::string kStorage = "storage: { url: \"sqlite://./k.db\" }\n";
+
+}  // namespace
+
+TEST_CASE("storage, plans and handlers: a full example") {
+  auto config = loadOk(handlerConfig(
+      {"{ match: { path: /register, methods: [POST] }, handler: register }",
+       "{ match: { prefix: /metrics/ }, handler: { name: key_metrics, any_key: true } }",
+       "{ match: { prefix: /keys/ }, handler: revoke_key }",
+       "{ match: { path: /all_keys }, handler: list_keys }",
+       "{ match: { path: /view_logs }, handler: view_logs }"},
+      "storage:\n  url: postgres://fg@127.0.0.1:5432/fg\n  password: pw\n  request_log: false\n"
+      "  log_queue: 500\n  flush_interval: 1s\n  key_poll_interval: 2s\n"
+      "plans:\n  free: { rate: 5/s }\n  team: { algorithm: fixed_window, limit: 100, window: 1m }\n"));
+  CHECK(config->storage.configured);
+  CHECK(config->storage.url == "postgres://fg@127.0.0.1:5432/fg");
+  CHECK(config->storage.password == "pw");
+  CHECK_FALSE(config->storage.requestLog);
+  CHECK(config->storage.logQueue == 500);
+  CHECK(config->storage.flushInterval == 1s);
+  CHECK(config->storage.keyPollInterval == 2s);
+  REQUIRE(config->plans.size() == 2);
+  CHECK(config->plans[0].name == "free");  // in file order: the first is the default
+  CHECK(config->plans[0].limit.requests == 5);
+  CHECK(config->plans[0].limit.burst == 5);
+  CHECK(config->plans[1].limit.algorithm == RateLimitAlgorithm::FixedWindow);
+  CHECK(config->findPlan("team") == &config->plans[1]);
+  CHECK(config->findPlan("gold") == nullptr);
+  const auto& routes = std::get<RouterConfig>(config->listeners[0].filters[0].settings).routes;
+  CHECK(routes[0].handler.kind == RouteHandler::Register);
+  CHECK(routes[1].handler.kind == RouteHandler::KeyMetrics);
+  CHECK(routes[1].handler.anyKey);
+  CHECK(routes[2].handler.kind == RouteHandler::RevokeKey);
+  CHECK(routes[3].handler.kind == RouteHandler::ListKeys);
+  CHECK(routes[4].handler.kind == RouteHandler::ViewLogs);
+  CHECK(routes[0].cluster.empty());
+
+  // Defaults.
+  auto defaults = loadOk(handlerConfig({"{ match: { path: /r }, handler: register }"}, kStorage));
+  CHECK(defaults->storage.requestLog);
+  CHECK(defaults->storage.logQueue == 100'000);
+  CHECK(defaults->storage.flushInterval == 200ms);
+  CHECK(defaults->storage.keyPollInterval == 250ms);
+  CHECK(defaults->plans.empty());
+}
+
+TEST_CASE("storage, plans and handlers: errors point at the line") {
+  CHECK(onlyError(handlerConfig({"{ match: { path: /r }, handler: register }"}, "")) ==
+        "t.yaml:7:45: handler 'register' needs a top-level 'storage' section (e.g. storage: { url: "
+        "sqlite://./flowguard.db })");
+  CHECK(onlyError(handlerConfig({"{ match: { path: /r }, handler: regster }"}, kStorage)) ==
+        "t.yaml:7:45: unknown handler 'regster' (did you mean 'register'?)");
+  CHECK(onlyError(handlerConfig(
+            {"{ match: { path: /r }, handler: register, direct_response: { status: 200 } }"}, kStorage)) ==
+        "t.yaml:7:13: route needs exactly one of 'cluster', 'direct_response' or 'handler'");
+  CHECK(onlyError(handlerConfig({"{ match: { path: /m }, handler: key_metrics }"}, kStorage)) ==
+        "t.yaml:7:45: handler 'key_metrics' reads the key from the path after the route's prefix: match it "
+        "with a prefix ending in '/', e.g. { prefix: /metrics/ }");
+  CHECK(onlyError(handlerConfig({"{ match: { prefix: /k/ }, handler: { name: list_keys, any_key: true } }"},
+                                kStorage)) ==
+        "t.yaml:7:76: 'any_key' applies to the key_metrics handler only");
+  CHECK(onlyError(handlerConfig({"{ match: { prefix: /k/ }, handler: { any_key: true } }"}, kStorage)) ==
+        "t.yaml:7:48: missing required key 'name' in handler");
+  CHECK(onlyError(
+            handlerConfig({"{ match: { path: /r }, handler: register }"}, "storage: { url: mysql://x }\n")) ==
+        "t.yaml:8:17: invalid storage URL for 'url': must start with sqlite:// or postgres://, e.g. "
+        "sqlite://./flowguard.db");
+  CHECK(onlyError(handlerConfig({"{ match: { path: /r }, handler: register }"},
+                                "storage: { log_queue: 0, url: \"sqlite://x\" }\n"))
+            .find("log_queue") != std::string::npos);
+  CHECK(onlyError(handlerConfig({"{ match: { path: /r }, handler: register }"},
+                                kStorage + "plans: { free: { rate: 10/s, window: 1m } }\n")) ==
+        "t.yaml:9:38: 'window' does not apply to token_bucket (it takes 'rate' and 'burst')");
+  CHECK(onlyError(handlerConfig({"{ match: { path: /r }, handler: register }"},
+                                kStorage + "plans: { free: { rate: 10/s, colour: red } }\n"))
+            .find("unknown key 'colour' in plan 'free'") != std::string::npos);
+  CHECK(onlyError(handlerConfig({"{ match: { path: /r }, handler: register }"}, kStorage + "plans: [free]\n"))
+            .find("'plans' must be a map") != std::string::npos);
 }

@@ -87,8 +87,9 @@ TEST_CASE("rate_limit: a token bucket admits its burst, then 429 with Retry-Afte
 TEST_CASE("rate_limit: overrides, fixed windows, client-IP limits and shadow mode") {
   Backend b;
   SUBCASE("an override for one key name") {
-    Gateway gw(chain({b.port}, {kAuth, "{ name: rate_limit, rate: 1/m, burst: 1, overrides: [ { key: two, "
-                                       "rate: 1/m, burst: 3 } ] }"}));
+    Gateway gw(chain({b.port}, {kAuth,
+                                "{ name: rate_limit, rate: 1/m, burst: 1, overrides: [ { key: two, "
+                                "rate: 1/m, burst: 3 } ] }"}));
     int oneOk = 0, twoOk = 0;
     for (int i = 0; i < 5; ++i) {
       oneOk += httpGet(gw.port, "/x", {{"X-API-Key", "secret-key-one"}}).status == 200;
@@ -98,7 +99,8 @@ TEST_CASE("rate_limit: overrides, fixed windows, client-IP limits and shadow mod
     CHECK(twoOk == 3);
   }
   SUBCASE("fixed window") {
-    Gateway gw(chain({b.port}, {kAuth, "{ name: rate_limit, algorithm: fixed_window, limit: 3, window: 1h }"}));
+    Gateway gw(
+        chain({b.port}, {kAuth, "{ name: rate_limit, algorithm: fixed_window, limit: 3, window: 1h }"}));
     int ok = 0;
     for (int i = 0; i < 6; ++i) ok += httpGet(gw.port, "/x", {{"X-API-Key", "secret-key-one"}}).status == 200;
     CHECK(ok == 3);
@@ -161,7 +163,7 @@ TEST_CASE("metrics: the access log has one JSON line per request with the key pr
   }
   REQUIRE(lines.size() == 2);
   CHECK(lines[0]["status"] == 200);
-  CHECK(lines[0]["key"] == "secret-k");
+  CHECK(lines[0]["key"] == "secr");  // a third of the key at most
   CHECK(lines[0]["key_name"] == "one");
   CHECK(lines[0]["path"] == "/x");
   CHECK_FALSE(lines[0]["upstream"].get<std::string>().empty());

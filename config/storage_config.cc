@@ -1,0 +1,97 @@
+// YAML binding of the top-level `storage:` (the key and request-log database) and `plans:`
+// (the limits of keys issued by /register) sections.
+#include <fmt/format.h>
+
+#include <set>
+
+#include "config/filter_parsers.h"
+#include "config/units.h"
+
+namespace flowguard::config {
+namespace {
+
+constexpr int64_t kMaxLogQueue = 10'000'000;
+
+// Reasons never quote the URL: it may hold a password.
+bool checkStorageUrl(std::string_view url, std::string& reason) {
+  constexpr std::string_view kSqlite = "sqlite://";
+  if (url.starts_with(kSqlite)) {
+    if (url.size() == kSqlite.size()) {
+      reason = "no file after sqlite://; e.g. sqlite://./flowguard.db or sqlite:///var/lib/flowguard.db";
+      return false;
+    }
+    return true;
+  }
+  for (std::string_view scheme : {"postgres://", "postgresql://"}) {
+    if (url.starts_with(scheme)) {
+      if (url.size() == scheme.size()) {
+        reason = "no host; e.g. postgres://flowguard@127.0.0.1:5432/flowguard";
+        return false;
+      }
+      return true;
+    }
+  }
+  reason = "must start with sqlite:// or postgres://, e.g. sqlite://./flowguard.db";
+  return false;
+}
+
+}  // namespace
+
+void parseStorage(YamlReader& r, const YAML::Node& node, StorageConfig& out) {
+  out.location = YamlReader::location(node);
+  out.configured = true;  // set even when broken: handlers then do not add "no storage" errors
+  if (!r.expectMap(node, "'storage'")) return;
+  r.checkKeys(node, "in storage",
+              {"url", "password", "request_log", "log_queue", "flush_interval", "key_poll_interval"});
+  if (auto url = r.require(node, "url", "in storage")) {
+    if (auto text = r.string(*url, "url")) {
+      std::string reason;
+      if (checkStorageUrl(*text, reason)) {
+        out.url = std::move(*text);
+      } else {
+        r.error(*url, fmt::format("invalid storage URL for 'url': {}", reason));
+      }
+    }
+  }
+  if (auto password = YamlReader::find(node, "password")) {
+    // Empty means "not given", so "${PGPASSWORD:-}" keeps the URL's password when unset.
+    if (auto text = r.string(*password, "password"); text && !text->empty()) out.password = std::move(*text);
+  }
+  if (auto log = YamlReader::find(node, "request_log")) {
+    if (auto value = r.boolean(*log, "request_log")) out.requestLog = *value;
+  }
+  if (auto queue = YamlReader::find(node, "log_queue")) {
+    if (auto value = r.integer(*queue, "log_queue", 1, kMaxLogQueue))
+      out.logQueue = static_cast<uint64_t>(*value);
+  }
+  if (auto interval = YamlReader::find(node, "flush_interval")) {
+    if (auto value = r.positiveDuration(*interval, "flush_interval")) out.flushInterval = *value;
+  }
+  if (auto interval = YamlReader::find(node, "key_poll_interval")) {
+    if (auto value = r.positiveDuration(*interval, "key_poll_interval")) out.keyPollInterval = *value;
+  }
+}
+
+void parsePlans(YamlReader& r, const YAML::Node& node, std::vector<Plan>& out) {
+  if (!r.expectMap(node, "'plans'")) return;
+  if (node.size() == 0) r.error(node, "'plans' is empty: name at least one plan, e.g. free: { rate: 10/s }");
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    Plan plan;
+    std::optional<std::string> name = r.string(it->first, "plan name");
+    if (!name) continue;
+    plan.name = std::move(*name);
+    plan.location = YamlReader::location(it->first);
+    if (plan.name.empty()) {
+      r.error(it->first, "a plan name must not be empty");
+      continue;
+    }
+    const YAML::Node spec = it->second;
+    if (!r.expectMap(spec, fmt::format("plan '{}'", plan.name))) continue;
+    r.checkKeys(spec, fmt::format("in plan '{}'", plan.name),
+                {"algorithm", "rate", "burst", "limit", "window"});
+    if (parseRateLimitSpec(r, spec, RateLimitAlgorithm::TokenBucket, plan.limit))
+      out.push_back(std::move(plan));
+  }
+}
+
+}  // namespace flowguard::config

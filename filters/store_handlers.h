@@ -1,0 +1,58 @@
+// The router's store-backed answers (a route's `handler:`): /register, /all_keys,
+// /view_logs, /metrics/{api-key} and DELETE /keys/{id}. Each request gets one StoreHandler;
+// it validates the request on the worker, runs one job on the store thread (StoreClient) and
+// answers from the job's outcome back on the worker. Every answer is JSON; a database that
+// cannot be reached is a 503 saying so.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+#include "core/filter.h"
+#include "filters/worker_resources.h"
+#include "store/store_client.h"
+
+namespace flowguard::filters {
+
+class StoreHandler {
+ public:
+  StoreHandler(const config::Route& route, WorkerResources& resources, core::FilterCallbacks& callbacks);
+  ~StoreHandler();  // a job still running is forgotten: its answer is dropped
+  StoreHandler(const StoreHandler&) = delete;
+  StoreHandler& operator=(const StoreHandler&) = delete;
+
+  // From the router's onRequest.
+  void start();
+  // From the router's onRequestBody (register reads a JSON body).
+  void onBody(std::string_view data, bool endStream);
+
+ private:
+  void handleRegister();
+  void handleListKeys();
+  void handleViewLogs();
+  void handleKeyMetrics();
+  void handleRevokeKey();
+  // Runs `work` on the store thread; it returns {"status": N, "body": {...}} (sent as is) or
+  // {"status": N, "error": "..."} (sent as a local error reply).
+  void run(store::StoreService::Work work, bool touchesKeys = false);
+  void fail(int status, std::string_view reason);
+  // The rest of the path after the route's prefix, percent-decoded.
+  std::string pathArgument() const;
+
+  const config::Route& route_;
+  WorkerResources& resources_;
+  core::FilterCallbacks& callbacks_;
+  std::string body_;
+  bool bodyTooLarge_ = false;
+  store::StoreClient::Handle job_ = 0;
+};
+
+// A new API key: "fg_" and 32 characters of base64url from 24 bytes of a CSPRNG (192 bits).
+std::string generateApiKey();
+
+// %XX decoding (and '+' as a space in query values); nullopt for a malformed escape.
+std::optional<std::string> percentDecode(std::string_view text, bool plusIsSpace);
+
+}  // namespace flowguard::filters

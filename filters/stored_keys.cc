@@ -1,0 +1,72 @@
+#include "filters/stored_keys.h"
+
+#include <fmt/format.h>
+
+namespace flowguard::filters {
+
+namespace {
+
+constexpr const char* kAlgorithmNames[] = {"token_bucket", "fixed_window", "sliding_window"};
+
+}  // namespace
+
+nlohmann::json limitToJson(const config::RateLimitSpec& limit) {
+  nlohmann::json json = {{"algorithm", kAlgorithmNames[static_cast<size_t>(limit.algorithm)]},
+                         {"requests", limit.requests},
+                         {"period_ms", limit.period.count()}};
+  if (limit.algorithm == config::RateLimitAlgorithm::TokenBucket) json["burst"] = limit.burst;
+  return json;
+}
+
+std::optional<config::RateLimitSpec> limitFromJson(const nlohmann::json& json) {
+  if (!json.is_object()) return std::nullopt;
+  config::RateLimitSpec limit;
+  const auto algorithm = json.find("algorithm");
+  const auto requests = json.find("requests");
+  const auto period = json.find("period_ms");
+  if (algorithm == json.end() || !algorithm->is_string() || requests == json.end() ||
+      !requests->is_number_unsigned() || period == json.end() || !period->is_number_unsigned()) {
+    return std::nullopt;
+  }
+  bool known = false;
+  for (size_t i = 0; i < std::size(kAlgorithmNames); ++i) {
+    if (*algorithm == kAlgorithmNames[i]) {
+      limit.algorithm = static_cast<config::RateLimitAlgorithm>(i);
+      known = true;
+    }
+  }
+  limit.requests = requests->get<uint64_t>();
+  limit.period = config::Duration(period->get<int64_t>());
+  if (!known || limit.requests == 0 || limit.period.count() <= 0) return std::nullopt;
+  limit.burst = limit.requests;
+  if (auto burst = json.find("burst"); burst != json.end()) {
+    if (!burst->is_number_unsigned() || burst->get<uint64_t>() == 0) return std::nullopt;
+    limit.burst = burst->get<uint64_t>();
+  }
+  return limit;
+}
+
+std::shared_ptr<const KeySnapshot> storedKeySnapshot(const std::vector<store::StoredKey>& active,
+                                                     const config::Config& config) {
+  auto snapshot = std::make_shared<KeySnapshot>();
+  snapshot->reserve(active.size());
+  for (const store::StoredKey& key : active) {
+    auto record = std::make_shared<ApiKeyRecord>();
+    record->id = fmt::format("key:{}", key.id);
+    record->name = key.name.empty() ? key.prefix : key.name;
+    record->prefix = key.prefix;
+    record->storedKeyId = key.id;
+    record->digest = key.digest;
+    record->plan = key.plan;
+    if (!key.limits.empty()) {
+      record->limit = limitFromJson(nlohmann::json::parse(key.limits, nullptr, false));
+    }
+    if (!record->limit) {
+      if (const config::Plan* plan = config.findPlan(key.plan)) record->limit = plan->limit;
+    }
+    snapshot->emplace(key.digest, std::move(record));
+  }
+  return snapshot;
+}
+
+}  // namespace flowguard::filters

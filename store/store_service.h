@@ -1,0 +1,133 @@
+// The store thread: the one thread that talks to the database, so a slow or absent database
+// never stalls a worker's loop.
+//
+// Workers hand it two kinds of work through a StoreClient (store_client.h): jobs (register a
+// key, list keys, query logs...) whose outcome comes back to the asking loop, and request-log
+// records, which it queues (bounded: beyond `log_queue` the oldest are dropped and counted)
+// and writes in batches at least every `flush_interval`. It also polls the keys table every
+// `key_poll_interval` and hands the current set of active keys to a listener, which is how a
+// key issued or revoked by any gateway sharing the database reaches every worker.
+//
+// When the database is down, jobs fail at once with Status::Unavailable, logs wait in the
+// queue, the last keys seen stay in force, and the thread reconnects with backoff (100 ms up
+// to 5 s), saying so on stderr.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config.h"
+#include "store/store.h"
+
+namespace flowguard::store {
+
+struct StoreOutcome {
+  enum class Status { Ok, Unavailable, Failed };
+  Status status = Status::Ok;
+  nlohmann::json value;  // what the job returned, when Ok
+  std::string error;     // why not, otherwise
+};
+
+struct StoreStats {
+  bool available = false;
+  uint64_t logsQueued = 0;  // waiting to be written now
+  uint64_t logsWritten = 0;
+  uint64_t logsDropped = 0;  // the queue was full: the oldest went
+  uint64_t logBatches = 0;
+  uint64_t jobs = 0;
+  uint64_t jobsFailed = 0;  // Unavailable or Failed
+  uint64_t outages = 0;     // times the database went away
+  uint64_t activeKeys = 0;
+};
+
+class StoreService {
+ public:
+  // Runs on the store thread; may throw (StoreUnavailable, StoreError, anything else).
+  using Work = std::function<nlohmann::json(Store&)>;
+  // Runs on the store thread with the job's outcome; must not block.
+  using Reply = std::function<void(StoreOutcome)>;
+  // Runs on the store thread with every active (not revoked) key, after each change.
+  using KeysListener = std::function<void(const std::vector<StoredKey>& active)>;
+
+  StoreService(std::unique_ptr<Store> store, const config::StorageConfig& config);
+  ~StoreService();  // stop()
+  StoreService(const StoreService&) = delete;
+  StoreService& operator=(const StoreService&) = delete;
+
+  // Before start().
+  void setKeysListener(KeysListener listener) { keysListener_ = std::move(listener); }
+  // Starts the thread, which connects at once.
+  void start();
+  // True once the keys were loaded (false when `timeout` passed first: database down).
+  bool waitForKeys(std::chrono::milliseconds timeout);
+  // Writes the queued logs (giving up after `flushTimeout` when the database is down), then
+  // ends the thread. Idempotent.
+  void stop(std::chrono::milliseconds flushTimeout = std::chrono::seconds(5));
+
+  // Any thread. `touchesKeys`: the job changes keys, so poll them right after it.
+  void submit(Work work, Reply reply, bool touchesKeys = false);
+  // Any thread: queues the records (moved out; `records` is left empty).
+  void appendLogs(std::vector<LogRecord>& records);
+
+  StoreStats stats() const;
+  std::string kind() const { return kind_; }
+
+ private:
+  struct Job {
+    Work work;
+    Reply reply;
+    bool touchesKeys = false;
+  };
+  using Clock = std::chrono::steady_clock;
+
+  void run();
+  void tryOpen();
+  void markDown(const std::string& reason);
+  void runJobs(std::vector<Job>& jobs);
+  bool writeLogs(std::vector<LogRecord>& batch);
+  void pollKeys();
+
+  std::unique_ptr<Store> store_;  // used only on the store thread
+  const config::StorageConfig config_;
+  const std::string kind_;
+  KeysListener keysListener_;
+  std::thread thread_;
+
+  mutable std::mutex mutex_;  // guards everything below up to the store-thread-only part
+  std::condition_variable wake_;
+  std::condition_variable keysLoadedCv_;
+  std::vector<Job> jobs_;
+  std::deque<LogRecord> logs_;
+  bool stopping_ = false;
+  bool pollNow_ = false;
+  bool keysLoaded_ = false;
+  Clock::time_point stopDeadline_;
+
+  std::atomic<bool> available_{false};
+  std::atomic<uint64_t> logsWritten_{0}, logsDropped_{0}, logBatches_{0}, jobsRun_{0}, jobsFailed_{0},
+      outages_{0}, activeKeyCount_{0};
+
+  // Store thread only.
+  bool open_ = false;
+  bool everOpened_ = false;
+  std::string lastError_;
+  std::chrono::milliseconds backoff_{100};
+  Clock::time_point nextReconnect_{};
+  Clock::time_point nextPoll_{};
+  Clock::time_point nextFlush_{};
+  int64_t keyVersion_ = 0;
+  std::map<int64_t, StoredKey> activeKeys_;  // by id
+};
+
+}  // namespace flowguard::store

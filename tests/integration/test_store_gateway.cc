@@ -1,0 +1,326 @@
+// The key store through real gateway processes: /register, keys used through the gateway,
+// /all_keys, /view_logs and /metrics/{key}, durability over a restart, two gateways sharing
+// one database, revocation, a PostgreSQL outage, and SQL injection attempts. The same cases
+// run against SQLite (a temp file) and a real PostgreSQL started by the fixture.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "tests/integration/gateway_fixture.h"
+#include "tests/support/postgres_server.h"
+
+using namespace flowguard::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One PostgreSQL for the cases that do not stop it; each case gets its own database.
+PostgresServer& sharedPostgres() {
+  static std::unique_ptr<PostgresServer> server = std::make_unique<PostgresServer>();
+  return *server;
+}
+
+int databaseCounter = 0;
+
+// A fresh, empty store of the given kind: a URL for flowguard.yaml.
+std::string freshStore(const std::string& kind, const TempDir& dir) {
+  if (kind == "sqlite") return "sqlite://" + dir.file("keys-" + std::to_string(++databaseCounter) + ".db");
+  return sharedPostgres().createDatabase("fg_it_" + std::to_string(++databaseCounter));
+}
+
+// auth (register and the operator paths exempt) + rate_limit + router with every handler,
+// proxying the rest to `backendPort` without retries.
+GatewaySpec storeSpec(uint16_t backendPort, const std::string& storeUrl,
+                      const std::string& storageExtra = {}) {
+  GatewaySpec spec;
+  spec.workers = 2;
+  spec.filters = {
+      "{ name: auth, keys: [ { key: yaml-static-key-0001, name: static } ], exempt: [ { path: /register }, "
+      "{ path: /all_keys }, { path: /view_logs }, { prefix: /keys/ }, { prefix: /any-metrics/ } ] }",
+      "{ name: rate_limit, rate: 1000/s, burst: 1000 }"};
+  spec.routes = {"{ match: { path: /register, methods: [POST] }, handler: register }",
+                 "{ match: { path: /all_keys }, handler: list_keys }",
+                 "{ match: { path: /view_logs }, handler: view_logs }",
+                 "{ match: { prefix: /keys/, methods: [DELETE] }, handler: revoke_key }",
+                 "{ match: { prefix: /metrics/ }, handler: key_metrics }",
+                 "{ match: { prefix: /any-metrics/ }, handler: { name: key_metrics, any_key: true } }",
+                 "{ match: { prefix: / }, cluster: backends }"};
+  spec.clusters = {clusterYaml("backends", {backendPort}, "retries: 0")};
+  spec.topLevel = {"storage: { url: \"" + storeUrl + "\", flush_interval: 50ms, key_poll_interval: 100ms" +
+                       (storageExtra.empty() ? "" : ", " + storageExtra) + " }",
+                   "plans: { starter: { rate: 1/h, burst: 5 }, big: { rate: 1000/s, burst: 1000 } }"};
+  return spec;
+}
+
+HttpResponse request(uint16_t port, const std::string& method, const std::string& path,
+                     const std::string& key = {}, const std::string& body = {}) {
+  HttpClient c;
+  c.connect(port);
+  std::string raw = method + " " + path + " HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n";
+  if (!key.empty()) raw += "X-API-Key: " + key + "\r\n";
+  if (!body.empty() || method == "POST") {
+    raw += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  c.sendRaw(raw + "\r\n" + body);
+  return c.readResponse();
+}
+
+struct Registered {
+  std::string key;
+  int64_t id = 0;
+  std::string prefix;
+};
+
+Registered registerKey(uint16_t port, const std::string& body) {
+  HttpResponse r = request(port, "POST", "/register", {}, body);
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  Json j = json(r);
+  Registered k{j["api_key"].get<std::string>(), j["key_id"].get<int64_t>(), j["prefix"].get<std::string>()};
+  CHECK(k.key.rfind("fg_", 0) == 0);
+  CHECK(k.key.size() == 35);
+  CHECK(k.key.substr(0, k.prefix.size()) == k.prefix);
+  CHECK(k.prefix.size() < k.key.size() / 2);
+  return k;
+}
+
+// Polls until the request log holds `count` rows for `query` (writes are batched).
+Json logsWhenThere(uint16_t port, const std::string& query, size_t count) {
+  Json logs;
+  waitUntil(
+      [&] {
+        HttpResponse r = request(port, "GET", "/view_logs?" + query);
+        if (r.status != 200) return false;
+        logs = json(r)["logs"];
+        return logs.size() >= count;
+      },
+      5s);
+  return logs;
+}
+
+void registerUseAndReport(const std::string& kind) {
+  TempDir dir;
+  Backend backend;
+  Gateway gw(storeSpec(backend.port, freshStore(kind, dir)));
+
+  Registered k = registerKey(gw.port, R"({"name": "alice", "plan": "starter"})");
+  Json answer = json(request(gw.port, "POST", "/register", {}, R"({"plan": "big"})"));
+  CHECK(answer["limits"]["burst"] == 1000);
+  CHECK(answer["plan"] == "big");
+
+  // starter: bursts of 5, then nothing for an hour. 3 pass, 2 fail upstream, 2 are limited.
+  for (int i = 0; i < 3; ++i) CHECK(request(gw.port, "GET", "/echo", k.key).status == 200);
+  backend.setFault(R"({"fail_rate": 1.0})");
+  for (int i = 0; i < 2; ++i) CHECK(request(gw.port, "GET", "/echo", k.key).status >= 500);
+  backend.setFault(R"({"fail_rate": 0})");
+  for (int i = 0; i < 2; ++i) CHECK(request(gw.port, "GET", "/echo", k.key).status == 429);
+  CHECK(request(gw.port, "GET", "/echo", "fg_not-a-registered-key-at-all-0000").status == 401);
+
+  Json logs = logsWhenThere(gw.port, "key=" + k.prefix, 7);
+  REQUIRE(logs.size() == 7);
+  int64_t previousId = INT64_MAX;
+  std::map<int, int> statuses;
+  for (const Json& row : logs) {
+    CHECK(row["id"].get<int64_t>() < previousId);  // newest first
+    previousId = row["id"].get<int64_t>();
+    CHECK(row["key_prefix"] == k.prefix);
+    CHECK(row["path"] == "/echo");
+    CHECK(row["method"] == "GET");
+    CHECK(row["listener"] == "test");
+    ++statuses[row["status"].get<int>()];
+  }
+  CHECK(statuses[200] == 3);
+  CHECK(statuses[429] == 2);
+  CHECK(logsWhenThere(gw.port, "key=" + k.prefix + "&status=429", 2).size() == 2);
+  CHECK(logsWhenThere(gw.port, "key=" + k.prefix + "&limit=4", 4).size() == 4);
+  // The 401 and the registrations are logged too, without a key.
+  bool saw401 = false;
+  int registrations = 0;
+  for (const Json& row : logsWhenThere(gw.port, "limit=1000", 10)) {
+    saw401 = saw401 || (row["status"] == 401 && row["key_prefix"] == "");
+    registrations += row["path"] == "/register" && row["status"] == 201 ? 1 : 0;
+  }
+  CHECK(saw401);
+  CHECK(registrations == 2);
+
+  // /all_keys: both keys, usage counted, nothing secret.
+  HttpResponse listed = request(gw.port, "GET", "/all_keys");
+  REQUIRE(listed.status == 200);
+  CHECK(listed.body.find(k.key) == std::string::npos);
+  Json keys = json(listed)["keys"];
+  REQUIRE(keys.size() == 2);
+  const Json& alice = keys[0]["id"] == k.id ? keys[0] : keys[1];
+  CHECK(alice["name"] == "alice");
+  CHECK(alice["plan"] == "starter");
+  CHECK(alice["requests"]["requests"] == 7);
+  CHECK(alice["requests"]["2xx"] == 3);
+  CHECK(alice["requests"]["429"] == 2);
+  CHECK(alice["requests"]["5xx"] == 2);
+  CHECK(alice["last_used_at"].is_string());
+  CHECK(alice["revoked_at"].is_null());
+
+  // /metrics/{key} on a public listener: only with that key (which the rate limit has
+  // exhausted here, so the figures come from the operator's route).
+  const std::string bigKey = answer["api_key"].get<std::string>();
+  CHECK(request(gw.port, "GET", "/metrics/" + bigKey).status == 401);
+  CHECK(request(gw.port, "GET", "/metrics/" + bigKey, "yaml-static-key-0001").status == 403);
+  CHECK(request(gw.port, "GET", "/metrics/" + bigKey, k.key).status == 429);
+  HttpResponse own = request(gw.port, "GET", "/metrics/" + bigKey, bigKey);
+  REQUIRE_MESSAGE(own.status == 200, own.body);
+  CHECK(json(own)["plan"] == "big");
+  HttpResponse m = request(gw.port, "GET", "/any-metrics/" + k.key);
+  REQUIRE_MESSAGE(m.status == 200, m.body);
+  Json metrics = json(m);
+  CHECK(metrics["ratios"]["2xx"].get<double>() == doctest::Approx(3.0 / 7));
+  CHECK(metrics["ratios"]["429"].get<double>() == doctest::Approx(2.0 / 7));
+  CHECK(metrics["ratios"]["5xx"].get<double>() == doctest::Approx(2.0 / 7));
+  CHECK(metrics["latency_ms"]["sample"] == 7);
+  CHECK(metrics["latency_ms"]["p50"].get<double>() > 0);
+  CHECK(metrics["latency_ms"]["p99"].get<double>() >= metrics["latency_ms"]["p50"].get<double>());
+  CHECK(request(gw.port, "GET", "/any-metrics/yaml-static-key-0001").status == 404);
+
+  // Bad registrations get a 4xx JSON answer and store nothing.
+  for (const char* bad : {"{", "[1,2]", R"({"name": 5})", R"({"plan": "gold"})"}) {
+    HttpResponse r = request(gw.port, "POST", "/register", {}, bad);
+    CHECK_MESSAGE(r.status == 400, bad);
+    CHECK(json(r)["error"].is_string());
+  }
+  CHECK(json(request(gw.port, "GET", "/all_keys"))["count"] == 2);
+}
+
+void restartKeepsKeys(const std::string& kind) {
+  TempDir dir;
+  Backend backend;
+  const std::string url = freshStore(kind, dir);
+  Registered k;
+  {
+    Gateway first(storeSpec(backend.port, url));
+    k = registerKey(first.port, R"({"name": "durable"})");
+    CHECK(request(first.port, "GET", "/echo", k.key).status == 200);
+  }
+  Gateway second(storeSpec(backend.port, url));
+  // The first request after start-up already knows the key.
+  CHECK(request(second.port, "GET", "/echo", k.key).status == 200);
+  // The first gateway's request was written before it exited.
+  CHECK(logsWhenThere(second.port, "key=" + k.prefix, 2).size() == 2);
+}
+
+void twoGatewaysShareKeys(const std::string& kind) {
+  TempDir dir;
+  Backend backend;
+  const std::string url = freshStore(kind, dir);
+  Gateway a(storeSpec(backend.port, url));
+  Gateway b(storeSpec(backend.port, url));
+  Registered k = registerKey(a.port, "");
+  const auto registered = Clock::now();
+  CHECK(request(a.port, "GET", "/echo", k.key).status == 200);  // at once on the issuing gateway
+  REQUIRE(waitUntil([&] { return request(b.port, "GET", "/echo", k.key).status == 200; }, 3s));
+  MESSAGE("key usable on the other gateway after "
+          << std::chrono::duration_cast<Millis>(Clock::now() - registered).count() << " ms");
+
+  HttpResponse revoked = request(b.port, "DELETE", "/keys/" + std::to_string(k.id));
+  REQUIRE_MESSAGE(revoked.status == 200, revoked.body);
+  CHECK(request(b.port, "GET", "/echo", k.key).status == 401);  // at once where it was revoked
+  const auto revokedAt = Clock::now();
+  REQUIRE(waitUntil([&] { return request(a.port, "GET", "/echo", k.key).status == 401; }, 3s));
+  MESSAGE("revocation effective on the other gateway after "
+          << std::chrono::duration_cast<Millis>(Clock::now() - revokedAt).count() << " ms");
+  CHECK(request(a.port, "DELETE", "/keys/" + std::to_string(k.id)).status == 409);
+  CHECK(request(a.port, "DELETE", "/keys/999999").status == 404);
+  CHECK(request(a.port, "DELETE", "/keys/abc").status == 400);
+}
+
+void injectionIsData(const std::string& kind) {
+  TempDir dir;
+  Backend backend;
+  Gateway gw(storeSpec(backend.port, freshStore(kind, dir)));
+  const std::string evil = "x'); DROP TABLE api_keys; -- \\\" ünïcødé";
+  Json body = {{"name", evil}, {"plan", "big"}};
+  Registered k = registerKey(gw.port, body.dump());
+  const std::string path = "/echo/it's%20a%20'quote'%3B--";
+  CHECK(request(gw.port, "GET", path, k.key).status == 200);
+  Json keys = json(request(gw.port, "GET", "/all_keys"))["keys"];
+  REQUIRE(keys.size() == 1);
+  CHECK(keys[0]["name"] == evil);
+  Json logs = logsWhenThere(gw.port, "key=" + k.prefix, 1);
+  REQUIRE(logs.size() == 1);
+  CHECK(logs[0]["path"] == path);
+  // A filter value that would match everything if it were spliced into SQL matches nothing.
+  HttpResponse r = request(gw.port, "GET", "/view_logs?key=%27%20OR%20%271%27%3D%271");
+  REQUIRE(r.status == 200);
+  CHECK(json(r)["logs"].empty());
+  CHECK(request(gw.port, "GET", "/view_logs?limit=0").status == 400);
+  CHECK(request(gw.port, "GET", "/view_logs?status=abc").status == 400);
+  CHECK(request(gw.port, "GET", "/echo", k.key).status == 200);  // the tables are all still there
+}
+
+}  // namespace
+
+TEST_CASE("sqlite: register, use a key, see it in /all_keys, /view_logs and /metrics/{key}") {
+  registerUseAndReport("sqlite");
+}
+TEST_CASE("postgres: register, use a key, see it in /all_keys, /view_logs and /metrics/{key}") {
+  registerUseAndReport("postgres");
+}
+TEST_CASE("sqlite: registered keys survive a gateway restart") {
+  restartKeepsKeys("sqlite");
+}
+TEST_CASE("postgres: registered keys survive a gateway restart") {
+  restartKeepsKeys("postgres");
+}
+TEST_CASE("sqlite: two gateways on one database share keys and revocations") {
+  twoGatewaysShareKeys("sqlite");
+}
+TEST_CASE("postgres: two gateways on one database share keys and revocations") {
+  twoGatewaysShareKeys("postgres");
+}
+TEST_CASE("sqlite: SQL injection attempts are stored and matched as data") {
+  injectionIsData("sqlite");
+}
+TEST_CASE("postgres: SQL injection attempts are stored and matched as data") {
+  injectionIsData("postgres");
+}
+
+TEST_CASE("postgres stopped mid-run: proxying goes on, /register is 503, logs resume after recovery") {
+  PostgresServer pg;
+  Backend backend;
+  const std::string url = pg.createDatabase("fg_outage");
+  // A queue of 20 records: the outage below overflows it.
+  Gateway gw(storeSpec(backend.port, url, "log_queue: 20"));
+  Registered k = registerKey(gw.port, R"({"name": "before", "plan": "big"})");
+
+  pg.stop();
+  // Known keys keep working; everything is answered, nothing hangs.
+  for (int i = 0; i < 40; ++i) CHECK(request(gw.port, "GET", "/echo", k.key).status == 200);
+  HttpResponse reg = request(gw.port, "POST", "/register", {}, "{}");
+  CHECK(reg.status == 503);
+  CHECK(json(reg)["error"].get<std::string>().find("unavailable") != std::string::npos);
+  CHECK(request(gw.port, "GET", "/all_keys").status == 503);
+
+  pg.start();
+  // Recovery: new registrations work again, and requests after it reach the log.
+  REQUIRE(waitUntil([&] { return request(gw.port, "POST", "/register", {}, "{}").status == 201; }, 15s));
+  CHECK(request(gw.port, "GET", "/echo/after", k.key).status == 200);
+  Json after;
+  const bool sawAfter = waitUntil(
+      [&] {
+        HttpResponse r = request(gw.port, "GET", "/view_logs?limit=1000&key=" + k.prefix);
+        if (r.status != 200) return false;
+        after = json(r)["logs"];
+        return !after.empty() && after[0]["path"] == "/echo/after";
+      },
+      10s);
+  CHECK(sawAfter);
+  // At most the queue's 20 of the outage's 40 survived, plus the one after.
+  CHECK(after.size() <= 21);
+  gw.process.stop();
+  const std::string log = gw.process.logTail(50);
+  CHECK(log.find("connection lost") != std::string::npos);
+  CHECK(log.find("reconnected") != std::string::npos);
+  const auto at = log.find("logs_dropped=");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stoi(log.substr(at + 13)) >= 20);
+}
