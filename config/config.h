@@ -247,6 +247,16 @@ struct StorageConfig {
   SourceLocation location;
 };
 
+// admin: { address: 127.0.0.1:9901, token: ... }: the operator's listener (stats,
+// Prometheus, cluster health, keys, logs, the /server dashboard), on the main thread. Absent:
+// no admin listener. A non-loopback address requires a token, sent as Authorization: Bearer.
+struct AdminConfig {
+  bool configured = false;
+  SocketAddress address{"127.0.0.1", 9901};
+  std::string token;
+  SourceLocation location;
+};
+
 // plans: { free: { rate: 10/s, burst: 20 }, ... }: the limits a key issued by /register
 // gets. The first plan is the default.
 struct Plan {
@@ -263,6 +273,7 @@ struct Config {
   RedisConfig redis;
   StorageConfig storage;
   std::vector<Plan> plans;
+  AdminConfig admin;
 
   const Plan* findPlan(std::string_view name) const;
 

@@ -521,7 +521,7 @@ void parseConfig(YamlReader& r, const YAML::Node& root, Config& config) {
     return;
   }
   if (!r.expectMap(root, "the top level")) return;
-  r.checkKeys(root, "at top level", {"workers", "listeners", "clusters", "redis", "storage", "plans"});
+  r.checkKeys(root, "at top level", {"workers", "listeners", "clusters", "redis", "storage", "plans", "admin"});
   if (auto workers = YamlReader::find(root, "workers")) parseWorkers(r, *workers, config);
 
   // Clusters first, so routes anywhere in the file can be checked against their names.
@@ -541,6 +541,7 @@ void parseConfig(YamlReader& r, const YAML::Node& root, Config& config) {
   // And `handler:` routes need the storage section.
   if (auto storage = YamlReader::find(root, "storage")) parseStorage(r, *storage, config.storage);
   if (auto plans = YamlReader::find(root, "plans")) parsePlans(r, *plans, config.plans);
+  if (auto admin = YamlReader::find(root, "admin")) parseAdmin(r, *admin, config.admin);
 
   std::optional<YAML::Node> listeners = r.require(root, "listeners", "at top level");
   if (!listeners || !r.expectList(*listeners, "'listeners'")) return;

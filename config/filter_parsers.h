@@ -64,5 +64,6 @@ void parseRedis(YamlReader& r, const YAML::Node& node, RedisConfig& out);
 // The top-level `storage:` and `plans:` sections.
 void parseStorage(YamlReader& r, const YAML::Node& node, StorageConfig& out);
 void parsePlans(YamlReader& r, const YAML::Node& node, std::vector<Plan>& out);
+void parseAdmin(YamlReader& r, const YAML::Node& node, AdminConfig& out);
 
 }  // namespace flowguard::config

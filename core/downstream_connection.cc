@@ -302,6 +302,17 @@ void DownstreamConnection::sendErrorAndClose(int status, std::string_view reason
   std::string requestId;
   newRequestId(requestId);
   std::string body = localReplyBody(status, reason, requestId);
+  if (RequestObserver* observer = settings_.filterChain ? settings_.filterChain->observer() : nullptr) {
+    // The request log sees these too. The head could not be read (head_ may still hold
+    // the previous request's), so it goes in empty.
+    info_.reset();
+    info_.requestId = requestId;
+    info_.downstreamAddress = clientIp_;
+    info_.listenerName = settings_.name;
+    info_.responseStatus = status;
+    info_.localReplyReason = std::string(reason);
+    observer->onRequestComplete(RequestHead{}, info_);
+  }
   ResponseHead head = localReplyHead(status, "application/json", body.size());
   head.headers.add("connection", "close");
   headOut_.clear();

@@ -8,8 +8,8 @@
 #include <cstring>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <uv.h>
+#include <nlohmann/json.hpp>
 
 namespace flowguard::filters {
 
@@ -23,60 +23,11 @@ void bump(std::atomic<uint64_t>& counter, uint64_t by = 1) {
   counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
 }
 
-uint64_t get(const std::atomic<uint64_t>& counter) { return counter.load(std::memory_order_relaxed); }
+uint64_t get(const std::atomic<uint64_t>& counter) {
+  return counter.load(std::memory_order_relaxed);
+}
 
 }  // namespace
-
-// ---- LatencyHistogram ---------------------------------------------------------------------
-
-int LatencyHistogram::bucketOf(uint64_t micros) {
-  if (micros < kSubBuckets) return static_cast<int>(micros);
-  int exponent = 63 - std::countl_zero(micros);  // micros in [2^e, 2^(e+1))
-  int shift = exponent - 3;                       // log2(kSubBuckets) = 3
-  int sub = static_cast<int>((micros >> shift) & (kSubBuckets - 1));
-  int bucket = (exponent - 2) * kSubBuckets + sub;
-  return std::min(bucket, kBuckets - 1);
-}
-
-uint64_t LatencyHistogram::upperBound(int bucket) {
-  if (bucket < kSubBuckets) return static_cast<uint64_t>(bucket);
-  int exponent = bucket / kSubBuckets + 2;
-  int sub = bucket % kSubBuckets;
-  int shift = exponent - 3;
-  return ((static_cast<uint64_t>(kSubBuckets + sub) + 1) << shift) - 1;
-}
-
-void LatencyHistogram::record(uint64_t micros) { bump(buckets_[static_cast<size_t>(bucketOf(micros))]); }
-
-uint64_t LatencyHistogram::count() const {
-  uint64_t n = 0;
-  for (const auto& b : buckets_) n += get(b);
-  return n;
-}
-
-void LatencyHistogram::addTo(std::array<uint64_t, kBuckets>& sums) const {
-  for (size_t i = 0; i < buckets_.size(); ++i) sums[i] += get(buckets_[i]);
-}
-
-uint64_t LatencyHistogram::percentileOf(const std::array<uint64_t, kBuckets>& sums, double q) {
-  uint64_t total = 0;
-  for (uint64_t n : sums) total += n;
-  if (total == 0) return 0;
-  auto rank = static_cast<uint64_t>(q * static_cast<double>(total) + 0.999999);
-  if (rank == 0) rank = 1;
-  uint64_t seen = 0;
-  for (size_t i = 0; i < sums.size(); ++i) {
-    seen += sums[i];
-    if (seen >= rank) return upperBound(static_cast<int>(i));
-  }
-  return upperBound(kBuckets - 1);
-}
-
-uint64_t LatencyHistogram::percentile(double q) const {
-  std::array<uint64_t, kBuckets> sums{};
-  addTo(sums);
-  return percentileOf(sums, q);
-}
 
 // ---- counters -----------------------------------------------------------------------------
 
@@ -121,7 +72,8 @@ void MetricsShard::record(const core::StreamInfo& info, uint64_t totalMicros) {
   total_.record(info);
   latency_.record(totalMicros);
   if (info.upstreamHeadersMicros > 0) upstreamLatency_.record(info.upstreamHeadersMicros);
-  series(byKey_, info.apiKey ? std::string_view(info.apiKey->name) : std::string_view("anonymous"), maxKeySeries_)
+  series(byKey_, info.apiKey ? std::string_view(info.apiKey->name) : std::string_view("anonymous"),
+         maxKeySeries_)
       .record(info);
   if (!info.upstreamHost.empty()) series(byUpstream_, info.upstreamHost, 10'000).record(info);
   if (!info.routeName.empty()) series(byRoute_, info.routeName, 10'000).record(info);
@@ -134,12 +86,15 @@ void MetricsShard::addTo(MetricsSnapshot& snapshot) const {
   snapshot.total.add(total_);
   latency_.addTo(snapshot.latency);
   upstreamLatency_.addTo(snapshot.upstreamLatency);
+  snapshot.latencySumUs += latency_.sum();
+  snapshot.upstreamLatencySumUs += upstreamLatency_.sum();
   std::lock_guard<std::mutex> guard(seriesLock_);
   for (const auto& [name, counters] : byKey_) snapshot.byKey[name].add(*counters);
   for (const auto& [name, counters] : byUpstream_) snapshot.byUpstream[name].add(*counters);
   for (const auto& [name, counters] : byRoute_) snapshot.byRoute[name].add(*counters);
   for (const auto& [name, counters] : byCluster_) snapshot.byCluster[name].add(*counters);
-  for (const auto& [name, counters] : byReason_) snapshot.localRepliesByReason[name] += get(counters->localReplies);
+  for (const auto& [name, counters] : byReason_)
+    snapshot.localRepliesByReason[name] += get(counters->localReplies);
 }
 
 MetricsShard& MetricsRegistry::addShard() {
@@ -157,8 +112,10 @@ MetricsSnapshot MetricsRegistry::snapshot() const {
 
 // ---- the filter ---------------------------------------------------------------------------
 
-MetricsFilterFactory::MetricsFilterFactory(const config::MetricsConfig& config, const config::ListenerConfig& listener,
-                                           std::shared_ptr<MetricsRegistry> registry, WorkerResources& resources)
+MetricsFilterFactory::MetricsFilterFactory(const config::MetricsConfig& config,
+                                           const config::ListenerConfig& listener,
+                                           std::shared_ptr<MetricsRegistry> registry,
+                                           WorkerResources& resources)
     : config_(config),
       listener_(listener),
       registry_(std::move(registry)),
@@ -183,7 +140,9 @@ MetricsFilterFactory::~MetricsFilterFactory() {
   if (ownsLogFd_) ::close(logFd_);
 }
 
-std::unique_ptr<core::Filter> MetricsFilterFactory::create() { return std::make_unique<MetricsFilter>(*this); }
+std::unique_ptr<core::Filter> MetricsFilterFactory::create() {
+  return std::make_unique<MetricsFilter>(*this);
+}
 
 void MetricsFilterFactory::flushLog() {
   size_t written = 0;
@@ -195,7 +154,8 @@ void MetricsFilterFactory::flushLog() {
   logBuffer_.clear();
 }
 
-void MetricsFilterFactory::log(const core::RequestHead& head, const core::StreamInfo& info, uint64_t totalMicros) {
+void MetricsFilterFactory::log(const core::RequestHead& head, const core::StreamInfo& info,
+                               uint64_t totalMicros) {
   double sample = config_.accessLog.sample;
   if (sample < 1.0) {
     // Deterministic sampling: every (1/sample)-th request.
@@ -232,11 +192,14 @@ void MetricsFilterFactory::log(const core::RequestHead& head, const core::Stream
   }
 }
 
-core::FilterStatus MetricsFilter::onRequest() { return core::FilterStatus::Continue; }
+core::FilterStatus MetricsFilter::onRequest() {
+  return core::FilterStatus::Continue;
+}
 
 void MetricsFilter::onComplete(const core::StreamInfo& info) {
   auto micros = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - info.start).count());
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - info.start)
+          .count());
   factory_.shard_.record(info, micros);
   if (factory_.logFd_ >= 0) factory_.log(callbacks().requestHead(), info, micros);
 }

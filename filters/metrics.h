@@ -21,29 +21,12 @@
 
 #include "config/config.h"
 #include "core/filter.h"
+#include "core/latency_histogram.h"
 #include "filters/worker_resources.h"
 
 namespace flowguard::filters {
 
-// Log-linear histogram of microseconds: 8 sub-buckets per power of two, so a percentile
-// read from it is within 12.5 % of the true value. Fixed size: recording never allocates.
-class LatencyHistogram {
- public:
-  static constexpr int kSubBuckets = 8;
-  static constexpr int kBuckets = 62 * kSubBuckets;  // exponents 3..63, plus 0..7 exactly
-
-  void record(uint64_t micros);
-  uint64_t count() const;
-  // Upper bound of the bucket holding the q-quantile (0 < q <= 1), in microseconds; 0 if empty.
-  uint64_t percentile(double q) const;
-  void addTo(std::array<uint64_t, kBuckets>& sums) const;
-  static uint64_t percentileOf(const std::array<uint64_t, kBuckets>& sums, double q);
-  static int bucketOf(uint64_t micros);
-  static uint64_t upperBound(int bucket);
-
- private:
-  std::array<std::atomic<uint64_t>, kBuckets> buckets_{};
-};
+using core::LatencyHistogram;
 
 struct StatusCounters {
   std::atomic<uint64_t> requests{0};
@@ -75,6 +58,8 @@ struct MetricsSnapshot {
   std::map<std::string, uint64_t> localRepliesByReason;  // bounded like the key series
   std::array<uint64_t, LatencyHistogram::kBuckets> latency{};
   std::array<uint64_t, LatencyHistogram::kBuckets> upstreamLatency{};
+  uint64_t latencySumUs = 0;
+  uint64_t upstreamLatencySumUs = 0;
   uint64_t latencyPercentileUs(double q) const { return LatencyHistogram::percentileOf(latency, q); }
 };
 
@@ -83,7 +68,8 @@ struct SeriesHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
-using SeriesMap = std::unordered_map<std::string, std::unique_ptr<StatusCounters>, SeriesHash, std::equal_to<>>;
+using SeriesMap =
+    std::unordered_map<std::string, std::unique_ptr<StatusCounters>, SeriesHash, std::equal_to<>>;
 
 // One worker's counters.
 class MetricsShard {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <uv.h>
+
 #include "core/http1_encoder.h"
 #include "filters/route_match.h"
 
@@ -78,7 +80,8 @@ core::FilterStatus RouterFilter::onRequest() {
     return core::FilterStatus::Stop;
   }
   if (route->handler.kind != config::RouteHandler::None) {
-    handler_ = std::make_unique<StoreHandler>(*route, factory_.resources_, callbacks());
+    handler_ = std::make_unique<StoreHandler>(*route, factory_.resources_.store, factory_.resources_.config,
+                                              callbacks());
     handler_->start();
     return core::FilterStatus::Stop;
   }
@@ -160,6 +163,7 @@ void RouterFilter::tryNextHost() {
   attemptOpen_ = true;
   attemptRecorded_ = false;
   attemptStartMs_ = static_cast<uint64_t>(cluster_->nowMs());
+  attemptStartNs_ = uv_hrtime();
   // The pool may answer before newStream returns (idle connection, overflow), and a
   // failure may recurse into another attempt: only a queued request sets pending_.
   upstream::HostPool* host = host_;
@@ -312,6 +316,11 @@ void RouterFilter::onUpstreamHeaders(core::ResponseHead& head, bool endStream) {
     callbacks().sendLocalReply(
         502, fmt::format("upstream {}: unexpected 101 Switching Protocols", host_->address()));
     return;
+  }
+  if (host_ != nullptr) {
+    upstream::HostState& state = host_->state();
+    state.recordStatus(head.status);
+    state.latency.recordShared((uv_hrtime() - attemptStartNs_) / 1000);
   }
   if (head.status >= 500) {
     recordResult(upstream::AttemptResult::Http5xx);

@@ -94,6 +94,7 @@ class RouterFilter final : public core::Filter,
   bool attemptOpen_ = false;      // host_ counts this request as active
   bool attemptRecorded_ = false;  // this attempt's outcome went to outlier detection
   uint64_t attemptStartMs_ = 0;
+  uint64_t attemptStartNs_ = 0;    // uv_hrtime(), for the host's latency histogram
   bool holdsRequestSlot_ = false;  // circuit breaker max_requests
   bool holdsRetrySlot_ = false;    // retry budget
   std::string chunkLine_;

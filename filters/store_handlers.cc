@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "core/wall_clock.h"
 #include "filters/key_registry.h"
 #include "filters/stored_keys.h"
 
@@ -30,17 +31,9 @@ constexpr size_t kMaxLogLimit = 1000;
 // /metrics/{key} reads latency percentiles from this many of the key's newest requests.
 constexpr size_t kLatencySample = 10'000;
 
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t nowMs() { return core::unixNowMs(); }
 
-// "2026-11-28T06:29:04.123Z"
-std::string isoTime(int64_t ms) {
-  const std::chrono::sys_time<std::chrono::milliseconds> t{std::chrono::milliseconds(ms)};
-  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", std::chrono::floor<std::chrono::seconds>(t), ms % 1000);
-}
+std::string isoTime(int64_t ms) { return core::isoTimeMs(ms); }
 
 Json optionalTime(const std::optional<int64_t>& ms) {
   return ms ? Json(isoTime(*ms)) : Json(nullptr);
@@ -152,12 +145,12 @@ std::string generateApiKey() {
   return key;
 }
 
-StoreHandler::StoreHandler(const config::Route& route, WorkerResources& resources,
-                           core::FilterCallbacks& callbacks)
-    : route_(route), resources_(resources), callbacks_(callbacks) {}
+StoreHandler::StoreHandler(const config::Route& route, store::StoreClient* store,
+                           const config::Config& config, core::FilterCallbacks& callbacks)
+    : route_(route), store_(store), config_(config), callbacks_(callbacks) {}
 
 StoreHandler::~StoreHandler() {
-  if (job_ != 0 && resources_.store != nullptr) resources_.store->cancel(job_);
+  if (job_ != 0 && store_ != nullptr) store_->cancel(job_);
 }
 
 void StoreHandler::fail(int status, std::string_view reason) {
@@ -165,7 +158,7 @@ void StoreHandler::fail(int status, std::string_view reason) {
 }
 
 void StoreHandler::start() {
-  if (resources_.store == nullptr) {
+  if (store_ == nullptr) {
     fail(503, "no key store is configured (add a storage section)");
     return;
   }
@@ -202,6 +195,7 @@ void StoreHandler::onBody(std::string_view data, bool endStream) {
 }
 
 std::string StoreHandler::pathArgument() const {
+  if (argument_) return *argument_;
   std::string_view path = callbacks_.requestHead().path();
   std::string_view rest =
       path.size() >= route_.match.prefix.size() ? path.substr(route_.match.prefix.size()) : "";
@@ -209,7 +203,7 @@ std::string StoreHandler::pathArgument() const {
 }
 
 void StoreHandler::run(store::StoreService::Work work, bool touchesKeys) {
-  job_ = resources_.store->submit(
+  job_ = store_->submit(
       std::move(work),
       [this](store::StoreOutcome outcome) {
         job_ = 0;
@@ -251,7 +245,7 @@ void StoreHandler::handleRegister() {
     if (name.size() > kMaxNameBytes)
       return fail(400, fmt::format("'name' is longer than {} bytes", kMaxNameBytes));
   }
-  const config::Config& config = resources_.config;
+  const config::Config& config = config_;
   std::string plan = config.plans.empty() ? std::string() : config.plans.front().name;
   if (auto it = request.find("plan"); it != request.end() && !it->is_null()) {
     if (!it->is_string()) return fail(400, "'plan' must be a string");

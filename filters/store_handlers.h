@@ -6,23 +6,29 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "config/config.h"
 #include "core/filter.h"
-#include "filters/worker_resources.h"
 #include "store/store_client.h"
 
 namespace flowguard::filters {
 
 class StoreHandler {
  public:
-  StoreHandler(const config::Route& route, WorkerResources& resources, core::FilterCallbacks& callbacks);
+  // `store` null: every request gets 503. Used by the router (a route's `handler:`) and by
+  // the admin listener (its own routes).
+  StoreHandler(const config::Route& route, store::StoreClient* store, const config::Config& config,
+               core::FilterCallbacks& callbacks);
   ~StoreHandler();  // a job still running is forgotten: its answer is dropped
   StoreHandler(const StoreHandler&) = delete;
   StoreHandler& operator=(const StoreHandler&) = delete;
 
+  // The key or key id, when it is not the rest of the path after the route's prefix
+  // (the admin listener's /keys/{key}/metrics). Before start().
+  void setArgument(std::string argument) { argument_ = std::move(argument); }
   // From the router's onRequest.
   void start();
   // From the router's onRequestBody (register reads a JSON body).
@@ -42,8 +48,10 @@ class StoreHandler {
   std::string pathArgument() const;
 
   const config::Route& route_;
-  WorkerResources& resources_;
+  store::StoreClient* store_;
+  const config::Config& config_;
   core::FilterCallbacks& callbacks_;
+  std::optional<std::string> argument_;
   std::string body_;
   bool bodyTooLarge_ = false;
   store::StoreClient::Handle job_ = 0;

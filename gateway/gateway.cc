@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <uv.h>
 
+#include "admin/admin_server.h"
+#include "admin/admin_stats.h"
 #include "core/connection_registry.h"
 #include "core/filter_chain.h"
 #include "core/listener.h"
@@ -216,19 +218,24 @@ int Gateway::run() {
   uv_loop_init(&loop);
   std::vector<std::unique_ptr<core::Worker>> workers;
   upstream::HealthChecker healthChecker(&loop, clusterStates);
+  std::unique_ptr<admin::AdminStats> adminStats;
+  std::unique_ptr<admin::AdminServer> adminServer;
   struct SignalContext {
     std::vector<std::unique_ptr<core::Worker>>* workers;
     upstream::HealthChecker* healthChecker;
+    std::unique_ptr<admin::AdminServer>* admin;
     uv_signal_t sigint;
     uv_signal_t sigterm;
   } context;
   context.workers = &workers;
   context.healthChecker = &healthChecker;
+  context.admin = &adminServer;
   auto onSignal = [](uv_signal_t* handle, int signum) {
     auto* ctx = static_cast<SignalContext*>(handle->data);
     fmt::print(stderr, "flowguard: {} received, draining\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
     for (auto& worker : *ctx->workers) worker->requestStop(kDrainTimeout);
     ctx->healthChecker->stop();
+    if (*ctx->admin) (*ctx->admin)->close();
     uv_close(reinterpret_cast<uv_handle_t*>(&ctx->sigint), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&ctx->sigterm), nullptr);
   };
@@ -279,6 +286,34 @@ int Gateway::run() {
   for (const auto& listener : config.listeners) {
     fmt::print(stderr, "flowguard: listener {} on {} ({} worker{})\n", listener.name, listener.address.str(),
                workerCount, workerCount == 1 ? "" : "s");
+  }
+
+  if (config.admin.configured) {
+    admin::StatsSources sources;
+    sources.config = &config;
+    sources.clusters = &clusterStates;
+    sources.store = storeService.get();
+    sources.workers = workerCount;
+    for (size_t l = 0; l < config.listeners.size(); ++l) {
+      admin::ListenerSources listener{config.listeners[l].name, nullptr, nullptr};
+      for (const auto& shared : sharedFilters[l]) {
+        if (shared.metrics) listener.metrics = shared.metrics;
+        if (shared.rateLimit) listener.rateLimit = shared.rateLimit;
+      }
+      sources.listeners.push_back(std::move(listener));
+    }
+    adminStats = std::make_unique<admin::AdminStats>(std::move(sources));
+    adminServer = std::make_unique<admin::AdminServer>(&loop, config, *adminStats, storeService.get());
+    if (!adminServer->start()) {
+      fmt::print(stderr, "flowguard: {}\n", adminServer->error());
+      adminServer->close();
+      for (auto& w : workers) w->requestStop(std::chrono::milliseconds(0));
+      for (auto& w : workers) w->join();
+      closeLoop();
+      return 1;
+    }
+    fmt::print(stderr, "flowguard: admin on {} (dashboard: http://{}/server)\n", config.admin.address.str(),
+               config.admin.address.str());
   }
 
   healthChecker.start();

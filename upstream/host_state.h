@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/latency_histogram.h"
+
 namespace flowguard::upstream {
 
 struct HostState {
@@ -29,13 +31,30 @@ struct HostState {
   std::atomic<uint32_t> ejections{0};      // times ejected so far (multiplies the ejection time)
 
   // Traffic (workers).
-  std::atomic<uint64_t> requests{0};         // attempts sent to this host
-  std::atomic<uint64_t> failures{0};         // attempts that ended in a 5xx, reset, timeout
+  std::atomic<uint64_t> requests{0};  // attempts sent to this host
+  std::atomic<uint64_t> failures{0};  // attempts that ended in a 5xx, reset, timeout
   std::atomic<uint64_t> connectFailures{0};
   std::atomic<int64_t> activeRequests{0};
   std::atomic<int64_t> activeConnections{0};
-  std::atomic<uint64_t> latencyMsTotal{0};   // sum over answered attempts, for the mean
+  std::atomic<uint64_t> latencyMsTotal{0};  // sum over answered attempts, for the mean
   std::atomic<uint64_t> latencySamples{0};
+  // Answers by status class (an answered attempt counts once), and the time from sending
+  // an attempt to its response head, in microseconds.
+  std::atomic<uint64_t> status2xx{0};
+  std::atomic<uint64_t> status3xx{0};
+  std::atomic<uint64_t> status4xx{0};  // including the 429s
+  std::atomic<uint64_t> status429{0};
+  std::atomic<uint64_t> status5xx{0};
+  core::LatencyHistogram latency;
+
+  void recordStatus(int status) {
+    auto bump = [](std::atomic<uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); };
+    if (status >= 200 && status < 300) bump(status2xx);
+    if (status >= 300 && status < 400) bump(status3xx);
+    if (status >= 400 && status < 500) bump(status4xx);
+    if (status == 429) bump(status429);
+    if (status >= 500 && status < 600) bump(status5xx);
+  }
 
   bool ejected(int64_t nowMs) const { return nowMs < ejectedUntilMs.load(std::memory_order_relaxed); }
   // May new requests go here? (Health checks pass and not ejected.)

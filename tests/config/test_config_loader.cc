@@ -767,15 +767,18 @@ TEST_CASE("the shipped config files load") {
   REQUIRE(unsetenv("FG_BENCH_PORT") == 0);
   REQUIRE(unsetenv("FG_BENCH_UPSTREAM_PORT") == 0);
   REQUIRE(unsetenv("FLOWGUARD_STORAGE_URL") == 0);
+  REQUIRE(unsetenv("FLOWGUARD_ADMIN_ADDRESS") == 0);
+  REQUIRE(unsetenv("FLOWGUARD_ADMIN_TOKEN") == 0);
 
   LoadResult shipped = loadConfigFile(std::string(source) + "/flowguard.yaml");
   for (const ConfigError& e : shipped.errors) FAIL_CHECK(e.str());
   REQUIRE(shipped.ok());
   const Config& config = *shipped.config;
-  REQUIRE(config.listeners.size() == 2);
+  REQUIRE(config.listeners.size() == 1);
   CHECK(config.listeners[0].name == "public");
-  CHECK(config.listeners[1].name == "admin");
-  CHECK(config.listeners[1].address.str() == "127.0.0.1:9901");
+  CHECK(config.admin.configured);
+  CHECK(config.admin.address.str() == "127.0.0.1:9901");
+  CHECK(config.admin.token.empty());
   // The embedded default: SQLite in the working directory, two plans.
   CHECK(config.storage.configured);
   CHECK(config.storage.url == "sqlite://./flowguard.db");
@@ -820,10 +823,6 @@ TEST_CASE("the shipped config files load") {
   CHECK_FALSE(routes[2].handler.anyKey);
   CHECK(routes[3].match.prefix == "/proxy");
   CHECK(routes[4].match.prefix == "/");
-  const auto& adminRoutes = std::get<RouterConfig>(config.listeners[1].filters.at(0).settings).routes;
-  int handlers = 0;
-  for (const Route& route : adminRoutes) handlers += route.handler.kind != RouteHandler::None ? 1 : 0;
-  CHECK(handlers == static_cast<int>(adminRoutes.size()));
   const ClusterConfig* backends = config.findCluster("backends");
   REQUIRE(backends);
   CHECK(backends->hosts.size() == 3);

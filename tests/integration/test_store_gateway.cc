@@ -255,6 +255,17 @@ void injectionIsData(const std::string& kind) {
   CHECK(request(gw.port, "GET", "/view_logs?limit=0").status == 400);
   CHECK(request(gw.port, "GET", "/view_logs?status=abc").status == 400);
   CHECK(request(gw.port, "GET", "/echo", k.key).status == 200);  // the tables are all still there
+
+  // A request that cannot even be parsed is answered and logged too (without method or path).
+  HttpClient raw;
+  raw.connect(gw.port);
+  raw.sendRaw("GET / HTTP/1.7\r\nHost: x\r\n\r\n");
+  CHECK(raw.readResponse().status == 505);
+  Json unparsable = logsWhenThere(gw.port, "status=505", 1);
+  REQUIRE(unparsable.size() == 1);
+  CHECK(unparsable[0]["method"] == "");
+  CHECK(unparsable[0]["path"] == "");
+  CHECK(unparsable[0]["listener"] == "test");
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// YAML binding of the top-level `storage:` (the key and request-log database) and `plans:`
-// (the limits of keys issued by /register) sections.
+// YAML binding of the top-level `storage:` (the key and request-log database), `plans:`
+// (the limits of keys issued by /register) and `admin:` (the operator's listener) sections.
 #include <fmt/format.h>
 
 #include <set>
@@ -91,6 +91,29 @@ void parsePlans(YamlReader& r, const YAML::Node& node, std::vector<Plan>& out) {
                 {"algorithm", "rate", "burst", "limit", "window"});
     if (parseRateLimitSpec(r, spec, RateLimitAlgorithm::TokenBucket, plan.limit))
       out.push_back(std::move(plan));
+  }
+}
+
+void parseAdmin(YamlReader& r, const YAML::Node& node, AdminConfig& out) {
+  out.location = YamlReader::location(node);
+  out.configured = true;
+  if (!r.expectMap(node, "'admin'")) return;
+  r.checkKeys(node, "in admin", {"address", "token"});
+  std::optional<YAML::Node> addressNode = YamlReader::find(node, "address");
+  if (addressNode) {
+    if (auto address = r.address(*addressNode, "address")) out.address = *address;
+  }
+  if (auto token = YamlReader::find(node, "token")) {
+    if (auto text = r.string(*token, "token")) out.token = std::move(*text);
+  }
+  const std::string& host = out.address.host;
+  const bool loopback = host == "localhost" || host == "::1" || host.starts_with("127.");
+  if (!loopback && out.token.empty()) {
+    r.error(
+        addressNode ? *addressNode : node,
+        fmt::format("the admin listener on {} is reachable from other machines: set 'token' (requests then "
+                    "need Authorization: Bearer <token>), or bind it to 127.0.0.1",
+                    out.address.str()));
   }
 }
 

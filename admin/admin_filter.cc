@@ -1,0 +1,331 @@
+#include "admin/admin_filter.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "admin/dashboard_html.h"
+#include "core/wall_clock.h"
+#include "filters/stored_keys.h"
+
+namespace flowguard::admin {
+
+namespace {
+
+using Json = nlohmann::json;
+constexpr std::string_view kMasked = "********";
+
+Json limitJson(const config::RateLimitSpec& limit) { return filters::limitToJson(limit); }
+
+Json matchJson(const config::RouteMatch& m) {
+  Json j = Json::object();
+  if (!m.prefix.empty()) j["prefix"] = m.prefix;
+  if (!m.path.empty()) j["path"] = m.path;
+  if (!m.methods.empty()) j["methods"] = m.methods;
+  if (!m.host.empty()) j["host"] = m.host;
+  return j;
+}
+
+// postgres://user:secret@host/db → postgres://user:********@host/db; a password= parameter too.
+std::string maskUrl(std::string url) {
+  const size_t scheme = url.find("://");
+  if (scheme != std::string::npos) {
+    const size_t start = scheme + 3;
+    const size_t at = url.find('@', start);
+    const size_t slash = url.find('/', start);
+    if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+      const size_t colon = url.find(':', start);
+      if (colon != std::string::npos && colon < at) url.replace(colon + 1, at - colon - 1, kMasked);
+    }
+  }
+  const size_t password = url.find("password=");
+  if (password != std::string::npos) {
+    const size_t end = url.find('&', password);
+    url.replace(password + 9, end == std::string::npos ? std::string::npos : end - password - 9, kMasked);
+  }
+  return url;
+}
+
+const char* handlerName(config::RouteHandler kind) {
+  switch (kind) {
+    case config::RouteHandler::Register:
+      return "register";
+    case config::RouteHandler::ListKeys:
+      return "list_keys";
+    case config::RouteHandler::ViewLogs:
+      return "view_logs";
+    case config::RouteHandler::KeyMetrics:
+      return "key_metrics";
+    case config::RouteHandler::RevokeKey:
+      return "revoke_key";
+    case config::RouteHandler::None:
+      break;
+  }
+  return "none";
+}
+
+Json filterJson(const config::FilterConfig& filter) {
+  Json j = {{"name", filter.name}};
+  std::visit(
+      [&](const auto& s) {
+        using T = std::decay_t<decltype(s)>;
+        if constexpr (std::is_same_v<T, config::RouterConfig>) {
+          Json routes = Json::array();
+          for (const config::Route& r : s.routes) {
+            Json route = {{"match", matchJson(r.match)}};
+            if (!r.cluster.empty()) route["cluster"] = r.cluster;
+            if (r.directResponse) route["direct_response"] = {{"status", r.directResponse->status}};
+            if (r.handler.kind != config::RouteHandler::None) {
+              route["handler"] = {{"name", handlerName(r.handler.kind)}, {"any_key", r.handler.anyKey}};
+            }
+            if (r.timeout) route["timeout_ms"] = r.timeout->count();
+            if (r.retries) route["retries"] = *r.retries;
+            routes.push_back(std::move(route));
+          }
+          j["routes"] = std::move(routes);
+        } else if constexpr (std::is_same_v<T, config::AuthConfig>) {
+          Json keys = Json::array();
+          for (const auto& k : s.keys) {
+            Json key = {{"key", kMasked}, {"name", k.name}, {"plan", k.plan}};
+            if (k.limit) key["limit"] = limitJson(*k.limit);
+            keys.push_back(std::move(key));
+          }
+          Json exempt = Json::array();
+          for (const auto& m : s.exempt) exempt.push_back(matchJson(m));
+          j.update({{"header", s.header},
+                    {"allow_bearer", s.allowBearer},
+                    {"strip_header", s.stripHeader},
+                    {"keys", std::move(keys)},
+                    {"exempt", std::move(exempt)}});
+        } else if constexpr (std::is_same_v<T, config::RateLimitConfig>) {
+          Json overrides = Json::array();
+          for (const auto& o : s.overrides)
+            overrides.push_back({{"key", o.key}, {"limit", limitJson(o.limit)}});
+          j.update({{"limit", limitJson(s.limit)},
+                    {"by", s.by == config::RateLimitKeyBy::ApiKey ? "api_key" : "client_ip"},
+                    {"per_route", s.perRoute},
+                    {"store", s.store == config::RateLimitStore::Local ? "local" : "redis"},
+                    {"failure_mode", s.failureMode == config::RateLimitFailureMode::Allow  ? "allow"
+                                     : s.failureMode == config::RateLimitFailureMode::Deny ? "deny"
+                                                                                           : "local"},
+                    {"shadow", s.shadow},
+                    {"overrides", std::move(overrides)}});
+        } else {
+          j.update({{"access_log", s.accessLog.enabled
+                                       ? Json{{"path", s.accessLog.path}, {"sample", s.accessLog.sample}}
+                                       : Json("off")},
+                    {"max_key_series", s.maxKeySeries}});
+        }
+      },
+      filter.settings);
+  return j;
+}
+
+std::string nowIso() { return core::isoTimeMs(core::unixNowMs()); }
+
+}  // namespace
+
+Json configDump(const config::Config& config) {
+  Json listeners = Json::array();
+  for (const auto& l : config.listeners) {
+    Json filters = Json::array();
+    for (const auto& f : l.filters) filters.push_back(filterJson(f));
+    listeners.push_back({{"name", l.name},
+                         {"address", l.address.str()},
+                         {"max_header_bytes", l.maxHeaderBytes},
+                         {"max_headers", l.maxHeaders},
+                         {"max_request_body", l.maxRequestBody},
+                         {"header_timeout_ms", l.headerTimeout.count()},
+                         {"idle_timeout_ms", l.idleTimeout.count()},
+                         {"filters", std::move(filters)}});
+  }
+  Json clusters = Json::array();
+  for (const auto& c : config.clusters) {
+    Json hosts = Json::array();
+    for (const auto& h : c.hosts) hosts.push_back(h.str());
+    Json cluster = {
+        {"name", c.name},
+        {"hosts", std::move(hosts)},
+        {"connect_timeout_ms", c.connectTimeout.count()},
+        {"timeout_ms", c.timeout.count()},
+        {"retries", c.retries},
+        {"max_connections_per_host", c.maxConnectionsPerHost},
+        {"max_idle_per_host", c.maxIdlePerHost},
+        {"no_healthy_hosts", c.noHealthyHosts == config::NoHealthyHosts::Panic ? "panic" : "reject"},
+        {"circuit_breakers",
+         {{"max_connections", c.circuitBreakers.maxConnections},
+          {"max_pending_requests", c.circuitBreakers.maxPendingRequests},
+          {"max_requests", c.circuitBreakers.maxRequests}}}};
+    if (c.healthCheck.enabled) {
+      cluster["health_check"] = {{"path", c.healthCheck.path},
+                                 {"interval_ms", c.healthCheck.interval.count()},
+                                 {"timeout_ms", c.healthCheck.timeout.count()},
+                                 {"healthy_threshold", c.healthCheck.healthyThreshold},
+                                 {"unhealthy_threshold", c.healthCheck.unhealthyThreshold}};
+    }
+    if (c.outlierDetection.enabled) {
+      cluster["outlier_detection"] = {
+          {"consecutive_5xx", c.outlierDetection.consecutive5xx},
+          {"consecutive_connect_failures", c.outlierDetection.consecutiveConnectFailures},
+          {"base_ejection_time_ms", c.outlierDetection.baseEjectionTime.count()}};
+    }
+    clusters.push_back(std::move(cluster));
+  }
+  Json plans = Json::object();
+  for (const auto& p : config.plans) plans[p.name] = limitJson(p.limit);
+  Json out = {{"source", config.sourcePath},
+              {"workers", config.workers == 0 ? Json("auto") : Json(config.workers)},
+              {"listeners", std::move(listeners)},
+              {"clusters", std::move(clusters)},
+              {"plans", std::move(plans)}};
+  out["redis"] = config.redis.configured
+                     ? Json{{"host", config.redis.host},
+                            {"port", config.redis.port},
+                            {"db", config.redis.db},
+                            {"password", config.redis.password.empty() ? Json(nullptr) : Json(kMasked)},
+                            {"timeout_ms", config.redis.timeout.count()}}
+                     : Json(nullptr);
+  out["storage"] = config.storage.configured
+                       ? Json{{"url", maskUrl(config.storage.url)},
+                              {"password", config.storage.password.empty() ? Json(nullptr) : Json(kMasked)},
+                              {"request_log", config.storage.requestLog},
+                              {"log_queue", config.storage.logQueue},
+                              {"flush_interval_ms", config.storage.flushInterval.count()},
+                              {"key_poll_interval_ms", config.storage.keyPollInterval.count()}}
+                       : Json(nullptr);
+  out["admin"] = {{"address", config.admin.address.str()},
+                  {"token", config.admin.token.empty() ? Json(nullptr) : Json(kMasked)}};
+  return out;
+}
+
+AdminFilterFactory::AdminFilterFactory(const config::Config& config, AdminStats& stats,
+                                       store::StoreClient* store)
+    : config_(config), stats_(stats), store_(store) {
+  if (!config.admin.token.empty()) tokenDigest_ = filters::digestKey(config.admin.token);
+  listKeys_.handler.kind = config::RouteHandler::ListKeys;
+  viewLogs_.handler.kind = config::RouteHandler::ViewLogs;
+  revokeKey_.handler.kind = config::RouteHandler::RevokeKey;
+  revokeKey_.match.prefix = "/keys/";
+  keyMetrics_.handler.kind = config::RouteHandler::KeyMetrics;
+  keyMetrics_.handler.anyKey = true;
+  Json dump = {{"config", configDump(config)},
+               {"loaded_at", nowIso()},
+               // Hot reload arrives with a later release; until then the file is read once.
+               {"last_reload", nullptr}};
+  configDump_ = dump.dump(2) + "\n";
+}
+
+std::unique_ptr<core::Filter> AdminFilterFactory::create() {
+  return std::make_unique<AdminFilter>(*this);
+}
+
+void AdminFilter::json(int status, const Json& body) {
+  callbacks().sendLocalReply(status, "application/json", body.dump() + "\n");
+}
+
+void AdminFilter::storeRequest(const config::Route& route, std::optional<std::string> argument) {
+  handler_ = std::make_unique<filters::StoreHandler>(route, factory_.store_, factory_.config_, callbacks());
+  if (argument) handler_->setArgument(std::move(*argument));
+  handler_->start();
+}
+
+core::FilterStatus AdminFilter::onRequest() {
+  core::RequestHead& head = callbacks().requestHead();
+  // The dashboard page itself holds nothing secret, and a browser cannot send a header
+  // when it opens a page: it is served without the token and reads it from #token=... to
+  // send it with every request it makes.
+  const bool page = head.path() == "/server" && (head.method == "GET" || head.method == "HEAD");
+  if (factory_.tokenDigest_ && !page) {
+    std::string_view auth = head.headers.get("authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    const bool bearer =
+        auth.size() > kBearer.size() && core::equalsIgnoreCase(auth.substr(0, kBearer.size()), kBearer);
+    if (!bearer || filters::digestKey(auth.substr(kBearer.size())) != *factory_.tokenDigest_) {
+      callbacks().sendLocalReply(401, "the admin listener needs Authorization: Bearer <admin token>");
+      return core::FilterStatus::Stop;
+    }
+  }
+  const std::string_view path = head.path();
+  const std::string_view method = head.method;
+  const bool get = method == "GET" || method == "HEAD";
+  AdminStats& stats = factory_.stats_;
+  auto wrongMethod = [&](std::string_view allowed) {
+    callbacks().sendLocalReply(405, fmt::format("{} {} is not allowed here (use {})", method, path, allowed));
+    return core::FilterStatus::Stop;
+  };
+
+  if (path == "/server") {
+    if (!get) return wrongMethod("GET");
+    callbacks().sendLocalReply(200, "text/html; charset=utf-8", std::string(kDashboardHtml));
+  } else if (path == "/stats") {
+    if (!get) return wrongMethod("GET");
+    json(200, stats.stats());
+  } else if (path == "/stats/prometheus") {
+    if (!get) return wrongMethod("GET");
+    callbacks().sendLocalReply(200, "text/plain; version=0.0.4; charset=utf-8", stats.prometheus());
+  } else if (path == "/stats/history") {
+    if (!get) return wrongMethod("GET");
+    json(200, stats.history());
+  } else if (path == "/clusters" || path == "/server_stats") {
+    if (!get) return wrongMethod("GET");
+    json(200, stats.clusters());
+  } else if (path == "/config_dump") {
+    if (!get) return wrongMethod("GET");
+    callbacks().sendLocalReply(200, "application/json", factory_.configDump_);
+  } else if (path == "/ready") {
+    if (!get) return wrongMethod("GET");
+    json(stats.draining() ? 503 : 200, Json{{"ready", !stats.draining()}});
+  } else if (path == "/status") {
+    if (!get) return wrongMethod("GET");
+    json(200, Json{{"status", stats.draining() ? "draining" : "ok"}, {"service", "flowguard"}});
+  } else if (path == "/metrics") {
+    if (!get) return wrongMethod("GET");
+    json(200, stats.summary());
+  } else if (path == "/healthcheck/fail" || path == "/healthcheck/ok") {
+    if (method != "POST") return wrongMethod("POST");
+    stats.setDraining(path == "/healthcheck/fail");
+    json(200, Json{{"draining", stats.draining()}});
+  } else if (path == "/keys" || path == "/all_keys") {
+    if (!get) return wrongMethod("GET");
+    storeRequest(factory_.listKeys_);
+  } else if (path == "/logs" || path == "/view_logs") {
+    if (!get) return wrongMethod("GET");
+    storeRequest(factory_.viewLogs_);
+  } else if (path.starts_with("/keys/") && path.ends_with("/metrics") && path.size() > 14) {
+    if (!get) return wrongMethod("GET");
+    // The key may hold '/'-free characters only: a base64url key never has one.
+    std::string_view key = path.substr(6, path.size() - 6 - 8);
+    auto decoded = filters::percentDecode(key, false);
+    if (!decoded) {
+      callbacks().sendLocalReply(400, "malformed %-escape in the key");
+      return core::FilterStatus::Stop;
+    }
+    storeRequest(factory_.keyMetrics_, std::move(*decoded));
+  } else if (path.starts_with("/keys/")) {
+    if (method != "DELETE") return wrongMethod("DELETE");
+    storeRequest(factory_.revokeKey_);
+  } else if (path.starts_with("/metrics/")) {
+    // The original's /metrics/{api-key}, any key (this listener is the operator's).
+    if (!get) return wrongMethod("GET");
+    auto decoded = filters::percentDecode(path.substr(9), false);
+    if (!decoded) {
+      callbacks().sendLocalReply(400, "malformed %-escape in the key");
+      return core::FilterStatus::Stop;
+    }
+    storeRequest(factory_.keyMetrics_, std::move(*decoded));
+  } else {
+    callbacks().sendLocalReply(404,
+                               fmt::format("no admin endpoint {} (see /server, /stats, /clusters)", path));
+  }
+  return core::FilterStatus::Stop;
+}
+
+void AdminFilter::onRequestBody(std::string_view data, bool endStream, const core::HeaderMap*) {
+  if (handler_) handler_->onBody(data, endStream);
+}
+
+void AdminFilter::onComplete(const core::StreamInfo&) {
+  handler_.reset();
+}
+
+}  // namespace flowguard::admin

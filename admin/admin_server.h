@@ -1,0 +1,61 @@
+// The admin listener: a separate HTTP listener on the main thread for operators. It reuses
+// the gateway's own HTTP/1.1 connection code with a one-filter chain (AdminFilter), so it
+// has the same strict parsing and timeouts as the public listeners.
+//
+//   GET  /stats  /stats/prometheus  /stats/history  /clusters (= /server_stats)
+//   GET  /config_dump  /ready  /status  /metrics (summary)  /server (the dashboard)
+//   POST /healthcheck/fail  /healthcheck/ok   (draining on / off: /ready turns 503)
+//   GET  /keys (= /all_keys)  DELETE /keys/{id}  GET /keys/{key}/metrics  GET /logs (= /view_logs)
+//
+// With admin.token set, every request needs `Authorization: Bearer <token>` (digests are
+// compared, not strings), except the dashboard page itself, which reads the token from
+// /server#token=... and sends it with its own requests. Mutations answer only to POST/DELETE.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <uv.h>
+
+#include "admin/admin_stats.h"
+#include "config/config.h"
+#include "core/connection_registry.h"
+#include "core/dispatcher.h"
+#include "core/filter_chain.h"
+#include "core/listener.h"
+#include "core/listener_settings.h"
+#include "store/store_client.h"
+
+namespace flowguard::admin {
+
+class AdminServer {
+ public:
+  // `config.admin` must be configured. `store` may be null (no storage).
+  AdminServer(uv_loop_t* loop, const config::Config& config, AdminStats& stats, store::StoreService* store);
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // Binds the listener and starts the 1-second stats sampler. False (with error()) when the
+  // address cannot be bound.
+  bool start();
+  const std::string& error() const { return error_; }
+  // Stops accepting and closes every handle (connections too). Idempotent.
+  void close();
+
+ private:
+  uv_loop_t* loop_;
+  const config::Config& config_;
+  AdminStats& stats_;
+  core::Dispatcher dispatcher_;
+  std::unique_ptr<store::StoreClient> storeClient_;
+  core::ConnectionRegistry registry_;
+  core::FilterChainFactory chain_;
+  core::ListenerSettings settings_;
+  std::unique_ptr<core::Listener> listener_;
+  uv_timer_t* sampler_ = nullptr;
+  std::string error_;
+  bool closed_ = false;
+};
+
+}  // namespace flowguard::admin

@@ -1,0 +1,481 @@
+#include "admin/admin_stats.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/wall_clock.h"
+
+namespace flowguard::admin {
+
+namespace {
+
+using Json = nlohmann::json;
+using Histogram = std::array<uint64_t, core::LatencyHistogram::kBuckets>;
+
+constexpr size_t kStatusHistory = 300;  // seconds
+constexpr size_t kHostHistory = 60;     // seconds
+constexpr size_t kBusiestKeys = 20;
+// Prometheus bucket bounds, in seconds.
+constexpr double kBucketBounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                    0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+
+int64_t unixSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t steadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string isoTime(int64_t ms) { return core::isoTimeMs(ms); }
+
+double ms(uint64_t micros) {
+  return static_cast<double>(micros) / 1000.0;
+}
+
+Json percentiles(const Histogram& h) {
+  using core::LatencyHistogram;
+  return Json{{"p50", ms(LatencyHistogram::percentileOf(h, 0.50))},
+              {"p90", ms(LatencyHistogram::percentileOf(h, 0.90))},
+              {"p99", ms(LatencyHistogram::percentileOf(h, 0.99))},
+              {"p999", ms(LatencyHistogram::percentileOf(h, 0.999))}};
+}
+
+Json countersJson(const filters::CountersView& c) {
+  return Json{{"requests", c.requests},
+              {"2xx", c.status2xx},
+              {"3xx", c.status3xx},
+              {"4xx", c.status4xx},
+              {"429", c.status429},
+              {"5xx", c.status5xx},
+              {"local_replies", c.localReplies},
+              {"resets", c.resets},
+              {"bytes_in", c.bytesIn},
+              {"bytes_out", c.bytesOut}};
+}
+
+void addCounters(filters::CountersView& to, const filters::CountersView& c) {
+  to.requests += c.requests;
+  to.status2xx += c.status2xx;
+  to.status3xx += c.status3xx;
+  to.status4xx += c.status4xx;
+  to.status429 += c.status429;
+  to.status5xx += c.status5xx;
+  to.localReplies += c.localReplies;
+  to.resets += c.resets;
+  to.bytesIn += c.bytesIn;
+  to.bytesOut += c.bytesOut;
+}
+
+uint64_t load(const std::atomic<uint64_t>& v) {
+  return v.load(std::memory_order_relaxed);
+}
+
+Histogram hostHistogram(const upstream::HostState& host) {
+  Histogram h{};
+  host.latency.addTo(h);
+  return h;
+}
+
+std::string health(const upstream::HostState& host) {
+  if (host.ejected(steadyMs())) return "ejected";
+  return host.activeHealthy.load(std::memory_order_relaxed) ? "healthy" : "unhealthy";
+}
+
+// Prometheus label values: backslash, double quote and newline escaped.
+std::string label(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+// A histogram in the text format: cumulative _bucket lines at kBucketBounds, +Inf, _sum, _count.
+void writeHistogram(std::string& out, std::string_view name, std::string_view labels, const Histogram& h,
+                    uint64_t sumMicros) {
+  using core::LatencyHistogram;
+  uint64_t total = 0;
+  for (uint64_t n : h) total += n;
+  const std::string sep = labels.empty() ? "" : ",";
+  size_t bucket = 0;
+  uint64_t cumulative = 0;
+  for (double bound : kBucketBounds) {
+    const auto boundMicros = static_cast<uint64_t>(bound * 1e6);
+    // A bucket counts under `le` when all of it lies below the bound.
+    while (bucket < h.size() && LatencyHistogram::upperBound(static_cast<int>(bucket)) <= boundMicros) {
+      cumulative += h[bucket++];
+    }
+    out += fmt::format("{}_bucket{{{}{}le=\"{}\"}} {}\n", name, labels, sep, bound, cumulative);
+  }
+  out += fmt::format("{}_bucket{{{}{}le=\"+Inf\"}} {}\n", name, labels, sep, total);
+  const std::string braces = labels.empty() ? "" : fmt::format("{{{}}}", labels);
+  out += fmt::format("{}_sum{} {}\n", name, braces, static_cast<double>(sumMicros) / 1e6);
+  out += fmt::format("{}_count{} {}\n", name, braces, total);
+}
+
+void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+}  // namespace
+
+AdminStats::AdminStats(StatsSources sources) : sources_(std::move(sources)) {}
+
+filters::MetricsSnapshot AdminStats::totalSnapshot() const {
+  filters::MetricsSnapshot total;
+  for (const ListenerSources& l : sources_.listeners) {
+    if (!l.metrics) continue;
+    filters::MetricsSnapshot s = l.metrics->snapshot();
+    addCounters(total.total, s.total);
+    for (const auto& [name, c] : s.byKey) addCounters(total.byKey[name], c);
+    for (size_t i = 0; i < s.latency.size(); ++i) total.latency[i] += s.latency[i];
+    for (size_t i = 0; i < s.upstreamLatency.size(); ++i) total.upstreamLatency[i] += s.upstreamLatency[i];
+    total.latencySumUs += s.latencySumUs;
+    total.upstreamLatencySumUs += s.upstreamLatencySumUs;
+  }
+  return total;
+}
+
+void AdminStats::sample() {
+  const int64_t now = unixSeconds();
+  // Status mix of the last second, from the totals of every listener.
+  const filters::CountersView totals = totalSnapshot().total;
+  // The first sample counts everything since start-up (the previous totals start at zero).
+  statusHistory_.push_back(
+      StatusPoint{now, totals.requests - lastTotals_.requests, totals.status2xx - lastTotals_.status2xx,
+                  totals.status4xx - lastTotals_.status4xx, totals.status429 - lastTotals_.status429,
+                  totals.status5xx - lastTotals_.status5xx});
+  if (statusHistory_.size() > kStatusHistory) statusHistory_.pop_front();
+  lastTotals_ = totals;
+
+  // Per host: requests and the latency histogram of the last second.
+  for (const auto& [name, cluster] : *sources_.clusters) {
+    for (const auto& host : cluster->hosts()) {
+      HostHistory& history = hosts_[host.get()];
+      const uint64_t requests = load(host->requests);
+      const Histogram latency = hostHistogram(*host);
+      Histogram delta{};
+      for (size_t i = 0; i < delta.size(); ++i) delta[i] = latency[i] - history.lastLatency[i];
+      history.rps = static_cast<double>(requests - history.lastRequests);
+      history.points.push_back(
+          HostHistory::Point{now, history.rps, ms(core::LatencyHistogram::percentileOf(delta, 0.99))});
+      if (history.points.size() > kHostHistory) history.points.pop_front();
+      history.lastRequests = requests;
+      history.lastLatency = latency;
+    }
+  }
+}
+
+Json AdminStats::stats() const {
+  Json out;
+  const auto uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  out["uptime_s"] = std::round(uptime * 10) / 10;
+  out["version"] = "0.1.0";
+  out["workers"] = sources_.workers;
+  out["draining"] = draining_;
+
+  filters::CountersView totals;
+  Histogram latency{};
+  std::map<std::string, filters::CountersView> byKey;
+  Json listeners = Json::object();
+  Json rateLimits = Json::object();
+  for (const ListenerSources& l : sources_.listeners) {
+    if (l.metrics) {
+      filters::MetricsSnapshot s = l.metrics->snapshot();
+      addCounters(totals, s.total);
+      for (size_t i = 0; i < latency.size(); ++i) latency[i] += s.latency[i];
+      for (const auto& [name, c] : s.byKey) addCounters(byKey[name], c);
+      Json listener = countersJson(s.total);
+      listener["latency_ms"] = percentiles(s.latency);
+      listener["upstream_latency_ms"] = percentiles(s.upstreamLatency);
+      Json routes = Json::object();
+      for (const auto& [name, c] : s.byRoute) routes[name] = countersJson(c);
+      listener["routes"] = std::move(routes);
+      listener["local_replies_by_reason"] = s.localRepliesByReason;
+      listeners[l.name] = std::move(listener);
+    }
+    if (l.rateLimit) {
+      const auto& r = *l.rateLimit;
+      rateLimits[l.name] = Json{{"allowed", load(r.allowed)},
+                                {"limited", load(r.limited)},
+                                {"shadow_limited", load(r.shadowLimited)},
+                                {"failure_mode_decisions", load(r.failureDecisions)}};
+    }
+  }
+  out["totals"] = countersJson(totals);
+  out["latency_ms"] = percentiles(latency);
+  out["listeners"] = std::move(listeners);
+  out["rate_limit"] = std::move(rateLimits);
+
+  Json clusters = Json::object();
+  for (const auto& [name, cluster] : *sources_.clusters) {
+    const upstream::ClusterCounters& c = cluster->counters();
+    int healthy = 0;
+    for (const auto& host : cluster->hosts()) healthy += health(*host) == "healthy" ? 1 : 0;
+    clusters[name] = Json{{"requests", load(c.requests)},
+                          {"retries", load(c.retries)},
+                          {"retry_budget_exhausted", load(c.retryBudgetExhausted)},
+                          {"overflow_requests", load(c.overflowRequests)},
+                          {"overflow_pending", load(c.overflowPending)},
+                          {"overflow_connections", load(c.overflowConnections)},
+                          {"no_healthy_host", load(c.noHealthyHost)},
+                          {"panic_routed", load(c.panicRouted)},
+                          {"ejections", load(c.ejections)},
+                          {"hosts_healthy", healthy},
+                          {"hosts_total", cluster->hosts().size()}};
+  }
+  out["clusters"] = std::move(clusters);
+
+  // The busiest keys, by requests.
+  std::vector<std::pair<std::string, filters::CountersView>> keys(byKey.begin(), byKey.end());
+  std::sort(keys.begin(), keys.end(),
+            [](const auto& a, const auto& b) { return a.second.requests > b.second.requests; });
+  if (keys.size() > kBusiestKeys) keys.resize(kBusiestKeys);
+  Json busiest = Json::array();
+  for (const auto& [name, c] : keys) {
+    busiest.push_back(Json{{"name", name},
+                           {"requests", c.requests},
+                           {"2xx", c.status2xx},
+                           {"4xx", c.status4xx},
+                           {"429", c.status429},
+                           {"5xx", c.status5xx},
+                           {"ratio_429", c.requests ? static_cast<double>(c.status429) / c.requests : 0.0}});
+  }
+  out["keys"] = std::move(busiest);
+
+  if (sources_.store) {
+    const store::StoreStats s = sources_.store->stats();
+    out["store"] = Json{{"kind", sources_.store->kind()},
+                        {"available", s.available},
+                        {"logs_written", s.logsWritten},
+                        {"logs_dropped", s.logsDropped},
+                        {"logs_queued", s.logsQueued},
+                        {"log_batches", s.logBatches},
+                        {"jobs", s.jobs},
+                        {"jobs_failed", s.jobsFailed},
+                        {"outages", s.outages},
+                        {"active_keys", s.activeKeys}};
+  } else {
+    out["store"] = nullptr;
+  }
+  return out;
+}
+
+Json AdminStats::clusters() const {
+  Json list = Json::array();
+  for (const config::ClusterConfig& config : sources_.config->clusters) {
+    auto it = sources_.clusters->find(config.name);
+    if (it == sources_.clusters->end()) continue;
+    Json hosts = Json::array();
+    for (const auto& host : it->second->hosts()) {
+      const upstream::HostState& h = *host;
+      const Histogram latency = hostHistogram(h);
+      const uint64_t requests = load(h.requests);
+      const uint64_t failures = load(h.failures);
+      const int64_t lastCheck = h.lastCheckUnixMs.load(std::memory_order_relaxed);
+      Json history = Json::array();
+      double rps = 0;
+      if (auto found = hosts_.find(host.get()); found != hosts_.end()) {
+        rps = found->second.rps;
+        for (const auto& p : found->second.points)
+          history.push_back(Json{{"t", p.t}, {"rps", p.rps}, {"p99_ms", p.p99Ms}});
+      }
+      hosts.push_back(Json{{"address", h.address},
+                           {"health", health(h)},
+                           {"last_check", lastCheck ? Json(isoTime(lastCheck)) : Json(nullptr)},
+                           {"last_check_status", h.lastCheckStatus.load(std::memory_order_relaxed)},
+                           {"ejections", h.ejections.load(std::memory_order_relaxed)},
+                           {"active_connections", h.activeConnections.load(std::memory_order_relaxed)},
+                           {"active_requests", h.activeRequests.load(std::memory_order_relaxed)},
+                           {"rps", rps},
+                           {"requests", requests},
+                           {"2xx", load(h.status2xx)},
+                           {"4xx", load(h.status4xx)},
+                           {"429", load(h.status429)},
+                           {"5xx", load(h.status5xx)},
+                           {"failures", failures},
+                           {"connect_failures", load(h.connectFailures)},
+                           {"error_ratio", requests ? static_cast<double>(failures) / requests : 0.0},
+                           {"latency_ms",
+                            {{"p50", ms(core::LatencyHistogram::percentileOf(latency, 0.5))},
+                             {"p99", ms(core::LatencyHistogram::percentileOf(latency, 0.99))}}},
+                           {"history", std::move(history)}});
+    }
+    list.push_back(Json{{"name", config.name}, {"hosts", std::move(hosts)}});
+  }
+  return Json{{"clusters", std::move(list)}};
+}
+
+Json AdminStats::history() const {
+  Json points = Json::array();
+  for (const StatusPoint& p : statusHistory_) {
+    points.push_back(Json{{"t", p.t},
+                          {"requests", p.requests},
+                          {"2xx", p.s2xx},
+                          {"4xx", p.s4xx},
+                          {"429", p.s429},
+                          {"5xx", p.s5xx}});
+  }
+  return Json{{"interval_s", 1}, {"points", std::move(points)}};
+}
+
+Json AdminStats::summary() const {
+  const filters::MetricsSnapshot s = totalSnapshot();
+  const auto& t = s.total;
+  auto ratio = [&](uint64_t n) { return t.requests ? static_cast<double>(n) / t.requests : 0.0; };
+  int healthy = 0, total = 0;
+  for (const auto& [name, cluster] : *sources_.clusters) {
+    for (const auto& host : cluster->hosts()) {
+      ++total;
+      healthy += health(*host) == "healthy" ? 1 : 0;
+    }
+  }
+  return Json{{"requests", t.requests},
+              {"success_ratio", ratio(t.status2xx)},
+              {"rate_limited_ratio", ratio(t.status429)},
+              {"error_ratio", ratio(t.status5xx)},
+              {"latency_ms", percentiles(s.latency)},
+              {"healthy_hosts", healthy},
+              {"total_hosts", total}};
+}
+
+std::string AdminStats::prometheus() const {
+  std::string out;
+  out.reserve(16 * 1024);
+  // Per listener: requests by status class, local replies, bytes; latency histograms.
+  std::vector<std::pair<std::string, filters::MetricsSnapshot>> snapshots;
+  for (const ListenerSources& l : sources_.listeners) {
+    if (l.metrics) snapshots.emplace_back(l.name, l.metrics->snapshot());
+  }
+  header(out, "flowguard_requests_total", "counter", "Requests answered, by listener and status class.");
+  for (const auto& [name, s] : snapshots) {
+    const auto& c = s.total;
+    for (auto [cls, n] :
+         {std::pair{"2xx", c.status2xx}, std::pair{"3xx", c.status3xx},
+          std::pair{"4xx", c.status4xx - c.status429}, std::pair{"429", c.status429},
+          std::pair{"5xx", c.status5xx},
+          std::pair{"other", c.requests - c.status2xx - c.status3xx - c.status4xx - c.status5xx}}) {
+      out +=
+          fmt::format("flowguard_requests_total{{listener=\"{}\",status=\"{}\"}} {}\n", label(name), cls, n);
+    }
+  }
+  header(out, "flowguard_local_replies_total", "counter",
+         "Requests the gateway answered itself, by listener.");
+  for (const auto& [name, s] : snapshots) {
+    out += fmt::format("flowguard_local_replies_total{{listener=\"{}\"}} {}\n", label(name),
+                       s.total.localReplies);
+  }
+  header(out, "flowguard_received_bytes_total", "counter", "Request body bytes received, by listener.");
+  for (const auto& [name, s] : snapshots) {
+    out +=
+        fmt::format("flowguard_received_bytes_total{{listener=\"{}\"}} {}\n", label(name), s.total.bytesIn);
+  }
+  header(out, "flowguard_sent_bytes_total", "counter", "Response body bytes sent, by listener.");
+  for (const auto& [name, s] : snapshots) {
+    out += fmt::format("flowguard_sent_bytes_total{{listener=\"{}\"}} {}\n", label(name), s.total.bytesOut);
+  }
+  header(out, "flowguard_request_duration_seconds", "histogram",
+         "Time from a request's head to the end of its response, by listener.");
+  for (const auto& [name, s] : snapshots) {
+    writeHistogram(out, "flowguard_request_duration_seconds", fmt::format("listener=\"{}\"", label(name)),
+                   s.latency, s.latencySumUs);
+  }
+  header(out, "flowguard_rate_limit_decisions_total", "counter",
+         "Rate-limit decisions, by listener and outcome.");
+  for (const ListenerSources& l : sources_.listeners) {
+    if (!l.rateLimit) continue;
+    const auto& r = *l.rateLimit;
+    for (auto [outcome, n] : {std::pair{"allowed", load(r.allowed)}, std::pair{"limited", load(r.limited)},
+                              std::pair{"shadow_limited", load(r.shadowLimited)}}) {
+      out += fmt::format("flowguard_rate_limit_decisions_total{{listener=\"{}\",outcome=\"{}\"}} {}\n",
+                         label(l.name), outcome, n);
+    }
+  }
+
+  // Per cluster and per host.
+  header(out, "flowguard_cluster_requests_total", "counter", "Requests routed to a cluster.");
+  for (const auto& [name, cluster] : *sources_.clusters) {
+    out += fmt::format("flowguard_cluster_requests_total{{cluster=\"{}\"}} {}\n", label(name),
+                       load(cluster->counters().requests));
+  }
+  header(out, "flowguard_cluster_retries_total", "counter", "Retries to another attempt, by cluster.");
+  for (const auto& [name, cluster] : *sources_.clusters) {
+    out += fmt::format("flowguard_cluster_retries_total{{cluster=\"{}\"}} {}\n", label(name),
+                       load(cluster->counters().retries));
+  }
+  header(out, "flowguard_cluster_ejections_total", "counter",
+         "Hosts ejected by outlier detection, by cluster.");
+  for (const auto& [name, cluster] : *sources_.clusters) {
+    out += fmt::format("flowguard_cluster_ejections_total{{cluster=\"{}\"}} {}\n", label(name),
+                       load(cluster->counters().ejections));
+  }
+  auto forHosts = [&](auto write) {
+    for (const auto& [name, cluster] : *sources_.clusters) {
+      for (const auto& host : cluster->hosts()) {
+        write(fmt::format("cluster=\"{}\",host=\"{}\"", label(name), label(host->address)), *host);
+      }
+    }
+  };
+  header(out, "flowguard_host_healthy", "gauge",
+         "1 when the host gets traffic (health checks pass, not ejected).");
+  forHosts([&](const std::string& labels, const upstream::HostState& h) {
+    out += fmt::format("flowguard_host_healthy{{{}}} {}\n", labels, health(h) == "healthy" ? 1 : 0);
+  });
+  header(out, "flowguard_host_active_connections", "gauge", "Open upstream connections to the host.");
+  forHosts([&](const std::string& labels, const upstream::HostState& h) {
+    out += fmt::format("flowguard_host_active_connections{{{}}} {}\n", labels,
+                       h.activeConnections.load(std::memory_order_relaxed));
+  });
+  header(out, "flowguard_host_requests_total", "counter", "Attempts sent to the host.");
+  forHosts([&](const std::string& labels, const upstream::HostState& h) {
+    out += fmt::format("flowguard_host_requests_total{{{}}} {}\n", labels, load(h.requests));
+  });
+  header(out, "flowguard_host_responses_total", "counter", "Responses from the host, by status class.");
+  forHosts([&](const std::string& labels, const upstream::HostState& h) {
+    for (auto [cls, n] : {std::pair{"2xx", load(h.status2xx)}, std::pair{"3xx", load(h.status3xx)},
+                          std::pair{"4xx", load(h.status4xx) - load(h.status429)},
+                          std::pair{"429", load(h.status429)}, std::pair{"5xx", load(h.status5xx)}}) {
+      out += fmt::format("flowguard_host_responses_total{{{},status=\"{}\"}} {}\n", labels, cls, n);
+    }
+  });
+  header(out, "flowguard_host_failures_total", "counter",
+         "Attempts to the host that failed (5xx, reset, timeout).");
+  forHosts([&](const std::string& labels, const upstream::HostState& h) {
+    out += fmt::format("flowguard_host_failures_total{{{}}} {}\n", labels, load(h.failures));
+  });
+  header(out, "flowguard_host_response_seconds", "histogram",
+         "Time from sending an attempt to its response head.");
+  forHosts([&](const std::string& labels, const upstream::HostState& h) {
+    writeHistogram(out, "flowguard_host_response_seconds", labels, hostHistogram(h), h.latency.sum());
+  });
+
+  if (sources_.store) {
+    const store::StoreStats s = sources_.store->stats();
+    header(out, "flowguard_store_up", "gauge", "1 while the key store's database answers.");
+    out += fmt::format("flowguard_store_up {}\n", s.available ? 1 : 0);
+    header(out, "flowguard_request_log_written_total", "counter",
+           "Request-log records written to the database.");
+    out += fmt::format("flowguard_request_log_written_total {}\n", s.logsWritten);
+    header(out, "flowguard_request_log_dropped_total", "counter",
+           "Request-log records dropped (queue full, shutdown).");
+    out += fmt::format("flowguard_request_log_dropped_total {}\n", s.logsDropped);
+    header(out, "flowguard_api_keys_active", "gauge", "API keys in the key store that are not revoked.");
+    out += fmt::format("flowguard_api_keys_active {}\n", s.activeKeys);
+  }
+  header(out, "flowguard_draining", "gauge", "1 while the gateway reports itself not ready (draining).");
+  out += fmt::format("flowguard_draining {}\n", draining_ ? 1 : 0);
+  return out;
+}
+
+}  // namespace flowguard::admin

@@ -1,0 +1,90 @@
+// What the admin listener reports, gathered from the state the workers share: cluster and
+// host states (health, ejections, connections, answers, latency), each listener's metrics
+// and rate-limit counters, and the key store's counters. Everything is read on the main
+// thread from atomics; nothing here takes a lock the request path takes.
+//
+// sample() runs once a second (a timer of the admin server) and keeps the recent past: the
+// status mix per second for the last five minutes and, per host, the request rate and p99
+// latency per second for the last minute. That is what rates ("rps") and the dashboard's
+// charts are made of.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config.h"
+#include "core/latency_histogram.h"
+#include "filters/metrics.h"
+#include "filters/rate_limit.h"
+#include "store/store_service.h"
+#include "upstream/cluster_state.h"
+
+namespace flowguard::admin {
+
+// One listener's shared counters (null when it has no such filter).
+struct ListenerSources {
+  std::string name;
+  std::shared_ptr<filters::MetricsRegistry> metrics;
+  std::shared_ptr<filters::RateLimitShared> rateLimit;
+};
+
+struct StatsSources {
+  const config::Config* config = nullptr;
+  const upstream::ClusterStates* clusters = nullptr;
+  std::vector<ListenerSources> listeners;
+  store::StoreService* store = nullptr;  // null without `storage:`
+  unsigned workers = 0;
+};
+
+class AdminStats {
+ public:
+  explicit AdminStats(StatsSources sources);
+
+  // Once a second, on the main thread.
+  void sample();
+
+  nlohmann::json stats() const;     // GET /stats
+  nlohmann::json clusters() const;  // GET /clusters
+  nlohmann::json history() const;   // GET /stats/history
+  nlohmann::json summary() const;   // GET /metrics: the original's short JSON summary
+  std::string prometheus() const;   // GET /stats/prometheus (text format 0.0.4)
+
+  void setDraining(bool draining) { draining_ = draining; }
+  bool draining() const { return draining_; }
+
+ private:
+  struct HostHistory {
+    uint64_t lastRequests = 0;
+    std::array<uint64_t, core::LatencyHistogram::kBuckets> lastLatency{};
+    double rps = 0;
+    struct Point {
+      int64_t t;
+      double rps;
+      double p99Ms;
+    };
+    std::deque<Point> points;  // oldest first, at most 60
+  };
+  struct StatusPoint {
+    int64_t t;
+    uint64_t requests, s2xx, s4xx, s429, s5xx;
+  };
+
+  // Totals over every listener's metrics.
+  filters::MetricsSnapshot totalSnapshot() const;
+
+  StatsSources sources_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  bool draining_ = false;
+  std::map<const upstream::HostState*, HostHistory> hosts_;
+  filters::CountersView lastTotals_;
+  std::deque<StatusPoint> statusHistory_;  // oldest first, at most 300
+};
+
+}  // namespace flowguard::admin
