@@ -1,5 +1,8 @@
 #include "filters/rate_limit.h"
 
+#include <array>
+#include <charconv>
+
 #include <fmt/format.h>
 #include <uv.h>
 
@@ -10,7 +13,20 @@ namespace flowguard::filters {
 
 namespace {
 
-uint64_t ceilSeconds(uint64_t ms) { return (ms + 999) / 1000; }
+uint64_t ceilSeconds(uint64_t ms) {
+  return (ms + 999) / 1000;
+}
+
+// A number as text in a stack buffer, for header values.
+struct Decimal {
+  std::array<char, 24> text{};
+  size_t size = 0;
+  explicit Decimal(uint64_t value) {
+    size =
+        static_cast<size_t>(std::to_chars(text.data(), text.data() + text.size(), value).ptr - text.data());
+  }
+  std::string_view view() const { return {text.data(), size}; }
+};
 
 std::string describe(const config::RateLimitSpec& spec) {
   auto per = [&] {
@@ -22,7 +38,8 @@ std::string describe(const config::RateLimitSpec& spec) {
   }();
   switch (spec.algorithm) {
     case config::RateLimitAlgorithm::TokenBucket:
-      return fmt::format("{} per {}, burst {}", spec.requests, per, spec.burst == 0 ? spec.requests : spec.burst);
+      return fmt::format("{} per {}, burst {}", spec.requests, per,
+                         spec.burst == 0 ? spec.requests : spec.burst);
     case config::RateLimitAlgorithm::FixedWindow:
       return fmt::format("{} per {} (fixed window)", spec.requests, per);
     case config::RateLimitAlgorithm::SlidingWindow:
@@ -43,7 +60,9 @@ RateLimitFilterFactory::RateLimitFilterFactory(const config::RateLimitConfig& co
   }
 }
 
-std::unique_ptr<core::Filter> RateLimitFilterFactory::create() { return std::make_unique<RateLimitFilter>(*this); }
+std::unique_ptr<core::Filter> RateLimitFilterFactory::create() {
+  return std::make_unique<RateLimitFilter>(*this);
+}
 
 const config::RateLimitSpec& RateLimitFilterFactory::specFor(const core::StreamInfo& info) const {
   if (info.apiKey && config_.by == config::RateLimitKeyBy::ApiKey) {
@@ -92,8 +111,9 @@ core::FilterStatus RateLimitFilter::onRequest() {
   // In-process: decided now, so the key is built in the worker's reusable buffer.
   descriptor(factory_.keyScratch_);
   auto now = static_cast<int64_t>(uv_now(factory_.loop_));
-  return apply(factory_.shared_->local.decide(factory_.keyScratch_, *spec_, now)) ? core::FilterStatus::Continue
-                                                                                  : core::FilterStatus::Stop;
+  return apply(factory_.shared_->local.decide(factory_.keyScratch_, *spec_, now))
+             ? core::FilterStatus::Continue
+             : core::FilterStatus::Stop;
 }
 
 void RateLimitFilter::onRedisAnswer(std::optional<RateLimitDecision> decision) {
@@ -138,17 +158,30 @@ bool RateLimitFilter::apply(const RateLimitDecision& decision) {
 void RateLimitFilter::onResponseHeaders(core::ResponseHead& head) {
   if (!decision_) return;
   const RateLimitDecision& d = *decision_;
-  std::string limit = std::to_string(d.limit);
-  std::string remaining = std::to_string(d.remaining);
-  std::string reset = std::to_string(ceilSeconds(d.resetMs));
-  head.headers.set("ratelimit-limit", limit);
-  head.headers.set("ratelimit-remaining", remaining);
-  head.headers.set("ratelimit-reset", reset);
-  head.headers.set("x-ratelimit-limit", limit);
-  head.headers.set("x-ratelimit-remaining", remaining);
-  head.headers.set("x-ratelimit-reset", reset);
+  // Ours replace any the upstream sent. One pass to drop those (an upstream rarely sends
+  // any), then plain appends: this runs on every response.
+  auto& fields = head.headers.fields();
+  std::erase_if(fields, [](const core::Header& h) {
+    const std::string_view name = h.name;
+    auto named = [&](std::string_view suffix) {
+      return core::equalsIgnoreCase(name, suffix) ||
+             (name.size() == suffix.size() + 2 && core::equalsIgnoreCase(name.substr(0, 2), "x-") &&
+              core::equalsIgnoreCase(name.substr(2), suffix));
+    };
+    return named("ratelimit-limit") || named("ratelimit-remaining") || named("ratelimit-reset");
+  });
+  Decimal limit(d.limit);
+  Decimal remaining(d.remaining);
+  Decimal reset(ceilSeconds(d.resetMs));
+  fields.reserve(fields.size() + 7);
+  head.headers.add("ratelimit-limit", limit.view());
+  head.headers.add("ratelimit-remaining", remaining.view());
+  head.headers.add("ratelimit-reset", reset.view());
+  head.headers.add("x-ratelimit-limit", limit.view());
+  head.headers.add("x-ratelimit-remaining", remaining.view());
+  head.headers.add("x-ratelimit-reset", reset.view());
   if (head.status == 429 && !d.allowed) {
-    head.headers.set("retry-after", std::to_string(std::max<uint64_t>(1, ceilSeconds(d.retryAfterMs))));
+    head.headers.set("retry-after", Decimal(std::max<uint64_t>(1, ceilSeconds(d.retryAfterMs))).view());
   }
 }
 

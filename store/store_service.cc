@@ -1,6 +1,7 @@
 #include "store/store_service.h"
 
 #include <fmt/format.h>
+#include <pthread.h>
 
 #include <algorithm>
 
@@ -25,7 +26,10 @@ StoreService::~StoreService() {
 
 void StoreService::start() {
   if (thread_.joinable()) return;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "fg-store");  // for top -H, perf and the benchmarks
+    run();
+  });
 }
 
 bool StoreService::waitForKeys(std::chrono::milliseconds timeout) {
