@@ -28,12 +28,18 @@ constexpr size_t kMaxPlanBytes = 100;
 constexpr size_t kMaxPrefixBytes = 64;
 constexpr size_t kDefaultLogLimit = 100;
 constexpr size_t kMaxLogLimit = 1000;
+constexpr int64_t kDefaultKeyPage = 100;
+constexpr int64_t kMaxKeyPage = 1000;
 // /metrics/{key} reads latency percentiles from this many of the key's newest requests.
 constexpr size_t kLatencySample = 10'000;
 
-int64_t nowMs() { return core::unixNowMs(); }
+int64_t nowMs() {
+  return core::unixNowMs();
+}
 
-std::string isoTime(int64_t ms) { return core::isoTimeMs(ms); }
+std::string isoTime(int64_t ms) {
+  return core::isoTimeMs(ms);
+}
 
 Json optionalTime(const std::optional<int64_t>& ms) {
   return ms ? Json(isoTime(*ms)) : Json(nullptr);
@@ -290,11 +296,41 @@ void StoreHandler::handleRegister() {
 }
 
 void StoreHandler::handleListKeys() {
-  run([](store::Store& store) {
+  // A page at a time (?limit=N&after=ID): ten thousand keys in one answer would be megabytes.
+  int64_t limit = kDefaultKeyPage;
+  int64_t after = 0;
+  std::string_view params = callbacks_.requestHead().query();
+  while (!params.empty()) {
+    const size_t amp = params.find('&');
+    std::string_view pair = params.substr(0, amp);
+    params = amp == std::string_view::npos ? std::string_view() : params.substr(amp + 1);
+    const size_t eq = pair.find('=');
+    const std::string_view name = pair.substr(0, eq);
+    const std::string_view value = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    if (name == "limit") {
+      auto n = parseDecimal(value, 1, kMaxKeyPage);
+      if (!n) return fail(400, fmt::format("'limit' must be a number from 1 to {}", kMaxKeyPage));
+      limit = *n;
+    } else if (name == "after") {
+      auto id = parseDecimal(value, 0, INT64_MAX);
+      if (!id) return fail(400, "'after' must be a key id (the previous page's next_after)");
+      after = *id;
+    }
+  }
+  run([limit, after](store::Store& store) {
+    // One more than asked for tells whether another page follows.
+    std::vector<store::KeyListing> page = store.listKeys(after, limit + 1);
+    const bool more = static_cast<int64_t>(page.size()) > limit;
+    if (more) page.pop_back();
     Json keys = Json::array();
-    for (const store::KeyListing& listing : store.listKeys()) keys.push_back(keyJson(listing));
+    for (const store::KeyListing& listing : page) keys.push_back(keyJson(listing));
+    const auto [total, active] = store.countKeys();
     const size_t count = keys.size();
-    return reply(200, Json{{"keys", std::move(keys)}, {"count", count}});
+    return reply(200, Json{{"keys", std::move(keys)},
+                           {"count", count},
+                           {"total", total},
+                           {"active", active},
+                           {"next_after", more ? Json(page.back().key.id) : Json(nullptr)}});
   });
 }
 

@@ -247,7 +247,8 @@ void PostgresStore::connect() {
                                    " FROM api_keys k WHERE k.version > $1 ORDER BY k.version");
   std::string listing = std::string("SELECT ") + kKeyColumns + ", " + kUsageColumns +
                         " FROM api_keys k LEFT JOIN key_usage u ON u.key_id = k.id";
-  conn_->prepare("list_keys", listing + " ORDER BY k.id");
+  conn_->prepare("list_keys", listing + " WHERE k.id > $1 ORDER BY k.id LIMIT $2");
+  conn_->prepare("count_keys", "SELECT count(*), count(*) - count(revoked_at_ms) FROM api_keys");
   conn_->prepare("find_key", listing + " WHERE k.id = $1");
   conn_->prepare("find_key_digest", listing + " WHERE k.digest = $1");
   // One statement per batch: the per-key deltas travel as parallel arrays.
@@ -327,13 +328,21 @@ std::vector<StoredKey> PostgresStore::keysChangedSince(int64_t version) {
   });
 }
 
-std::vector<KeyListing> PostgresStore::listKeys() {
+std::vector<KeyListing> PostgresStore::listKeys(int64_t afterId, int64_t limit) {
   return guarded("listKeys", [&](pqxx::connection& conn) {
     pqxx::nontransaction tx(conn, "listKeys");
     std::vector<KeyListing> out;
-    for (const pqxx::row& row : tx.exec_prepared("list_keys"))
+    for (const pqxx::row& row : tx.exec_prepared("list_keys", afterId, limit))
       out.push_back({readKey(row, 0), readUsage(row, 9)});
     return out;
+  });
+}
+
+std::pair<int64_t, int64_t> PostgresStore::countKeys() {
+  return guarded("countKeys", [&](pqxx::connection& conn) {
+    pqxx::nontransaction tx(conn, "countKeys");
+    pqxx::result r = tx.exec_prepared("count_keys");
+    return std::pair<int64_t, int64_t>{r[0][0].as<int64_t>(), r[0][1].as<int64_t>()};
   });
 }
 

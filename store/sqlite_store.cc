@@ -375,12 +375,20 @@ std::vector<StoredKey> SqliteStore::keysChangedSince(int64_t version) {
   return keys;
 }
 
-std::vector<KeyListing> SqliteStore::listKeys() {
+std::vector<KeyListing> SqliteStore::listKeys(int64_t afterId, int64_t limit) {
   Statement st = statement(std::string("SELECT ") + kKeyColumns + ", " + kUsageColumns +
-                           " FROM api_keys k LEFT JOIN key_usage u ON u.key_id = k.id ORDER BY k.id");
+                           " FROM api_keys k LEFT JOIN key_usage u ON u.key_id = k.id WHERE k.id > ? "
+                           "ORDER BY k.id LIMIT ?");
+  st.bind(1, afterId).bind(2, limit);
   std::vector<KeyListing> out;
   while (st.step()) out.push_back({readKey(st, 0), readUsage(st, 9)});
   return out;
+}
+
+std::pair<int64_t, int64_t> SqliteStore::countKeys() {
+  Statement st = statement("SELECT count(*), count(*) - count(revoked_at_ms) FROM api_keys");
+  if (!st.step()) return {0, 0};
+  return {st.int64(0), st.int64(1)};
 }
 
 std::optional<KeyListing> SqliteStore::findKey(int64_t id) {

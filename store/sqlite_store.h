@@ -28,7 +28,8 @@ class SqliteStore final : public Store {
   StoredKey insertKey(const NewKey& key) override;
   bool revokeKey(int64_t id, int64_t atMs) override;
   std::vector<StoredKey> keysChangedSince(int64_t version) override;
-  std::vector<KeyListing> listKeys() override;
+  std::vector<KeyListing> listKeys(int64_t afterId = 0, int64_t limit = INT64_MAX) override;
+  std::pair<int64_t, int64_t> countKeys() override;
   std::optional<KeyListing> findKey(int64_t id) override;
   std::optional<KeyListing> findKeyByDigest(const Digest& digest) override;
   void appendLogs(std::span<const LogRecord> records) override;

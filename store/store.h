@@ -16,6 +16,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace flowguard::store {
@@ -121,8 +122,11 @@ class Store {
   // Every key (revoked ones included) whose version is above `version`, by version.
   virtual std::vector<StoredKey> keysChangedSince(int64_t version) = 0;
 
-  // All keys with their usage, by id.
-  virtual std::vector<KeyListing> listKeys() = 0;
+  // Keys with their usage, by id: at most `limit` of them with an id above `afterId` (a page;
+  // the next one starts after the last id returned).
+  virtual std::vector<KeyListing> listKeys(int64_t afterId = 0, int64_t limit = INT64_MAX) = 0;
+  // How many keys there are, and how many of them are not revoked.
+  virtual std::pair<int64_t, int64_t> countKeys() = 0;
   virtual std::optional<KeyListing> findKey(int64_t id) = 0;
   virtual std::optional<KeyListing> findKeyByDigest(const Digest& digest) = 0;
 

@@ -161,6 +161,20 @@ void registerUseAndReport(const std::string& kind) {
   CHECK(alice["requests"]["5xx"] == 2);
   CHECK(alice["last_used_at"].is_string());
   CHECK(alice["revoked_at"].is_null());
+  CHECK(json(listed)["total"] == 2);
+  CHECK(json(listed)["active"] == 2);
+  CHECK(json(listed)["next_after"].is_null());
+
+  // A page at a time.
+  Json first = json(request(gw.port, "GET", "/all_keys?limit=1"));
+  REQUIRE(first["keys"].size() == 1);
+  REQUIRE(first["next_after"].is_number());
+  Json second = json(request(gw.port, "GET", "/all_keys?limit=1&after=" + first["next_after"].dump()));
+  REQUIRE(second["keys"].size() == 1);
+  CHECK(second["keys"][0]["id"].get<int64_t>() > first["keys"][0]["id"].get<int64_t>());
+  CHECK(second["next_after"].is_null());
+  CHECK(request(gw.port, "GET", "/all_keys?limit=0").status == 400);
+  CHECK(request(gw.port, "GET", "/all_keys?after=x").status == 400);
 
   // /metrics/{key} on a public listener: only with that key (which the rate limit has
   // exhausted here, so the figures come from the operator's route).
