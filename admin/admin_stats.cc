@@ -32,7 +32,9 @@ int64_t steadyMs() {
       .count();
 }
 
-std::string isoTime(int64_t ms) { return core::isoTimeMs(ms); }
+std::string isoTime(int64_t ms) {
+  return core::isoTimeMs(ms);
+}
 
 double ms(uint64_t micros) {
   return static_cast<double>(micros) / 1000.0;
@@ -136,9 +138,8 @@ filters::MetricsSnapshot AdminStats::totalSnapshot() const {
   filters::MetricsSnapshot total;
   for (const ListenerSources& l : sources_.listeners) {
     if (!l.metrics) continue;
-    filters::MetricsSnapshot s = l.metrics->snapshot();
+    filters::MetricsSnapshot s = l.metrics->totals();
     addCounters(total.total, s.total);
-    for (const auto& [name, c] : s.byKey) addCounters(total.byKey[name], c);
     for (size_t i = 0; i < s.latency.size(); ++i) total.latency[i] += s.latency[i];
     for (size_t i = 0; i < s.upstreamLatency.size(); ++i) total.upstreamLatency[i] += s.upstreamLatency[i];
     total.latencySumUs += s.latencySumUs;
@@ -187,15 +188,18 @@ Json AdminStats::stats() const {
 
   filters::CountersView totals;
   Histogram latency{};
-  std::map<std::string, filters::CountersView> byKey;
+  // Per key over every listener; most set-ups have one listener with keys, whose map is
+  // used as it is.
+  std::vector<filters::MetricsSnapshot> snapshots;
+  std::map<std::string, filters::CountersView> mergedKeys;
+  const std::map<std::string, filters::CountersView>* byKey = &mergedKeys;
   Json listeners = Json::object();
   Json rateLimits = Json::object();
   for (const ListenerSources& l : sources_.listeners) {
     if (l.metrics) {
-      filters::MetricsSnapshot s = l.metrics->snapshot();
+      filters::MetricsSnapshot& s = snapshots.emplace_back(l.metrics->snapshot());
       addCounters(totals, s.total);
       for (size_t i = 0; i < latency.size(); ++i) latency[i] += s.latency[i];
-      for (const auto& [name, c] : s.byKey) addCounters(byKey[name], c);
       Json listener = countersJson(s.total);
       listener["latency_ms"] = percentiles(s.latency);
       listener["upstream_latency_ms"] = percentiles(s.upstreamLatency);
@@ -212,6 +216,18 @@ Json AdminStats::stats() const {
                                 {"shadow_limited", load(r.shadowLimited)},
                                 {"failure_mode_decisions", load(r.failureDecisions)}};
     }
+  }
+  size_t withKeys = 0;
+  for (const auto& s : snapshots) {
+    if (s.byKey.empty()) continue;
+    ++withKeys;
+    byKey = &s.byKey;
+  }
+  if (withKeys > 1) {
+    for (const auto& s : snapshots) {
+      for (const auto& [name, c] : s.byKey) addCounters(mergedKeys[name], c);
+    }
+    byKey = &mergedKeys;
   }
   out["totals"] = countersJson(totals);
   out["latency_ms"] = percentiles(latency);
@@ -238,12 +254,16 @@ Json AdminStats::stats() const {
   out["clusters"] = std::move(clusters);
 
   // The busiest keys, by requests.
-  std::vector<std::pair<std::string, filters::CountersView>> keys(byKey.begin(), byKey.end());
-  std::sort(keys.begin(), keys.end(),
-            [](const auto& a, const auto& b) { return a.second.requests > b.second.requests; });
-  if (keys.size() > kBusiestKeys) keys.resize(kBusiestKeys);
+  std::vector<const std::pair<const std::string, filters::CountersView>*> keys;
+  keys.reserve(byKey->size());
+  for (const auto& entry : *byKey) keys.push_back(&entry);
+  const size_t top = std::min(keys.size(), kBusiestKeys);
+  std::partial_sort(keys.begin(), keys.begin() + static_cast<std::ptrdiff_t>(top), keys.end(),
+                    [](const auto* a, const auto* b) { return a->second.requests > b->second.requests; });
+  keys.resize(top);
   Json busiest = Json::array();
-  for (const auto& [name, c] : keys) {
+  for (const auto* entry : keys) {
+    const auto& [name, c] = *entry;
     busiest.push_back(Json{{"name", name},
                            {"requests", c.requests},
                            {"2xx", c.status2xx},
@@ -356,7 +376,7 @@ std::string AdminStats::prometheus() const {
   // Per listener: requests by status class, local replies, bytes; latency histograms.
   std::vector<std::pair<std::string, filters::MetricsSnapshot>> snapshots;
   for (const ListenerSources& l : sources_.listeners) {
-    if (l.metrics) snapshots.emplace_back(l.name, l.metrics->snapshot());
+    if (l.metrics) snapshots.emplace_back(l.name, l.metrics->totals());
   }
   header(out, "flowguard_requests_total", "counter", "Requests answered, by listener and status class.");
   for (const auto& [name, s] : snapshots) {

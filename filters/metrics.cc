@@ -82,12 +82,13 @@ void MetricsShard::record(const core::StreamInfo& info, uint64_t totalMicros) {
   if (!info.localReplyReason.empty()) series(byReason_, info.localReplyReason, maxKeySeries_).record(info);
 }
 
-void MetricsShard::addTo(MetricsSnapshot& snapshot) const {
+void MetricsShard::addTo(MetricsSnapshot& snapshot, bool series) const {
   snapshot.total.add(total_);
   latency_.addTo(snapshot.latency);
   upstreamLatency_.addTo(snapshot.upstreamLatency);
   snapshot.latencySumUs += latency_.sum();
   snapshot.upstreamLatencySumUs += upstreamLatency_.sum();
+  if (!series) return;
   std::lock_guard<std::mutex> guard(seriesLock_);
   for (const auto& [name, counters] : byKey_) snapshot.byKey[name].add(*counters);
   for (const auto& [name, counters] : byUpstream_) snapshot.byUpstream[name].add(*counters);
@@ -107,6 +108,13 @@ MetricsSnapshot MetricsRegistry::snapshot() const {
   MetricsSnapshot snapshot;
   std::lock_guard<std::mutex> guard(lock_);
   for (const auto& shard : shards_) shard->addTo(snapshot);
+  return snapshot;
+}
+
+MetricsSnapshot MetricsRegistry::totals() const {
+  MetricsSnapshot snapshot;
+  std::lock_guard<std::mutex> guard(lock_);
+  for (const auto& shard : shards_) shard->addTo(snapshot, false);
   return snapshot;
 }
 

@@ -76,7 +76,8 @@ class MetricsShard {
  public:
   explicit MetricsShard(uint32_t maxKeySeries) : maxKeySeries_(maxKeySeries) {}
   void record(const core::StreamInfo& info, uint64_t totalMicros);
-  void addTo(MetricsSnapshot& snapshot) const;
+  // `series` false: totals and histograms only (cheap; the per-key maps can be thousands).
+  void addTo(MetricsSnapshot& snapshot, bool series = true) const;
 
  private:
   StatusCounters& series(SeriesMap& map, std::string_view name, uint32_t limit);
@@ -101,6 +102,8 @@ class MetricsRegistry {
   // A new shard for a worker (called once per worker at start-up).
   MetricsShard& addShard();
   MetricsSnapshot snapshot() const;
+  // Totals and latency histograms only, without the per-key/route/host series.
+  MetricsSnapshot totals() const;
 
  private:
   uint32_t maxKeySeries_;
