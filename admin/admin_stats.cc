@@ -188,16 +188,14 @@ Json AdminStats::stats() const {
 
   filters::CountersView totals;
   Histogram latency{};
-  // Per key over every listener; most set-ups have one listener with keys, whose map is
-  // used as it is.
-  std::vector<filters::MetricsSnapshot> snapshots;
-  std::map<std::string, filters::CountersView> mergedKeys;
-  const std::map<std::string, filters::CountersView>* byKey = &mergedKeys;
+  // The busiest keys of every listener, merged (most set-ups have one listener with keys).
+  std::map<std::string, filters::CountersView> byKey;
   Json listeners = Json::object();
   Json rateLimits = Json::object();
   for (const ListenerSources& l : sources_.listeners) {
     if (l.metrics) {
-      filters::MetricsSnapshot& s = snapshots.emplace_back(l.metrics->snapshot());
+      const filters::MetricsSnapshot s = l.metrics->withoutKeys();
+      for (const auto& [name, c] : l.metrics->topKeys(kBusiestKeys)) addCounters(byKey[name], c);
       addCounters(totals, s.total);
       for (size_t i = 0; i < latency.size(); ++i) latency[i] += s.latency[i];
       Json listener = countersJson(s.total);
@@ -216,18 +214,6 @@ Json AdminStats::stats() const {
                                 {"shadow_limited", load(r.shadowLimited)},
                                 {"failure_mode_decisions", load(r.failureDecisions)}};
     }
-  }
-  size_t withKeys = 0;
-  for (const auto& s : snapshots) {
-    if (s.byKey.empty()) continue;
-    ++withKeys;
-    byKey = &s.byKey;
-  }
-  if (withKeys > 1) {
-    for (const auto& s : snapshots) {
-      for (const auto& [name, c] : s.byKey) addCounters(mergedKeys[name], c);
-    }
-    byKey = &mergedKeys;
   }
   out["totals"] = countersJson(totals);
   out["latency_ms"] = percentiles(latency);
@@ -255,8 +241,8 @@ Json AdminStats::stats() const {
 
   // The busiest keys, by requests.
   std::vector<const std::pair<const std::string, filters::CountersView>*> keys;
-  keys.reserve(byKey->size());
-  for (const auto& entry : *byKey) keys.push_back(&entry);
+  keys.reserve(byKey.size());
+  for (const auto& entry : byKey) keys.push_back(&entry);
   const size_t top = std::min(keys.size(), kBusiestKeys);
   std::partial_sort(keys.begin(), keys.begin() + static_cast<std::ptrdiff_t>(top), keys.end(),
                     [](const auto* a, const auto* b) { return a->second.requests > b->second.requests; });

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <chrono>
 #include <cstring>
@@ -82,15 +83,17 @@ void MetricsShard::record(const core::StreamInfo& info, uint64_t totalMicros) {
   if (!info.localReplyReason.empty()) series(byReason_, info.localReplyReason, maxKeySeries_).record(info);
 }
 
-void MetricsShard::addTo(MetricsSnapshot& snapshot, bool series) const {
+void MetricsShard::addTo(MetricsSnapshot& snapshot, Scope scope) const {
   snapshot.total.add(total_);
   latency_.addTo(snapshot.latency);
   upstreamLatency_.addTo(snapshot.upstreamLatency);
   snapshot.latencySumUs += latency_.sum();
   snapshot.upstreamLatencySumUs += upstreamLatency_.sum();
-  if (!series) return;
+  if (scope == Scope::Totals) return;
   std::lock_guard<std::mutex> guard(seriesLock_);
-  for (const auto& [name, counters] : byKey_) snapshot.byKey[name].add(*counters);
+  if (scope == Scope::Everything) {
+    for (const auto& [name, counters] : byKey_) snapshot.byKey[name].add(*counters);
+  }
   for (const auto& [name, counters] : byUpstream_) snapshot.byUpstream[name].add(*counters);
   for (const auto& [name, counters] : byRoute_) snapshot.byRoute[name].add(*counters);
   for (const auto& [name, counters] : byCluster_) snapshot.byCluster[name].add(*counters);
@@ -114,8 +117,45 @@ MetricsSnapshot MetricsRegistry::snapshot() const {
 MetricsSnapshot MetricsRegistry::totals() const {
   MetricsSnapshot snapshot;
   std::lock_guard<std::mutex> guard(lock_);
-  for (const auto& shard : shards_) shard->addTo(snapshot, false);
+  for (const auto& shard : shards_) shard->addTo(snapshot, MetricsShard::Scope::Totals);
   return snapshot;
+}
+
+MetricsSnapshot MetricsRegistry::withoutKeys() const {
+  MetricsSnapshot snapshot;
+  std::lock_guard<std::mutex> guard(lock_);
+  for (const auto& shard : shards_) shard->addTo(snapshot, MetricsShard::Scope::AllButKeys);
+  return snapshot;
+}
+
+void MetricsShard::addKeysTo(std::unordered_map<std::string_view, CountersView>& into) const {
+  for (const auto& [name, counters] : byKey_) into[name].add(*counters);
+}
+
+std::vector<std::pair<std::string, CountersView>> MetricsRegistry::topKeys(size_t n) const {
+  // Summed under every shard's series lock, with names borrowed from the shards: no string
+  // is copied but the n that are returned. Workers wait on these locks only to add a new
+  // key series, for the few milliseconds this takes with thousands of keys.
+  std::lock_guard<std::mutex> guard(lock_);
+  std::vector<std::unique_lock<std::mutex>> locks;
+  locks.reserve(shards_.size());
+  for (const auto& shard : shards_) locks.emplace_back(shard->seriesMutex());
+  std::unordered_map<std::string_view, CountersView> sums;
+  for (const auto& shard : shards_) shard->addKeysTo(sums);
+  std::vector<const std::pair<const std::string_view, CountersView>*> order;
+  order.reserve(sums.size());
+  for (const auto& entry : sums) order.push_back(&entry);
+  const size_t top = std::min(n, order.size());
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(top), order.end(),
+                    [](const auto* a, const auto* b) {
+                      return a->second.requests != b->second.requests
+                                 ? a->second.requests > b->second.requests
+                                 : a->first < b->first;
+                    });
+  std::vector<std::pair<std::string, CountersView>> out;
+  out.reserve(top);
+  for (size_t i = 0; i < top; ++i) out.emplace_back(std::string(order[i]->first), order[i]->second);
+  return out;
 }
 
 // ---- the filter ---------------------------------------------------------------------------

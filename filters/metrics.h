@@ -76,8 +76,13 @@ class MetricsShard {
  public:
   explicit MetricsShard(uint32_t maxKeySeries) : maxKeySeries_(maxKeySeries) {}
   void record(const core::StreamInfo& info, uint64_t totalMicros);
-  // `series` false: totals and histograms only (cheap; the per-key maps can be thousands).
-  void addTo(MetricsSnapshot& snapshot, bool series = true) const;
+  // What addTo copies: the per-key series can be thousands, the others are small.
+  enum class Scope { Totals, AllButKeys, Everything };
+  void addTo(MetricsSnapshot& snapshot, Scope scope = Scope::Everything) const;
+  // Adds each key series' counters to `into` (names point into this shard's map: only valid
+  // while `lock` is held, which the caller takes with seriesMutex()).
+  void addKeysTo(std::unordered_map<std::string_view, CountersView>& into) const;
+  std::mutex& seriesMutex() const { return seriesLock_; }
 
  private:
   StatusCounters& series(SeriesMap& map, std::string_view name, uint32_t limit);
@@ -104,6 +109,10 @@ class MetricsRegistry {
   MetricsSnapshot snapshot() const;
   // Totals and latency histograms only, without the per-key/route/host series.
   MetricsSnapshot totals() const;
+  // Everything except the per-key series.
+  MetricsSnapshot withoutKeys() const;
+  // The `n` keys with the most requests, summed over workers, busiest first.
+  std::vector<std::pair<std::string, CountersView>> topKeys(size_t n) const;
 
  private:
   uint32_t maxKeySeries_;
