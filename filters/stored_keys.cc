@@ -24,8 +24,10 @@ std::optional<config::RateLimitSpec> limitFromJson(const nlohmann::json& json) {
   const auto algorithm = json.find("algorithm");
   const auto requests = json.find("requests");
   const auto period = json.find("period_ms");
+  // Integers of either signedness (nlohmann keeps the type they were written with).
   if (algorithm == json.end() || !algorithm->is_string() || requests == json.end() ||
-      !requests->is_number_unsigned() || period == json.end() || !period->is_number_unsigned()) {
+      !requests->is_number_integer() || period == json.end() || !period->is_number_integer() ||
+      requests->get<int64_t>() <= 0 || period->get<int64_t>() <= 0) {
     return std::nullopt;
   }
   bool known = false;
@@ -40,17 +42,18 @@ std::optional<config::RateLimitSpec> limitFromJson(const nlohmann::json& json) {
   if (!known || limit.requests == 0 || limit.period.count() <= 0) return std::nullopt;
   limit.burst = limit.requests;
   if (auto burst = json.find("burst"); burst != json.end()) {
-    if (!burst->is_number_unsigned() || burst->get<uint64_t>() == 0) return std::nullopt;
+    if (!burst->is_number_integer() || burst->get<int64_t>() <= 0) return std::nullopt;
     limit.burst = burst->get<uint64_t>();
   }
   return limit;
 }
 
-std::shared_ptr<const KeySnapshot> storedKeySnapshot(const std::vector<store::StoredKey>& active,
-                                                     const config::Config& config) {
-  auto snapshot = std::make_shared<KeySnapshot>();
-  snapshot->reserve(active.size());
-  for (const store::StoredKey& key : active) {
+std::shared_ptr<const KeySnapshot> StoredKeySet::apply(const std::vector<store::StoredKey>& changed) {
+  for (const store::StoredKey& key : changed) {
+    if (key.revokedAtMs) {
+      keys_.erase(key.digest);
+      continue;
+    }
     auto record = std::make_shared<ApiKeyRecord>();
     record->id = fmt::format("key:{}", key.id);
     record->name = key.name.empty() ? key.prefix : key.name;
@@ -62,11 +65,11 @@ std::shared_ptr<const KeySnapshot> storedKeySnapshot(const std::vector<store::St
       record->limit = limitFromJson(nlohmann::json::parse(key.limits, nullptr, false));
     }
     if (!record->limit) {
-      if (const config::Plan* plan = config.findPlan(key.plan)) record->limit = plan->limit;
+      if (const config::Plan* plan = config_.findPlan(key.plan)) record->limit = plan->limit;
     }
-    snapshot->emplace(key.digest, std::move(record));
+    keys_.insert_or_assign(key.digest, std::move(record));
   }
-  return snapshot;
+  return std::make_shared<const KeySnapshot>(keys_);
 }
 
 }  // namespace flowguard::filters

@@ -197,9 +197,11 @@ int Gateway::run() {
     }
     storeContext.service = storeService.get();
     storeContext.keys = std::make_shared<filters::KeyRegistry>();
+    // Lives on the store thread (only its listener touches it).
+    auto keySet = std::make_shared<filters::StoredKeySet>(config);
     storeService->setKeysListener(
-        [&config, keys = storeContext.keys](const std::vector<store::StoredKey>& active) {
-          keys->publish(filters::storedKeySnapshot(active, config));
+        [keySet, keys = storeContext.keys](const std::vector<store::StoredKey>& changed) {
+          keys->publish(keySet->apply(changed));
         });
     storeService->start();
     // Registered keys should work from the first request after a restart; a database that

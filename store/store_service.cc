@@ -266,21 +266,16 @@ void StoreService::pollKeys() {
     first = !keysLoaded_;
   }
   if (changed.empty() && !first) return;
-  for (StoredKey& key : changed) {
+  for (const StoredKey& key : changed) {
     keyVersion_ = std::max(keyVersion_, key.version);
     if (key.revokedAtMs) {
-      activeKeys_.erase(key.id);
+      activeIds_.erase(key.id);
     } else {
-      activeKeys_[key.id] = std::move(key);
+      activeIds_.insert(key.id);
     }
   }
-  activeKeyCount_ = activeKeys_.size();
-  if (keysListener_) {
-    std::vector<StoredKey> active;
-    active.reserve(activeKeys_.size());
-    for (const auto& [id, key] : activeKeys_) active.push_back(key);
-    keysListener_(active);
-  }
+  activeKeyCount_ = activeIds_.size();
+  if (keysListener_) keysListener_(changed);
   if (first) {
     {
       std::lock_guard lock(mutex_);

@@ -18,11 +18,11 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -57,8 +57,9 @@ class StoreService {
   using Work = std::function<nlohmann::json(Store&)>;
   // Runs on the store thread with the job's outcome; must not block.
   using Reply = std::function<void(StoreOutcome)>;
-  // Runs on the store thread with every active (not revoked) key, after each change.
-  using KeysListener = std::function<void(const std::vector<StoredKey>& active)>;
+  // Runs on the store thread with the keys that changed (issued or revoked) since the last
+  // call; the first call has every key. Applying them in order gives the active set.
+  using KeysListener = std::function<void(const std::vector<StoredKey>& changed)>;
 
   StoreService(std::unique_ptr<Store> store, const config::StorageConfig& config);
   ~StoreService();  // stop()
@@ -127,7 +128,7 @@ class StoreService {
   Clock::time_point nextPoll_{};
   Clock::time_point nextFlush_{};
   int64_t keyVersion_ = 0;
-  std::map<int64_t, StoredKey> activeKeys_;  // by id
+  std::unordered_set<int64_t> activeIds_;  // for the active-key count
 };
 
 }  // namespace flowguard::store

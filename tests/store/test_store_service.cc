@@ -93,11 +93,11 @@ TEST_CASE("jobs run on the store thread and answer on the asking loop; key chang
   const auto config = storageConfig();
   StoreService service(makeStore("sqlite://" + dir.file("k.db")), config);
   std::mutex mutex;
-  std::vector<flowguard::store::StoredKey> published;
+  std::vector<flowguard::store::StoredKey> published;  // every change heard, in order
   std::atomic<int> publications{0};
-  service.setKeysListener([&](const std::vector<flowguard::store::StoredKey>& active) {
+  service.setKeysListener([&](const std::vector<flowguard::store::StoredKey>& changed) {
     std::lock_guard lock(mutex);
-    published = active;
+    published.insert(published.end(), changed.begin(), changed.end());
     ++publications;
   });
   service.start();

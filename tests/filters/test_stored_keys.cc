@@ -1,0 +1,87 @@
+// The stored keys as the auth filter sees them: built change by change, with plan limits,
+// per-key overrides, revocation, and the limit JSON both ways.
+#include <doctest/doctest.h>
+
+#include "config/config_loader.h"
+#include "filters/stored_keys.h"
+
+using namespace flowguard;
+using namespace std::chrono_literals;
+
+namespace {
+
+store::StoredKey storedKey(int64_t id, const std::string& key, const std::string& plan,
+                           std::string limits = {}) {
+  store::StoredKey k;
+  k.id = id;
+  k.digest = filters::digestKey(key);
+  k.prefix = filters::keyPrefix(key);
+  k.name = "name-" + std::to_string(id);
+  k.plan = plan;
+  k.limits = std::move(limits);
+  k.version = id;
+  return k;
+}
+
+}  // namespace
+
+TEST_CASE("stored keys: issued, limited by plan or override, revoked") {
+  auto loaded = config::loadConfigText(R"(listeners:
+  - name: l
+    address: 127.0.0.1:8000
+    filters:
+      - name: router
+        routes: [ { match: { prefix: / }, direct_response: { status: 200 } } ]
+plans:
+  free: { rate: 10/s, burst: 20 }
+  pro: { algorithm: fixed_window, limit: 1000, window: 1m }
+)",
+                                       "t.yaml");
+  REQUIRE(loaded.ok());
+  filters::StoredKeySet set(*loaded.config);
+  const std::string a = "fg_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", b = "fg_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+  const std::string override =
+      filters::limitToJson(config::RateLimitSpec{config::RateLimitAlgorithm::TokenBucket, 3, 1000ms, 5})
+          .dump();
+  auto first = set.apply({storedKey(1, a, "free"), storedKey(2, b, "pro", override)});
+  REQUIRE(first->size() == 2);
+  auto ra = first->at(filters::digestKey(a));
+  CHECK(ra->id == "key:1");
+  CHECK(ra->storedKeyId == 1);
+  CHECK(ra->name == "name-1");
+  CHECK(ra->digest == filters::digestKey(a));
+  REQUIRE(ra->limit);
+  CHECK(ra->limit->requests == 10);
+  CHECK(ra->limit->burst == 20);
+  auto rb = first->at(filters::digestKey(b));
+  REQUIRE(rb->limit);
+  CHECK(rb->limit->requests == 3);  // its own limit wins over the plan's
+  CHECK(rb->limit->burst == 5);
+
+  // Revoking b leaves a untouched: the same record object carries over.
+  store::StoredKey revoked = storedKey(2, b, "pro");
+  revoked.revokedAtMs = 5;
+  auto second = set.apply({revoked});
+  REQUIRE(second->size() == 1);
+  CHECK(second->at(filters::digestKey(a)) == ra);
+  CHECK(first->size() == 2);  // a published snapshot never changes
+
+  // A key on a plan the yaml no longer has: no limit of its own (the filter's default applies).
+  auto third = set.apply({storedKey(3, "fg_cccccccccccccccccccccccccccccccc", "gone")});
+  CHECK_FALSE(third->at(filters::digestKey("fg_cccccccccccccccccccccccccccccccc"))->limit);
+}
+
+TEST_CASE("limit JSON round trip and malformed input") {
+  config::RateLimitSpec window{config::RateLimitAlgorithm::SlidingWindow, 100, 60'000ms, 0};
+  auto back = filters::limitFromJson(filters::limitToJson(window));
+  REQUIRE(back);
+  CHECK(back->algorithm == config::RateLimitAlgorithm::SlidingWindow);
+  CHECK(back->requests == 100);
+  CHECK(back->period == 60'000ms);
+  for (const char* bad : {R"({})", R"({"algorithm":"x","requests":1,"period_ms":1})",
+                          R"({"algorithm":"token_bucket","requests":0,"period_ms":1})",
+                          R"({"algorithm":"token_bucket","requests":1,"period_ms":-5})",
+                          R"({"algorithm":"token_bucket","requests":1,"period_ms":1,"burst":0})", "[1]"}) {
+    CHECK_MESSAGE(!filters::limitFromJson(nlohmann::json::parse(bad)), bad);
+  }
+}
