@@ -68,6 +68,16 @@ CREATE INDEX request_log_key ON request_log (key_id, id);
 CREATE INDEX request_log_prefix ON request_log (key_prefix, id);
 CREATE INDEX request_log_status ON request_log (status, id);
 )sql",
+    // 2: the request-log indexes cover only requests that carried a key (the only ones
+    // looked up by key), so anonymous traffic costs no index update; status lookups scan
+    // newest-first. Queries repeat the predicates literally so the planner uses them.
+    R"sql(
+DROP INDEX request_log_key;
+DROP INDEX request_log_prefix;
+DROP INDEX request_log_status;
+CREATE INDEX request_log_key ON request_log (key_id, id) WHERE key_id <> 0;
+CREATE INDEX request_log_prefix ON request_log (key_prefix, id) WHERE key_prefix <> '';
+)sql",
 };
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));
 
@@ -261,8 +271,9 @@ void PostgresStore::connect() {
                  "s4xx = key_usage.s4xx + EXCLUDED.s4xx, s429 = key_usage.s429 + EXCLUDED.s429, "
                  "s5xx = key_usage.s5xx + EXCLUDED.s5xx, "
                  "last_used_ms = GREATEST(key_usage.last_used_ms, EXCLUDED.last_used_ms)");
-  conn_->prepare("recent_latencies",
-                 "SELECT latency_us FROM request_log WHERE key_id = $1 ORDER BY id DESC LIMIT $2");
+  conn_->prepare(
+      "recent_latencies",
+      "SELECT latency_us FROM request_log WHERE key_id <> 0 AND key_id = $1 ORDER BY id DESC LIMIT $2");
 }
 
 void PostgresStore::migrate() {
@@ -408,9 +419,9 @@ std::vector<LogRow> PostgresStore::queryLogs(const LogQuery& query) {
       params.push_back(std::move(value));
       sql += fmt::format("{}{} ${}", params.size() == 1 ? " WHERE " : " AND ", condition, params.size());
     };
-    if (!query.keyPrefix.empty()) where("key_prefix =", query.keyPrefix);
+    if (!query.keyPrefix.empty()) where("key_prefix <> '' AND key_prefix =", query.keyPrefix);
     if (query.status) where("status =", std::to_string(*query.status));
-    if (query.keyId) where("key_id =", std::to_string(*query.keyId));
+    if (query.keyId) where("key_id <> 0 AND key_id =", std::to_string(*query.keyId));
     params.push_back(std::to_string(std::clamp<size_t>(query.limit, 1, 1000)));
     sql += fmt::format(" ORDER BY id DESC LIMIT ${}", params.size());
 

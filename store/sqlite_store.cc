@@ -66,6 +66,16 @@ CREATE TABLE request_log (
 CREATE INDEX request_log_key ON request_log (key_id, id);
 CREATE INDEX request_log_prefix ON request_log (key_prefix, id);
 )sql",
+    // 2: the request-log indexes cover only requests that carried a key (those are the only
+    // ones looked up by key): anonymous traffic costs no index update. Queries repeat the
+    // predicates literally so the planner can use these partial indexes.
+    R"sql(
+DROP INDEX request_log_key;
+DROP INDEX request_log_prefix;
+DROP INDEX IF EXISTS request_log_status;
+CREATE INDEX request_log_key ON request_log (key_id, id) WHERE key_id <> 0;
+CREATE INDEX request_log_prefix ON request_log (key_prefix, id) WHERE key_prefix <> '';
+)sql",
 };
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));
 
@@ -485,14 +495,14 @@ std::vector<LogRow> SqliteStore::queryLogs(const LogQuery& query) {
   std::string sql = std::string("SELECT ") + kLogColumns + " FROM request_log";
   const char* glue = " WHERE ";
   if (!query.keyPrefix.empty()) {
-    sql += glue + std::string("key_prefix = ?");
+    sql += glue + std::string("key_prefix <> '' AND key_prefix = ?");
     glue = " AND ";
   }
   if (query.status) {
     sql += glue + std::string("status = ?");
     glue = " AND ";
   }
-  if (query.keyId) sql += glue + std::string("key_id = ?");
+  if (query.keyId) sql += glue + std::string("key_id <> 0 AND key_id = ?");
   sql += " ORDER BY id DESC LIMIT ?";
 
   Statement st = statement(sql);
@@ -527,7 +537,8 @@ std::vector<LogRow> SqliteStore::queryLogs(const LogQuery& query) {
 
 std::vector<int64_t> SqliteStore::recentLatenciesUs(int64_t keyId, size_t limit) {
   if (limit == 0) return {};
-  Statement st = statement("SELECT latency_us FROM request_log WHERE key_id = ? ORDER BY id DESC LIMIT ?");
+  Statement st = statement(
+      "SELECT latency_us FROM request_log WHERE key_id <> 0 AND key_id = ? ORDER BY id DESC LIMIT ?");
   st.bind(1, keyId).bind(2,
                          static_cast<int64_t>(std::min<size_t>(limit, std::numeric_limits<int64_t>::max())));
   std::vector<int64_t> out;

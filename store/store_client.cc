@@ -108,7 +108,9 @@ void StoreClient::log(LogRecord record) {
 
 void StoreClient::flushLogs() {
   if (flushTimer_) uv_timer_stop(flushTimer_);
-  service_.appendLogs(logs_);
+  if (logs_.empty()) return;
+  service_.appendLogs(logs_);  // hands the vector over whole
+  logs_.reserve(kLogFlushRecords);
 }
 
 void StoreClient::close() {

@@ -67,15 +67,11 @@ void StoreService::appendLogs(std::vector<LogRecord>& records) {
   bool full = false;
   {
     std::lock_guard lock(mutex_);
-    for (LogRecord& record : records) logs_.push_back(std::move(record));
-    if (logs_.size() > config_.logQueue) {
-      const size_t excess = logs_.size() - config_.logQueue;
-      logs_.erase(logs_.begin(), logs_.begin() + static_cast<std::ptrdiff_t>(excess));
-      logsDropped_ += excess;
-    }
+    logs_.push(std::move(records));
+    logsDropped_ += logs_.trim(config_.logQueue);
     full = logs_.size() >= kLogBatch;
   }
-  records.clear();
+  records = {};
   if (full) wake_.notify_one();
 }
 
@@ -94,6 +90,51 @@ StoreStats StoreService::stats() const {
   s.outages = outages_.load();
   s.activeKeys = activeKeyCount_.load();
   return s;
+}
+
+// ---- the log queue -----------------------------------------------------------------------
+
+void StoreService::LogQueue::push(std::vector<LogRecord>&& records) {
+  if (records.empty()) return;
+  size_ += records.size();
+  batches_.push_back(std::move(records));
+}
+
+std::vector<LogRecord> StoreService::LogQueue::take(size_t max) {
+  if (batches_.empty()) return {};
+  std::vector<LogRecord> out = std::move(batches_.front());
+  batches_.pop_front();
+  while (!batches_.empty() && out.size() + batches_.front().size() <= max) {
+    std::vector<LogRecord>& next = batches_.front();
+    out.insert(out.end(), std::make_move_iterator(next.begin()), std::make_move_iterator(next.end()));
+    batches_.pop_front();
+  }
+  size_ -= out.size();
+  return out;
+}
+
+void StoreService::LogQueue::putBack(std::vector<LogRecord>&& records) {
+  if (records.empty()) return;
+  size_ += records.size();
+  batches_.push_front(std::move(records));
+}
+
+size_t StoreService::LogQueue::trim(size_t limit) {
+  size_t dropped = 0;
+  while (size_ > limit) {
+    std::vector<LogRecord>& oldest = batches_.front();
+    const size_t excess = size_ - limit;
+    if (oldest.size() <= excess) {
+      size_ -= oldest.size();
+      dropped += oldest.size();
+      batches_.pop_front();
+    } else {
+      oldest.erase(oldest.begin(), oldest.begin() + static_cast<std::ptrdiff_t>(excess));
+      size_ -= excess;
+      dropped += excess;
+    }
+  }
+  return dropped;
 }
 
 // ---- the store thread ------------------------------------------------------------------
@@ -131,22 +172,14 @@ void StoreService::run() {
     }
     const bool flushDue = t >= nextFlush_ || logs_.size() >= kLogBatch || stopping_;
     if (open_ && !logs_.empty() && flushDue) {
-      const size_t n = std::min(logs_.size(), kLogBatch);
-      std::vector<LogRecord> batch(std::make_move_iterator(logs_.begin()),
-                                   std::make_move_iterator(logs_.begin() + static_cast<std::ptrdiff_t>(n)));
-      logs_.erase(logs_.begin(), logs_.begin() + static_cast<std::ptrdiff_t>(n));
+      std::vector<LogRecord> batch = logs_.take(kLogBatch);
       lock.unlock();
       const bool written = writeLogs(batch);
       lock.lock();
       if (!written) {
         // Back in front, in order; what no longer fits goes, oldest first.
-        logs_.insert(logs_.begin(), std::make_move_iterator(batch.begin()),
-                     std::make_move_iterator(batch.end()));
-        if (logs_.size() > config_.logQueue) {
-          const size_t excess = logs_.size() - config_.logQueue;
-          logs_.erase(logs_.begin(), logs_.begin() + static_cast<std::ptrdiff_t>(excess));
-          logsDropped_ += excess;
-        }
+        logs_.putBack(std::move(batch));
+        logsDropped_ += logs_.trim(config_.logQueue);
       }
       if (logs_.size() < kLogBatch) nextFlush_ = Clock::now() + config_.flushInterval;
       continue;
@@ -155,8 +188,7 @@ void StoreService::run() {
       if (!logs_.empty()) {
         fmt::print(stderr, "flowguard: store: {} request-log records not written at shutdown ({})\n",
                    logs_.size(), open_ ? "timed out" : "database unavailable");
-        logsDropped_ += logs_.size();
-        logs_.clear();
+        logsDropped_ += logs_.trim(0);
       }
       break;
     }

@@ -109,7 +109,25 @@ class StoreService {
   std::condition_variable wake_;
   std::condition_variable keysLoadedCv_;
   std::vector<Job> jobs_;
-  std::deque<LogRecord> logs_;
+  // Request-log records in the order they came, kept as the batches the workers handed over
+  // (a handover moves a whole vector in; no record is moved twice).
+  class LogQueue {
+   public:
+    void push(std::vector<LogRecord>&& records);
+    // Moves up to about `max` of the oldest records out (whole handovers while they fit).
+    std::vector<LogRecord> take(size_t max);
+    // Back in front, in order (a batch that could not be written).
+    void putBack(std::vector<LogRecord>&& records);
+    // Drops the oldest until at most `limit` are left; returns how many went.
+    size_t trim(size_t limit);
+    size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+
+   private:
+    std::deque<std::vector<LogRecord>> batches_;
+    size_t size_ = 0;
+  };
+  LogQueue logs_;
   bool stopping_ = false;
   bool pollNow_ = false;
   bool keysLoaded_ = false;
