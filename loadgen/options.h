@@ -1,0 +1,58 @@
+// Command line of flowguard-loadgen, and the original tool's config.json, as one plain struct.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace flowguard::loadgen {
+
+// An http:// URL split into what the engine needs (https is not supported).
+struct TargetUrl {
+  std::string host;  // as written (name or IPv4/IPv6 literal, without brackets)
+  uint16_t port = 80;
+  std::string path = "/";  // path and query, as sent in the request line
+  std::string hostHeader;  // host[:port] for the Host field
+};
+
+// Throws std::invalid_argument with a readable message.
+TargetUrl parseUrl(const std::string& url);
+
+enum class KeyDist { RoundRobin, Uniform, Zipf };
+
+struct Options {
+  std::string url;
+  TargetUrl target;
+  unsigned connections = 10;
+  unsigned threads = 1;
+  double durationS = 10;             // used when `requests` is unset
+  std::optional<uint64_t> requests;  // exactly this many measured requests in total
+  double warmupS = 0;
+  std::string method = "GET";
+  std::vector<std::string> headers;  // "Name: value"
+  std::string body;
+  double timeoutS = 10;
+  double rate = 0;  // requests/second in total; 0 = closed loop
+
+  std::vector<std::string> keys;  // --key, --keys-file, config api_key, --register
+  unsigned registerCount = 0;
+  KeyDist keyDist = KeyDist::RoundRobin;
+  double zipfExponent = 1.0;
+
+  std::string jsonPath;
+  std::string logPath;
+  std::string htmlPath;
+  bool quiet = false;  // no live progress line even on a terminal
+};
+
+// Parses argv (CLI11), then --config, --keys-file and --body-file. Returns the exit code to
+// use when the program should stop at once (--help, or a usage error already printed).
+std::optional<int> parseOptions(int argc, char** argv, Options& out);
+
+// Reads the original FlowGuard tool's config.json ({"tries": N, "api_key": K | [K...],
+// "proxy_url": URL}) into `out`; a field absent from the file leaves `out` as it was.
+// Throws std::runtime_error on a missing file or bad JSON.
+void applyLegacyConfig(const std::string& path, Options& out);
+
+}  // namespace flowguard::loadgen
