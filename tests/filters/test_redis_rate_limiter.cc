@@ -15,62 +15,18 @@
 
 #include "filters/redis_rate_limiter.h"
 #include "tests/support/redis_server.h"
+#include "tests/support/test_loop.h"
 
 using namespace std::chrono_literals;
 using flowguard::filters::RateLimitDecision;
 using flowguard::filters::RedisRateLimiter;
 using flowguard::test::Millis;
 using flowguard::test::RedisServer;
+using flowguard::test::TestLoop;
 using Clock = std::chrono::steady_clock;
 using Result = std::optional<RateLimitDecision>;
 
 namespace {
-
-// A uv loop with a ticking timer, so UV_RUN_ONCE wakes up often enough to re-check a
-// condition even when nothing else happens.
-class TestLoop {
- public:
-  TestLoop() {
-    uv_loop_init(&loop_);
-    uv_timer_init(&loop_, &tick_);
-    uv_timer_start(&tick_, [](uv_timer_t*) {}, 5, 5);
-  }
-  ~TestLoop() {
-    if (!finished_) finish();
-  }
-  uv_loop_t* get() { return &loop_; }
-
-  template <typename Condition>
-  bool runUntil(Condition condition, Millis timeout = 5s) {
-    const auto deadline = Clock::now() + timeout;
-    while (!condition()) {
-      if (Clock::now() >= deadline) return false;
-      uv_run(&loop_, UV_RUN_ONCE);
-    }
-    return true;
-  }
-  void runFor(Millis duration) {
-    const auto deadline = Clock::now() + duration;
-    runUntil([&] { return Clock::now() >= deadline; }, duration + 1s);
-  }
-  // Closes the tick timer and lets pending close callbacks run; returns uv_loop_close's
-  // result, which is UV_EBUSY when some handle (a leaked socket or timer) is still open.
-  int finish() {
-    finished_ = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
-    const auto deadline = Clock::now() + 2s;
-    while (uv_loop_alive(&loop_) && Clock::now() < deadline) {
-      uv_run(&loop_, UV_RUN_NOWAIT);
-      std::this_thread::sleep_for(1ms);
-    }
-    return uv_loop_close(&loop_);
-  }
-
- private:
-  uv_loop_t loop_;
-  uv_timer_t tick_;
-  bool finished_ = false;
-};
 
 flowguard::config::RedisConfig redisConfig(uint16_t port, Millis timeout = 2s) {
   flowguard::config::RedisConfig config;
@@ -99,7 +55,8 @@ constexpr auto kSlidingWindow = flowguard::config::RateLimitAlgorithm::SlidingWi
 class SyncRedis {
  public:
   explicit SyncRedis(uint16_t port, Millis timeout = 2s) {
-    timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+    timeval tv{static_cast<time_t>(timeout.count() / 1000),
+               static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
     c_ = redisConnectWithTimeout("127.0.0.1", port, tv);
     REQUIRE(c_ != nullptr);
     REQUIRE_MESSAGE(c_->err == 0, c_->errstr);
@@ -118,7 +75,8 @@ class SyncRedis {
       argv.push_back(a.data());
       lens.push_back(a.size());
     }
-    auto* reply = static_cast<redisReply*>(redisCommandArgv(c_, static_cast<int>(argv.size()), argv.data(), lens.data()));
+    auto* reply = static_cast<redisReply*>(
+        redisCommandArgv(c_, static_cast<int>(argv.size()), argv.data(), lens.data()));
     if (!reply) return std::nullopt;
     std::string text;
     switch (reply->type) {
@@ -133,8 +91,10 @@ class SyncRedis {
         break;
       case REDIS_REPLY_ARRAY:
         for (size_t i = 0; i < reply->elements; ++i) {
-          if (reply->element[i]->type == REDIS_REPLY_STRING) text += std::string(reply->element[i]->str) + "\n";
-          if (reply->element[i]->type == REDIS_REPLY_INTEGER) text += std::to_string(reply->element[i]->integer) + "\n";
+          if (reply->element[i]->type == REDIS_REPLY_STRING)
+            text += std::string(reply->element[i]->str) + "\n";
+          if (reply->element[i]->type == REDIS_REPLY_INTEGER)
+            text += std::to_string(reply->element[i]->integer) + "\n";
         }
         break;
       default:
@@ -179,7 +139,8 @@ TEST_CASE("token bucket admits exactly the burst, then denies with a retry-after
   // Sent before the connection is up: they wait behind the handshake (EVAL, no SHA yet).
   const auto s = spec(kTokenBucket, 10, 60s, 5);  // one token per 6 s, bursts of 5
   std::vector<Result> results;
-  for (int i = 0; i < 6; ++i) CHECK(limiter.decide("user-1", s, [&](Result r) { results.push_back(r); }) != 0);
+  for (int i = 0; i < 6; ++i)
+    CHECK(limiter.decide("user-1", s, [&](Result r) { results.push_back(r); }) != 0);
   REQUIRE(loop.runUntil([&] { return results.size() == 6; }, 10s));
   CHECK(limiter.connected());
   for (int i = 0; i < 5; ++i) {
@@ -519,7 +480,10 @@ TEST_CASE("cancel and close: dropped callbacks are never called") {
   limiter.close();
   loop.runFor(100ms);
   CHECK(closedCalls == 0);
-  CHECK(limiter.decide("c", s, [&](Result r) { CHECK_FALSE(r.has_value()); ++closedCalls; }) == 0);
+  CHECK(limiter.decide("c", s, [&](Result r) {
+    CHECK_FALSE(r.has_value());
+    ++closedCalls;
+  }) == 0);
   CHECK(closedCalls == 1);
   CHECK(loop.finish() == 0);
 }
@@ -544,17 +508,24 @@ TEST_CASE("one iteration's requests of a key are decided by one script call, in 
   RedisRateLimiter::Handle bLast = 0;
   for (int i = 0; i < 40; ++i) {
     for (size_t k = 0; k < keys.size(); ++k) {
-      auto h = limiter.decide(keys[k], k == 2 ? window : k == 3 ? sliding : bucket, [&, k](Result r) {
-        results[k].push_back(r);
-        if (k == 1 && results[k].size() == 1) limiter.cancel(bLast);
-      });
+      auto h = limiter.decide(keys[k],
+                              k == 2   ? window
+                              : k == 3 ? sliding
+                                       : bucket,
+                              [&, k](Result r) {
+                                results[k].push_back(r);
+                                if (k == 1 && results[k].size() == 1) limiter.cancel(bLast);
+                              });
       REQUIRE(h != 0);
       if (k == 1) bLast = h;
     }
   }
-  REQUIRE(loop.runUntil([&] { return results[0].size() == 40 && results[2].size() == 40 && results[3].size() == 40 && results[1].size() == 39;
-  },
-                        10s));
+  REQUIRE(loop.runUntil(
+      [&] {
+        return results[0].size() == 40 && results[2].size() == 40 && results[3].size() == 40 &&
+               results[1].size() == 39;
+      },
+      10s));
   loop.runFor(50ms);
   CHECK(results[1].size() == 39);
 

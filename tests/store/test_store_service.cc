@@ -14,6 +14,7 @@
 #include "store/store.h"
 #include "store/store_client.h"
 #include "store/store_service.h"
+#include "tests/support/test_loop.h"
 #include "tests/support/test_support.h"
 
 using namespace std::chrono_literals;
@@ -25,38 +26,10 @@ using flowguard::store::StoreOutcome;
 using flowguard::store::StoreService;
 using flowguard::test::Millis;
 using flowguard::test::TempDir;
+using flowguard::test::TestLoop;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-class TestLoop {
- public:
-  TestLoop() {
-    uv_loop_init(&loop_);
-    uv_timer_init(&loop_, &tick_);
-    uv_timer_start(
-        &tick_, [](uv_timer_t*) {}, 5, 5);
-  }
-  ~TestLoop() {
-    uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
-    while (uv_loop_alive(&loop_)) uv_run(&loop_, UV_RUN_NOWAIT);
-    uv_loop_close(&loop_);
-  }
-  uv_loop_t* get() { return &loop_; }
-  template <typename Condition>
-  bool runUntil(Condition condition, Millis timeout = 5s) {
-    const auto deadline = Clock::now() + timeout;
-    while (!condition()) {
-      if (Clock::now() >= deadline) return false;
-      uv_run(&loop_, UV_RUN_ONCE);
-    }
-    return true;
-  }
-
- private:
-  uv_loop_t loop_;
-  uv_timer_t tick_;
-};
 
 flowguard::config::StorageConfig storageConfig(uint64_t logQueue = 100'000) {
   flowguard::config::StorageConfig config;
