@@ -544,6 +544,8 @@ std::string handlerConfig(const std::vector<std::string>& routes, const std::str
 }
 
 const std::string kStorage = "storage: { url: \"sqlite://./k.db\" }\n";
+// A router that answers everything itself, for sections that need no route of their own.
+const std::vector<std::string> kAnswerAll = {"{ match: { prefix: / }, direct_response: { status: 200 } }"};
 
 }  // namespace
 
@@ -624,24 +626,19 @@ TEST_CASE("storage, plans and handlers: errors point at the line") {
 }
 
 TEST_CASE("admin: address, token, and a token required off loopback") {
-  auto config = loadOk(handlerConfig({"{ match: { prefix: / }, direct_response: { status: 200 } }"},
-                                     "admin: { address: 127.0.0.1:9911 }\n"));
+  auto config = loadOk(handlerConfig(kAnswerAll, "admin: { address: 127.0.0.1:9911 }\n"));
   CHECK(config->admin.configured);
   CHECK(config->admin.address.port == 9911);
-  auto defaults =
-      loadOk(handlerConfig({"{ match: { prefix: / }, direct_response: { status: 200 } }"}, "admin: {}\n"));
+  auto defaults = loadOk(handlerConfig(kAnswerAll, "admin: {}\n"));
   CHECK(defaults->admin.address.str() == "127.0.0.1:9901");
-  auto none = loadOk(handlerConfig({"{ match: { prefix: / }, direct_response: { status: 200 } }"}, ""));
+  auto none = loadOk(handlerConfig(kAnswerAll, ""));
   CHECK_FALSE(none->admin.configured);
-  auto tokened = loadOk(handlerConfig({"{ match: { prefix: / }, direct_response: { status: 200 } }"},
-                                      "admin: { address: 0.0.0.0:9901, token: t0k3n }\n"));
+  auto tokened = loadOk(handlerConfig(kAnswerAll, "admin: { address: 0.0.0.0:9901, token: t0k3n }\n"));
   CHECK(tokened->admin.token == "t0k3n");
-  CHECK(onlyError(handlerConfig({"{ match: { prefix: / }, direct_response: { status: 200 } }"},
-                                "admin: { address: 0.0.0.0:9901 }\n")) ==
+  CHECK(onlyError(handlerConfig(kAnswerAll, "admin: { address: 0.0.0.0:9901 }\n")) ==
         "t.yaml:8:19: the admin listener on 0.0.0.0:9901 is reachable from other machines: set 'token' "
         "(requests "
         "then need Authorization: Bearer <token>), or bind it to 127.0.0.1");
-  CHECK(onlyError(handlerConfig({"{ match: { prefix: / }, direct_response: { status: 200 } }"},
-                                "admin: { adress: 127.0.0.1:1 }\n"))
+  CHECK(onlyError(handlerConfig(kAnswerAll, "admin: { adress: 127.0.0.1:1 }\n"))
             .find("unknown key 'adress' in admin") != std::string::npos);
 }
