@@ -121,7 +121,6 @@ Json filterJson(const config::FilterConfig& filter) {
   return j;
 }
 
-std::string nowIso() { return core::isoTimeMs(core::unixNowMs()); }
 
 }  // namespace
 
@@ -198,21 +197,34 @@ Json configDump(const config::Config& config) {
   return out;
 }
 
-AdminFilterFactory::AdminFilterFactory(const config::Config& config, AdminStats& stats,
-                                       store::StoreClient* store)
-    : config_(config), stats_(stats), store_(store) {
-  if (!config.admin.token.empty()) tokenDigest_ = filters::digestKey(config.admin.token);
+Json reloadAttemptJson(const config::ReloadAttempt& attempt) {
+  return Json{{"at", attempt.at},
+              {"trigger", attempt.trigger},
+              {"result", attempt.ok ? "ok" : "error"},
+              {"errors", attempt.errors},
+              {"restart_required", attempt.restartRequired},
+              {"generation", attempt.generation}};
+}
+
+Json liveConfigDump(const config::LiveConfig& live) {
+  return Json{{"config", configDump(*live.config)},
+              {"generation", live.generation},
+              {"loaded_at", live.loadedAt},
+              {"last_reload", live.lastReload ? reloadAttemptJson(*live.lastReload) : Json(nullptr)},
+              {"reloads", Json{{"ok", live.reloadsOk}, {"failed", live.reloadsFailed}}}};
+}
+
+AdminFilterFactory::AdminFilterFactory(const config::LiveConfig& live, AdminStats& stats, store::StoreClient* store,
+                                       ReloadFunction reload)
+    : live_(live), stats_(stats), store_(store), reload_(std::move(reload)) {
+  const config::AdminConfig& admin = live.config->admin;
+  if (!admin.token.empty()) tokenDigest_ = filters::digestKey(admin.token);
   listKeys_.handler.kind = config::RouteHandler::ListKeys;
   viewLogs_.handler.kind = config::RouteHandler::ViewLogs;
   revokeKey_.handler.kind = config::RouteHandler::RevokeKey;
   revokeKey_.match.prefix = "/keys/";
   keyMetrics_.handler.kind = config::RouteHandler::KeyMetrics;
   keyMetrics_.handler.anyKey = true;
-  Json dump = {{"config", configDump(config)},
-               {"loaded_at", nowIso()},
-               // Hot reload arrives with a later release; until then the file is read once.
-               {"last_reload", nullptr}};
-  configDump_ = dump.dump(2) + "\n";
 }
 
 std::unique_ptr<core::Filter> AdminFilterFactory::create() {
@@ -224,7 +236,8 @@ void AdminFilter::json(int status, const Json& body) {
 }
 
 void AdminFilter::storeRequest(const config::Route& route, std::optional<std::string> argument) {
-  handler_ = std::make_unique<filters::StoreHandler>(route, factory_.store_, factory_.config_, callbacks());
+  config_ = factory_.live_.config;
+  handler_ = std::make_unique<filters::StoreHandler>(route, factory_.store_, *config_, callbacks());
   if (argument) handler_->setArgument(std::move(*argument));
   handler_->start();
 }
@@ -271,7 +284,15 @@ core::FilterStatus AdminFilter::onRequest() {
     json(200, stats.clusters());
   } else if (path == "/config_dump") {
     if (!get) return wrongMethod("GET");
-    callbacks().sendLocalReply(200, "application/json", factory_.configDump_);
+    callbacks().sendLocalReply(200, "application/json", liveConfigDump(factory_.live_).dump(2) + "\n");
+  } else if (path == "/reload") {
+    if (method != "POST") return wrongMethod("POST");
+    if (!factory_.reload_) {
+      callbacks().sendLocalReply(503, "this gateway cannot reload");
+      return core::FilterStatus::Stop;
+    }
+    const config::ReloadAttempt attempt = factory_.reload_();
+    json(attempt.ok ? 200 : 400, reloadAttemptJson(attempt));
   } else if (path == "/ready") {
     if (!get) return wrongMethod("GET");
     json(stats.draining() ? 503 : 200, Json{{"ready", !stats.draining()}});

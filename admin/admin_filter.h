@@ -3,12 +3,14 @@
 // the same StoreHandler as the public listeners' `handler:` routes.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "admin/admin_stats.h"
 #include "config/config.h"
+#include "config/live_config.h"
 #include "core/filter.h"
 #include "filters/key_registry.h"
 #include "filters/store_handlers.h"
@@ -16,20 +18,26 @@
 
 namespace flowguard::admin {
 
+// POST /reload: applies the config file now, on the main thread, and says how it went.
+using ReloadFunction = std::function<config::ReloadAttempt()>;
+
 class AdminFilterFactory : public core::FilterFactory {
  public:
-  AdminFilterFactory(const config::Config& config, AdminStats& stats, store::StoreClient* store);
+  // `live` is read at each request: the config in force changes with every reload. The
+  // admin section itself (address, token) is the one the listener was started with.
+  AdminFilterFactory(const config::LiveConfig& live, AdminStats& stats, store::StoreClient* store,
+                     ReloadFunction reload);
   std::unique_ptr<core::Filter> create() override;
 
  private:
   friend class AdminFilter;
-  const config::Config& config_;
+  const config::LiveConfig& live_;
   AdminStats& stats_;
   store::StoreClient* store_;
+  ReloadFunction reload_;
   std::optional<filters::KeyDigest> tokenDigest_;  // set when admin.token is
   // The store handlers' routes: fixed, so StoreHandler can keep a reference.
   config::Route listKeys_, viewLogs_, revokeKey_, keyMetrics_;
-  std::string configDump_;  // rendered once: the config does not change under a running listener
 };
 
 class AdminFilter final : public core::Filter {
@@ -44,10 +52,15 @@ class AdminFilter final : public core::Filter {
   void storeRequest(const config::Route& route, std::optional<std::string> argument = std::nullopt);
 
   AdminFilterFactory& factory_;
+  // The config a store request started with: a reload meanwhile must not free it.
+  std::shared_ptr<const config::Config> config_;
   std::unique_ptr<filters::StoreHandler> handler_;
 };
 
 // The running config as JSON with every secret (keys, passwords, tokens) masked.
 nlohmann::json configDump(const config::Config& config);
+// GET /config_dump: the config, its generation and load time, and the reload history.
+nlohmann::json liveConfigDump(const config::LiveConfig& live);
+nlohmann::json reloadAttemptJson(const config::ReloadAttempt& attempt);
 
 }  // namespace flowguard::admin

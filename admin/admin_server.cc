@@ -4,17 +4,19 @@
 
 namespace flowguard::admin {
 
-AdminServer::AdminServer(uv_loop_t* loop, const config::Config& config, AdminStats& stats,
-                         store::StoreService* store)
-    : loop_(loop), config_(config), stats_(stats), dispatcher_(loop) {
+AdminServer::AdminServer(uv_loop_t* loop, const config::LiveConfig& live, AdminStats& stats,
+                         store::StoreService* store, ReloadFunction reload)
+    : loop_(loop), stats_(stats), dispatcher_(loop), context_(std::make_shared<core::ListenerContext>()) {
   if (store != nullptr) storeClient_ = std::make_unique<store::StoreClient>(loop, *store);
-  chain_.add(std::make_unique<AdminFilterFactory>(config, stats, storeClient_.get()));
-  settings_.name = "admin";
-  settings_.host = config.admin.address.host;
-  settings_.port = config.admin.address.port;
-  settings_.maxRequestBody = 64 * 1024;
-  settings_.filterChain = &chain_;
-  listener_ = std::make_unique<core::Listener>(dispatcher_, settings_, registry_);
+  auto chain = std::make_shared<core::FilterChainFactory>();
+  chain->add(std::make_unique<AdminFilterFactory>(live, stats, storeClient_.get(), std::move(reload)));
+  context_->filterChain = std::move(chain);
+  core::ListenerSettings& settings = context_->settings;
+  settings.name = "admin";
+  settings.host = live.config->admin.address.host;
+  settings.port = live.config->admin.address.port;
+  settings.maxRequestBody = 64 * 1024;
+  listener_ = std::make_unique<core::Listener>(dispatcher_, context_);
 }
 
 AdminServer::~AdminServer() {
@@ -38,7 +40,7 @@ void AdminServer::close() {
   if (closed_) return;
   closed_ = true;
   listener_->stop();
-  registry_.closeAll();
+  context_->connections.closeAll();
   if (storeClient_) storeClient_->close();
   if (sampler_ != nullptr) {
     uv_timer_stop(sampler_);

@@ -5,6 +5,7 @@
 //   GET  /stats  /stats/prometheus  /stats/history  /clusters (= /server_stats)
 //   GET  /config_dump  /ready  /status  /metrics (summary)  /server (the dashboard)
 //   POST /healthcheck/fail  /healthcheck/ok   (draining on / off: /ready turns 503)
+//   POST /reload   (apply flowguard.yaml now; 200 with the new generation, or 400 with the errors)
 //   GET  /keys (= /all_keys)  DELETE /keys/{id}  GET /keys/{key}/metrics  GET /logs (= /view_logs)
 //
 // With admin.token set, every request needs `Authorization: Bearer <token>` (digests are
@@ -17,9 +18,9 @@
 
 #include <uv.h>
 
+#include "admin/admin_filter.h"
 #include "admin/admin_stats.h"
 #include "config/config.h"
-#include "core/connection_registry.h"
 #include "core/dispatcher.h"
 #include "core/filter_chain.h"
 #include "core/listener.h"
@@ -30,8 +31,10 @@ namespace flowguard::admin {
 
 class AdminServer {
  public:
-  // `config.admin` must be configured. `store` may be null (no storage).
-  AdminServer(uv_loop_t* loop, const config::Config& config, AdminStats& stats, store::StoreService* store);
+  // `live.config->admin` must be configured. `store` may be null (no storage); so may
+  // `reload` (POST /reload then answers 503).
+  AdminServer(uv_loop_t* loop, const config::LiveConfig& live, AdminStats& stats, store::StoreService* store,
+              ReloadFunction reload);
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
@@ -45,13 +48,10 @@ class AdminServer {
 
  private:
   uv_loop_t* loop_;
-  const config::Config& config_;
   AdminStats& stats_;
   core::Dispatcher dispatcher_;
   std::unique_ptr<store::StoreClient> storeClient_;
-  core::ConnectionRegistry registry_;
-  core::FilterChainFactory chain_;
-  core::ListenerSettings settings_;
+  std::shared_ptr<core::ListenerContext> context_;
   std::unique_ptr<core::Listener> listener_;
   uv_timer_t* sampler_ = nullptr;
   std::string error_;

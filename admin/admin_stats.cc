@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "core/wall_clock.h"
 
@@ -134,6 +135,15 @@ void header(std::string& out, std::string_view name, std::string_view type, std:
 
 AdminStats::AdminStats(StatsSources sources) : sources_(std::move(sources)) {}
 
+void AdminStats::setSources(StatsSources sources) {
+  sources_ = std::move(sources);
+  std::set<const upstream::HostState*> current;
+  for (const auto& [name, cluster] : *sources_.clusters) {
+    for (const auto& host : cluster->hosts()) current.insert(host.get());
+  }
+  std::erase_if(hosts_, [&](const auto& entry) { return !current.contains(entry.first); });
+}
+
 filters::MetricsSnapshot AdminStats::totalSnapshot() const {
   filters::MetricsSnapshot total;
   for (const ListenerSources& l : sources_.listeners) {
@@ -153,10 +163,12 @@ void AdminStats::sample() {
   // Status mix of the last second, from the totals of every listener.
   const filters::CountersView totals = totalSnapshot().total;
   // The first sample counts everything since start-up (the previous totals start at zero).
-  statusHistory_.push_back(
-      StatusPoint{now, totals.requests - lastTotals_.requests, totals.status2xx - lastTotals_.status2xx,
-                  totals.status4xx - lastTotals_.status4xx, totals.status429 - lastTotals_.status429,
-                  totals.status5xx - lastTotals_.status5xx});
+  // A reload that removed a listener's metrics lowers the totals: a second then counts as 0.
+  auto since = [](uint64_t now, uint64_t before) { return now >= before ? now - before : 0; };
+  statusHistory_.push_back(StatusPoint{
+      now, since(totals.requests, lastTotals_.requests), since(totals.status2xx, lastTotals_.status2xx),
+      since(totals.status4xx, lastTotals_.status4xx), since(totals.status429, lastTotals_.status429),
+      since(totals.status5xx, lastTotals_.status5xx)});
   if (statusHistory_.size() > kStatusHistory) statusHistory_.pop_front();
   lastTotals_ = totals;
 
@@ -185,6 +197,12 @@ Json AdminStats::stats() const {
   out["version"] = "0.1.0";
   out["workers"] = sources_.workers;
   out["draining"] = draining_;
+  if (sources_.live != nullptr) {
+    out["config"] = Json{{"generation", sources_.live->generation},
+                         {"loaded_at", sources_.live->loadedAt},
+                         {"reloads_ok", sources_.live->reloadsOk},
+                         {"reloads_failed", sources_.live->reloadsFailed}};
+  }
 
   filters::CountersView totals;
   Histogram latency{};
@@ -280,7 +298,7 @@ Json AdminStats::stats() const {
 
 Json AdminStats::clusters() const {
   Json list = Json::array();
-  for (const config::ClusterConfig& config : sources_.config->clusters) {
+  for (const config::ClusterConfig& config : sources_.live->config->clusters) {
     auto it = sources_.clusters->find(config.name);
     if (it == sources_.clusters->end()) continue;
     Json hosts = Json::array();
@@ -478,6 +496,15 @@ std::string AdminStats::prometheus() const {
     out += fmt::format("flowguard_request_log_dropped_total {}\n", s.logsDropped);
     header(out, "flowguard_api_keys_active", "gauge", "API keys in the key store that are not revoked.");
     out += fmt::format("flowguard_api_keys_active {}\n", s.activeKeys);
+  }
+  if (sources_.live != nullptr) {
+    header(out, "flowguard_config_generation", "gauge",
+           "The configuration in force: 1 at start-up, +1 per applied reload.");
+    out += fmt::format("flowguard_config_generation {}\n", sources_.live->generation);
+    header(out, "flowguard_config_reloads_total", "counter", "Reload attempts by result.");
+    out += fmt::format("flowguard_config_reloads_total{{result=\"ok\"}} {}\n", sources_.live->reloadsOk);
+    out +=
+        fmt::format("flowguard_config_reloads_total{{result=\"error\"}} {}\n", sources_.live->reloadsFailed);
   }
   header(out, "flowguard_draining", "gauge", "1 while the gateway reports itself not ready (draining).");
   out += fmt::format("flowguard_draining {}\n", draining_ ? 1 : 0);

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.h"
+#include "config/live_config.h"
 #include "core/latency_histogram.h"
 #include "filters/metrics.h"
 #include "filters/rate_limit.h"
@@ -36,7 +37,7 @@ struct ListenerSources {
 };
 
 struct StatsSources {
-  const config::Config* config = nullptr;
+  const config::LiveConfig* live = nullptr;  // the config in force and its reload history
   const upstream::ClusterStates* clusters = nullptr;
   std::vector<ListenerSources> listeners;
   store::StoreService* store = nullptr;  // null without `storage:`
@@ -46,6 +47,9 @@ struct StatsSources {
 class AdminStats {
  public:
   explicit AdminStats(StatsSources sources);
+  // After a reload: the new generation's clusters and listeners. History of hosts that are
+  // gone is dropped; hosts kept by the reload keep theirs.
+  void setSources(StatsSources sources);
 
   // Once a second, on the main thread.
   void sample();

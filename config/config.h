@@ -20,12 +20,16 @@ using Duration = std::chrono::milliseconds;
 struct SourceLocation {
   int line = 0;
   int column = 0;
+  // Where a value is written is not part of the value: a reload that only moves a cluster
+  // down the file leaves it unchanged (and its pools and health state in place).
+  friend bool operator==(const SourceLocation&, const SourceLocation&) { return true; }
 };
 
 struct SocketAddress {
   std::string host;  // IPv4 or IPv6 literal, or "localhost"; "0.0.0.0" binds every address
   uint16_t port = 0;
   std::string str() const;  // "host:port" ("[v6]:port" for IPv6)
+  bool operator==(const SocketAddress&) const = default;
 };
 
 // ---- router filter -------------------------------------------------------------------
@@ -35,12 +39,14 @@ struct RouteMatch {
   std::string path;                  // path equals this
   std::vector<std::string> methods;  // empty: any method
   std::string host;                  // empty: any Host; otherwise compared case-insensitively, port ignored
+  bool operator==(const RouteMatch&) const = default;
 };
 
 struct DirectResponse {
   int status = 200;
   std::string body;
   std::string contentType = "application/json";
+  bool operator==(const DirectResponse&) const = default;
 };
 
 // Answers the gateway computes itself from the key store (storage:), by route:
@@ -56,6 +62,7 @@ struct HandlerConfig {
   // key_metrics: answer for any key. Off, a caller sees only the key it authenticated with
   // (the auth filter must run before the router); for trusted listeners only.
   bool anyKey = false;
+  bool operator==(const HandlerConfig&) const = default;
 };
 
 struct Route {
@@ -66,10 +73,12 @@ struct Route {
   std::optional<Duration> timeout;               // overrides the cluster's response timeout
   std::optional<int> retries;                    // overrides the cluster's retries
   SourceLocation location;
+  bool operator==(const Route&) const = default;
 };
 
 struct RouterConfig {
   std::vector<Route> routes;
+  bool operator==(const RouterConfig&) const = default;
 };
 
 // ---- rate limits, auth, metrics -----------------------------------------------------------
@@ -85,6 +94,7 @@ struct RateLimitSpec {
   uint64_t requests = 0;
   Duration period{1'000};
   uint64_t burst = 0;  // token bucket only; 0 in YAML means "= requests"
+  bool operator==(const RateLimitSpec&) const = default;
 };
 
 struct StaticApiKey {
@@ -93,6 +103,7 @@ struct StaticApiKey {
   std::string plan;                    // optional label
   std::optional<RateLimitSpec> limit;  // this key's own limit, over the filter's default
   SourceLocation location;
+  bool operator==(const StaticApiKey&) const = default;
 };
 
 struct AuthConfig {
@@ -101,6 +112,7 @@ struct AuthConfig {
   bool stripHeader = true;  // remove the key header(s) before forwarding upstream
   std::vector<StaticApiKey> keys;
   std::vector<RouteMatch> exempt;  // requests matching any of these need no key
+  bool operator==(const AuthConfig&) const = default;
 };
 
 enum class RateLimitKeyBy { ApiKey, ClientIp };
@@ -111,6 +123,7 @@ struct RateLimitOverride {
   std::string key;  // an API key's name (auth keys[].name)
   RateLimitSpec limit;
   SourceLocation location;
+  bool operator==(const RateLimitOverride&) const = default;
 };
 
 struct RateLimitConfig {
@@ -121,17 +134,20 @@ struct RateLimitConfig {
   RateLimitFailureMode failureMode = RateLimitFailureMode::Allow;  // when Redis is down/slow
   bool shadow = false;  // count would-be rejections, reject nothing
   std::vector<RateLimitOverride> overrides;
+  bool operator==(const RateLimitConfig&) const = default;
 };
 
 struct AccessLogConfig {
   bool enabled = false;
   std::string path = "-";  // "-" = stdout
   double sample = 1.0;     // share of requests logged (0..1]
+  bool operator==(const AccessLogConfig&) const = default;
 };
 
 struct MetricsConfig {
   AccessLogConfig accessLog;
   uint32_t maxKeySeries = 1000;  // per-key series kept; the rest count as "other"
+  bool operator==(const MetricsConfig&) const = default;
 };
 
 // One entry of a listener's `filters:` list.
@@ -141,6 +157,7 @@ struct FilterConfig {
   std::string name;  // "router", ...
   FilterSettings settings;
   SourceLocation location;
+  bool operator==(const FilterConfig&) const = default;
 };
 
 // ---- listeners and clusters ----------------------------------------------------------
@@ -155,6 +172,7 @@ struct ListenerConfig {
   Duration headerTimeout{10'000};         // first byte to end of headers
   Duration idleTimeout{60'000};           // keep-alive connection with no request
   SourceLocation location;
+  bool operator==(const ListenerConfig&) const = default;
 };
 
 enum class LbPolicy { RoundRobin };
@@ -171,6 +189,7 @@ struct HealthCheckConfig {
   std::vector<std::pair<int, int>> expectedStatuses{{200, 399}};
   bool initiallyHealthy = true;  // `initial_state: healthy | unhealthy` before the first check
   SourceLocation location;
+  bool operator==(const HealthCheckConfig&) const = default;
 };
 
 // Passive outlier detection: hosts that keep failing real requests are ejected for a while.
@@ -182,6 +201,7 @@ struct OutlierDetectionConfig {
   Duration maxEjectionTime{300'000};        // ...capped here
   uint32_t maxEjectionPercent = 50;         // never more than this share of hosts at once
   SourceLocation location;
+  bool operator==(const OutlierDetectionConfig&) const = default;
 };
 
 // What a retry may be triggered by (bit flags).
@@ -199,6 +219,7 @@ struct CircuitBreakersConfig {
   uint32_t maxConnections = 1024;      // open upstream connections
   uint32_t maxPendingRequests = 1024;  // requests waiting for a connection
   uint32_t maxRequests = 1024;         // requests in flight
+  bool operator==(const CircuitBreakersConfig&) const = default;
 };
 
 struct ClusterConfig {
@@ -221,6 +242,7 @@ struct ClusterConfig {
   NoHealthyHosts noHealthyHosts = NoHealthyHosts::Panic;
   CircuitBreakersConfig circuitBreakers;
   SourceLocation location;
+  bool operator==(const ClusterConfig&) const = default;
 };
 
 // redis: { url: redis://host:port/db, password: ..., timeout: 50ms }
@@ -232,6 +254,7 @@ struct RedisConfig {
   std::string password;  // may come from ${ENV}
   Duration timeout{50};  // per decision; then failure_mode applies
   SourceLocation location;
+  bool operator==(const RedisConfig&) const = default;
 };
 
 // storage: { url: sqlite://./flowguard.db, request_log: on, ... }: API keys issued by
@@ -245,6 +268,7 @@ struct StorageConfig {
   Duration flushInterval{200};    // request-log batches are written at least this often
   Duration keyPollInterval{250};  // keys issued/revoked by other gateways show up this fast
   SourceLocation location;
+  bool operator==(const StorageConfig&) const = default;
 };
 
 // admin: { address: 127.0.0.1:9901, token: ... }: the operator's listener (stats,
@@ -255,6 +279,7 @@ struct AdminConfig {
   SocketAddress address{"127.0.0.1", 9901};
   std::string token;
   SourceLocation location;
+  bool operator==(const AdminConfig&) const = default;
 };
 
 // plans: { free: { rate: 10/s, burst: 20 }, ... }: the limits a key issued by /register
@@ -263,6 +288,7 @@ struct Plan {
   std::string name;
   RateLimitSpec limit;
   SourceLocation location;
+  bool operator==(const Plan&) const = default;
 };
 
 struct Config {
@@ -274,6 +300,8 @@ struct Config {
   StorageConfig storage;
   std::vector<Plan> plans;
   AdminConfig admin;
+  // SIGTERM/SIGINT: how long in-flight requests may take to finish before they are cut.
+  Duration drainTimeout{15'000};
 
   const Plan* findPlan(std::string_view name) const;
 

@@ -521,8 +521,12 @@ void parseConfig(YamlReader& r, const YAML::Node& root, Config& config) {
     return;
   }
   if (!r.expectMap(root, "the top level")) return;
-  r.checkKeys(root, "at top level", {"workers", "listeners", "clusters", "redis", "storage", "plans", "admin"});
+  r.checkKeys(root, "at top level",
+              {"workers", "listeners", "clusters", "redis", "storage", "plans", "admin", "drain_timeout"});
   if (auto workers = YamlReader::find(root, "workers")) parseWorkers(r, *workers, config);
+  if (auto drain = YamlReader::find(root, "drain_timeout")) {
+    if (auto value = r.positiveDuration(*drain, "drain_timeout")) config.drainTimeout = *value;
+  }
 
   // Clusters first, so routes anywhere in the file can be checked against their names.
   std::set<std::string> clusterNames;
@@ -590,28 +594,37 @@ LoadResult loadConfigText(const std::string& text, const std::string& sourceName
   return result;
 }
 
-LoadResult loadConfigFile(const std::string& path) {
+std::optional<std::string> readConfigFile(const std::string& path, ConfigError& error) {
   std::FILE* file = std::fopen(path.c_str(), "rb");
   std::string text;
-  int error = 0;
+  int err = 0;
   if (!file) {
-    error = errno;
+    err = errno;
   } else {
     errno = 0;
     char buffer[8192];
     size_t n = 0;
     while ((n = std::fread(buffer, 1, sizeof buffer, file)) > 0) text.append(buffer, n);
     // fopen succeeds on a directory; the read then fails with EISDIR.
-    if (std::ferror(file)) error = errno != 0 ? errno : EIO;
+    if (std::ferror(file)) err = errno != 0 ? errno : EIO;
     std::fclose(file);
   }
-  if (error != 0) {
+  if (err != 0) {
+    error = ConfigError{path, 0, 0, fmt::format("cannot read config file: {}", std::strerror(err))};
+    return std::nullopt;
+  }
+  return text;
+}
+
+LoadResult loadConfigFile(const std::string& path) {
+  ConfigError error;
+  std::optional<std::string> text = readConfigFile(path, error);
+  if (!text) {
     LoadResult result;
-    result.errors.push_back(
-        ConfigError{path, 0, 0, fmt::format("cannot read config file: {}", std::strerror(error))});
+    result.errors.push_back(std::move(error));
     return result;
   }
-  return loadConfigText(text, path);
+  return loadConfigText(*text, path);
 }
 
 }  // namespace flowguard::config

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,10 @@ struct LoadResult {
 // from the environment before typing (an unset VAR without default is an error).
 LoadResult loadConfigFile(const std::string& path);
 
-// Same for text already in memory; `sourceName` is used as FILE in errors.
+// The bytes of a config file, or nullopt with `error` set (unreadable, a directory...).
+std::optional<std::string> readConfigFile(const std::string& path, ConfigError& error);
+
+// Same as loadConfigFile for text already in memory; `sourceName` is used as FILE in errors.
 LoadResult loadConfigText(const std::string& text, const std::string& sourceName);
 
 }  // namespace flowguard::config

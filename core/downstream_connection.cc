@@ -42,39 +42,37 @@ bool acceptableRequestId(std::string_view id) {
 }  // namespace
 
 void DownstreamConnection::accept(uv_stream_t* server, Dispatcher& dispatcher,
-                                  const ListenerSettings& settings, ConnectionRegistry& registry) {
-  auto* conn = new DownstreamConnection(dispatcher, settings, registry);
+                                  std::shared_ptr<ListenerContext> listener) {
+  auto* conn = new DownstreamConnection(dispatcher, std::move(listener));
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&conn->tcp_)) != 0) {
     conn->close();
     return;
   }
   uv_tcp_nodelay(&conn->tcp_, 1);
   conn->clientIp_ = peerIp(&conn->tcp_);
-  if (registry.draining()) conn->draining_ = true;
-  conn->armTimer(settings.headerTimeout);  // the first request is due within the header timeout
+  if (conn->listener_->connections.draining()) conn->draining_ = true;
+  conn->armTimer(conn->settings().headerTimeout);  // the first request is due within the header timeout
   conn->updateReading();
 }
 
-DownstreamConnection::DownstreamConnection(Dispatcher& dispatcher, const ListenerSettings& settings,
-                                           ConnectionRegistry& registry)
+DownstreamConnection::DownstreamConnection(Dispatcher& dispatcher, std::shared_ptr<ListenerContext> listener)
     : dispatcher_(dispatcher),
-      settings_(settings),
-      registry_(registry),
+      listener_(std::move(listener)),
       writer_(reinterpret_cast<uv_stream_t*>(&tcp_)),
       parser_(Http1Parser::Kind::Request,
-              Http1Parser::Limits{settings.maxHeaderBytes, settings.maxHeaders,
-                                  settings.maxRequestBody == 0 ? UINT64_MAX : settings.maxRequestBody}) {
+              Http1Parser::Limits{settings().maxHeaderBytes, settings().maxHeaders,
+                                  settings().maxRequestBody == 0 ? UINT64_MAX : settings().maxRequestBody}) {
   uv_tcp_init(dispatcher.loop(), &tcp_);
   tcp_.data = this;
   timer_.init(dispatcher.loop(), this, &DownstreamConnection::onTimer);
   openHandles_ = 2;
   writer_.setCallback([this](int status) { onWriteEvent(status); });
-  registry_.add(this);
+  listener_->connections.add(this);
 }
 
 DownstreamConnection::~DownstreamConnection() {
   dispatcher_.cancelFlush(this);
-  registry_.remove(this);
+  listener_->connections.remove(this);
 }
 
 void DownstreamConnection::close() {
@@ -135,7 +133,7 @@ void DownstreamConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_b
   }
   self->inEnd_ += static_cast<size_t>(nread);
   if (!self->chain_ && !self->timerInHeadPhase_) {
-    self->armTimer(self->settings_.headerTimeout);
+    self->armTimer(self->settings().headerTimeout);
     self->timerInHeadPhase_ = true;
   }
   self->processInput();
@@ -169,7 +167,7 @@ void DownstreamConnection::processInput() {
       case Http1Parser::Event::Body:
         if (phase_ == Phase::Drain) {
           drained_ += parser_.body().size();
-          if (drained_ > settings_.maxDrainBytes) {
+          if (drained_ > settings().maxDrainBytes) {
             // Too much to read and drop: close, but only after the answer went out.
             closeAfterResponse_ = true;
             finishRequest();
@@ -256,7 +254,7 @@ void DownstreamConnection::onRequestHead() {
   info.reset();
   info.start = std::chrono::steady_clock::now();
   info.downstreamAddress = clientIp_;
-  info.listenerName = settings_.name;
+  info.listenerName = settings().name;
   std::string_view clientId = head_.headers.get("x-request-id");
   if (acceptableRequestId(clientId)) {
     info.requestId.assign(clientId);
@@ -268,8 +266,9 @@ void DownstreamConnection::onRequestHead() {
   // bytes the client sends next are not HTTP: answer, then close.
   if (!head_.keepAlive || draining_ || head_.method == "CONNECT") closeAfterResponse_ = true;
 
-  chain_ = std::make_unique<FilterChain>(*this, head_, info_, settings_.filterChain->createFilters(),
-                                         settings_.filterChain->observer());
+  // The chain current now; a reload during this request does not change it.
+  const std::shared_ptr<const FilterChainFactory>& factory = listener_->filterChain;
+  chain_ = std::make_unique<FilterChain>(*this, head_, info_, factory->createFilters(), factory->observer(), factory);
   chain_->start();
 }
 
@@ -302,13 +301,13 @@ void DownstreamConnection::sendErrorAndClose(int status, std::string_view reason
   std::string requestId;
   newRequestId(requestId);
   std::string body = localReplyBody(status, reason, requestId);
-  if (RequestObserver* observer = settings_.filterChain ? settings_.filterChain->observer() : nullptr) {
+  if (RequestObserver* observer = listener_->filterChain ? listener_->filterChain->observer() : nullptr) {
     // The request log sees these too. The head could not be read (head_ may still hold
     // the previous request's), so it goes in empty.
     info_.reset();
     info_.requestId = requestId;
     info_.downstreamAddress = clientIp_;
-    info_.listenerName = settings_.name;
+    info_.listenerName = settings().name;
     info_.responseStatus = status;
     info_.localReplyReason = std::string(reason);
     observer->onRequestComplete(RequestHead{}, info_);
@@ -397,7 +396,7 @@ void DownstreamConnection::writeHeaders(ResponseHead& head, bool endStream) {
   // unless the rest is small enough to read and drop.
   if (!bodyDone_ && phase_ == Phase::Filters && (continueSent_ || !req.expectContinue)) {
     uint64_t rest = req.framing == BodyFraming::ContentLength ? req.contentLength : UINT64_MAX;
-    if (rest > settings_.maxDrainBytes) closeAfterResponse_ = true;
+    if (rest > settings().maxDrainBytes) closeAfterResponse_ = true;
   } else if (!bodyDone_ && phase_ == Phase::Filters) {
     closeAfterResponse_ = true;  // client waits for 100 Continue: its body may never come
   }
@@ -452,7 +451,7 @@ void DownstreamConnection::writeData(std::string_view data, bool endStream) {
     pieces[n++] = "0\r\n\r\n";
   }
   if (n > 0) writer_.write(pieces, n);
-  if (writer_.queuedBytes() > settings_.writeHighWatermark && !aboveWatermark_) {
+  if (writer_.queuedBytes() > settings().writeHighWatermark && !aboveWatermark_) {
     aboveWatermark_ = true;
     chain_->downstreamWatermark(true);
   }
@@ -480,7 +479,7 @@ void DownstreamConnection::onWriteEvent(int status) {
     close();
     return;
   }
-  if (aboveWatermark_ && writer_.queuedBytes() <= settings_.writeHighWatermark / 2) {
+  if (aboveWatermark_ && writer_.queuedBytes() <= settings().writeHighWatermark / 2) {
     aboveWatermark_ = false;
     if (chain_) chain_->downstreamWatermark(false);
   }
@@ -498,7 +497,7 @@ void DownstreamConnection::onResponseComplete() {
     // Answered before the body was read (an early 401/413/...): read and drop the rest
     // so the next request on this connection starts at the right byte.
     phase_ = Phase::Drain;
-    armTimer(settings_.headerTimeout);
+    armTimer(settings().headerTimeout);
     processInput();
     return;
   }
@@ -516,13 +515,13 @@ void DownstreamConnection::finishRequest() {
     if (writer_.queuedBytes() == 0) {
       close();
     } else {
-      armTimer(settings_.idleTimeout);  // bounded wait for the client to read the rest
+      armTimer(settings().idleTimeout);  // bounded wait for the client to read the rest
     }
     return;
   }
   // Part of the next request may already be buffered: then its head is on the clock.
   timerInHeadPhase_ = inStart_ != inEnd_;
-  armTimer(timerInHeadPhase_ ? settings_.headerTimeout : settings_.idleTimeout);
+  armTimer(timerInHeadPhase_ ? settings().headerTimeout : settings().idleTimeout);
   if (processing_ || inStart_ == inEnd_) return;  // the outer parse loop, or nothing buffered
   // A pipelined request waits. It is started at the end of this loop iteration, not
   // here: we may be deep inside the finished request's filters, which share head_ and

@@ -20,7 +20,6 @@
 
 #include <uv.h>
 
-#include "core/connection_registry.h"
 #include "core/deadline_timer.h"
 #include "core/dispatcher.h"
 #include "core/filter_chain.h"
@@ -33,8 +32,7 @@ namespace flowguard::core {
 class DownstreamConnection final : public DownstreamStream, public EndOfIterationFlush {
  public:
   // Accepts one pending connection from `server`. On failure nothing is left behind.
-  static void accept(uv_stream_t* server, Dispatcher& dispatcher, const ListenerSettings& settings,
-                     ConnectionRegistry& registry);
+  static void accept(uv_stream_t* server, Dispatcher& dispatcher, std::shared_ptr<ListenerContext> listener);
 
   // Close once the current exchange is over (or now, when idle).
   void drain();
@@ -59,8 +57,7 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
  private:
   enum class Phase { Head, Filters, Body, BodyDone, Drain };
 
-  DownstreamConnection(Dispatcher& dispatcher, const ListenerSettings& settings,
-                       ConnectionRegistry& registry);
+  DownstreamConnection(Dispatcher& dispatcher, std::shared_ptr<ListenerContext> listener);
   ~DownstreamConnection() override;
 
   static void onAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
@@ -82,8 +79,8 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
   static void newRequestId(std::string& out);
 
   Dispatcher& dispatcher_;
-  const ListenerSettings& settings_;
-  ConnectionRegistry& registry_;
+  std::shared_ptr<ListenerContext> listener_;  // settings and chain of the listener that accepted us
+  const ListenerSettings& settings() const { return listener_->settings; }
   uv_tcp_t tcp_;
   DeadlineTimer timer_;  // header timeout, then idle timeout
   int openHandles_ = 0;

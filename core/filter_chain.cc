@@ -96,8 +96,14 @@ std::string localReplyBody(int status, std::string_view reason, std::string_view
 }
 
 FilterChain::FilterChain(DownstreamStream& downstream, RequestHead& head, StreamInfo& info,
-                         std::vector<std::unique_ptr<Filter>> filters, RequestObserver* observer)
-    : downstream_(downstream), head_(head), info_(info), filters_(std::move(filters)), observer_(observer) {
+                         std::vector<std::unique_ptr<Filter>> filters, RequestObserver* observer,
+                         std::shared_ptr<const FilterChainFactory> factory)
+    : downstream_(downstream),
+      head_(head),
+      info_(info),
+      factory_(std::move(factory)),
+      filters_(std::move(filters)),
+      observer_(observer) {
   slots_.reserve(filters_.size());  // no reallocation: filters keep references to slots
   for (size_t i = 0; i < filters_.size(); ++i) {
     slots_.emplace_back(*this, i);

@@ -54,8 +54,11 @@ class FilterChainFactory {
 
 class FilterChain final : public FilterCallbacks, public DeferredDeletable {
  public:
+  // `factory`, when given, is kept alive until the chain is destroyed: filters point into
+  // it and into what it owns (a reload may drop every other reference meanwhile).
   FilterChain(DownstreamStream& downstream, RequestHead& head, StreamInfo& info,
-              std::vector<std::unique_ptr<Filter>> filters, RequestObserver* observer = nullptr);
+              std::vector<std::unique_ptr<Filter>> filters, RequestObserver* observer = nullptr,
+              std::shared_ptr<const FilterChainFactory> factory = nullptr);
   ~FilterChain() override;
 
   // Runs onRequest from the first filter. Call once.
@@ -126,6 +129,7 @@ class FilterChain final : public FilterCallbacks, public DeferredDeletable {
   DownstreamStream& downstream_;
   RequestHead& head_;
   StreamInfo& info_;
+  std::shared_ptr<const FilterChainFactory> factory_;  // declared before filters_: outlives them
   std::vector<std::unique_ptr<Filter>> filters_;
   std::vector<FilterSlot> slots_;  // slots_[i] is filters_[i]'s callbacks
   RequestObserver* observer_;

@@ -23,38 +23,56 @@ int resolveAddress(const std::string& host, uint16_t port, sockaddr_storage& out
   return uv_ip4_addr(h.c_str(), port, reinterpret_cast<sockaddr_in*>(&out));
 }
 
-Listener::Listener(Dispatcher& dispatcher, const ListenerSettings& settings, ConnectionRegistry& registry)
-    : dispatcher_(dispatcher), settings_(settings), registry_(registry) {}
-
-Listener::~Listener() { stop(); }
-
-int Listener::start() {
+int openListenSocket(const std::string& host, uint16_t port, std::string& error, uint16_t* boundPort) {
   sockaddr_storage addr;
-  int rc = resolveAddress(settings_.host, settings_.port, addr);
+  int rc = resolveAddress(host, port, addr);
   if (rc != 0) {
-    error_ = fmt::format("bad listen address {}:{}: {}", settings_.host, settings_.port, uv_strerror(rc));
+    error = fmt::format("bad listen address {}:{}: {}", host, port, uv_strerror(rc));
     return rc;
   }
   int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    error_ = fmt::format("socket: {}", std::strerror(errno));
+    error = fmt::format("socket: {}", std::strerror(errno));
     return -errno;
   }
+  auto fail = [&](std::string what) {
+    int err = errno;
+    ::close(fd);
+    error = fmt::format("cannot listen on {}:{}: {}: {}", host, port, what, std::strerror(err));
+    return -err;
+  };
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
-    int err = errno;
-    ::close(fd);
-    error_ = fmt::format("SO_REUSEPORT: {}", std::strerror(err));
-    return -err;
-  }
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) return fail("SO_REUSEPORT");
   socklen_t len = addr.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
-    int err = errno;
-    ::close(fd);
-    error_ = fmt::format("cannot listen on {}:{}: {}", settings_.host, settings_.port, std::strerror(err));
-    return -err;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) return fail("bind");
+  // Listening now, not when libuv gets the socket: connections that arrive in between
+  // wait in the backlog instead of being refused.
+  if (::listen(fd, 4096) != 0) return fail("listen");
+  if (boundPort != nullptr) {
+    sockaddr_storage bound{};
+    socklen_t boundLen = sizeof(bound);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &boundLen);
+    *boundPort = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                                   : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   }
+  return fd;
+}
+
+Listener::Listener(Dispatcher& dispatcher, std::shared_ptr<ListenerContext> context)
+    : dispatcher_(dispatcher), context_(std::move(context)) {}
+
+Listener::~Listener() { stop(); }
+
+int Listener::start() {
+  const ListenerSettings& settings = context_->settings;
+  int fd = openListenSocket(settings.host, settings.port, error_);
+  if (fd < 0) return fd;
+  return adopt(fd);
+}
+
+int Listener::adopt(int fd) {
+  const ListenerSettings& settings = context_->settings;
   sockaddr_storage bound{};
   socklen_t boundLen = sizeof(bound);
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &boundLen);
@@ -63,11 +81,11 @@ int Listener::start() {
   tcp_ = new uv_tcp_t;
   uv_tcp_init(dispatcher_.loop(), tcp_);
   tcp_->data = this;
-  rc = uv_tcp_open(tcp_, fd);
+  int rc = uv_tcp_open(tcp_, fd);
   if (rc != 0) ::close(fd);  // libuv did not take the socket
   if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp_), 4096, &Listener::onConnection);
   if (rc != 0) {
-    error_ = fmt::format("cannot listen on {}:{}: {}", settings_.host, settings_.port, uv_strerror(rc));
+    error_ = fmt::format("cannot listen on {}:{}: {}", settings.host, settings.port, uv_strerror(rc));
     stop();
     return rc;
   }
@@ -83,7 +101,7 @@ void Listener::stop() {
 void Listener::onConnection(uv_stream_t* server, int status) {
   if (status < 0) return;  // EMFILE and friends: the next accept may work
   auto* self = static_cast<Listener*>(server->data);
-  DownstreamConnection::accept(server, self->dispatcher_, self->settings_, self->registry_);
+  DownstreamConnection::accept(server, self->dispatcher_, self->context_);
 }
 
 }  // namespace flowguard::core

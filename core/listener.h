@@ -4,25 +4,32 @@
 // is made, configured and bound here, then handed to uv_tcp_open.)
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include <uv.h>
 
-#include "core/connection_registry.h"
 #include "core/dispatcher.h"
 #include "core/listener_settings.h"
 
 namespace flowguard::core {
 
+// A socket bound to host:port with SO_REUSEPORT (and listening): the fd, or a negative
+// errno-style code with `error` set. `boundPort` gets the port (useful for port 0).
+int openListenSocket(const std::string& host, uint16_t port, std::string& error, uint16_t* boundPort = nullptr);
+
 class Listener {
  public:
-  Listener(Dispatcher& dispatcher, const ListenerSettings& settings, ConnectionRegistry& registry);
+  Listener(Dispatcher& dispatcher, std::shared_ptr<ListenerContext> context);
   ~Listener();
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
 
   // Binds and listens. Returns 0, or a negative errno-style code; error() then says why.
   int start();
+  // Listens on a socket openListenSocket() made (on another thread, e.g. for a reload);
+  // takes the fd in every case. Same result as start().
+  int adopt(int fd);
   // Stops accepting; the socket is closed. Existing connections are not touched.
   void stop();
   const std::string& error() const { return error_; }
@@ -33,8 +40,7 @@ class Listener {
   static void onConnection(uv_stream_t* server, int status);
 
   Dispatcher& dispatcher_;
-  const ListenerSettings& settings_;
-  ConnectionRegistry& registry_;
+  std::shared_ptr<ListenerContext> context_;
   uv_tcp_t* tcp_ = nullptr;  // owned; freed in its close callback
   std::string error_;
   uint16_t boundPort_ = 0;

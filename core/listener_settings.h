@@ -4,8 +4,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
+#include "core/connection_registry.h"
 #include "core/filter_chain.h"
 
 namespace flowguard::core {
@@ -24,7 +26,17 @@ struct ListenerSettings {
   // How much of an unread request body may be read and thrown away after an early reply
   // before the connection is closed instead.
   uint64_t maxDrainBytes = 256 * 1024;
-  const FilterChainFactory* filterChain = nullptr;  // per worker, outlives connections
+};
+
+// One listener on one worker as its connections see it. A reload replaces `settings` and
+// `filterChain` in place (on the worker's thread, between events): a request runs on the
+// chain that was current when its head arrived, because it holds its own reference to it;
+// the next request on the same connection takes the new one. Connections hold the context
+// itself, so a listener closed by a reload lives on until its last connection is gone.
+struct ListenerContext {
+  ListenerSettings settings;
+  std::shared_ptr<const FilterChainFactory> filterChain;
+  ConnectionRegistry connections;  // this listener's open connections on this worker
 };
 
 }  // namespace flowguard::core

@@ -33,6 +33,8 @@ bool Worker::start(std::string& error) {
     }
     uv_async_init(&loop_, &stopAsync_, &Worker::onStop);
     stopAsync_.data = this;
+    uv_async_init(&loop_, &tasksAsync_, &Worker::onTasks);
+    tasksAsync_.data = this;
     uv_timer_init(&loop_, &drainTimer_);
     drainTimer_.data = this;
     ready.set_value("");
@@ -54,18 +56,46 @@ void Worker::run() {
   dispatcher_.reset();
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
+  if (onExit_) onExit_();
 }
 
 void Worker::requestStop(std::chrono::milliseconds drainTimeout) {
-  drainTimeout_ = drainTimeout;
-  if (thread_.joinable()) uv_async_send(&stopAsync_);
+  drainTimeoutMs_.store(drainTimeout.count());
+  std::lock_guard lock(tasksMutex_);  // the loop (and so the async handle) is still alive
+  if (accepting_ && thread_.joinable()) uv_async_send(&stopAsync_);
+}
+
+void Worker::post(std::function<void(WorkerState&)> task) {
+  std::lock_guard lock(tasksMutex_);
+  if (!accepting_ || !thread_.joinable()) return;
+  tasks_.push_back(std::move(task));
+  uv_async_send(&tasksAsync_);
+}
+
+void Worker::onTasks(uv_async_t* async) {
+  auto* self = static_cast<Worker*>(async->data);
+  std::vector<std::function<void(WorkerState&)>> tasks;
+  {
+    std::lock_guard lock(self->tasksMutex_);
+    tasks.swap(self->tasks_);
+  }
+  for (auto& task : tasks) {
+    if (self->finished_) break;
+    task(*self->state_);
+  }
 }
 
 void Worker::onStop(uv_async_t* async) {
   auto* self = static_cast<Worker*>(async->data);
   if (self->finished_) return;
-  self->drainDeadline_ = std::chrono::steady_clock::now() + self->drainTimeout_;
-  self->state_->drain();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(self->drainTimeoutMs_.load());
+  // A second request may only bring the end closer.
+  if (self->draining_ && deadline >= self->drainDeadline_) return;
+  self->drainDeadline_ = deadline;
+  if (!self->draining_) {
+    self->draining_ = true;
+    self->state_->drain();
+  }
   uv_timer_start(&self->drainTimer_, &Worker::onDrainTick, 0, 20);
 }
 
@@ -79,8 +109,15 @@ void Worker::onDrainTick(uv_timer_t* timer) {
 void Worker::finish() {
   if (finished_) return;
   finished_ = true;
+  {
+    // The async handles close below: nobody may wake them from now on.
+    std::lock_guard lock(tasksMutex_);
+    accepting_ = false;
+    tasks_.clear();
+  }
   state_->closeAll();
   uv_close(reinterpret_cast<uv_handle_t*>(&stopAsync_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tasksAsync_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&drainTimer_), nullptr);
 }
 

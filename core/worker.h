@@ -3,11 +3,14 @@
 // threads, so the request path takes no locks.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <uv.h>
 
@@ -40,13 +43,21 @@ class Worker {
 
   // Starts the thread and waits until setup is done. False (with error) when it failed.
   bool start(std::string& error);
-  // Thread-safe: drain, then stop after at most drainTimeout.
+  // Thread-safe: drain, then stop after at most drainTimeout. A second call may shorten
+  // the time left (0: close everything now).
   void requestStop(std::chrono::milliseconds drainTimeout);
+  // Thread-safe: runs `task` on the worker's thread, with its state (tasks run in the order
+  // posted). Dropped when the worker has already stopped.
+  void post(std::function<void(WorkerState&)> task);
+  // Called on the worker's thread when its loop is done and its state destroyed (set
+  // before start()): the main thread's cue that this worker has stopped.
+  void onExit(std::function<void()> callback) { onExit_ = std::move(callback); }
   void join();
 
  private:
   void run();
   static void onStop(uv_async_t* async);
+  static void onTasks(uv_async_t* async);
   static void onDrainTick(uv_timer_t* timer);
   void finish();
 
@@ -55,12 +66,20 @@ class Worker {
   std::thread thread_;
   uv_loop_t loop_;
   uv_async_t stopAsync_;
+  uv_async_t tasksAsync_;
   uv_timer_t drainTimer_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<WorkerState> state_;
-  std::chrono::milliseconds drainTimeout_{5000};
+  std::function<void()> onExit_;
+  std::atomic<int64_t> drainTimeoutMs_{5000};
   std::chrono::steady_clock::time_point drainDeadline_;
+  bool draining_ = false;
   bool finished_ = false;
+  // Tasks from other threads. The lock is taken only by post() and once per wake-up of
+  // the worker: never on the request path.
+  std::mutex tasksMutex_;
+  std::vector<std::function<void(WorkerState&)>> tasks_;
+  bool accepting_ = true;  // false once the loop is done: later tasks are dropped
 };
 
 }  // namespace flowguard::core

@@ -49,6 +49,10 @@ struct Entry {
   // evicted counter then only sees that worker's last decision.
   std::shared_ptr<RateLimitCounter> counter;
   int64_t restingMs = kMinIdleMs;  // from the spec last used with this key
+  // The limit the counter was kept for. The same key under another limit (a reload changed
+  // it, or the key's plan changed) starts a fresh counter: the state of one algorithm means
+  // nothing to another, and a changed limit applies at once. Unchanged limits keep theirs.
+  config::RateLimitSpec spec;
 };
 
 struct Shard {
@@ -98,12 +102,17 @@ struct LocalRateLimitStore::Impl {
     auto it = shard.entries.find(key);
     if (it == shard.entries.end()) {
       if (shard.entries.size() >= shard.sweepAt) evict(shard, nowMs);
-      it = shard.entries.emplace(std::string(key), Entry{std::make_shared<RateLimitCounter>(), 0}).first;
-      // A new counter must not look idle before its first decision has run.
-      it->second.counter->lastUsedMs.store(nowMs, std::memory_order_relaxed);
+      it = shard.entries.emplace(std::string(key), Entry{nullptr, 0, spec}).first;
     }
-    it->second.restingMs = restingAfterMs(spec);
-    return it->second.counter;
+    Entry& entry = it->second;
+    if (!entry.counter || !(entry.spec == spec)) {
+      entry.counter = std::make_shared<RateLimitCounter>();
+      // A new counter must not look idle before its first decision has run.
+      entry.counter->lastUsedMs.store(nowMs, std::memory_order_relaxed);
+      entry.spec = spec;
+      entry.restingMs = restingAfterMs(spec);
+    }
+    return entry.counter;
   }
 
   size_t size() {

@@ -48,10 +48,31 @@ std::optional<config::RateLimitSpec> limitFromJson(const nlohmann::json& json) {
   return limit;
 }
 
+std::optional<config::RateLimitSpec> StoredKeySet::planLimit(const std::string& plan) const {
+  for (const config::Plan& p : plans_) {
+    if (p.name == plan) return p.limit;
+  }
+  return std::nullopt;
+}
+
+std::shared_ptr<const KeySnapshot> StoredKeySet::setPlans(std::vector<config::Plan> plans) {
+  plans_ = std::move(plans);
+  for (auto& [digest, record] : keys_) {
+    if (ownLimit_.contains(digest)) continue;
+    std::optional<config::RateLimitSpec> limit = planLimit(record->plan);
+    if (limit == record->limit) continue;
+    auto updated = std::make_shared<ApiKeyRecord>(*record);  // snapshots in use keep the old one
+    updated->limit = limit;
+    record = std::move(updated);
+  }
+  return std::make_shared<const KeySnapshot>(keys_);
+}
+
 std::shared_ptr<const KeySnapshot> StoredKeySet::apply(const std::vector<store::StoredKey>& changed) {
   for (const store::StoredKey& key : changed) {
     if (key.revokedAtMs) {
       keys_.erase(key.digest);
+      ownLimit_.erase(key.digest);
       continue;
     }
     auto record = std::make_shared<ApiKeyRecord>();
@@ -64,8 +85,11 @@ std::shared_ptr<const KeySnapshot> StoredKeySet::apply(const std::vector<store::
     if (!key.limits.empty()) {
       record->limit = limitFromJson(nlohmann::json::parse(key.limits, nullptr, false));
     }
-    if (!record->limit) {
-      if (const config::Plan* plan = config_.findPlan(key.plan)) record->limit = plan->limit;
+    if (record->limit) {
+      ownLimit_.insert(key.digest);
+    } else {
+      ownLimit_.erase(key.digest);
+      record->limit = planLimit(key.plan);
     }
     keys_.insert_or_assign(key.digest, std::move(record));
   }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -19,15 +20,23 @@
 
 namespace flowguard::filters {
 
+// Not thread-safe: the caller serialises apply() and setPlans() (and publishes in the same order).
 class StoredKeySet {
  public:
-  explicit StoredKeySet(const config::Config& config) : config_(config) {}
+  explicit StoredKeySet(std::vector<config::Plan> plans) : plans_(std::move(plans)) {}
+  explicit StoredKeySet(const config::Config& config) : plans_(config.plans) {}
   // Applies issued and revoked keys; returns the snapshot to publish.
   std::shared_ptr<const KeySnapshot> apply(const std::vector<store::StoredKey>& changed);
+  // A reload changed `plans:`: keys without a limit of their own take their plan's new one.
+  std::shared_ptr<const KeySnapshot> setPlans(std::vector<config::Plan> plans);
 
  private:
-  const config::Config& config_;
+  std::optional<config::RateLimitSpec> planLimit(const std::string& plan) const;
+
+  std::vector<config::Plan> plans_;
   KeySnapshot keys_;
+  // Keys with api_keys.limits set: their limit does not follow their plan.
+  std::unordered_set<KeyDigest, KeyDigestHash> ownLimit_;
 };
 
 // A limit as JSON: {"algorithm": "token_bucket", "requests": 10, "period_ms": 1000,

@@ -1,135 +1,40 @@
 #include "gateway/gateway.h"
 
 #include <csignal>
-#include <deque>
+#include <future>
+#include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
 #include <fmt/format.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "admin/admin_server.h"
 #include "admin/admin_stats.h"
-#include "core/connection_registry.h"
-#include "core/filter_chain.h"
-#include "core/listener.h"
+#include "config/config_loader.h"
+#include "config/live_config.h"
+#include "core/wall_clock.h"
 #include "core/worker.h"
-#include "filters/filter_registry.h"
-#include "filters/redis_rate_limiter.h"
-#include "filters/request_log.h"
 #include "filters/stored_keys.h"
-#include "store/store_client.h"
+#include "gateway/config_watcher.h"
+#include "gateway/gateway_worker.h"
+#include "gateway/generation.h"
 #include "store/store_service.h"
-#include "upstream/cluster.h"
-#include "upstream/cluster_state.h"
 #include "upstream/health_checker.h"
 
 namespace flowguard::gateway {
 
 namespace {
 
-constexpr std::chrono::milliseconds kDrainTimeout{5000};
-
-core::ListenerSettings toSettings(const config::ListenerConfig& listener) {
-  core::ListenerSettings settings;
-  settings.name = listener.name;
-  settings.host = listener.address.host;
-  settings.port = listener.address.port;
-  settings.maxHeaderBytes = listener.maxHeaderBytes;
-  settings.maxHeaders = listener.maxHeaders;
-  settings.maxRequestBody = listener.maxRequestBody;
-  settings.headerTimeout = listener.headerTimeout;
-  settings.idleTimeout = listener.idleTimeout;
-  return settings;
-}
-
-// Per listener, per filter entry: what that entry shares across workers.
-using SharedFilterStates = std::vector<std::vector<filters::FilterSharedState>>;
-
-SharedFilterStates makeSharedFilterStates(const config::Config& config) {
-  SharedFilterStates states;
-  for (const auto& listener : config.listeners) {
-    auto& perFilter = states.emplace_back();
-    for (const auto& filter : listener.filters) perFilter.push_back(filters::createSharedState(filter));
-  }
-  return states;
-}
-
-// The key store, when `storage:` is configured: its thread, and the registry of the keys it
-// holds, which every auth filter consults.
-struct StoreContext {
-  store::StoreService* service = nullptr;
-  std::shared_ptr<filters::KeyRegistry> keys;
-};
-
-// Everything one worker owns. Built and destroyed on the worker's thread.
-class GatewayWorkerState final : public core::WorkerState {
- public:
-  GatewayWorkerState(core::Dispatcher& dispatcher, const config::Config& config,
-                     const upstream::ClusterStates& clusterStates, const SharedFilterStates& shared,
-                     const StoreContext& store)
-      : clusters_(dispatcher, clusterStates), resources_{dispatcher, clusters_, config,
-                                                         nullptr,    nullptr,   nullptr} {
-    if (config.redis.configured) {
-      redis_ = std::make_unique<filters::RedisRateLimiter>(dispatcher.loop(), config.redis);
-      redis_->start();
-      resources_.redis = redis_.get();
-    }
-    if (store.service != nullptr) {
-      storeClient_ = std::make_unique<store::StoreClient>(dispatcher.loop(), *store.service);
-      resources_.store = storeClient_.get();
-      resources_.storedKeys = store.keys;
-      if (config.storage.requestLog) requestLogger_ = std::make_unique<filters::RequestLogger>(*storeClient_);
-    }
-    for (size_t l = 0; l < config.listeners.size(); ++l) {
-      const auto& listener = config.listeners[l];
-      auto chain = std::make_unique<core::FilterChainFactory>();
-      for (size_t f = 0; f < listener.filters.size(); ++f) {
-        chain->add(filters::createFilterFactory(listener.filters[f], listener, shared[l][f], resources_));
-      }
-      chain->setObserver(requestLogger_.get());
-      settings_.push_back(toSettings(listener));
-      settings_.back().filterChain = chain.get();
-      chains_.push_back(std::move(chain));
-      listeners_.push_back(std::make_unique<core::Listener>(dispatcher, settings_.back(), registry_));
-    }
-  }
-
-  bool start(std::string& error) {
-    for (auto& listener : listeners_) {
-      if (listener->start() != 0) {
-        error = listener->error();
-        return false;
-      }
-    }
-    return true;
-  }
-
-  void drain() override {
-    for (auto& listener : listeners_) listener->stop();
-    registry_.drainAll();
-  }
-  bool drained() const override { return registry_.size() == 0; }
-  void closeAll() override {
-    for (auto& listener : listeners_) listener->stop();
-    registry_.closeAll();
-    clusters_.closeAll();
-    if (redis_) redis_->close();
-    // Last: closing connections above may still log their requests.
-    if (storeClient_) storeClient_->close();
-  }
-
- private:
-  std::unique_ptr<filters::RedisRateLimiter> redis_;  // declared first: factories point to it
-  std::unique_ptr<store::StoreClient> storeClient_;   // and these, which chains point to
-  std::unique_ptr<filters::RequestLogger> requestLogger_;
-  core::ConnectionRegistry registry_;
-  upstream::ClusterManager clusters_;
-  filters::WorkerResources resources_;
-  std::deque<core::ListenerSettings> settings_;  // deque: connections keep references
-  std::vector<std::unique_ptr<core::FilterChainFactory>> chains_;
-  std::vector<std::unique_ptr<core::Listener>> listeners_;
-};
+// How long a reload waits for every worker to take the new generation. Workers never
+// block, so this is only reached when one is wedged; the reload then reports it.
+constexpr std::chrono::seconds kApplyTimeout{5};
+// A config file save settles this long before it is read.
+constexpr std::chrono::milliseconds kWatchDebounce{100};
+// After a second SIGTERM/SIGINT: what the request-log queue still gets.
+constexpr std::chrono::milliseconds kHurriedFlush{500};
 
 void logClusterCounters(upstream::ClusterState& cluster) {
   const upstream::ClusterCounters& c = cluster.counters();
@@ -171,100 +76,121 @@ void logFilterCounters(const std::string& listener, const filters::FilterSharedS
   }
 }
 
-}  // namespace
-
-Gateway::Gateway(std::shared_ptr<const config::Config> config) : config_(std::move(config)) {}
-
-int Gateway::run() {
-  std::signal(SIGPIPE, SIG_IGN);
-  unsigned workerCount = config_->workers;
-  if (workerCount == 0) workerCount = std::max(1u, std::thread::hardware_concurrency());
-  const config::Config& config = *config_;
-  // Health, ejections and circuit breakers: shared by the workers and the main thread.
-  upstream::ClusterStates clusterStates = upstream::makeClusterStates(config);
-  // API keys, in-process rate-limit counters, metrics: shared by the workers.
-  SharedFilterStates sharedFilters = makeSharedFilterStates(config);
-  // Keys and request logs in a database, served by the store thread.
-  std::unique_ptr<store::StoreService> storeService;
-  StoreContext storeContext;
-  if (config.storage.configured) {
-    try {
-      storeService = std::make_unique<store::StoreService>(
-          store::makeStore(config.storage.url, config.storage.password), config.storage);
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "flowguard: storage: {}\n", e.what());
-      return 1;
-    }
-    storeContext.service = storeService.get();
-    storeContext.keys = std::make_shared<filters::KeyRegistry>();
-    // Lives on the store thread (only its listener touches it).
-    auto keySet = std::make_shared<filters::StoredKeySet>(config);
-    storeService->setKeysListener(
-        [keySet, keys = storeContext.keys](const std::vector<store::StoredKey>& changed) {
-          keys->publish(keySet->apply(changed));
-        });
-    storeService->start();
-    // Registered keys should work from the first request after a restart; a database that
-    // does not answer in time does not hold the gateway back (yaml keys work meanwhile).
-    if (!storeService->waitForKeys(std::chrono::seconds(3))) {
-      fmt::print(
-          stderr,
-          "flowguard: storage: keys not loaded yet; stored keys start working when the database answers\n");
-    }
+// The keys issued through the key store, as the auth filters see them. The store thread
+// applies key changes, a reload applies new plans; the lock keeps the two (and their
+// publication) in order. Neither is on the request path.
+class StoredKeys {
+ public:
+  explicit StoredKeys(const config::Config& config)
+      : set_(config), registry_(std::make_shared<filters::KeyRegistry>()) {}
+  void apply(const std::vector<store::StoredKey>& changed) {
+    std::lock_guard lock(mutex_);
+    registry_->publish(set_.apply(changed));
   }
-
-  // The main thread's loop waits for signals and runs the active health checks. Its handlers are installed
-  // before any listener opens, so a SIGTERM that arrives during start-up is not fatal: libuv holds it until
-  // uv_run, and by then every worker is running and can drain.
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  std::vector<std::unique_ptr<core::Worker>> workers;
-  upstream::HealthChecker healthChecker(&loop, clusterStates);
-  std::unique_ptr<admin::AdminStats> adminStats;
-  std::unique_ptr<admin::AdminServer> adminServer;
-  struct SignalContext {
-    std::vector<std::unique_ptr<core::Worker>>* workers;
-    upstream::HealthChecker* healthChecker;
-    std::unique_ptr<admin::AdminServer>* admin;
-    uv_signal_t sigint;
-    uv_signal_t sigterm;
-  } context;
-  context.workers = &workers;
-  context.healthChecker = &healthChecker;
-  context.admin = &adminServer;
-  auto onSignal = [](uv_signal_t* handle, int signum) {
-    auto* ctx = static_cast<SignalContext*>(handle->data);
-    fmt::print(stderr, "flowguard: {} received, draining\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
-    for (auto& worker : *ctx->workers) worker->requestStop(kDrainTimeout);
-    ctx->healthChecker->stop();
-    if (*ctx->admin) (*ctx->admin)->close();
-    uv_close(reinterpret_cast<uv_handle_t*>(&ctx->sigint), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&ctx->sigterm), nullptr);
-  };
-  for (auto [handle, signum] : {std::pair{&context.sigint, SIGINT}, std::pair{&context.sigterm, SIGTERM}}) {
-    uv_signal_init(&loop, handle);
-    handle->data = &context;
-    uv_signal_start(handle, onSignal, signum);
+  void setPlans(std::vector<config::Plan> plans) {
+    std::lock_guard lock(mutex_);
+    registry_->publish(set_.setPlans(std::move(plans)));
   }
-  auto closeLoop = [&loop, &context, &healthChecker] {
-    healthChecker.stop();
-    for (auto* handle : {&context.sigint, &context.sigterm}) {
-      if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(handle))) {
-        uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
-      }
-    }
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-  };
+  const std::shared_ptr<filters::KeyRegistry>& registry() const { return registry_; }
 
-  for (unsigned i = 0; i < workerCount; ++i) {
+ private:
+  std::mutex mutex_;
+  filters::StoredKeySet set_;
+  std::shared_ptr<filters::KeyRegistry> registry_;
+};
+
+// The main thread: starts the workers, then waits on its own loop for signals, config file
+// changes and the admin listener, runs the active health checks, reloads and shuts down.
+class Supervisor {
+ public:
+  explicit Supervisor(std::shared_ptr<const config::Config> config) {
+    live_.config = std::move(config);
+    live_.loadedAt = core::isoTimeMs(core::unixNowMs());
+    uv_loop_init(&loop_);
+  }
+  ~Supervisor() { uv_loop_close(&loop_); }
+
+  int run();
+
+ private:
+  bool startStore();
+  bool startWorkers();
+  bool startAdmin();
+  void installSignals();
+  void closeMainLoop();
+  admin::StatsSources statsSources() const;
+
+  config::ReloadAttempt reload(const std::string& trigger);
+  void reloadIfFileChanged();
+  bool applyToWorkers(const std::shared_ptr<const Generation>& generation, std::vector<ListenSockets> sockets,
+                      std::string& error);
+
+  void onStopSignal(int signum);
+  void onWorkerExited();
+
+  uv_loop_t loop_;
+  config::LiveConfig live_;
+  std::shared_ptr<const Generation> generation_;
+  std::string lastFileText_;  // the file as last read: a save with the same bytes is no change
+  unsigned workerCount_ = 1;
+
+  std::unique_ptr<store::StoreService> store_;
+  std::unique_ptr<StoredKeys> storedKeys_;
+  std::vector<std::unique_ptr<core::Worker>> workers_;
+  std::unique_ptr<upstream::HealthChecker> healthChecker_;
+  std::unique_ptr<admin::AdminStats> adminStats_;
+  std::unique_ptr<admin::AdminServer> adminServer_;
+  std::unique_ptr<ConfigWatcher> watcher_;
+
+  uv_signal_t sigint_;
+  uv_signal_t sigterm_;
+  uv_signal_t sighup_;
+  uv_async_t workerExited_;  // workers wake the main loop when they are done
+  std::atomic<unsigned> workersExited_{0};
+  bool stopping_ = false;
+  bool hurried_ = false;  // a second stop signal: exit now
+  bool loopClosed_ = false;
+};
+
+bool Supervisor::startStore() {
+  const config::Config& config = *live_.config;
+  if (!config.storage.configured) return true;
+  try {
+    store_ = std::make_unique<store::StoreService>(
+        store::makeStore(config.storage.url, config.storage.password), config.storage);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "flowguard: storage: {}\n", e.what());
+    return false;
+  }
+  storedKeys_ = std::make_unique<StoredKeys>(config);
+  store_->setKeysListener(
+      [keys = storedKeys_.get()](const std::vector<store::StoredKey>& changed) { keys->apply(changed); });
+  store_->start();
+  // Registered keys should work from the first request after a restart; a database that
+  // does not answer in time does not hold the gateway back (yaml keys work meanwhile).
+  if (!store_->waitForKeys(std::chrono::seconds(3))) {
+    fmt::print(
+        stderr,
+        "flowguard: storage: keys not loaded yet; stored keys start working when the database answers\n");
+  }
+  return true;
+}
+
+bool Supervisor::startWorkers() {
+  const config::Config& config = *live_.config;
+  workerCount_ = config.workers != 0 ? config.workers : std::max(1u, std::thread::hardware_concurrency());
+  ProcessServices services;
+  services.redis = config.redis.configured ? &config.redis : nullptr;
+  services.store = store_.get();
+  services.requestLog = config.storage.requestLog;
+  if (storedKeys_) services.storedKeys = storedKeys_->registry();
+  for (unsigned i = 0; i < workerCount_; ++i) {
     auto worker = std::make_unique<core::Worker>(
         i,
-        [&config, &clusterStates, &sharedFilters, &storeContext](
-            core::Dispatcher& dispatcher, std::string& error) -> std::unique_ptr<core::WorkerState> {
+        [generation = generation_, services](core::Dispatcher& dispatcher,
+                                             std::string& error) -> std::unique_ptr<core::WorkerState> {
           try {
-            auto state = std::make_unique<GatewayWorkerState>(dispatcher, config, clusterStates,
-                                                              sharedFilters, storeContext);
+            auto state = std::make_unique<GatewayWorkerState>(dispatcher, generation, services);
             if (!state->start(error)) {
               state->closeAll();
               return nullptr;
@@ -275,71 +201,294 @@ int Gateway::run() {
             return nullptr;
           }
         });
+    worker->onExit([this] {
+      workersExited_.fetch_add(1);
+      uv_async_send(&workerExited_);
+    });
     std::string error;
     if (!worker->start(error)) {
       fmt::print(stderr, "flowguard: {}\n", error);
-      for (auto& w : workers) w->requestStop(std::chrono::milliseconds(0));
-      for (auto& w : workers) w->join();
-      closeLoop();
-      return 1;
+      return false;
     }
-    workers.push_back(std::move(worker));
+    workers_.push_back(std::move(worker));
   }
   for (const auto& listener : config.listeners) {
     fmt::print(stderr, "flowguard: listener {} on {} ({} worker{})\n", listener.name, listener.address.str(),
-               workerCount, workerCount == 1 ? "" : "s");
+               workerCount_, workerCount_ == 1 ? "" : "s");
   }
+  return true;
+}
 
-  if (config.admin.configured) {
-    admin::StatsSources sources;
-    sources.config = &config;
-    sources.clusters = &clusterStates;
-    sources.store = storeService.get();
-    sources.workers = workerCount;
-    for (size_t l = 0; l < config.listeners.size(); ++l) {
-      admin::ListenerSources listener{config.listeners[l].name, nullptr, nullptr};
-      for (const auto& shared : sharedFilters[l]) {
-        if (shared.metrics) listener.metrics = shared.metrics;
-        if (shared.rateLimit) listener.rateLimit = shared.rateLimit;
+admin::StatsSources Supervisor::statsSources() const {
+  admin::StatsSources sources;
+  sources.live = &live_;
+  sources.clusters = &generation_->clusters;
+  sources.store = store_.get();
+  sources.workers = workerCount_;
+  const config::Config& config = *generation_->config;
+  for (size_t l = 0; l < config.listeners.size(); ++l) {
+    admin::ListenerSources listener{config.listeners[l].name, nullptr, nullptr};
+    for (const auto& shared : generation_->filters[l]) {
+      if (shared.metrics) listener.metrics = shared.metrics;
+      if (shared.rateLimit) listener.rateLimit = shared.rateLimit;
+    }
+    sources.listeners.push_back(std::move(listener));
+  }
+  return sources;
+}
+
+bool Supervisor::startAdmin() {
+  const config::Config& config = *live_.config;
+  if (!config.admin.configured) return true;
+  adminStats_ = std::make_unique<admin::AdminStats>(statsSources());
+  adminServer_ = std::make_unique<admin::AdminServer>(&loop_, live_, *adminStats_, store_.get(),
+                                                      [this] { return reload("admin"); });
+  if (!adminServer_->start()) {
+    fmt::print(stderr, "flowguard: {}\n", adminServer_->error());
+    return false;
+  }
+  fmt::print(stderr, "flowguard: admin on {} (dashboard: http://{}/server)\n", config.admin.address.str(),
+             config.admin.address.str());
+  return true;
+}
+
+// The handlers are installed before any listener opens, so a SIGTERM that arrives during
+// start-up is not fatal: libuv holds it until uv_run, and by then every worker is running
+// and can drain.
+void Supervisor::installSignals() {
+  for (auto [handle, signum] :
+       {std::pair{&sigint_, SIGINT}, std::pair{&sigterm_, SIGTERM}, std::pair{&sighup_, SIGHUP}}) {
+    uv_signal_init(&loop_, handle);
+    handle->data = this;
+    uv_signal_start(
+        handle,
+        [](uv_signal_t* h, int signo) {
+          auto* self = static_cast<Supervisor*>(h->data);
+          if (signo == SIGHUP) {
+            self->reload("signal");
+          } else {
+            self->onStopSignal(signo);
+          }
+        },
+        signum);
+  }
+  uv_async_init(&loop_, &workerExited_,
+                [](uv_async_t* a) { static_cast<Supervisor*>(a->data)->onWorkerExited(); });
+  workerExited_.data = this;
+}
+
+// Closes every handle of the main loop; uv_run then returns.
+void Supervisor::closeMainLoop() {
+  if (loopClosed_) return;
+  loopClosed_ = true;
+  if (watcher_) watcher_->close();
+  if (healthChecker_) healthChecker_->stop();
+  if (adminServer_) adminServer_->close();
+  for (auto* handle : {&sigint_, &sigterm_, &sighup_})
+    uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&workerExited_), nullptr);
+}
+
+void Supervisor::onStopSignal(int signum) {
+  const char* name = signum == SIGINT ? "SIGINT" : "SIGTERM";
+  if (stopping_) {
+    if (hurried_) return;
+    hurried_ = true;
+    fmt::print(stderr, "flowguard: second {}: closing every connection now\n", name);
+    for (auto& worker : workers_) worker->requestStop(std::chrono::milliseconds(0));
+    return;
+  }
+  stopping_ = true;
+  const auto drain = live_.config->drainTimeout;
+  fmt::print(stderr, "flowguard: {} received, draining (up to {} ms; a second signal stops at once)\n", name,
+             drain.count());
+  // Load balancers polling /ready stop sending; the admin listener itself stays up to say so.
+  if (adminStats_) adminStats_->setDraining(true);
+  if (watcher_) watcher_->close();
+  for (auto& worker : workers_) worker->requestStop(drain);
+}
+
+void Supervisor::onWorkerExited() {
+  if (workersExited_.load() < workers_.size()) return;
+  closeMainLoop();
+}
+
+void Supervisor::reloadIfFileChanged() {
+  config::ConfigError error;
+  std::optional<std::string> text = config::readConfigFile(live_.config->sourcePath, error);
+  // Unreadable mid-swap (the name briefly gone): the rename's own event follows.
+  if (!text || *text == lastFileText_) return;
+  reload("file");
+}
+
+bool Supervisor::applyToWorkers(const std::shared_ptr<const Generation>& generation,
+                                std::vector<ListenSockets> sockets, std::string& error) {
+  std::vector<std::future<void>> applied;
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    auto done = std::make_shared<std::promise<void>>();
+    applied.push_back(done->get_future());
+    workers_[i]->post(
+        [generation, socketsOfWorker = std::move(sockets[i]), done](core::WorkerState& state) mutable {
+          static_cast<GatewayWorkerState&>(state).apply(generation, std::move(socketsOfWorker));
+          done->set_value();
+        });
+  }
+  const auto deadline = std::chrono::steady_clock::now() + kApplyTimeout;
+  for (auto& future : applied) {
+    if (future.wait_until(deadline) != std::future_status::ready) {
+      error = "a worker did not take the new config in time (it applies it when it can)";
+      return false;
+    }
+  }
+  return true;
+}
+
+config::ReloadAttempt Supervisor::reload(const std::string& trigger) {
+  config::ReloadAttempt attempt;
+  attempt.at = core::isoTimeMs(core::unixNowMs());
+  attempt.trigger = trigger;
+  attempt.generation = live_.generation;
+  const std::string& path = live_.config->sourcePath;
+  auto finish = [&](config::ReloadAttempt& a) -> config::ReloadAttempt {
+    if (a.ok) {
+      ++live_.reloadsOk;
+      fmt::print(stderr, "flowguard: reload ({}): generation {} applied\n", trigger, a.generation);
+      for (const auto& section : a.restartRequired) {
+        fmt::print(stderr, "flowguard: reload ({}): '{}' changed; it takes effect at the next restart\n",
+                   trigger, section);
       }
-      sources.listeners.push_back(std::move(listener));
+    } else {
+      ++live_.reloadsFailed;
+      for (const auto& e : a.errors) fmt::print(stderr, "flowguard: reload ({}) failed: {}\n", trigger, e);
     }
-    adminStats = std::make_unique<admin::AdminStats>(std::move(sources));
-    adminServer = std::make_unique<admin::AdminServer>(&loop, config, *adminStats, storeService.get());
-    if (!adminServer->start()) {
-      fmt::print(stderr, "flowguard: {}\n", adminServer->error());
-      adminServer->close();
-      for (auto& w : workers) w->requestStop(std::chrono::milliseconds(0));
-      for (auto& w : workers) w->join();
-      closeLoop();
-      return 1;
-    }
-    fmt::print(stderr, "flowguard: admin on {} (dashboard: http://{}/server)\n", config.admin.address.str(),
-               config.admin.address.str());
+    live_.lastReload = a;
+    return a;
+  };
+  if (stopping_) {
+    attempt.errors.push_back("the gateway is shutting down");
+    return finish(attempt);
   }
 
-  healthChecker.start();
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_loop_close(&loop);
-  for (auto& worker : workers) worker->join();
-  if (storeService) {
+  config::ConfigError readError;
+  std::optional<std::string> text = config::readConfigFile(path, readError);
+  if (!text) {
+    attempt.errors.push_back(readError.str());
+    return finish(attempt);
+  }
+  lastFileText_ = *text;
+  config::LoadResult loaded = config::loadConfigText(*text, path);
+  std::vector<config::ConfigError> errors = std::move(loaded.errors);
+  std::shared_ptr<const config::Config> next;
+  if (errors.empty()) {
+    attempt.restartRequired = config::sectionsNeedingRestart(*live_.config, *loaded.config);
+    next = config::applicableConfig(*live_.config, *loaded.config, errors);
+  }
+  if (!errors.empty()) {
+    for (const auto& e : errors) attempt.errors.push_back(e.str());
+    return finish(attempt);
+  }
+
+  // Listeners at an address the running config does not have: every worker gets its own
+  // socket (SO_REUSEPORT), opened here so a taken port fails the reload before any worker
+  // changes anything.
+  std::vector<ListenSockets> sockets(workers_.size());
+  auto closeSockets = [&] {
+    for (auto& perWorker : sockets) {
+      for (auto& [address, fd] : perWorker) ::close(fd);
+    }
+  };
+  for (const auto& listener : next->listeners) {
+    bool known = false;
+    for (const auto& running : live_.config->listeners) known = known || running.address == listener.address;
+    if (known) continue;
+    for (auto& perWorker : sockets) {
+      std::string error;
+      int fd = core::openListenSocket(listener.address.host, listener.address.port, error);
+      if (fd < 0) {
+        closeSockets();
+        attempt.errors.push_back(fmt::format("{}:{}:{}: listener {}: {}", path, listener.location.line,
+                                             listener.location.column, listener.name, error));
+        return finish(attempt);
+      }
+      perWorker.emplace(listener.address.str(), fd);
+    }
+  }
+
+  std::shared_ptr<const Generation> generation = makeGeneration(next, generation_.get());
+  std::string applyError;
+  const bool allApplied = applyToWorkers(generation, std::move(sockets), applyError);
+  // From here on the workers run the new generation (a late one will too): so does the rest.
+  const bool plansChanged = !(next->plans == live_.config->plans);
+  generation_ = generation;
+  live_.config = next;
+  live_.generation = generation->number;
+  live_.loadedAt = attempt.at;
+  if (healthChecker_) healthChecker_->update(generation_->clusters);
+  if (adminStats_) adminStats_->setSources(statsSources());
+  if (storedKeys_ && plansChanged) storedKeys_->setPlans(next->plans);
+  attempt.ok = true;
+  attempt.generation = live_.generation;
+  if (!allApplied) attempt.errors.push_back(applyError);
+  return finish(attempt);
+}
+
+int Supervisor::run() {
+  std::signal(SIGPIPE, SIG_IGN);
+  {
+    config::ConfigError ignored;
+    lastFileText_ = config::readConfigFile(live_.config->sourcePath, ignored).value_or("");
+  }
+  generation_ = makeGeneration(live_.config, nullptr);
+  if (!startStore()) {
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    return 1;
+  }
+  installSignals();
+  healthChecker_ = std::make_unique<upstream::HealthChecker>(&loop_, generation_->clusters);
+  auto abort = [this] {
+    for (auto& w : workers_) w->requestStop(std::chrono::milliseconds(0));
+    for (auto& w : workers_) w->join();
+    closeMainLoop();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    if (store_) store_->stop(std::chrono::seconds(1));
+    return 1;
+  };
+  if (!startWorkers() || !startAdmin()) return abort();
+  watcher_ = std::make_unique<ConfigWatcher>(&loop_, live_.config->sourcePath, kWatchDebounce,
+                                             [this] { reloadIfFileChanged(); });
+  if (!watcher_->start()) {
+    fmt::print(stderr, "flowguard: {}; reload with SIGHUP or POST /reload instead\n", watcher_->error());
+  }
+  healthChecker_->start();
+
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  for (auto& worker : workers_) worker->join();
+  if (store_) {
     // The workers handed over their last log records when they closed; write them.
-    storeService->stop(std::chrono::seconds(5));
-    const store::StoreStats s = storeService->stats();
+    store_->stop(hurried_ ? kHurriedFlush : std::chrono::milliseconds(5000));
+    const store::StoreStats s = store_->stats();
     fmt::print(stderr,
                "flowguard: store {}: logs_written={} logs_dropped={} log_batches={} jobs={} jobs_failed={} "
-               "outages={} "
-               "active_keys={}\n",
-               storeService->kind(), s.logsWritten, s.logsDropped, s.logBatches, s.jobs, s.jobsFailed,
-               s.outages, s.activeKeys);
+               "outages={} active_keys={}\n",
+               store_->kind(), s.logsWritten, s.logsDropped, s.logBatches, s.jobs, s.jobsFailed, s.outages,
+               s.activeKeys);
   }
-  // Until the admin listener shows them live, the counters are reported at exit.
-  for (const auto& [name, cluster] : clusterStates) logClusterCounters(*cluster);
+  for (const auto& [name, cluster] : generation_->clusters) logClusterCounters(*cluster);
+  const config::Config& config = *generation_->config;
   for (size_t l = 0; l < config.listeners.size(); ++l) {
-    for (const auto& shared : sharedFilters[l]) logFilterCounters(config.listeners[l].name, shared);
+    for (const auto& shared : generation_->filters[l]) logFilterCounters(config.listeners[l].name, shared);
   }
-  fmt::print(stderr, "flowguard: stopped\n");
-  return 0;
+  fmt::print(stderr, "flowguard: stopped{}\n", hurried_ ? " (cut short by a second signal)" : "");
+  return hurried_ ? 1 : 0;
+}
+
+}  // namespace
+
+Gateway::Gateway(std::shared_ptr<const config::Config> config) : config_(std::move(config)) {}
+
+int Gateway::run() {
+  Supervisor supervisor(config_);
+  return supervisor.run();
 }
 
 }  // namespace flowguard::gateway

@@ -51,8 +51,18 @@ void Cluster::closeAll() {
   for (auto& host : hosts_) host->closeAll();
 }
 
-ClusterManager::ClusterManager(core::Dispatcher& dispatcher, const ClusterStates& states) {
-  for (const auto& [name, state] : states) clusters_.emplace(name, std::make_unique<Cluster>(dispatcher, state));
+ClusterManager::ClusterManager(core::Dispatcher& dispatcher, const ClusterStates& states,
+                               const ClusterManager* previous) {
+  for (const auto& [name, state] : states) {
+    std::shared_ptr<Cluster> cluster;
+    if (previous != nullptr) {
+      if (auto it = previous->clusters_.find(name); it != previous->clusters_.end() && &it->second->state() == state.get()) {
+        cluster = it->second;
+      }
+    }
+    if (!cluster) cluster = std::make_shared<Cluster>(dispatcher, state);
+    clusters_.emplace(name, std::move(cluster));
+  }
 }
 
 Cluster* ClusterManager::find(const std::string& name) {

@@ -18,6 +18,8 @@ namespace flowguard::upstream {
 class Cluster {
  public:
   Cluster(core::Dispatcher& dispatcher, std::shared_ptr<ClusterState> state);
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
 
   const config::ClusterConfig& config() const { return state_->config(); }
   const std::string& name() const { return state_->config().name; }
@@ -41,15 +43,19 @@ class Cluster {
   std::unique_ptr<bool[]> scratch_;  // pickHost's per-host flags: available, then tried
 };
 
-// Every cluster of one worker, by name.
+// Every cluster of one worker, by name. A reload builds a new manager from the previous
+// one: clusters whose shared state was kept are the same Cluster objects (their pools and
+// round-robin cursor carry on); the others are new. A Cluster lives as long as a manager
+// holds it, so the pools of a removed cluster close when the last request of the old
+// configuration is done.
 class ClusterManager {
  public:
-  ClusterManager(core::Dispatcher& dispatcher, const ClusterStates& states);
+  ClusterManager(core::Dispatcher& dispatcher, const ClusterStates& states, const ClusterManager* previous = nullptr);
   Cluster* find(const std::string& name);
   void closeAll();
 
  private:
-  std::unordered_map<std::string, std::unique_ptr<Cluster>> clusters_;
+  std::unordered_map<std::string, std::shared_ptr<Cluster>> clusters_;
 };
 
 }  // namespace flowguard::upstream

@@ -6,10 +6,27 @@ namespace flowguard::upstream {
 
 namespace {
 
-std::vector<std::shared_ptr<HostState>> makeHosts(const config::ClusterConfig& config) {
+// A host the previous generation of the cluster already had keeps its state (health
+// verdict, ejection, counters, latency); the others start fresh.
+std::vector<std::shared_ptr<HostState>> makeHosts(const config::ClusterConfig& config, const ClusterState* previous) {
   std::vector<std::shared_ptr<HostState>> hosts;
   bool initiallyHealthy = !config.healthCheck.enabled || config.healthCheck.initiallyHealthy;
-  for (const auto& host : config.hosts) hosts.push_back(std::make_shared<HostState>(host.str(), initiallyHealthy));
+  for (const auto& host : config.hosts) {
+    const std::string address = host.str();
+    std::shared_ptr<HostState> kept;
+    if (previous != nullptr) {
+      for (const auto& old : previous->hosts()) {
+        if (old->address == address) kept = old;
+      }
+    }
+    if (kept) {
+      // Without active checks nobody would ever bring a host marked down back.
+      if (!config.healthCheck.enabled) kept->activeHealthy.store(true, std::memory_order_relaxed);
+      hosts.push_back(std::move(kept));
+    } else {
+      hosts.push_back(std::make_shared<HostState>(address, initiallyHealthy));
+    }
+  }
   return hosts;
 }
 
@@ -23,8 +40,8 @@ bool acquire(std::atomic<int64_t>& counter, uint32_t limit) {
 
 }  // namespace
 
-ClusterState::ClusterState(const config::ClusterConfig& config)
-    : config_(config), hosts_(makeHosts(config)), outlier_(config.outlierDetection, hosts_) {}
+ClusterState::ClusterState(const config::ClusterConfig& config, const ClusterState* previous)
+    : config_(config), hosts_(makeHosts(config_, previous)), outlier_(config_.outlierDetection, hosts_) {}
 
 bool ClusterState::acquireRequest() {
   if (acquire(activeRequests_, config_.circuitBreakers.maxRequests)) return true;
@@ -53,9 +70,19 @@ bool ClusterState::acquireRetry() {
   return false;
 }
 
-ClusterStates makeClusterStates(const config::Config& config) {
+ClusterStates makeClusterStates(const config::Config& config, const ClusterStates* previous) {
   ClusterStates states;
-  for (const auto& cluster : config.clusters) states.emplace(cluster.name, std::make_shared<ClusterState>(cluster));
+  for (const auto& cluster : config.clusters) {
+    std::shared_ptr<ClusterState> old;
+    if (previous != nullptr) {
+      if (auto it = previous->find(cluster.name); it != previous->end()) old = it->second;
+    }
+    if (old && old->config() == cluster) {
+      states.emplace(cluster.name, std::move(old));  // unchanged: same state, same pools
+    } else {
+      states.emplace(cluster.name, std::make_shared<ClusterState>(cluster, old.get()));
+    }
+  }
   return states;
 }
 

@@ -32,8 +32,9 @@ struct ClusterCounters {
 
 class ClusterState {
  public:
-  // `config` must outlive the state (the gateway keeps the Config alive).
-  explicit ClusterState(const config::ClusterConfig& config);
+  // The state keeps its own copy of `config`, so it may outlive the Config it came from
+  // (a reload keeps unchanged clusters). Hosts `previous` had keep their HostState.
+  explicit ClusterState(const config::ClusterConfig& config, const ClusterState* previous = nullptr);
   ClusterState(const ClusterState&) = delete;
   ClusterState& operator=(const ClusterState&) = delete;
 
@@ -62,7 +63,7 @@ class ClusterState {
   int64_t activeConnections() const { return activeConnections_.load(std::memory_order_relaxed); }
 
  private:
-  const config::ClusterConfig& config_;
+  const config::ClusterConfig config_;
   std::vector<std::shared_ptr<HostState>> hosts_;
   OutlierDetector outlier_;
   ClusterCounters counters_;
@@ -72,9 +73,12 @@ class ClusterState {
   std::atomic<int64_t> activeRetries_{0};
 };
 
-// Every cluster's shared state, by name. Built once on the main thread before workers start.
+// Every cluster's shared state, by name. Built on the main thread, at start-up and on each
+// reload. With `previous` (the states in force), a cluster whose config did not change
+// keeps its state object, and so its health, counters and every worker's pools; a changed
+// cluster gets a new state that keeps the HostState of hosts it still has.
 using ClusterStates = std::unordered_map<std::string, std::shared_ptr<ClusterState>>;
-ClusterStates makeClusterStates(const config::Config& config);
+ClusterStates makeClusterStates(const config::Config& config, const ClusterStates* previous = nullptr);
 
 // The load-balancing decision, without I/O so it can be unit-tested. Round robin from
 // `cursor` over hosts that are `available` and not yet `tried` by this request; then over

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <random>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -57,6 +58,8 @@ class HealthProbe {
                            "Connection: close\r\n\r\n",
                            config_.path, host_.address);
   }
+
+  const ClusterState* cluster() const { return cluster_.get(); }
 
   uint64_t firstProbeSpreadMs() const {
     return std::max<uint64_t>(1, std::min<uint64_t>(1000, static_cast<uint64_t>(config_.interval.count())));
@@ -180,29 +183,53 @@ class HealthProbe {
   ProbeAttempt* attempt_ = nullptr;
 };
 
-HealthChecker::HealthChecker(uv_loop_t* loop, const ClusterStates& clusters) {
-  for (const auto& [name, cluster] : clusters) {
-    const config::ClusterConfig& config = cluster->config();
-    if (!config.healthCheck.enabled) continue;
-    for (size_t i = 0; i < config.hosts.size(); ++i) {
-      sockaddr_storage address;
-      if (core::resolveAddress(config.hosts[i].host, config.hosts[i].port, address) != 0) continue;
-      probes_.push_back(new HealthProbe(loop, cluster, i, address));
-    }
-  }
+HealthChecker::HealthChecker(uv_loop_t* loop, const ClusterStates& clusters) : loop_(loop) {
+  addProbes(clusters, {});
 }
 
 HealthChecker::~HealthChecker() { stop(); }
 
-void HealthChecker::start() {
+void HealthChecker::addProbes(const ClusterStates& clusters, const std::set<const ClusterState*>& skip) {
   std::mt19937_64 rng{std::random_device{}()};
-  for (auto* probe : probes_) {
-    // The first probes are spread over up to one second (or one interval, if shorter).
-    probe->start(rng() % probe->firstProbeSpreadMs());
+  for (const auto& [name, cluster] : clusters) {
+    const config::ClusterConfig& config = cluster->config();
+    if (!config.healthCheck.enabled || skip.contains(cluster.get())) continue;
+    for (size_t i = 0; i < config.hosts.size(); ++i) {
+      sockaddr_storage address;
+      if (core::resolveAddress(config.hosts[i].host, config.hosts[i].port, address) != 0) continue;
+      auto* probe = new HealthProbe(loop_, cluster, i, address);
+      probes_.push_back(probe);
+      // The first probes are spread over up to one second (or one interval, if shorter).
+      if (started_) probe->start(rng() % probe->firstProbeSpreadMs());
+    }
   }
 }
 
+void HealthChecker::start() {
+  started_ = true;
+  std::mt19937_64 rng{std::random_device{}()};
+  for (auto* probe : probes_) probe->start(rng() % probe->firstProbeSpreadMs());
+}
+
+void HealthChecker::update(const ClusterStates& clusters) {
+  std::set<const ClusterState*> current;
+  for (const auto& [name, cluster] : clusters) current.insert(cluster.get());
+  std::set<const ClusterState*> kept;
+  std::vector<HealthProbe*> probes;
+  for (auto* probe : probes_) {
+    if (current.contains(probe->cluster())) {
+      kept.insert(probe->cluster());
+      probes.push_back(probe);
+    } else {
+      probe->stop();  // frees itself
+    }
+  }
+  probes_ = std::move(probes);
+  addProbes(clusters, kept);
+}
+
 void HealthChecker::stop() {
+  started_ = false;
   for (auto* probe : probes_) probe->stop();
   probes_.clear();
 }

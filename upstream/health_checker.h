@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <vector>
 
 #include <uv.h>
@@ -25,10 +26,17 @@ class HealthChecker {
   HealthChecker& operator=(const HealthChecker&) = delete;
 
   void start();
+  // After a reload: clusters whose state was kept keep their probes (and their rise/fall
+  // counts); removed or changed clusters' probes stop; new ones start.
+  void update(const ClusterStates& clusters);
   // Stops probing and closes every handle; the loop can then end.
   void stop();
 
  private:
+  void addProbes(const ClusterStates& clusters, const std::set<const ClusterState*>& skip);
+
+  uv_loop_t* loop_;
+  bool started_ = false;
   std::vector<HealthProbe*> probes_;  // each frees itself after stop()
 };
 

@@ -142,3 +142,17 @@ TEST_CASE("store: concurrent eviction while deciding is safe and bounded") {
   for (auto& w : workers) w.join();
   CHECK(store.size() <= sizeBound(maxKeys));
 }
+
+TEST_CASE("store: a changed limit starts a fresh counter, an unchanged one keeps its state") {
+  LocalRateLimitStore store;
+  const auto generous = tokenBucket(1000, 1'000, 1000);
+  CHECK(admitted(store, "k", generous, 0, 600) == 600);
+  // Same limit (another object, as a reload builds it): the 600 still count.
+  const auto sameAgain = tokenBucket(1000, 1'000, 1000);
+  CHECK(admitted(store, "k", sameAgain, 0, 600) == 400);
+  // Lowered to a fixed window of 3: a token-bucket state means nothing to it; 3 at once.
+  const auto strict = fixedWindow(3, 60'000);
+  CHECK(admitted(store, "k", strict, 1, 10) == 3);
+  CHECK(admitted(store, "k", strict, 2, 10) == 0);
+  CHECK(store.size() == 1);
+}

@@ -85,3 +85,27 @@ TEST_CASE("limit JSON round trip and malformed input") {
     CHECK_MESSAGE(!filters::limitFromJson(nlohmann::json::parse(bad)), bad);
   }
 }
+
+TEST_CASE("stored keys: new plans from a reload reach keys without a limit of their own") {
+  config::Plan free{"free", config::RateLimitSpec{config::RateLimitAlgorithm::TokenBucket, 10, 1000ms, 20}, {}};
+  filters::StoredKeySet set(std::vector<config::Plan>{free});
+  const std::string a = "fg_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", b = "fg_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+  const std::string own =
+      filters::limitToJson(config::RateLimitSpec{config::RateLimitAlgorithm::TokenBucket, 3, 1000ms, 5}).dump();
+  auto before = set.apply({storedKey(1, a, "free"), storedKey(2, b, "free", own)});
+  auto ra = before->at(filters::digestKey(a));
+  auto rb = before->at(filters::digestKey(b));
+
+  free.limit = config::RateLimitSpec{config::RateLimitAlgorithm::FixedWindow, 2, 60'000ms, 0};
+  auto after = set.setPlans({free});
+  REQUIRE(after->at(filters::digestKey(a))->limit);
+  CHECK(after->at(filters::digestKey(a))->limit->requests == 2);
+  CHECK(after->at(filters::digestKey(a))->limit->algorithm == config::RateLimitAlgorithm::FixedWindow);
+  CHECK(after->at(filters::digestKey(b)) == rb);  // its own limit: untouched, same record
+  CHECK(ra->limit->requests == 10);               // records in published snapshots never change
+
+  // A plan that is gone: no plan limit (the rate_limit filter's default applies).
+  auto none = set.setPlans({});
+  CHECK_FALSE(none->at(filters::digestKey(a))->limit);
+  CHECK(none->at(filters::digestKey(b))->limit->requests == 3);
+}

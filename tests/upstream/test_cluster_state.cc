@@ -135,7 +135,7 @@ TEST_CASE("hosts() come from the config with the initial health") {
       CHECK(h->ejectedUntilMs == 0);
       CHECK(h->available(0));
     }
-    CHECK(&state.config() == &config);
+    CHECK(state.config() == config);  // its own copy: it may outlive the Config
   }
   SUBCASE("health check, initial_state healthy") {
     ClusterConfig config = makeCluster("api", 2);
@@ -180,8 +180,8 @@ TEST_CASE("makeClusterStates builds one state per cluster") {
   REQUIRE(states.size() == 2);
   REQUIRE(states.count("api") == 1);
   REQUIRE(states.count("auth") == 1);
-  CHECK(&states["api"]->config() == &config.clusters[0]);
-  CHECK(&states["auth"]->config() == &config.clusters[1]);
+  CHECK(states["api"]->config() == config.clusters[0]);
+  CHECK(states["auth"]->config() == config.clusters[1]);
   CHECK(states["api"]->hosts().size() == 2);
   REQUIRE(states["auth"]->hosts().size() == 1);
   CHECK_FALSE(states["auth"]->hosts()[0]->activeHealthy);
@@ -305,4 +305,46 @@ TEST_CASE("chooseHost: a cursor beyond the host count wraps instead of overrunni
   HostChoice c = choose(available, tried, cursor);
   CHECK(c.index == 1);
   CHECK(cursor == 2);
+}
+
+TEST_CASE("a reload keeps unchanged clusters and the hosts of changed ones") {
+  Config before;
+  before.clusters.push_back(makeCluster("api", 2));
+  before.clusters.push_back(makeCluster("auth", 2));
+  before.clusters.push_back(makeCluster("gone", 1));
+  before.clusters[1].healthCheck.enabled = true;
+  auto old = flowguard::upstream::makeClusterStates(before);
+  old["auth"]->hosts()[0]->activeHealthy = false;
+  old["auth"]->hosts()[1]->requests = 7;
+  old["api"]->hosts()[0]->requests = 3;
+
+  Config after;
+  after.clusters.push_back(makeCluster("api", 2));
+  after.clusters.back().location = {40, 3};  // moved in the file: still the same cluster
+  after.clusters.push_back(makeCluster("auth", 3));  // one host more: changed
+  after.clusters.back().healthCheck.enabled = true;
+  after.clusters.push_back(makeCluster("new", 1));
+  auto next = flowguard::upstream::makeClusterStates(after, &old);
+
+  REQUIRE(next.size() == 3);
+  CHECK(next["api"] == old["api"]);  // the same state object: pools and breakers carry on
+  CHECK(next["api"]->hosts()[0]->requests == 3);
+  REQUIRE(next["auth"] != old["auth"]);
+  REQUIRE(next["auth"]->hosts().size() == 3);
+  // The hosts it kept are the same HostState: health verdict and counters survive.
+  CHECK(next["auth"]->hosts()[0] == old["auth"]->hosts()[0]);
+  CHECK_FALSE(next["auth"]->hosts()[0]->activeHealthy);
+  CHECK(next["auth"]->hosts()[1]->requests == 7);
+  CHECK(next["auth"]->hosts()[2]->requests == 0);
+  CHECK(next["auth"]->hosts()[2]->activeHealthy);  // initial state of a new host
+  CHECK(next.count("gone") == 0);
+  CHECK(next["new"]->hosts().size() == 1);
+
+  SUBCASE("a host marked down by health checks comes back when the checks are removed") {
+    Config unchecked = after;
+    unchecked.clusters[1].healthCheck.enabled = false;
+    auto third = flowguard::upstream::makeClusterStates(unchecked, &next);
+    CHECK(third["auth"]->hosts()[0] == old["auth"]->hosts()[0]);
+    CHECK(third["auth"]->hosts()[0]->activeHealthy);
+  }
 }

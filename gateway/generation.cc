@@ -1,0 +1,79 @@
+#include "gateway/generation.h"
+
+#include <variant>
+
+namespace flowguard::gateway {
+
+namespace {
+
+const config::ListenerConfig* findListener(const config::Config& config, const std::string& name) {
+  for (const auto& listener : config.listeners) {
+    if (listener.name == name) return &listener;
+  }
+  return nullptr;
+}
+
+// The entry of `listener` (index into its filters) that is the `ordinal`-th of `type`, or -1.
+int nthOfType(const config::ListenerConfig& listener, size_t type, size_t ordinal) {
+  for (size_t f = 0; f < listener.filters.size(); ++f) {
+    if (listener.filters[f].settings.index() == type && ordinal-- == 0) return static_cast<int>(f);
+  }
+  return -1;
+}
+
+// Entry f of `listener` in the new config, given the same listener's entries and states
+// in the previous generation: the matching entry there is the one of the same filter type
+// at the same position among that type (the first rate_limit stays the first rate_limit).
+filters::FilterSharedState carryOver(const config::FilterConfig& filter, size_t ordinal,
+                                     const config::ListenerConfig* previousListener,
+                                     const std::vector<filters::FilterSharedState>* previousStates) {
+  if (previousListener == nullptr) return filters::createSharedState(filter);
+  int old = nthOfType(*previousListener, filter.settings.index(), ordinal);
+  if (old < 0) return filters::createSharedState(filter);
+  const config::FilterConfig& oldFilter = previousListener->filters[static_cast<size_t>(old)];
+  const filters::FilterSharedState& oldState = (*previousStates)[static_cast<size_t>(old)];
+  filters::FilterSharedState state;
+  if (const auto* auth = std::get_if<config::AuthConfig>(&filter.settings)) {
+    // The same registry, with the new file's keys: requests still on the old chain see
+    // them too, which is what an operator who just revoked a key wants.
+    state.keys = oldState.keys;
+    state.keys->publish(filters::staticKeySnapshot(*auth));
+  } else if (std::holds_alternative<config::RateLimitConfig>(filter.settings)) {
+    state.rateLimit = oldState.rateLimit;  // counters of unchanged limits keep their state
+  } else if (const auto* metrics = std::get_if<config::MetricsConfig>(&filter.settings)) {
+    const auto& oldMetrics = std::get<config::MetricsConfig>(oldFilter.settings);
+    state.metrics = oldMetrics.maxKeySeries == metrics->maxKeySeries
+                        ? oldState.metrics
+                        : filters::createSharedState(filter).metrics;
+  }
+  return state;
+}
+
+}  // namespace
+
+std::shared_ptr<const Generation> makeGeneration(std::shared_ptr<const config::Config> config,
+                                                 const Generation* previous) {
+  auto generation = std::make_shared<Generation>();
+  generation->number = previous == nullptr ? 1 : previous->number + 1;
+  generation->clusters = upstream::makeClusterStates(*config, previous ? &previous->clusters : nullptr);
+  for (const auto& listener : config->listeners) {
+    const config::ListenerConfig* previousListener = nullptr;
+    const std::vector<filters::FilterSharedState>* previousStates = nullptr;
+    if (previous != nullptr) {
+      previousListener = findListener(*previous->config, listener.name);
+      if (previousListener != nullptr) {
+        previousStates =
+            &previous->filters[static_cast<size_t>(previousListener - previous->config->listeners.data())];
+      }
+    }
+    auto& states = generation->filters.emplace_back();
+    std::vector<size_t> seen(std::variant_size_v<config::FilterSettings>, 0);
+    for (const auto& filter : listener.filters) {
+      states.push_back(carryOver(filter, seen[filter.settings.index()]++, previousListener, previousStates));
+    }
+  }
+  generation->config = std::move(config);
+  return generation;
+}
+
+}  // namespace flowguard::gateway
