@@ -352,6 +352,7 @@ void Connection::onMessageComplete() {
 std::string Connection::statsJson() {
   const FaultCounters& c = server_.faults().counters();
   return dumpJson(Json{{"connections_accepted", server_.connectionsAccepted()},
+                       {"connections_open", server_.connectionsOpen()},
                        {"requests", server_.requests()},
                        {"health_checks", c.healthChecks},
                        {"health_failures", c.healthFailures},

@@ -43,6 +43,8 @@ class BackendServer {
   const BackendOptions& options() const { return options_; }
   uv_loop_t* loop() const { return loop_; }
   uint64_t connectionsAccepted() const { return connectionsAccepted_; }
+  // Connections not yet fully closed, the asking one included (tests watch a peer's pool drain).
+  uint64_t connectionsOpen() const { return connections_.size(); }
   uint64_t requests() const { return requests_; }
   void countRequest() { ++requests_; }
   // Shared by all connections: one random sequence and one set of counters per process.

@@ -58,6 +58,8 @@ void ConfigWatcher::onEvent(uv_fs_event_t* handle, const char* filename, int, in
   const std::string_view name =
       filename == nullptr ? std::string_view(self->name_) : std::string_view(filename);
   if (name != self->name_ && !name.starts_with("..")) return;  // other files in the directory
+  // The loop's clock may be stale after a long callback: the quiet time counts from now.
+  uv_update_time(self->loop_);
   uv_timer_start(self->timer_, &ConfigWatcher::onSettled, static_cast<uint64_t>(self->debounce_.count()), 0);
 }
 

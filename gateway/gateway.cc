@@ -316,8 +316,10 @@ void Supervisor::onWorkerExited() {
 void Supervisor::reloadIfFileChanged() {
   config::ConfigError error;
   std::optional<std::string> text = config::readConfigFile(live_.config->sourcePath, error);
-  // Unreadable mid-swap (the name briefly gone): the rename's own event follows.
-  if (!text || *text == lastFileText_) return;
+  // Unreadable mid-swap (the name briefly gone): the rename's own event follows. Empty: an
+  // in-place save truncated the file and has not written it yet; its write's event follows.
+  // (An empty file is no config either way; SIGHUP or POST /reload would report it.)
+  if (!text || text->empty() || *text == lastFileText_) return;
   reload("file");
 }
 

@@ -194,6 +194,17 @@ inline void checkErrorJson(const HttpResponse& r, int status) {
   if (j.contains("request_id")) CHECK_FALSE(j["request_id"].get<std::string>().empty());
 }
 
+// Sets `stop` and joins `threads` when it goes out of scope: load threads end on every way
+// out of a test, a failed REQUIRE included.
+struct StopAndJoin {
+  std::atomic<bool>& stop;
+  std::vector<std::thread>& threads;
+  ~StopAndJoin() {
+    stop = true;
+    for (auto& t : threads) t.join();
+  }
+};
+
 inline bool isPattern(std::string_view body, uint64_t offset = 0) {
   for (size_t i = 0; i < body.size(); ++i) {
     if (body[i] != static_cast<char>('a' + (offset + i) % 26)) return false;
