@@ -4,7 +4,8 @@
 // while configs alternate under load, a lowered rate limit bites at once, an invalid file
 // leaves the old config serving and names file:line:column, and a cluster added by one
 // reload and removed by the next serves, finishes its in-flight request and then lets go of
-// its upstream connections.
+// its upstream connections; a listener moved to another address and new plans and yaml keys
+// take effect the same way.
 #include <cstdio>
 #include <functional>
 #include <mutex>
@@ -640,4 +641,90 @@ TEST_CASE("reload: an unchanged cluster keeps its hosts' health and its health c
   // The checks still run after the reload: the host comes back.
   b1.setFault(R"({"healthy": null})");
   CHECK(waitUntil([&] { return hostHealth() == "healthy"; }, 3s));
+}
+
+// ---- 6: a listener moves to another address ---------------------------------------------
+
+TEST_CASE("reload: a listener moved to a new address serves there; the old one finishes and closes") {
+  Backend b1("b1");
+  GatewaySpec spec = proxySpec({b1.port}, "retries: 0");
+  spec.filters = {"{ name: metrics }"};
+  ReloadableGateway gw(spec);
+  const uint16_t oldPort = gw.port;
+  const uint16_t newPort = freeTcpPort();
+
+  HttpClient idle;  // keep-alive, between requests when the reload lands
+  idle.connect(oldPort);
+  idle.sendRaw(get("/before"));
+  REQUIRE(idle.readResponse().status == 200);
+  HttpClient slow;  // a request in flight on the old address
+  slow.connect(oldPort);
+  slow.sendRaw(get("/delay/1200"));
+  sleepFor(200ms);
+  const auto requestsBefore =
+      json(call(gw.adminPort, "GET", "/stats")).at("listeners").at("test").at("requests");
+
+  std::string text = gw.yaml(spec);
+  const std::string oldAddress = "127.0.0.1:" + std::to_string(oldPort);
+  REQUIRE(text.find(oldAddress) != std::string::npos);
+  text.replace(text.find(oldAddress), oldAddress.size(), "127.0.0.1:" + std::to_string(newPort));
+  gw.saveByRename(text);
+  gw.waitForGeneration(2, 2s);
+
+  CHECK(httpGet(newPort, "/after").status == 200);
+  // The old socket is closed (the new one was listening before it went).
+  HttpClient refused;
+  CHECK_THROWS(refused.connect(oldPort, 1s));
+  // The idle connection is closed, the one in flight gets its whole answer, then closes.
+  CHECK(idle.peerClosed(2s));
+  HttpResponse r = slow.readResponse(5s);
+  CHECK(r.status == 200);
+  CHECK(json(r).at("delay_ms") == 1200);
+  CHECK_FALSE(r.keepAlive);
+  CHECK(slow.peerClosed(2s));
+  // Same listener name: its metrics carried on over the move.
+  const auto requestsAfter =
+      json(call(gw.adminPort, "GET", "/stats")).at("listeners").at("test").at("requests");
+  CHECK(requestsAfter.get<uint64_t>() >= requestsBefore.get<uint64_t>() + 2);
+  gw.port = newPort;  // for the fixture's goodbye
+}
+
+// ---- 7: plans and yaml keys ---------------------------------------------------------------
+
+TEST_CASE("reload: new plans reach registered keys, yaml keys are added and removed") {
+  Backend b1("b1");
+  TempDir data;
+  auto spec = [&](const std::string& yamlKey, const std::string& plan) {
+    GatewaySpec s = proxySpec({b1.port}, "retries: 0");
+    s.filters = {
+        "{ name: auth, keys: [ { key: " + yamlKey + ", name: yaml } ], exempt: [ { path: /register } ] }",
+        "{ name: rate_limit, rate: 1000/s, burst: 1000 }"};
+    s.routes.insert(s.routes.begin(), "{ match: { path: /register, methods: [POST] }, handler: register }");
+    s.topLevel = {"storage: { url: \"sqlite://" + data.file("keys.db") + "\", key_poll_interval: 100ms }",
+                  "plans: { free: " + plan + " }"};
+    return s;
+  };
+  ReloadableGateway gw(spec("yaml-key-one-0001", "{ rate: 1000/s, burst: 1000 }"));
+  auto keyed = [&](const std::string& key) {
+    return httpGet(gw.port, "/whoami", {{"X-API-Key", key}}).status;
+  };
+  HttpResponse reg = call(gw.port, "POST", "/register");
+  REQUIRE_MESSAGE(reg.status == 201, reg.body);
+  const std::string registered = json(reg).at("api_key").get<std::string>();
+  for (int i = 0; i < 5; ++i) REQUIRE(keyed(registered) == 200);
+  CHECK(keyed("yaml-key-one-0001") == 200);
+  CHECK(keyed("yaml-key-two-0002") == 401);
+
+  gw.saveByRename(gw.yaml(spec("yaml-key-two-0002", "{ algorithm: fixed_window, limit: 2, window: 1m }")));
+  gw.waitForGeneration(2, 2s);
+  // The registered key's plan is now 2 a minute: a fresh counter under the new limit.
+  CHECK(keyed(registered) == 200);
+  CHECK(keyed(registered) == 200);
+  CHECK(keyed(registered) == 429);
+  CHECK(keyed("yaml-key-one-0001") == 401);
+  CHECK(keyed("yaml-key-two-0002") == 200);
+  // What /register hands out now says so, too.
+  HttpResponse second = call(gw.port, "POST", "/register");
+  REQUIRE_MESSAGE(second.status == 201, second.body);
+  CHECK(json(second).at("limits").at("requests") == 2);
 }
