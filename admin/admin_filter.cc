@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
 
 #include "admin/dashboard_html.h"
 #include "core/wall_clock.h"
@@ -203,7 +204,8 @@ Json reloadAttemptJson(const config::ReloadAttempt& attempt) {
               {"result", attempt.ok ? "ok" : "error"},
               {"errors", attempt.errors},
               {"restart_required", attempt.restartRequired},
-              {"generation", attempt.generation}};
+              {"generation", attempt.generation},
+              {"duration_ms", std::round(attempt.durationMs * 100) / 100}};
 }
 
 Json liveConfigDump(const config::LiveConfig& live) {

@@ -101,9 +101,13 @@ void MetricsShard::addTo(MetricsSnapshot& snapshot, Scope scope) const {
     snapshot.localRepliesByReason[name] += get(counters->localReplies);
 }
 
-MetricsShard& MetricsRegistry::addShard() {
+MetricsShard& MetricsRegistry::shardFor(const void* worker) {
   std::lock_guard<std::mutex> guard(lock_);
+  for (size_t i = 0; i < owners_.size(); ++i) {
+    if (owners_[i] == worker) return *shards_[i];
+  }
   shards_.push_back(std::make_unique<MetricsShard>(maxKeySeries_));
+  owners_.push_back(worker);
   return *shards_.back();
 }
 
@@ -167,7 +171,7 @@ MetricsFilterFactory::MetricsFilterFactory(const config::MetricsConfig& config,
     : config_(config),
       listener_(listener),
       registry_(std::move(registry)),
-      shard_(registry_->addShard()),
+      shard_(registry_->shardFor(&resources.dispatcher)),
       resources_(resources) {
   if (config.accessLog.enabled) {
     if (config.accessLog.path == "-") {

@@ -104,8 +104,11 @@ class MetricsShard {
 class MetricsRegistry {
  public:
   explicit MetricsRegistry(uint32_t maxKeySeries) : maxKeySeries_(maxKeySeries) {}
-  // A new shard for a worker (called once per worker at start-up).
-  MetricsShard& addShard();
+  // The shard of one worker, `worker` being anything that identifies it for the life of
+  // the process (its Dispatcher). Made on first use; the factories of later config
+  // generations on the same worker get the same shard, so reloads neither add shards nor
+  // lose counts, and each shard keeps a single writer.
+  MetricsShard& shardFor(const void* worker);
   MetricsSnapshot snapshot() const;
   // Totals and latency histograms only, without the per-key/route/host series.
   MetricsSnapshot totals() const;
@@ -116,8 +119,9 @@ class MetricsRegistry {
 
  private:
   uint32_t maxKeySeries_;
-  mutable std::mutex lock_;  // start-up and reads only
+  mutable std::mutex lock_;  // start-up, reloads and reads only
   std::vector<std::unique_ptr<MetricsShard>> shards_;
+  std::vector<const void*> owners_;  // owners_[i] writes shards_[i]
 };
 
 class MetricsFilterFactory : public core::FilterFactory {

@@ -351,10 +351,13 @@ config::ReloadAttempt Supervisor::reload(const std::string& trigger) {
   attempt.trigger = trigger;
   attempt.generation = live_.generation;
   const std::string& path = live_.config->sourcePath;
+  const auto started = std::chrono::steady_clock::now();
   auto finish = [&](config::ReloadAttempt& a) -> config::ReloadAttempt {
+    a.durationMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
     if (a.ok) {
       ++live_.reloadsOk;
-      fmt::print(stderr, "flowguard: reload ({}): generation {} applied\n", trigger, a.generation);
+      fmt::print(stderr, "flowguard: reload ({}): generation {} applied in {:.1f} ms\n", trigger, a.generation,
+                 a.durationMs);
       for (const auto& section : a.restartRequired) {
         fmt::print(stderr, "flowguard: reload ({}): '{}' changed; it takes effect at the next restart\n",
                    trigger, section);

@@ -54,8 +54,10 @@ core::StreamInfo info(int status, const char* key, const char* upstream, bool lo
 
 TEST_CASE("shards count a known sequence, summed over workers, with per-key series bounded") {
   filters::MetricsRegistry registry(1);  // one key series per worker, the rest is "other"
-  filters::MetricsShard& a = registry.addShard();
-  filters::MetricsShard& b = registry.addShard();
+  int workerA = 0, workerB = 0;
+  filters::MetricsShard& a = registry.shardFor(&workerA);
+  filters::MetricsShard& b = registry.shardFor(&workerB);
+  CHECK(&registry.shardFor(&workerA) == &a);  // a reload's factory on the same worker: same shard
   a.record(info(200, "k1", "h:1"), 100);
   a.record(info(201, "k1", "h:1"), 200);
   b.record(info(429, "k2", "", true), 50);
@@ -84,7 +86,8 @@ TEST_CASE("shards count a known sequence, summed over workers, with per-key seri
 
 TEST_CASE("series per route, cluster and local-reply reason") {
   filters::MetricsRegistry registry(10);
-  filters::MetricsShard& shard = registry.addShard();
+  int worker = 0;
+  filters::MetricsShard& shard = registry.shardFor(&worker);
   core::StreamInfo proxied = info(200, "k1", "h:1");
   proxied.routeName = "prefix /api";
   proxied.clusterName = "backends";
