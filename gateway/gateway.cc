@@ -444,11 +444,12 @@ int Supervisor::run() {
     lastFileText_ = config::readConfigFile(live_.config->sourcePath, ignored).value_or("");
   }
   generation_ = makeGeneration(live_.config, nullptr);
+  installSignals();  // first: a signal during start-up waits for the loop instead of killing us
   if (!startStore()) {
+    closeMainLoop();
     uv_run(&loop_, UV_RUN_DEFAULT);
     return 1;
   }
-  installSignals();
   healthChecker_ = std::make_unique<upstream::HealthChecker>(&loop_, generation_->clusters);
   auto abort = [this] {
     for (auto& w : workers_) w->requestStop(std::chrono::milliseconds(0));
