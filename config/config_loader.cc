@@ -353,7 +353,7 @@ ClusterConfig parseCluster(YamlReader& r, const YAML::Node& node, DuplicateNames
     if (r.expectList(*hosts, "'hosts'")) {
       if (hosts->size() == 0) r.error(*hosts, "cluster needs at least one host");
       for (const YAML::Node& host : *hosts) {
-        std::optional<SocketAddress> address = r.address(host, "hosts");
+        std::optional<SocketAddress> address = r.address(host, "hosts", HostKind::NameOrLiteral);
         if (!address) continue;
         for (const SocketAddress& known : cluster.hosts) {
           if (known.host == address->host && known.port == address->port) {

@@ -118,8 +118,8 @@ FilterSettings parseRateLimitFilter(const YAML::Node& node, FilterParseContext& 
     if (auto index = r.choice(*store, "store", "store", {"local", "redis"})) {
       config.store = static_cast<RateLimitStore>(*index);
       if (config.store == RateLimitStore::Redis && !ctx.redis.configured) {
-        r.error(*store, "'store: redis' needs a top-level 'redis' section "
-                        "(e.g. redis: { url: redis://127.0.0.1:6379 })");
+        r.error(*store, "'store: redis' needs a top-level 'redis' section with a url "
+                        "(e.g. redis: { url: redis://127.0.0.1:6379 }); an empty url turns Redis off");
       }
     }
   }

@@ -44,7 +44,7 @@ bool parseRedisUrl(std::string_view url, RedisConfig& out, std::string& reason) 
                      : authority.find(':') != std::string_view::npos;
   if (!hasPort) hostPort += fmt::format(":{}", kDefaultPort);
   SocketAddress address;
-  if (!parseSocketAddress(hostPort, address, reason)) return false;
+  if (!parseSocketAddress(hostPort, address, reason, HostKind::NameOrLiteral)) return false;
   out.host = std::move(address.host);
   out.port = address.port;
 
@@ -71,6 +71,11 @@ void parseRedis(YamlReader& r, const YAML::Node& node, RedisConfig& out) {
   if (!r.expectMap(node, "'redis'")) return;
   r.checkKeys(node, "in redis", {"url", "password", "timeout"});
   if (auto url = YamlReader::find(node, "url")) {
+    if (auto text = r.string(*url, "url"); text && text->empty()) {
+      // `url: "${FLOWGUARD_REDIS_URL:-}"`: one file for set-ups with and without Redis.
+      out.configured = false;
+      return;
+    }
     if (auto text = r.string(*url, "url")) {
       std::string reason;
       RedisConfig parsed;

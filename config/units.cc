@@ -1,5 +1,7 @@
 #include "config/units.h"
 
+#include <cctype>
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -135,7 +137,29 @@ bool parseRate(std::string_view text, uint64_t& requests, Duration& period, std:
   return false;
 }
 
-bool parseSocketAddress(std::string_view text, SocketAddress& out, std::string& reason) {
+namespace {
+
+// RFC 1123 host name: dot-separated labels of letters, digits and '-', none empty, none
+// starting or ending with '-', at most 63 characters each and 253 in all.
+bool validHostName(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  size_t start = 0;
+  while (start <= name.size()) {
+    size_t dot = name.find('.', start);
+    std::string_view label = name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    for (char c : label) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
+    }
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool parseSocketAddress(std::string_view text, SocketAddress& out, std::string& reason, HostKind kind) {
   std::string_view host;
   std::string_view port;
   bool bracketed = false;
@@ -182,13 +206,19 @@ bool parseSocketAddress(std::string_view text, SocketAddress& out, std::string& 
   }
   std::string hostString(host);
   unsigned char scratch[16];
-  bool valid = bracketed ? inet_pton(AF_INET6, hostString.c_str(), scratch) == 1
-                         : hostString == "localhost" ||
-                               inet_pton(AF_INET, hostString.c_str(), scratch) == 1;
-  if (!valid) {
-    reason = bracketed
-                 ? fmt::format("host '{}' is not an IPv6 literal", host)
-                 : fmt::format("host '{}' is not an IPv4/IPv6 literal or 'localhost'", host);
+  const bool literal = bracketed ? inet_pton(AF_INET6, hostString.c_str(), scratch) == 1
+                                 : hostString == "localhost" || inet_pton(AF_INET, hostString.c_str(), scratch) == 1;
+  // Four dotted numbers are meant as an IPv4 address even when it is a bad one (1.2.3.999).
+  const bool looksNumeric = !hostString.empty() && hostString.find_first_not_of("0123456789.") == std::string::npos;
+  const bool name = !bracketed && kind == HostKind::NameOrLiteral && !looksNumeric && validHostName(hostString);
+  if (!literal && !name) {
+    if (bracketed) {
+      reason = fmt::format("host '{}' is not an IPv6 literal", host);
+    } else if (kind == HostKind::NameOrLiteral) {
+      reason = fmt::format("host '{}' is neither an IPv4/IPv6 literal nor a host name", host);
+    } else {
+      reason = fmt::format("host '{}' is not an IPv4/IPv6 literal or 'localhost'", host);
+    }
     return false;
   }
   out.host = std::move(hostString);

@@ -20,8 +20,14 @@ bool parseDuration(std::string_view text, Duration& out, std::string& reason);
 // (KB = 1000, KiB = 1024).
 bool parseSize(std::string_view text, uint64_t& out, std::string& reason);
 
-// "host:port" or "[ipv6]:port"; host is an IPv4/IPv6 literal or "localhost", port 1..65535.
-bool parseSocketAddress(std::string_view text, SocketAddress& out, std::string& reason);
+// What a host may be: an IP literal (or "localhost"), as for addresses FlowGuard binds, or
+// also a DNS name, as for upstream hosts (resolved when the config is loaded).
+enum class HostKind { Literal, NameOrLiteral };
+
+// "host:port" or "[ipv6]:port"; host is an IPv4/IPv6 literal or "localhost" (or, with
+// HostKind::NameOrLiteral, a DNS name such as backend1 or api.internal), port 1..65535.
+bool parseSocketAddress(std::string_view text, SocketAddress& out, std::string& reason,
+                        HostKind kind = HostKind::Literal);
 
 // "<digits>/<unit>" with unit s, m or h, e.g. "10/s": `requests` per `period`. Zero requests
 // is rejected (a limit that admits nothing is a deny rule, not a rate).

@@ -185,12 +185,12 @@ std::optional<uint64_t> YamlReader::size(const YAML::Node& node, std::string_vie
   return value;
 }
 
-std::optional<SocketAddress> YamlReader::address(const YAML::Node& node, std::string_view key) {
+std::optional<SocketAddress> YamlReader::address(const YAML::Node& node, std::string_view key, HostKind kind) {
   std::optional<std::string> text = scalar(node, key, "an address such as 127.0.0.1:8000");
   if (!text) return std::nullopt;
   SocketAddress value;
   std::string reason;
-  if (!parseSocketAddress(*text, value, reason)) {
+  if (!parseSocketAddress(*text, value, reason, kind)) {
     error(node, fmt::format("invalid address '{}' for '{}': {}", *text, key, reason));
     return std::nullopt;
   }

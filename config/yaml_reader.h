@@ -16,6 +16,7 @@
 
 #include "config/config.h"
 #include "config/config_loader.h"
+#include "config/units.h"
 
 namespace flowguard::config {
 
@@ -57,7 +58,8 @@ class YamlReader {
   // Timeouts must be greater than zero: a zero timeout would fire at once, never "no limit".
   std::optional<Duration> positiveDuration(const YAML::Node& node, std::string_view key);
   std::optional<uint64_t> size(const YAML::Node& node, std::string_view key, uint64_t min);
-  std::optional<SocketAddress> address(const YAML::Node& node, std::string_view key);
+  std::optional<SocketAddress> address(const YAML::Node& node, std::string_view key,
+                                      HostKind kind = HostKind::Literal);
   // A list of strings (each reported on its own if it is not a string).
   std::optional<std::vector<std::string>> stringList(const YAML::Node& node, std::string_view key);
   // `true` or `false` only: YAML 1.1's yes/no/on/off are ambiguous next to string values.

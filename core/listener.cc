@@ -1,6 +1,7 @@
 #include "core/listener.h"
 
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,6 +22,23 @@ int resolveAddress(const std::string& host, uint16_t port, sockaddr_storage& out
     return uv_ip6_addr(h.c_str(), port, reinterpret_cast<sockaddr_in6*>(&out));
   }
   return uv_ip4_addr(h.c_str(), port, reinterpret_cast<sockaddr_in*>(&out));
+}
+
+int lookupAddress(const std::string& host, uint16_t port, sockaddr_storage& out, std::string& error) {
+  if (resolveAddress(host, port, out) == 0) return 0;  // a literal: no resolver needed
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* result = nullptr;
+  int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &result);
+  if (rc != 0 || result == nullptr) {
+    error = fmt::format("cannot resolve host '{}': {}", host, rc != 0 ? gai_strerror(rc) : "no address");
+    return -1;
+  }
+  std::memset(&out, 0, sizeof(out));
+  std::memcpy(&out, result->ai_addr, result->ai_addrlen);
+  ::freeaddrinfo(result);
+  return 0;
 }
 
 int openListenSocket(const std::string& host, uint16_t port, std::string& error, uint16_t* boundPort) {

@@ -50,4 +50,9 @@ class Listener {
 // Returns 0 or a negative libuv error.
 int resolveAddress(const std::string& host, uint16_t port, sockaddr_storage& out);
 
+// Like resolveAddress, and host names too, through the system resolver (getaddrinfo; the
+// first answer wins). Blocking: for the main thread when a config is loaded and for
+// command-line tools, never on a worker's loop. Returns 0, or -1 with `error` set.
+int lookupAddress(const std::string& host, uint16_t port, sockaddr_storage& out, std::string& error);
+
 }  // namespace flowguard::core

@@ -22,6 +22,7 @@
 #include "gateway/gateway_worker.h"
 #include "gateway/generation.h"
 #include "store/store_service.h"
+#include "upstream/cluster_state.h"
 #include "upstream/health_checker.h"
 
 namespace flowguard::gateway {
@@ -419,7 +420,16 @@ config::ReloadAttempt Supervisor::reload(const std::string& trigger) {
     }
   }
 
-  std::shared_ptr<const Generation> generation = makeGeneration(next, generation_.get());
+  std::shared_ptr<const Generation> generation;
+  try {
+    generation = makeGeneration(next, generation_.get());
+  } catch (const upstream::HostResolutionError& e) {
+    closeSockets();
+    const config::ClusterConfig* cluster = next->findCluster(e.cluster);
+    const config::SourceLocation at = cluster != nullptr ? cluster->location : config::SourceLocation{};
+    attempt.errors.push_back(config::ConfigError{path, at.line, at.column, e.what()}.str());
+    return finish(attempt);
+  }
   std::string applyError;
   const bool allApplied = applyToWorkers(generation, std::move(sockets), applyError);
   // From here on the workers run the new generation (a late one will too): so does the rest.
@@ -443,7 +453,13 @@ int Supervisor::run() {
     config::ConfigError ignored;
     lastFileText_ = config::readConfigFile(live_.config->sourcePath, ignored).value_or("");
   }
-  generation_ = makeGeneration(live_.config, nullptr);
+  try {
+    generation_ = makeGeneration(live_.config, nullptr);
+  } catch (const upstream::HostResolutionError& e) {
+    // As nginx does with its upstreams: a host name that does not resolve stops the start.
+    fmt::print(stderr, "flowguard: {}\n", e.what());
+    return 1;
+  }
   installSignals();  // first: a signal during start-up waits for the loop instead of killing us
   if (!startStore()) {
     closeMainLoop();

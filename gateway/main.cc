@@ -4,6 +4,7 @@
 
 #include "config/config_loader.h"
 #include "gateway/gateway.h"
+#include "upstream/cluster_state.h"
 
 namespace {
 
@@ -27,6 +28,9 @@ int main(int argc, char** argv) {
   auto* validate = app.add_subcommand("validate", "Check a configuration file and exit (0: valid, 1: errors)");
   std::string validatePath;
   validate->add_option("-c,--config", validatePath, "Configuration file (default: the top-level -c)");
+  bool noResolve = false;
+  validate->add_flag("--no-resolve", noResolve,
+                     "Do not look up upstream host names (e.g. when checking a file for another network)");
 
   CLI11_PARSE(app, argc, argv);
 
@@ -34,6 +38,19 @@ int main(int argc, char** argv) {
     std::string path = validatePath.empty() ? configPath : validatePath;
     auto config = load(path);
     if (!config) return 1;
+    // As a reload and the start do: a host name that does not resolve is an error.
+    bool resolved = true;
+    for (const auto& cluster : config->clusters) {
+      if (noResolve) break;
+      try {
+        flowguard::upstream::resolveHosts(cluster);
+      } catch (const flowguard::upstream::HostResolutionError& e) {
+        fmt::print(stderr, "{}\n",
+                   flowguard::config::ConfigError{path, cluster.location.line, cluster.location.column, e.what()}.str());
+        resolved = false;
+      }
+    }
+    if (!resolved) return 1;
     fmt::print("{}: ok ({} listener{}, {} cluster{})\n", path, config->listeners.size(),
                config->listeners.size() == 1 ? "" : "s", config->clusters.size(),
                config->clusters.size() == 1 ? "" : "s");

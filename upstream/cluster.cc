@@ -19,11 +19,8 @@ Cluster::Cluster(core::Dispatcher& dispatcher, std::shared_ptr<ClusterState> sta
   settings.maxConnections = config.maxConnectionsPerHost;
   settings.maxIdle = config.maxIdlePerHost;
   for (size_t i = 0; i < config.hosts.size(); ++i) {
-    sockaddr_storage address;
-    if (core::resolveAddress(config.hosts[i].host, config.hosts[i].port, address) != 0) {
-      throw std::runtime_error(fmt::format("cluster {}: bad host address {}", config.name, config.hosts[i].str()));
-    }
-    hosts_.push_back(std::make_unique<HostPool>(dispatcher, *state_, *state_->hosts()[i], address, settings));
+    hosts_.push_back(
+        std::make_unique<HostPool>(dispatcher, *state_, *state_->hosts()[i], state_->address(i), settings));
   }
   scratch_ = std::make_unique<bool[]>(2 * hosts_.size() + 1);
 }

@@ -1,6 +1,12 @@
 #include "upstream/cluster_state.h"
 
 #include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "core/listener.h"
 
 namespace flowguard::upstream {
 
@@ -41,7 +47,25 @@ bool acquire(std::atomic<int64_t>& counter, uint32_t limit) {
 }  // namespace
 
 ClusterState::ClusterState(const config::ClusterConfig& config, const ClusterState* previous)
-    : config_(config), hosts_(makeHosts(config_, previous)), outlier_(config_.outlierDetection, hosts_) {}
+    : ClusterState(config, resolveHosts(config), previous) {}
+
+ClusterState::ClusterState(const config::ClusterConfig& config, std::vector<sockaddr_storage> addresses,
+                           const ClusterState* previous)
+    : config_(config),
+      addresses_(std::move(addresses)),
+      hosts_(makeHosts(config_, previous)),
+      outlier_(config_.outlierDetection, hosts_) {}
+
+std::vector<sockaddr_storage> resolveHosts(const config::ClusterConfig& config) {
+  std::vector<sockaddr_storage> addresses(config.hosts.size());
+  for (size_t i = 0; i < config.hosts.size(); ++i) {
+    std::string error;
+    if (core::lookupAddress(config.hosts[i].host, config.hosts[i].port, addresses[i], error) != 0) {
+      throw HostResolutionError(config.name, fmt::format("cluster {}: {}", config.name, error));
+    }
+  }
+  return addresses;
+}
 
 bool ClusterState::acquireRequest() {
   if (acquire(activeRequests_, config_.circuitBreakers.maxRequests)) return true;
@@ -77,10 +101,17 @@ ClusterStates makeClusterStates(const config::Config& config, const ClusterState
     if (previous != nullptr) {
       if (auto it = previous->find(cluster.name); it != previous->end()) old = it->second;
     }
-    if (old && old->config() == cluster) {
+    std::vector<sockaddr_storage> addresses = resolveHosts(cluster);
+    auto sameAddresses = [&] {
+      return std::equal(addresses.begin(), addresses.end(), old->addresses().begin(), old->addresses().end(),
+                        [](const sockaddr_storage& a, const sockaddr_storage& b) {
+                          return std::memcmp(&a, &b, sizeof(a)) == 0;
+                        });
+    };
+    if (old && old->config() == cluster && sameAddresses()) {
       states.emplace(cluster.name, std::move(old));  // unchanged: same state, same pools
     } else {
-      states.emplace(cluster.name, std::make_shared<ClusterState>(cluster, old.get()));
+      states.emplace(cluster.name, std::make_shared<ClusterState>(cluster, std::move(addresses), old.get()));
     }
   }
   return states;

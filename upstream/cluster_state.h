@@ -3,10 +3,14 @@
 // are atomics; no locks.
 #pragma once
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -34,12 +38,19 @@ class ClusterState {
  public:
   // The state keeps its own copy of `config`, so it may outlive the Config it came from
   // (a reload keeps unchanged clusters). Hosts `previous` had keep their HostState.
+  // `addresses` are the hosts' resolved addresses, in config order (see resolveHosts);
+  // without them the hosts are resolved here.
   explicit ClusterState(const config::ClusterConfig& config, const ClusterState* previous = nullptr);
+  ClusterState(const config::ClusterConfig& config, std::vector<sockaddr_storage> addresses,
+               const ClusterState* previous);
   ClusterState(const ClusterState&) = delete;
   ClusterState& operator=(const ClusterState&) = delete;
 
   const config::ClusterConfig& config() const { return config_; }
   const std::vector<std::shared_ptr<HostState>>& hosts() const { return hosts_; }
+  // Where host i is reached: resolved once, on the main thread, when the config was loaded.
+  const sockaddr_storage& address(size_t host) const { return addresses_[host]; }
+  const std::vector<sockaddr_storage>& addresses() const { return addresses_; }
   OutlierDetector& outlierDetector() { return outlier_; }
   ClusterCounters& counters() { return counters_; }
 
@@ -64,6 +75,7 @@ class ClusterState {
 
  private:
   const config::ClusterConfig config_;
+  std::vector<sockaddr_storage> addresses_;
   std::vector<std::shared_ptr<HostState>> hosts_;
   OutlierDetector outlier_;
   ClusterCounters counters_;
@@ -77,8 +89,22 @@ class ClusterState {
 // reload. With `previous` (the states in force), a cluster whose config did not change
 // keeps its state object, and so its health, counters and every worker's pools; a changed
 // cluster gets a new state that keeps the HostState of hosts it still has.
+// Host names are resolved here (blocking: the main thread, when a config is loaded, as nginx
+// does for its upstreams); a name that does not resolve throws std::runtime_error naming the
+// cluster and the host (HostResolutionError). A cluster whose hosts now resolve elsewhere counts as changed.
 using ClusterStates = std::unordered_map<std::string, std::shared_ptr<ClusterState>>;
 ClusterStates makeClusterStates(const config::Config& config, const ClusterStates* previous = nullptr);
+
+// A host name that does not resolve, and the cluster it belongs to (for FILE:LINE:COL).
+struct HostResolutionError : std::runtime_error {
+  HostResolutionError(std::string clusterName, const std::string& message)
+      : std::runtime_error(message), cluster(std::move(clusterName)) {}
+  std::string cluster;
+};
+
+// Every host of `config`, resolved (IP literals without the resolver). Throws
+// HostResolutionError.
+std::vector<sockaddr_storage> resolveHosts(const config::ClusterConfig& config);
 
 // The load-balancing decision, without I/O so it can be unit-tested. Round robin from
 // `cursor` over hosts that are `available` and not yet `tried` by this request; then over

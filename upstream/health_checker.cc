@@ -195,9 +195,7 @@ void HealthChecker::addProbes(const ClusterStates& clusters, const std::set<cons
     const config::ClusterConfig& config = cluster->config();
     if (!config.healthCheck.enabled || skip.contains(cluster.get())) continue;
     for (size_t i = 0; i < config.hosts.size(); ++i) {
-      sockaddr_storage address;
-      if (core::resolveAddress(config.hosts[i].host, config.hosts[i].port, address) != 0) continue;
-      auto* probe = new HealthProbe(loop_, cluster, i, address);
+      auto* probe = new HealthProbe(loop_, cluster, i, cluster->address(i));
       probes_.push_back(probe);
       // The first probes are spread over up to one second (or one interval, if shorter).
       if (started_) probe->start(rng() % probe->firstProbeSpreadMs());

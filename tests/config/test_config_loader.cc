@@ -478,8 +478,8 @@ TEST_CASE("bad addresses") {
   CHECK(address("'::1:80'") ==
         "t.yaml:3:14: invalid address '::1:80' for 'address': an IPv6 host needs brackets, e.g. [::1]:8000");
   CHECK(onlyError(replace(kMinimal, "[127.0.0.1:9001]", "[127.0.0.1:9001, 10.0.0.300:1]")) ==
-        "t.yaml:11:29: invalid address '10.0.0.300:1' for 'hosts': host '10.0.0.300' is not an IPv4/IPv6 "
-        "literal or 'localhost'");
+        "t.yaml:11:29: invalid address '10.0.0.300:1' for 'hosts': host '10.0.0.300' is neither an IPv4/IPv6 "
+        "literal nor a host name");
   CHECK(onlyError(replace(kMinimal, "[127.0.0.1:9001]", "[127.0.0.1:9001, 127.0.0.1:9001]")) ==
         "t.yaml:11:29: duplicate host '127.0.0.1:9001' in cluster");
   CHECK(onlyError(replace(kMinimal, "[127.0.0.1:9001]", "[]")) ==

@@ -413,8 +413,15 @@ TEST_CASE("rate_limit choices and the redis store") {
   CHECK(onlyError(withRateLimit("        store: memory\n")) ==
         "t.yaml:10:16: unknown store 'memory' (expected one of: local, redis)");
   CHECK(onlyError(withRateLimit("        store: redis\n")) ==
-        "t.yaml:10:16: 'store: redis' needs a top-level 'redis' section (e.g. redis: { url: "
-        "redis://127.0.0.1:6379 })");
+        "t.yaml:10:16: 'store: redis' needs a top-level 'redis' section with a url (e.g. redis: { url: "
+        "redis://127.0.0.1:6379 }); an empty url turns Redis off");
+  // An empty url (an unset ${FLOWGUARD_REDIS_URL:-}) is no Redis: a local store is fine, redis is not.
+  CHECK_FALSE(loadOk(withRateLimit("") + "redis: { url: \"\" }\n")->redis.configured);
+  CHECK(onlyError(withRateLimit("        store: redis\n") + "redis: { url: \"\" }\n").starts_with(
+      "t.yaml:10:16: 'store: redis' needs a top-level 'redis' section with a url"));
+  // Redis and upstream hosts may be host names (a compose service, a DNS name).
+  CHECK(loadOk(withRateLimit("        store: redis\n") + "redis: { url: redis://redis:6379/0 }\n")->redis.host ==
+        "redis");
   // The section may come after the listeners in the file.
   CHECK(loadOk(withRateLimit("        store: redis\n") + "redis: { url: redis://127.0.0.1:6379 }\n"));
   // A broken section is reported once, not again at `store`.
@@ -518,9 +525,10 @@ TEST_CASE("redis url") {
         "redis://:password@host:port");
   CHECK(urlError("redis://127.0.0.1:0") ==
         "t.yaml:18:15: invalid Redis URL for 'url': port 0 out of range 1..65535");
-  CHECK(urlError("redis://cache.internal") ==
-        "t.yaml:18:15: invalid Redis URL for 'url': host 'cache.internal' is not an IPv4/IPv6 literal or "
-        "'localhost'");
+  CHECK(urlError("redis://cache_internal") ==
+        "t.yaml:18:15: invalid Redis URL for 'url': host 'cache_internal' is neither an IPv4/IPv6 literal nor a "
+        "host name");
+  CHECK(loadOk(kChain + "redis: { url: 'redis://cache.internal' }\n")->redis.host == "cache.internal");
   CHECK(urlError("redis://127.0.0.1/x") ==
         "t.yaml:18:15: invalid Redis URL for 'url': the database after '/' must be a number such as 0");
   CHECK(urlError("redis://") ==

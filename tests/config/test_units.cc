@@ -115,6 +115,19 @@ TEST_CASE("socket addresses") {
   CHECK_FALSE(parseSocketAddress("[::1:80", a, reason));
   CHECK_FALSE(parseSocketAddress("[127.0.0.1]:80", a, reason));
   CHECK_FALSE(parseSocketAddress(":80", a, reason));
+  // Host names only where the caller allows them (upstreams), never for addresses to bind.
+  CHECK_FALSE(parseSocketAddress("backend1:9001", a, reason));
+  CHECK(reason == "host 'backend1' is not an IPv4/IPv6 literal or 'localhost'");
+  CHECK(parseSocketAddress("backend1:9001", a, reason, HostKind::NameOrLiteral));
+  CHECK(a.host == "backend1");
+  CHECK(a.port == 9001);
+  CHECK(parseSocketAddress("api-2.internal.example:443", a, reason, HostKind::NameOrLiteral));
+  CHECK(parseSocketAddress("10.0.0.1:80", a, reason, HostKind::NameOrLiteral));
+  for (const char* bad : {"-bad:1", "bad-:1", "a..b:1", "under_score:1", "1.2.3.999:80", "sp ace:1"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parseSocketAddress(bad, a, reason, HostKind::NameOrLiteral));
+    CHECK(reason.find("neither an IPv4/IPv6 literal nor a host name") != std::string::npos);
+  }
 }
 
 TEST_CASE("integers and method tokens") {

@@ -6,6 +6,8 @@
 // reload and removed by the next serves, finishes its in-flight request and then lets go of
 // its upstream connections; a listener moved to another address and new plans and yaml keys
 // take effect the same way.
+#include <unistd.h>
+
 #include <cstdio>
 #include <functional>
 #include <mutex>
@@ -727,4 +729,34 @@ TEST_CASE("reload: new plans reach registered keys, yaml keys are added and remo
   HttpResponse second = call(gw.port, "POST", "/register");
   REQUIRE_MESSAGE(second.status == 201, second.body);
   CHECK(json(second).at("limits").at("requests") == 2);
+}
+
+// ---- 8: upstream host names -----------------------------------------------------------------
+
+TEST_CASE("reload: upstream host names resolve at load; one that does not is refused at its place") {
+  Backend b1("b1");
+  char name[256] = {0};
+  REQUIRE(gethostname(name, sizeof(name) - 1) == 0);  // this machine's name, from /etc/hosts
+  auto spec = [&](const std::string& host) {
+    GatewaySpec s;
+    s.workers = 1;
+    s.routes = {"{ match: { prefix: / }, cluster: named }"};
+    s.clusters = {"{ name: named, hosts: [\"" + host + "\"], retries: 0 }"};
+    return s;
+  };
+  ReloadableGateway gw(spec(std::string(name) + ":" + std::to_string(b1.port)));
+  HttpResponse r = httpGet(gw.port, "/whoami");
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(json(r).at("backend") == "b1");
+
+  const std::string text = gw.yaml(spec("no-such-host.invalid:80"));
+  gw.saveByRename(text);
+  Json d = gw.waitForDump([](const Json& dump) { return !dump.at("last_reload").is_null(); }, 2s,
+                          "a reload attempt");
+  CHECK(d.at("last_reload").at("result") == "error");
+  const std::string where = "flowguard.yaml:" + std::to_string(lineOf(text, "name: named")) + ":";
+  CHECK(anyContains(d.at("last_reload").at("errors"), where));
+  CHECK(anyContains(d.at("last_reload").at("errors"), "cannot resolve host 'no-such-host.invalid'"));
+  CHECK(d.at("generation") == 1);
+  CHECK(httpGet(gw.port, "/whoami").status == 200);  // still the running config
 }

@@ -3,6 +3,9 @@
 
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <unistd.h>
+
 #include <array>
 #include <cstdint>
 #include <string>
@@ -346,5 +349,28 @@ TEST_CASE("a reload keeps unchanged clusters and the hosts of changed ones") {
     auto third = flowguard::upstream::makeClusterStates(unchecked, &next);
     CHECK(third["auth"]->hosts()[0] == old["auth"]->hosts()[0]);
     CHECK(third["auth"]->hosts()[0]->activeHealthy);
+  }
+}
+
+TEST_CASE("hosts may be names, resolved when the state is made; a name that does not resolve is an error") {
+  char name[256] = {0};
+  REQUIRE(gethostname(name, sizeof(name) - 1) == 0);
+  ClusterConfig config = makeCluster("api", 1);
+  config.hosts.push_back({name, 8002});  // this machine's own name, from /etc/hosts
+  std::vector<sockaddr_storage> addresses = flowguard::upstream::resolveHosts(config);
+  REQUIRE(addresses.size() == 2);
+  CHECK(addresses[0].ss_family == AF_INET);
+  CHECK(ntohs(reinterpret_cast<const sockaddr_in&>(addresses[0]).sin_port) == 8001);
+  CHECK((addresses[1].ss_family == AF_INET || addresses[1].ss_family == AF_INET6));
+  ClusterState state(config);
+  CHECK(state.hosts()[1]->address == std::string(name) + ":8002");  // shown as written
+
+  config.hosts.push_back({"no-such-host.invalid", 80});  // .invalid never resolves (RFC 2606)
+  try {
+    flowguard::upstream::resolveHosts(config);
+    FAIL("no-such-host.invalid resolved");
+  } catch (const flowguard::upstream::HostResolutionError& e) {
+    CHECK(e.cluster == "api");
+    CHECK(std::string(e.what()).starts_with("cluster api: cannot resolve host 'no-such-host.invalid'"));
   }
 }
