@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -15,6 +16,7 @@
 #include "admin/admin_stats.h"
 #include "config/config_loader.h"
 #include "config/live_config.h"
+#include "core/listener.h"
 #include "core/wall_clock.h"
 #include "core/worker.h"
 #include "filters/stored_keys.h"
@@ -134,6 +136,7 @@ class Supervisor {
   std::shared_ptr<const Generation> generation_;
   std::string lastFileText_;  // the file as last read: a save with the same bytes is no change
   unsigned workerCount_ = 1;
+  config::RedisConfig redis_;  // the redis section with its host resolved (workers point here)
 
   std::unique_ptr<store::StoreService> store_;
   std::unique_ptr<StoredKeys> storedKeys_;
@@ -181,7 +184,25 @@ bool Supervisor::startWorkers() {
   const config::Config& config = *live_.config;
   workerCount_ = config.workers != 0 ? config.workers : std::max(1u, std::thread::hardware_concurrency());
   ProcessServices services;
-  services.redis = config.redis.configured ? &config.redis : nullptr;
+  if (config.redis.configured) {
+    // Resolved here, once: hiredis would otherwise look the name up on a worker's loop at
+    // every reconnect, and a slow resolver would stall that worker.
+    redis_ = config.redis;
+    sockaddr_storage address{};
+    std::string error;
+    if (core::lookupAddress(redis_.host, redis_.port, address, error) != 0) {
+      fmt::print(stderr, "flowguard: redis: {}\n", error);
+      return false;
+    }
+    char ip[INET6_ADDRSTRLEN] = {0};
+    if (address.ss_family == AF_INET6) {
+      uv_ip6_name(reinterpret_cast<const sockaddr_in6*>(&address), ip, sizeof(ip));
+    } else {
+      uv_ip4_name(reinterpret_cast<const sockaddr_in*>(&address), ip, sizeof(ip));
+    }
+    redis_.host = ip;
+    services.redis = &redis_;
+  }
   services.store = store_.get();
   services.requestLog = config.storage.requestLog;
   if (storedKeys_) services.storedKeys = storedKeys_->registry();
