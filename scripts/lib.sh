@@ -7,8 +7,9 @@ BUILD_DIR=${BUILD_DIR:-$FLOWGUARD_ROOT/build}
 # Packages the build needs (Debian bookworm names).
 BUILD_PACKAGES=(build-essential cmake pkg-config libuv1-dev node-llhttp libyaml-cpp-dev libfmt-dev
   doctest-dev nlohmann-json3-dev libcli11-dev libssl-dev libhiredis-dev libsqlite3-dev libpqxx-dev)
-# Packages only the tests need (integration tests start a real Redis and a real PostgreSQL).
-TEST_PACKAGES=(redis-server postgresql prometheus chromium)
+# Packages only the tests need (integration tests start a real Redis and a real PostgreSQL;
+# scripts/check-compose validates docker-compose.yml with docker-compose, no engine needed).
+TEST_PACKAGES=(redis-server postgresql prometheus chromium docker-compose)
 
 # Installs whichever of the given packages are missing; skips apt-get entirely when none are.
 install_packages() {
