@@ -137,6 +137,8 @@ Json configDump(const config::Config& config) {
                          {"max_request_body", l.maxRequestBody},
                          {"header_timeout_ms", l.headerTimeout.count()},
                          {"idle_timeout_ms", l.idleTimeout.count()},
+                         {"body_timeout_ms", l.bodyTimeout.count()},
+                         {"max_connections", l.maxConnections},
                          {"filters", std::move(filters)}});
   }
   Json clusters = Json::array();
@@ -195,6 +197,10 @@ Json configDump(const config::Config& config) {
                        : Json(nullptr);
   out["admin"] = {{"address", config.admin.address.str()},
                   {"token", config.admin.token.empty() ? Json(nullptr) : Json(kMasked)}};
+  out["overload"] = {{"max_connections", config.overload.maxConnections ? Json(*config.overload.maxConnections)
+                                                                        : Json("auto")},
+                     {"memory_limit", config.overload.memoryLimit},
+                     {"check_interval_ms", config.overload.checkInterval.count()}};
   return out;
 }
 

@@ -127,6 +127,19 @@ void writeHistogram(std::string& out, std::string_view name, std::string_view la
   out += fmt::format("{}_count{} {}\n", name, braces, total);
 }
 
+Json connectionsJson(const core::ConnectionLimit& limit) {
+  Json rejected = Json::object();
+  for (size_t r = 0; r < core::kRejectReasons; ++r) {
+    const auto reason = static_cast<core::RejectReason>(r);
+    rejected[core::rejectReasonName(reason)] = limit.rejected(reason);
+  }
+  return Json{{"active", limit.active()},
+              {"max", limit.max()},
+              {"accepted", limit.accepted()},
+              {"rejected_connections", limit.rejectedTotal()},
+              {"rejected_by_reason", std::move(rejected)}};
+}
+
 void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
   out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
@@ -237,6 +250,24 @@ Json AdminStats::stats() const {
   out["latency_ms"] = percentiles(latency);
   out["listeners"] = std::move(listeners);
   out["rate_limit"] = std::move(rateLimits);
+
+  Json listenerConnections = Json::object();
+  for (const ListenerSources& l : sources_.listeners) {
+    if (l.connections) listenerConnections[l.name] = connectionsJson(*l.connections);
+  }
+  out["listener_connections"] = std::move(listenerConnections);
+  if (sources_.overload) {
+    const core::OverloadState& o = *sources_.overload;
+    out["overloaded"] = o.isOverloaded();
+    out["connections"] = connectionsJson(o.connections);
+    out["overload"] = Json{{"overloaded", o.isOverloaded()},
+                           {"rss_bytes", load(o.rssBytes)},
+                           {"memory_limit_bytes", load(o.memoryLimit)},
+                           {"shed_requests", load(o.shedRequests)},
+                           {"transitions", load(o.transitions)}};
+  } else {
+    out["overloaded"] = false;
+  }
 
   Json clusters = Json::object();
   for (const auto& [name, cluster] : *sources_.clusters) {
@@ -505,6 +536,39 @@ std::string AdminStats::prometheus() const {
     out += fmt::format("flowguard_config_reloads_total{{result=\"ok\"}} {}\n", sources_.live->reloadsOk);
     out +=
         fmt::format("flowguard_config_reloads_total{{result=\"error\"}} {}\n", sources_.live->reloadsFailed);
+  }
+  header(out, "flowguard_connections_active", "gauge", "Open downstream connections, by listener (all workers).");
+  for (const ListenerSources& l : sources_.listeners) {
+    if (!l.connections) continue;
+    out += fmt::format("flowguard_connections_active{{listener=\"{}\"}} {}\n", label(l.name), l.connections->active());
+  }
+  header(out, "flowguard_connections_rejected_total", "counter",
+         "Connections accepted and closed at once, by listener and reason (listener_limit, process_limit, "
+         "overloaded).");
+  for (const ListenerSources& l : sources_.listeners) {
+    if (!l.connections) continue;
+    for (size_t r = 0; r < core::kRejectReasons; ++r) {
+      const auto reason = static_cast<core::RejectReason>(r);
+      out += fmt::format("flowguard_connections_rejected_total{{listener=\"{}\",reason=\"{}\"}} {}\n",
+                         label(l.name), core::rejectReasonName(reason), l.connections->rejected(reason));
+    }
+  }
+  if (sources_.overload) {
+    const core::OverloadState& o = *sources_.overload;
+    header(out, "flowguard_process_connections_active", "gauge", "Open downstream connections of the process.");
+    out += fmt::format("flowguard_process_connections_active {}\n", o.connections.active());
+    header(out, "flowguard_process_connections_max", "gauge",
+           "The process-wide connection limit (overload.max_connections; 0 = none).");
+    out += fmt::format("flowguard_process_connections_max {}\n", o.connections.max());
+    header(out, "flowguard_overloaded", "gauge",
+           "1 while memory is above overload.memory_limit (new connections closed, requests shed).");
+    out += fmt::format("flowguard_overloaded {}\n", o.isOverloaded() ? 1 : 0);
+    header(out, "flowguard_overload_shed_requests_total", "counter", "Requests answered 503 while overloaded.");
+    out += fmt::format("flowguard_overload_shed_requests_total {}\n", load(o.shedRequests));
+    header(out, "flowguard_resident_memory_bytes", "gauge", "Resident set size at the last overload check.");
+    out += fmt::format("flowguard_resident_memory_bytes {}\n", load(o.rssBytes));
+    header(out, "flowguard_memory_limit_bytes", "gauge", "overload.memory_limit (0 = off).");
+    out += fmt::format("flowguard_memory_limit_bytes {}\n", load(o.memoryLimit));
   }
   header(out, "flowguard_draining", "gauge", "1 while the gateway reports itself not ready (draining).");
   out += fmt::format("flowguard_draining {}\n", draining_ ? 1 : 0);

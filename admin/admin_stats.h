@@ -21,6 +21,7 @@
 
 #include "config/config.h"
 #include "config/live_config.h"
+#include "core/connection_limits.h"
 #include "core/latency_histogram.h"
 #include "filters/metrics.h"
 #include "filters/rate_limit.h"
@@ -34,6 +35,7 @@ struct ListenerSources {
   std::string name;
   std::shared_ptr<filters::MetricsRegistry> metrics;
   std::shared_ptr<filters::RateLimitShared> rateLimit;
+  std::shared_ptr<core::ConnectionLimit> connections;  // admission over all workers; may be null
 };
 
 struct StatsSources {
@@ -42,6 +44,7 @@ struct StatsSources {
   std::vector<ListenerSources> listeners;
   store::StoreService* store = nullptr;  // null without `storage:`
   unsigned workers = 0;
+  std::shared_ptr<core::OverloadState> overload;  // process-wide limits and the overload flag; may be null
 };
 
 class AdminStats {

@@ -171,6 +171,12 @@ struct ListenerConfig {
   uint64_t maxRequestBody = 10ull << 20;  // bytes, over it: 413 (0 = unlimited)
   Duration headerTimeout{10'000};         // first byte to end of headers
   Duration idleTimeout{60'000};           // keep-alive connection with no request
+  // End of the head to end of the body: a body trickled slower is cut (408). A total, not
+  // the silence between reads (nginx's client_body_timeout), which one byte a second never trips.
+  Duration bodyTimeout{60'000};
+  // Open connections of this listener over all workers; more are accepted and closed at once
+  // (counted). 0 = no limit of its own: the process-wide overload.max_connections still holds.
+  uint64_t maxConnections = 0;
   SourceLocation location;
   bool operator==(const ListenerConfig&) const = default;
 };
@@ -291,6 +297,22 @@ struct Plan {
   bool operator==(const Plan&) const = default;
 };
 
+// overload: { max_connections: 10000, memory_limit: 512MiB, check_interval: 1s }: what the
+// process as a whole takes on. Applied by a reload like the listeners.
+struct OverloadConfig {
+  // Open downstream connections over every listener and worker; more are accepted and closed
+  // at once. Unset: half the process's RLIMIT_NOFILE soft limit (each proxied connection may
+  // need an upstream socket too, and accept() failing with EMFILE is worse than a clean
+  // close); 0: no limit.
+  std::optional<uint64_t> maxConnections;
+  // Resident set size above which the gateway sheds load: new connections are closed, new
+  // requests get 503 {"error":"overloaded"}; it recovers below 90% of it. 0 = off.
+  uint64_t memoryLimit = 0;
+  Duration checkInterval{1'000};  // how often the RSS is sampled
+  SourceLocation location;
+  bool operator==(const OverloadConfig&) const = default;
+};
+
 struct Config {
   std::string sourcePath;  // file it was loaded from, for messages
   unsigned workers = 0;    // 0 = auto (one per core)
@@ -300,6 +322,7 @@ struct Config {
   StorageConfig storage;
   std::vector<Plan> plans;
   AdminConfig admin;
+  OverloadConfig overload;
   // SIGTERM/SIGINT: how long in-flight requests may take to finish before they are cut.
   Duration drainTimeout{15'000};
 

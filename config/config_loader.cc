@@ -24,6 +24,7 @@ namespace {
 constexpr int64_t kMaxWorkers = 1024;
 constexpr int64_t kMaxRetries = 10;
 constexpr int64_t kMaxU32 = std::numeric_limits<uint32_t>::max();
+constexpr int64_t kMaxConnections = 10'000'000;
 
 // The set* helpers leave `out` alone when the key is absent. They return false only when the
 // key was given but invalid (already reported), so cross-checks between fields skip values
@@ -462,7 +463,7 @@ ListenerConfig parseListener(YamlReader& r, const YAML::Node& node, FilterParseC
   if (!r.expectMap(node, "listener")) return listener;
   r.checkKeys(node, "in listener",
               {"name", "address", "filters", "max_request_body", "max_header_bytes", "max_headers",
-               "header_timeout", "idle_timeout"});
+               "header_timeout", "idle_timeout", "body_timeout", "max_connections"});
   if (auto nameNode = readName(r, node, "in listener", listener.name)) {
     names.add(r, listener.name, *nameNode);
   }
@@ -480,7 +481,21 @@ ListenerConfig parseListener(YamlReader& r, const YAML::Node& node, FilterParseC
   setInteger(r, node, "max_headers", 1, kMaxU32, listener.maxHeaders);
   setDuration(r, node, "header_timeout", listener.headerTimeout);
   setDuration(r, node, "idle_timeout", listener.idleTimeout);
+  setDuration(r, node, "body_timeout", listener.bodyTimeout);
+  setInteger(r, node, "max_connections", 0, kMaxConnections, listener.maxConnections);
   return listener;
+}
+
+void parseOverload(YamlReader& r, const YAML::Node& node, OverloadConfig& out) {
+  out.location = YamlReader::location(node);
+  if (!r.expectMap(node, "'overload'")) return;
+  r.checkKeys(node, "in overload", {"max_connections", "memory_limit", "check_interval"});
+  if (auto max = YamlReader::find(node, "max_connections")) {
+    if (auto value = r.integer(*max, "max_connections", 0, kMaxConnections))
+      out.maxConnections = static_cast<uint64_t>(*value);
+  }
+  setSize(r, node, "memory_limit", 0, out.memoryLimit);
+  setDuration(r, node, "check_interval", out.checkInterval);
 }
 
 bool isWildcard(const std::string& host) {
@@ -522,8 +537,10 @@ void parseConfig(YamlReader& r, const YAML::Node& root, Config& config) {
   }
   if (!r.expectMap(root, "the top level")) return;
   r.checkKeys(root, "at top level",
-              {"workers", "listeners", "clusters", "redis", "storage", "plans", "admin", "drain_timeout"});
+              {"workers", "listeners", "clusters", "redis", "storage", "plans", "admin", "drain_timeout",
+               "overload"});
   if (auto workers = YamlReader::find(root, "workers")) parseWorkers(r, *workers, config);
+  if (auto overload = YamlReader::find(root, "overload")) parseOverload(r, *overload, config.overload);
   if (auto drain = YamlReader::find(root, "drain_timeout")) {
     if (auto value = r.positiveDuration(*drain, "drain_timeout")) config.drainTimeout = *value;
   }

@@ -42,8 +42,9 @@ bool acceptableRequestId(std::string_view id) {
 }  // namespace
 
 void DownstreamConnection::accept(uv_stream_t* server, Dispatcher& dispatcher,
-                                  std::shared_ptr<ListenerContext> listener) {
+                                  std::shared_ptr<ListenerContext> listener, ConnectionSlot slot) {
   auto* conn = new DownstreamConnection(dispatcher, std::move(listener));
+  conn->slot_ = std::move(slot);
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&conn->tcp_)) != 0) {
     conn->close();
     return;
@@ -139,9 +140,13 @@ void DownstreamConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_b
   self->processInput();
 }
 
+bool DownstreamConnection::outputBacklogged() const {
+  return writer_.queuedBytes() > settings().writeHighWatermark;
+}
+
 bool DownstreamConnection::consumingInput() const {
   if (closing_) return false;
-  if (!chain_) return !closeAfterResponse_;
+  if (!chain_) return !closeAfterResponse_ && !outputBacklogged();
   return (phase_ == Phase::Body && !bodyPaused_) || phase_ == Phase::Drain;
 }
 
@@ -179,6 +184,10 @@ void DownstreamConnection::processInput() {
         break;
       case Http1Parser::Event::MessageComplete:
         bodyDone_ = true;
+        if (timerInBodyPhase_) {
+          timerInBodyPhase_ = false;
+          timer_.clear();
+        }
         if (phase_ == Phase::Drain) {
           finishRequest();
         } else {
@@ -200,6 +209,14 @@ void DownstreamConnection::updateReading() {
   bool bufferFull = inEnd_ - inStart_ >= kMaxReadBuffer - kMinReadSpace;
   bool want = !bufferFull && !(chain_ && phase_ == Phase::Body && bodyPaused_);
   if (closeAfterResponse_ && !chain_) want = false;
+  if (!chain_ && outputBacklogged()) {
+    want = false;
+    if (!heldForOutput_) {
+      heldForOutput_ = true;
+      timerInHeadPhase_ = false;  // the client is not slow to send; it is not reading
+      armTimer(settings().idleTimeout);
+    }
+  }
   if (want && !reading_) {
     uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &DownstreamConnection::onAlloc,
                   &DownstreamConnection::onRead);
@@ -265,10 +282,22 @@ void DownstreamConnection::onRequestHead() {
   // CONNECT would turn the connection into a tunnel; FlowGuard does not tunnel, and any
   // bytes the client sends next are not HTTP: answer, then close.
   if (!head_.keepAlive || draining_ || head_.method == "CONNECT") closeAfterResponse_ = true;
+  if (!bodyDone_) {
+    armTimer(settings().bodyTimeout);
+    timerInBodyPhase_ = true;
+  }
 
   // The chain current now; a reload during this request does not change it.
   const std::shared_ptr<const FilterChainFactory>& factory = listener_->filterChain;
   chain_ = std::make_unique<FilterChain>(*this, head_, info_, factory->createFilters(), factory->observer(), factory);
+  if (listener_->overload && listener_->overload->isOverloaded()) {
+    // Memory above the limit: shed before any filter allocates, and close so the client
+    // goes elsewhere. The filters still see the reply (metrics, logs).
+    closeAfterResponse_ = true;
+    listener_->overload->shedRequests.fetch_add(1, std::memory_order_relaxed);
+    chain_->sendLocalReply(503, "overloaded");
+    return;
+  }
   chain_->start();
 }
 
@@ -334,6 +363,21 @@ void DownstreamConnection::onTimer(void* owner) {
     // A client that stops reading our answer, or trickles a body nobody wants, does
     // not get to hold the connection.
     self->close();
+    return;
+  }
+  if (!self->chain_ && self->heldForOutput_) {
+    self->close();  // the client stopped reading what it asked for
+    return;
+  }
+  if (self->chain_ && self->timerInBodyPhase_ && !self->bodyDone_) {
+    self->timerInBodyPhase_ = false;
+    self->closeAfterResponse_ = true;
+    constexpr std::string_view kReason = "timed out reading request body";
+    if (!self->chain_->responseStarted()) {
+      self->chain_->sendLocalReply(408, kReason);
+    } else {
+      self->reset(kReason);
+    }
     return;
   }
   if (self->chain_) return;  // requests in flight are timed by the upstream side
@@ -483,7 +527,16 @@ void DownstreamConnection::onWriteEvent(int status) {
     aboveWatermark_ = false;
     if (chain_) chain_->downstreamWatermark(false);
   }
-  if (writer_.queuedBytes() == 0 && closeAfterResponse_ && !chain_) close();
+  if (writer_.queuedBytes() == 0 && closeAfterResponse_ && !chain_) {
+    close();
+    return;
+  }
+  if (heldForOutput_ && !outputBacklogged() && !chain_ && !closing_) {
+    heldForOutput_ = false;
+    timerInHeadPhase_ = inStart_ != inEnd_;
+    armTimer(timerInHeadPhase_ ? settings().headerTimeout : settings().idleTimeout);
+    processInput();
+  }
 }
 
 void DownstreamConnection::onResponseComplete() {
@@ -497,6 +550,7 @@ void DownstreamConnection::onResponseComplete() {
     // Answered before the body was read (an early 401/413/...): read and drop the rest
     // so the next request on this connection starts at the right byte.
     phase_ = Phase::Drain;
+    timerInBodyPhase_ = false;
     armTimer(settings().headerTimeout);
     processInput();
     return;
@@ -508,6 +562,7 @@ void DownstreamConnection::finishRequest() {
   if (!chain_) return;
   dispatcher_.deferDelete(std::move(chain_));
   phase_ = Phase::Head;
+  timerInBodyPhase_ = false;
   aboveWatermark_ = false;  // the next request starts with a fresh watermark signal
   if (closeAfterResponse_ || draining_) {
     closeAfterResponse_ = true;

@@ -20,6 +20,7 @@
 
 #include <uv.h>
 
+#include "core/connection_limits.h"
 #include "core/deadline_timer.h"
 #include "core/dispatcher.h"
 #include "core/filter_chain.h"
@@ -31,8 +32,10 @@ namespace flowguard::core {
 
 class DownstreamConnection final : public DownstreamStream, public EndOfIterationFlush {
  public:
-  // Accepts one pending connection from `server`. On failure nothing is left behind.
-  static void accept(uv_stream_t* server, Dispatcher& dispatcher, std::shared_ptr<ListenerContext> listener);
+  // Accepts one pending connection from `server`; it holds `slot` (its admission, see
+  // connection_limits.h) until it is gone. On failure nothing is left behind.
+  static void accept(uv_stream_t* server, Dispatcher& dispatcher, std::shared_ptr<ListenerContext> listener,
+                     ConnectionSlot slot = {});
 
   // Close once the current exchange is over (or now, when idle).
   void drain();
@@ -76,10 +79,12 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
   void onWriteEvent(int status);
   void sendErrorAndClose(int status, std::string_view reason);
   bool consumingInput() const;
+  bool outputBacklogged() const;
   static void newRequestId(std::string& out);
 
   Dispatcher& dispatcher_;
   std::shared_ptr<ListenerContext> listener_;  // settings and chain of the listener that accepted us
+  ConnectionSlot slot_;                        // released when the connection is deleted
   const ListenerSettings& settings() const { return listener_->settings; }
   uv_tcp_t tcp_;
   DeadlineTimer timer_;  // header timeout, then idle timeout
@@ -96,6 +101,11 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
   bool draining_ = false;         // shutdown: close after the current exchange
   bool closeAfterResponse_ = false;
   bool timerInHeadPhase_ = false;
+  bool timerInBodyPhase_ = false;  // the body timeout runs
+  // Between requests, reading stops while more than writeHighWatermark response bytes wait
+  // for a client that does not read them (pipelining without reading would otherwise grow
+  // the write queue without bound); it resumes when they are gone, or the idle timeout closes.
+  bool heldForOutput_ = false;
   bool processing_ = false;        // inside processInput()
 
   // The current request. head_ and info_ are reused from request to request (their

@@ -197,13 +197,22 @@ struct Http1Parser::Impl {
     return true;
   }
 
+  // In the order the bytes arrive, as the partial check sees them (so a split read gives the
+  // same answer): the eight characters of HTTP/D.D, then whether that version is supported
+  // (505, as llhttp decides at the minor digit), then anything after it (400).
   bool checkVersion(std::string_view v, ErrorInfo& err) {
-    if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || !isDigit(v[5]) || v[6] != '.' || !isDigit(v[7])) {
+    std::string_view first = v.substr(0, 8);
+    if (first.size() != 8 || first.substr(0, 5) != "HTTP/" || !isDigit(first[5]) || first[6] != '.' ||
+        !isDigit(first[7])) {
       err = {400, "invalid HTTP version"};
       return false;
     }
     if (v[5] != '1' || (v[7] != '0' && v[7] != '1')) {
       err = {505, "HTTP version not supported"};
+      return false;
+    }
+    if (v.size() != 8) {
+      err = {400, "invalid HTTP version"};
       return false;
     }
     sem.versionMinor = v[7] - '0';
@@ -323,6 +332,20 @@ struct Http1Parser::Impl {
     return true;
   }
 
+  // "Transfer_Encoding", "Content--Length" and the like: servers that fold '_' into '-' (CGI
+  // style) or squeeze separators read them as framing fields. FlowGuard would forward them
+  // as ordinary fields next to its own framing, so such a backend would see two framings.
+  static bool resemblesFramingField(std::string_view name) {
+    if (name.find('_') == std::string_view::npos && name.find("--") == std::string_view::npos) return false;
+    std::string folded;
+    for (char c : name) {
+      char d = c == '_' ? '-' : static_cast<char>(c | 0x20);
+      if (d == '-' && !folded.empty() && folded.back() == '-') continue;
+      folded.push_back(d);
+    }
+    return folded == "content-length" || folded == "transfer-encoding";
+  }
+
   bool noteTransferEncoding(std::string_view value, ErrorInfo& err) {
     sem.hasTransferEncoding = true;
     if (value.empty()) {
@@ -354,6 +377,10 @@ struct Http1Parser::Impl {
   }
 
   bool noteField(std::string_view name, std::string_view value, std::string_view rawValue, ErrorInfo& err) {
+    if (resemblesFramingField(name)) {
+      err = {400, "header name resembles Content-Length or Transfer-Encoding"};
+      return false;
+    }
     switch (name.size()) {
       case 14:
         if (equalsIgnoreCase(name, "content-length")) {
@@ -519,6 +546,8 @@ struct Http1Parser::Impl {
       }
       size_t lf = static_cast<size_t>(static_cast<const char*>(found) - base);
       if (lf == lineStart || base[lf - 1] != '\r') {
+        // As for a bare CR below: an earlier error in the line wins, as it would when split.
+        if (!checkPartial(base, lf, err)) return ScanOutcome::Error;
         err = {400, "bare LF in head"};
         return ScanOutcome::Error;
       }
@@ -529,6 +558,14 @@ struct Http1Parser::Impl {
         return ScanOutcome::Error;
       }
       std::string_view line(base + lineStart, lf - 1 - lineStart);
+      if (const void* cr = std::memchr(line.data(), '\r', line.size())) {
+        // A bare CR: report what a reader seeing this line in pieces would have found first
+        // (an earlier error in the line, else the CR itself).
+        const size_t at = static_cast<size_t>(static_cast<const char*>(cr) - base);
+        if (!checkPartial(base, at + 2, err)) return ScanOutcome::Error;
+        err = {400, "bare CR in head"};
+        return ScanOutcome::Error;
+      }
       scanPos = lineStart = lf + 1;
       if (line.empty()) {
         if (lineCount == 0) {  // RFC 9112 2.2: ignore empty lines before the start line
@@ -1004,8 +1041,13 @@ struct Http1Parser::Impl {
         case State::BodyUntilClose: {
           if (off == len) return {Event::NeedMore, off};
           size_t n = len - off;
+          if (n > p.limits_.maxBodyBytes - bodyTotal) {
+            // Up to the limit first, then the error with the byte beyond it: the same events
+            // whether the body came in one read or in many.
+            if (bodyTotal == p.limits_.maxBodyBytes) return fail(413, "body too large");
+            n = static_cast<size_t>(p.limits_.maxBodyBytes - bodyTotal);
+          }
           bodyTotal += n;
-          if (bodyTotal > p.limits_.maxBodyBytes) return fail(413, "body too large");
           return bodyEvent(data, off, n);
         }
 

@@ -119,7 +119,17 @@ void Listener::stop() {
 void Listener::onConnection(uv_stream_t* server, int status) {
   if (status < 0) return;  // EMFILE and friends: the next accept may work
   auto* self = static_cast<Listener*>(server->data);
-  DownstreamConnection::accept(server, self->dispatcher_, self->context_);
+  ConnectionSlot slot;
+  if (!admitConnection(self->context_->connectionLimit, self->context_->overload, slot)) {
+    // Over a limit: accept and close at once rather than leave it in the backlog, where it
+    // would wait (and fill the queue) until the client gives up.
+    auto* tcp = new uv_tcp_t;
+    uv_tcp_init(self->dispatcher_.loop(), tcp);
+    uv_accept(server, reinterpret_cast<uv_stream_t*>(tcp));
+    closeAndDelete(tcp);
+    return;
+  }
+  DownstreamConnection::accept(server, self->dispatcher_, self->context_, std::move(slot));
 }
 
 }  // namespace flowguard::core

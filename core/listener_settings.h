@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "core/connection_limits.h"
 #include "core/connection_registry.h"
 #include "core/filter_chain.h"
 
@@ -21,6 +22,8 @@ struct ListenerSettings {
   uint64_t maxRequestBody = 10ull << 20;  // 0 = unlimited
   std::chrono::milliseconds headerTimeout{10'000};
   std::chrono::milliseconds idleTimeout{60'000};
+  // End of a request head to the end of its body; a slower body is cut (408).
+  std::chrono::milliseconds bodyTimeout{60'000};
   // Above this many queued response bytes the router stops reading its upstream.
   size_t writeHighWatermark = 1 << 20;
   // How much of an unread request body may be read and thrown away after an early reply
@@ -37,6 +40,11 @@ struct ListenerContext {
   ListenerSettings settings;
   std::shared_ptr<const FilterChainFactory> filterChain;
   ConnectionRegistry connections;  // this listener's open connections on this worker
+  // Admission over all workers: this listener's limit (shared by its contexts on every
+  // worker) and the process's. Null: no such limit. A connection keeps the objects it was
+  // admitted by (ConnectionSlot), so a reload may replace these at any time.
+  std::shared_ptr<ConnectionLimit> connectionLimit;
+  std::shared_ptr<OverloadState> overload;
 };
 
 }  // namespace flowguard::core

@@ -130,6 +130,9 @@ class Supervisor {
 
   void onStopSignal(int signum);
   void onWorkerExited();
+  // Samples the RSS and sets or clears the overload flag (every overload.check_interval).
+  void startOverloadChecks();
+  void checkOverload();
 
   uv_loop_t loop_;
   config::LiveConfig live_;
@@ -150,6 +153,8 @@ class Supervisor {
   uv_signal_t sigterm_;
   uv_signal_t sighup_;
   uv_async_t workerExited_;  // workers wake the main loop when they are done
+  uv_timer_t overloadTimer_;
+  config::Duration overloadInterval_{0};
   std::atomic<unsigned> workersExited_{0};
   bool stopping_ = false;
   bool hurried_ = false;  // a second stop signal: exit now
@@ -247,9 +252,10 @@ admin::StatsSources Supervisor::statsSources() const {
   sources.clusters = &generation_->clusters;
   sources.store = store_.get();
   sources.workers = workerCount_;
+  sources.overload = generation_->overload;
   const config::Config& config = *generation_->config;
   for (size_t l = 0; l < config.listeners.size(); ++l) {
-    admin::ListenerSources listener{config.listeners[l].name, nullptr, nullptr};
+    admin::ListenerSources listener{config.listeners[l].name, nullptr, nullptr, generation_->connectionLimits[l]};
     for (const auto& shared : generation_->filters[l]) {
       if (shared.metrics) listener.metrics = shared.metrics;
       if (shared.rateLimit) listener.rateLimit = shared.rateLimit;
@@ -297,6 +303,38 @@ void Supervisor::installSignals() {
   uv_async_init(&loop_, &workerExited_,
                 [](uv_async_t* a) { static_cast<Supervisor*>(a->data)->onWorkerExited(); });
   workerExited_.data = this;
+  uv_timer_init(&loop_, &overloadTimer_);
+  overloadTimer_.data = this;
+}
+
+void Supervisor::startOverloadChecks() {
+  overloadInterval_ = live_.config->overload.checkInterval;
+  const auto ms = static_cast<uint64_t>(overloadInterval_.count());
+  uv_timer_start(
+      &overloadTimer_, [](uv_timer_t* t) { static_cast<Supervisor*>(t->data)->checkOverload(); }, ms, ms);
+  checkOverload();
+}
+
+void Supervisor::checkOverload() {
+  core::OverloadState& state = *generation_->overload;
+  const uint64_t limit = state.memoryLimit.load(std::memory_order_relaxed);
+  const uint64_t rss = core::currentRssBytes();
+  state.rssBytes.store(rss, std::memory_order_relaxed);
+  const bool was = state.isOverloaded();
+  const bool now = core::nextOverloaded(was, rss, limit);
+  if (now == was) return;
+  state.overloaded.store(now, std::memory_order_relaxed);
+  constexpr double kMiB = 1024.0 * 1024.0;
+  if (now) {
+    state.transitions.fetch_add(1, std::memory_order_relaxed);
+    fmt::print(stderr,
+               "flowguard: overload: RSS {:.1f} MiB is above memory_limit {:.1f} MiB: closing new "
+               "connections, answering new requests 503\n",
+               rss / kMiB, limit / kMiB);
+  } else {
+    fmt::print(stderr, "flowguard: overload: RSS {:.1f} MiB{}: accepting again\n", rss / kMiB,
+               limit == 0 ? ", memory_limit off" : fmt::format(" is below 90% of memory_limit {:.1f} MiB", limit / kMiB));
+  }
 }
 
 // Closes every handle of the main loop; uv_run then returns.
@@ -309,6 +347,7 @@ void Supervisor::closeMainLoop() {
   for (auto* handle : {&sigint_, &sigterm_, &sighup_})
     uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&workerExited_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&overloadTimer_), nullptr);
 }
 
 void Supervisor::onStopSignal(int signum) {
@@ -462,6 +501,11 @@ config::ReloadAttempt Supervisor::reload(const std::string& trigger) {
   if (healthChecker_) healthChecker_->update(generation_->clusters);
   if (adminStats_) adminStats_->setSources(statsSources());
   if (storedKeys_ && plansChanged) storedKeys_->setPlans(next->plans);
+  if (next->overload.checkInterval != overloadInterval_) {
+    startOverloadChecks();
+  } else {
+    checkOverload();  // a new memory_limit takes effect now, not at the next tick
+  }
   attempt.ok = true;
   attempt.generation = live_.generation;
   if (!allApplied) attempt.errors.push_back(applyError);
@@ -503,6 +547,7 @@ int Supervisor::run() {
     fmt::print(stderr, "flowguard: {}; reload with SIGHUP or POST /reload instead\n", watcher_->error());
   }
   healthChecker_->start();
+  startOverloadChecks();
 
   uv_run(&loop_, UV_RUN_DEFAULT);
   for (auto& worker : workers_) worker->join();

@@ -22,6 +22,7 @@ core::ListenerSettings toSettings(const config::ListenerConfig& listener) {
   settings.maxRequestBody = listener.maxRequestBody;
   settings.headerTimeout = listener.headerTimeout;
   settings.idleTimeout = listener.idleTimeout;
+  settings.bodyTimeout = listener.bodyTimeout;
   return settings;
 }
 
@@ -72,6 +73,8 @@ GatewayWorkerState::GatewayWorkerState(core::Dispatcher& dispatcher,
     auto context = std::make_shared<core::ListenerContext>();
     context->settings = toSettings(config.listeners[l]);
     context->filterChain = chainFor(generation_, l);
+    context->connectionLimit = generation_->shared->connectionLimits[l];
+    context->overload = generation_->shared->overload;
     auto listener = std::make_unique<core::Listener>(dispatcher, context);
     listeners_.push_back(
         ActiveListener{config.listeners[l].address, std::move(context), std::move(listener)});
@@ -110,12 +113,16 @@ void GatewayWorkerState::apply(std::shared_ptr<const Generation> generation, Lis
       // Same socket, same connections; new settings and chain from the next request on.
       same->context->settings = toSettings(listenerConfig);
       same->context->filterChain = chainFor(next, l);
+      same->context->connectionLimit = next->shared->connectionLimits[l];
+      same->context->overload = next->shared->overload;
       listeners.push_back(std::move(*same));
       continue;
     }
     auto context = std::make_shared<core::ListenerContext>();
     context->settings = toSettings(listenerConfig);
     context->filterChain = chainFor(next, l);
+    context->connectionLimit = next->shared->connectionLimits[l];
+    context->overload = next->shared->overload;
     auto listener = std::make_unique<core::Listener>(dispatcher_, context);
     auto socket = sockets.find(listenerConfig.address.str());
     int rc = socket == sockets.end() ? listener->start() : listener->adopt(socket->second);

@@ -72,6 +72,22 @@ std::shared_ptr<const Generation> makeGeneration(std::shared_ptr<const config::C
       states.push_back(carryOver(filter, seen[filter.settings.index()]++, previousListener, previousStates));
     }
   }
+  generation->overload = previous != nullptr ? previous->overload : std::make_shared<core::OverloadState>();
+  const config::OverloadConfig& overload = config->overload;
+  generation->overload->connections.setMax(overload.maxConnections
+                                               ? static_cast<int64_t>(*overload.maxConnections)
+                                               : core::defaultProcessConnectionLimit());
+  generation->overload->memoryLimit.store(overload.memoryLimit, std::memory_order_relaxed);
+  for (const auto& listener : config->listeners) {
+    std::shared_ptr<core::ConnectionLimit> limit;
+    if (const auto* old = previous ? findListener(*previous->config, listener.name) : nullptr) {
+      limit = previous->connectionLimits[static_cast<size_t>(old - previous->config->listeners.data())];
+    } else {
+      limit = std::make_shared<core::ConnectionLimit>();
+    }
+    limit->setMax(static_cast<int64_t>(listener.maxConnections));
+    generation->connectionLimits.push_back(std::move(limit));
+  }
   generation->config = std::move(config);
   return generation;
 }

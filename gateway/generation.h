@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/connection_limits.h"
 #include "filters/filter_registry.h"
 #include "upstream/cluster_state.h"
 
@@ -25,6 +26,10 @@ struct Generation {
   upstream::ClusterStates clusters;
   // filters[l][f]: listener l's filter entry f (config order).
   std::vector<std::vector<filters::FilterSharedState>> filters;
+  // The process's connection limit and overload flag: one object for the life of the process.
+  std::shared_ptr<core::OverloadState> overload;
+  // connectionLimits[l]: listener l's limit over all workers, carried on under the same name.
+  std::vector<std::shared_ptr<core::ConnectionLimit>> connectionLimits;
 };
 
 std::shared_ptr<const Generation> makeGeneration(std::shared_ptr<const config::Config> config,

@@ -1,6 +1,7 @@
 #include "upstream/upstream_connection.h"
 
 #include <cstring>
+#include <vector>
 
 #include "upstream/host_pool.h"
 
@@ -295,7 +296,41 @@ void UpstreamConnection::processInput() {
           }
           return;
         }
-        if (!discarding_) callbacks_->onUpstreamHeaders(head, false);
+        if (discarding_) break;
+        // Parse what already arrived of the body before the head goes out: a framing error
+        // there (a bad chunk line) is then still answered 502 instead of a response cut short.
+        std::vector<std::string_view> pieces;  // views into in_, which nothing changes meanwhile
+        core::Http1Parser::Event last;
+        for (;;) {
+          auto ahead = parser_.parse(in_.data() + inStart_, inEnd_ - inStart_);
+          inStart_ += ahead.consumed;
+          if (ahead.event != core::Http1Parser::Event::Body) {
+            last = ahead.event;
+            break;
+          }
+          pieces.push_back(parser_.body());
+        }
+        if (last == core::Http1Parser::Event::Error) {
+          fail(UpstreamFailure::BadResponse);
+          return;
+        }
+        auto stillOurs = [&] { return generation == generation_ && state_ == State::Busy && callbacks_ != nullptr; };
+        callbacks_->onUpstreamHeaders(head, false);
+        for (std::string_view piece : pieces) {
+          if (!stillOurs()) return;
+          callbacks_->onUpstreamData(piece, false);
+        }
+        if (!stillOurs()) return;
+        if (last == core::Http1Parser::Event::MessageComplete) {
+          responseDone_ = true;
+          timer_.clear();
+          if (!parser_.trailers().empty()) {
+            callbacks_->onUpstreamTrailers(parser_.trailers());
+          } else {
+            callbacks_->onUpstreamData({}, true);
+          }
+          return;
+        }
         break;
       }
       case core::Http1Parser::Event::Body:

@@ -393,6 +393,15 @@ const std::string kHost = "Host: h\r\n";
 TEST_CASE("rejected request heads") {
   const std::vector<Rejected> cases = {
       {"obs-fold", "GET / HTTP/1.1\r\n" + kHost + "X: a\r\n b\r\n\r\n", 400},
+      // Names a backend may read as a framing field ('_' for '-', repeated '-'): smuggling bait.
+      {"Transfer_Encoding", "POST / HTTP/1.1\r\n" + kHost + "Transfer_Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc", 400},
+      {"Content_Length", "POST / HTTP/1.1\r\n" + kHost + "Content_Length: 3\r\n\r\nabc", 400},
+      {"Transfer--Encoding", "POST / HTTP/1.1\r\n" + kHost + "Transfer--Encoding: chunked\r\n\r\n", 400},
+      // Byte order decides, however the input is split: the version's 505 comes before a bare
+      // CR after it, and a malformed version (anything after D.D) is 400 even if D.D is unsupported.
+      {"unsupported version, then bare CR", "GET / HTTP/0.1\r\xce\r\n\r\n", 505},
+      {"unsupported version with a tail", "POST / HTTP/1.9h\r\n" + kHost + "\r\n", 505},
+      {"bare CR before the version", "GET /\rx HTTP/1.1\r\n" + kHost + "\r\n", 400},
       {"obs-fold with tab", "GET / HTTP/1.1\r\n" + kHost + "X: a\r\n\tb\r\n\r\n", 400},
       {"first field starts with SP", "GET / HTTP/1.1\r\n Host: h\r\n\r\n", 400},
       {"space before colon", "GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400},

@@ -219,20 +219,7 @@ class RawUpstream {
  public:
   explicit RawUpstream(std::string response, bool closeAfterResponse = false)
       : response_(std::move(response)), closeAfterResponse_(closeAfterResponse) {
-    listenFd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    ::setsockopt(listenFd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(listenFd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        ::listen(listenFd_, 16) != 0) {
-      ::close(listenFd_);
-      throw std::runtime_error("RawUpstream: cannot listen");
-    }
-    socklen_t len = sizeof(addr);
-    ::getsockname(listenFd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port = ntohs(addr.sin_port);
+    listenFd_ = listenOnLoopback(16, port);
     thread_ = std::thread([this] { serve(); });
   }
   ~RawUpstream() {

@@ -94,6 +94,23 @@ size_t procStatusKb(pid_t pid, std::string_view field) {
 
 void sleepFor(Millis duration) { std::this_thread::sleep_for(duration); }
 
+int listenOnLoopback(int backlog, uint16_t& port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail(errnoText("socket"));
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr = loopback(0);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(fd, backlog) != 0) {
+    std::string error = errnoText("bind/listen on 127.0.0.1");
+    ::close(fd);
+    fail(error);
+  }
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
 uint16_t freeTcpPort() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) fail(errnoText("socket"));

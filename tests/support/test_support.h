@@ -30,6 +30,10 @@ using Millis = std::chrono::milliseconds;
 // A port that was free a moment ago on 127.0.0.1 (bind to port 0, read it, close).
 uint16_t freeTcpPort();
 
+// A listening socket on 127.0.0.1 at a port the kernel picks (SO_REUSEADDR, close-on-exec),
+// for servers a test writes itself. Returns the fd and sets `port`; throws when it cannot.
+int listenOnLoopback(int backlog, uint16_t& port);
+
 // Path of a built binary under $FLOWGUARD_BIN_DIR (set by ctest): "flowguard-backend" ->
 // <bin>/backend/flowguard-backend, "flowguard" -> <bin>/gateway/flowguard,
 // "flowguard-loadgen" -> <bin>/loadgen/flowguard-loadgen, anything else -> <bin>/<name>.

@@ -1,0 +1,107 @@
+// Process-wide admission of downstream connections and the overload flag. One
+// ConnectionLimit per listener (shared by that listener's socket on every worker, carried
+// across reloads by listener name) and one in OverloadState for the whole process. Workers
+// acquire and release on their own threads, the main thread sets limits and the flag: all
+// through relaxed atomics, no locks on the accept path.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace flowguard::core {
+
+// Why a connection was accepted and closed at once.
+enum class RejectReason : size_t { ListenerLimit = 0, ProcessLimit = 1, Overloaded = 2 };
+inline constexpr size_t kRejectReasons = 3;
+const char* rejectReasonName(RejectReason reason);  // "listener_limit", "process_limit", "overloaded"
+
+class ConnectionLimit {
+ public:
+  explicit ConnectionLimit(int64_t max = 0) : max_(max) {}
+
+  // 0 = unlimited. Lowering it closes nothing: only new connections see it.
+  void setMax(int64_t max) { max_.store(max, std::memory_order_relaxed); }
+  int64_t max() const { return max_.load(std::memory_order_relaxed); }
+
+  // Takes one slot when below the limit. Concurrent callers may each see room for the last
+  // slot; the increment decides, so the limit is never exceeded.
+  bool tryAcquire();
+  void release() { active_.fetch_sub(1, std::memory_order_relaxed); }
+  void countRejected(RejectReason reason) {
+    rejected_[static_cast<size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+  }
+
+  int64_t active() const { return active_.load(std::memory_order_relaxed); }
+  uint64_t accepted() const { return accepted_.load(std::memory_order_relaxed); }
+  uint64_t rejected(RejectReason reason) const {
+    return rejected_[static_cast<size_t>(reason)].load(std::memory_order_relaxed);
+  }
+  uint64_t rejectedTotal() const;
+
+ private:
+  std::atomic<int64_t> max_;
+  std::atomic<int64_t> active_{0};
+  std::atomic<uint64_t> accepted_{0};
+  std::array<std::atomic<uint64_t>, kRejectReasons> rejected_{};
+};
+
+// What the whole process shares: the overall connection limit and the memory overload flag
+// (set by the main thread's RSS sampling, read by workers at each accept and request head).
+struct OverloadState {
+  ConnectionLimit connections;
+  std::atomic<bool> overloaded{false};
+  std::atomic<uint64_t> shedRequests{0};  // requests answered 503 while overloaded
+  std::atomic<uint64_t> rssBytes{0};      // last sample
+  std::atomic<uint64_t> memoryLimit{0};   // in force; 0 = off
+  std::atomic<uint64_t> transitions{0};   // times the flag went on
+
+  bool isOverloaded() const { return overloaded.load(std::memory_order_relaxed); }
+};
+
+// The slots one connection holds; released when it is destroyed (with the connection).
+class ConnectionSlot {
+ public:
+  ConnectionSlot() = default;
+  ConnectionSlot(std::shared_ptr<ConnectionLimit> listener, std::shared_ptr<OverloadState> process)
+      : listener_(std::move(listener)), process_(std::move(process)) {}
+  ~ConnectionSlot() { reset(); }
+  ConnectionSlot(ConnectionSlot&& other) noexcept = default;
+  ConnectionSlot& operator=(ConnectionSlot&& other) noexcept {
+    if (this != &other) {
+      reset();
+      listener_ = std::move(other.listener_);
+      process_ = std::move(other.process_);
+    }
+    return *this;
+  }
+  ConnectionSlot(const ConnectionSlot&) = delete;
+  ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+
+  void reset();
+
+ private:
+  std::shared_ptr<ConnectionLimit> listener_;
+  std::shared_ptr<OverloadState> process_;
+};
+
+// Decides for one connection just accepted on a listener (either pointer may be null: no
+// such limit). Admitted: `slot` holds what was acquired. Rejected: nothing is held and the
+// rejection is counted on the listener (every reason) and on the process (every reason).
+bool admitConnection(const std::shared_ptr<ConnectionLimit>& listener,
+                     const std::shared_ptr<OverloadState>& process, ConnectionSlot& slot,
+                     RejectReason* reason = nullptr);
+
+// The default process-wide limit: half the RLIMIT_NOFILE soft limit (see config.h).
+int64_t defaultProcessConnectionLimit();
+
+// Resident set size of this process from /proc/self/statm, in bytes; 0 when unreadable.
+uint64_t currentRssBytes();
+
+// The overload flag after a sample: on above `limit`, off again only below 90% of it, so a
+// process hovering at the limit does not flap. `limit` 0: always off.
+bool nextOverloaded(bool overloaded, uint64_t rss, uint64_t limit);
+
+}  // namespace flowguard::core

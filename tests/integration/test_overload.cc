@@ -1,0 +1,269 @@
+// Overload protection as a black box: connection limits per listener and per process
+// (beyond them: accepted and closed, counted), the memory overload action (a tiny
+// memory_limit applied by reload trips it: new connections closed, new requests 503; a
+// raised limit brings service back), and the write-queue bound of a client that pipelines
+// requests without reading the answers.
+#include "tests/integration/gateway_fixture.h"
+
+#include <fcntl.h>
+
+using namespace flowguard::test;
+
+namespace {
+
+HttpResponse call(uint16_t port, const std::string& method, const std::string& path) {
+  HttpClient c;
+  c.connect(port);
+  std::string raw = method + " " + path + " HTTP/1.1\r\nHost: admin.test\r\nConnection: close\r\n";
+  if (method == "POST") raw += "Content-Length: 0\r\n";
+  c.sendRaw(raw + "\r\n");
+  return c.readResponse();
+}
+
+Json stats(uint16_t adminPort) {
+  return json(call(adminPort, "GET", "/stats"));
+}
+
+// A gateway answering /* itself (no upstream), with metrics and an admin listener.
+struct LocalGateway {
+  explicit LocalGateway(std::vector<std::string> listener, std::vector<std::string> topLevel = {},
+                        std::string body = "ok")
+      : adminPort(freeTcpPort()) {
+    spec.listener = std::move(listener);
+    spec.filters = {"{ name: metrics }"};
+    spec.routes = {"{ match: { prefix: / }, direct_response: { status: 200, body: \"" + body + "\" } }"};
+    spec.topLevel = std::move(topLevel);
+    spec.topLevel.push_back("admin: { address: \"127.0.0.1:" + std::to_string(adminPort) + "\" }");
+    gw = std::make_unique<Gateway>(spec);
+  }
+  GatewaySpec spec;
+  uint16_t adminPort;
+  std::unique_ptr<Gateway> gw;
+};
+
+// A client that got in: one keep-alive request answered 200.
+std::unique_ptr<HttpClient> admitted(uint16_t port) {
+  auto c = std::make_unique<HttpClient>();
+  c->connect(port);
+  c->sendRaw(get("/"));
+  HttpResponse r = c->readResponse();
+  REQUIRE(r.status == 200);
+  return c;
+}
+
+// A connection the gateway accepts and closes at once: EOF before any request is answered.
+bool refused(uint16_t port) {
+  HttpClient c;
+  c.connect(port);
+  return c.peerClosed(3s);
+}
+
+}  // namespace
+
+TEST_CASE("overload: a listener's max_connections; beyond it accepted, closed and counted") {
+  LocalGateway g({"max_connections: 3"});
+  const uint16_t port = g.gw->port;
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (int i = 0; i < 3; ++i) clients.push_back(admitted(port));
+  CHECK(refused(port));
+  CHECK(refused(port));
+  Json s = stats(g.adminPort);
+  INFO(s.dump(2));
+  CHECK(s["listener_connections"]["test"]["active"] == 3);
+  CHECK(s["listener_connections"]["test"]["max"] == 3);
+  CHECK(s["listener_connections"]["test"]["rejected_connections"] == 2);
+  CHECK(s["listener_connections"]["test"]["rejected_by_reason"]["listener_limit"] == 2);
+  CHECK(s["connections"]["rejected_connections"] == 2);
+  std::string prom = call(g.adminPort, "GET", "/stats/prometheus").body;
+  CHECK(prom.find("flowguard_connections_rejected_total{listener=\"test\",reason=\"listener_limit\"} 2") !=
+        std::string::npos);
+  CHECK(prom.find("flowguard_connections_active{listener=\"test\"} 3") != std::string::npos);
+
+  // A slot comes free when a connection closes.
+  clients.pop_back();
+  REQUIRE(waitUntil([&] { return stats(g.adminPort)["listener_connections"]["test"]["active"] == 2; }, 5s));
+  clients.push_back(admitted(port));
+  CHECK(refused(port));
+}
+
+TEST_CASE("overload: the process-wide max_connections holds over every listener") {
+  LocalGateway g({}, {"overload: { max_connections: 2 }"});
+  auto a = admitted(g.gw->port);
+  auto b = admitted(g.gw->port);
+  CHECK(refused(g.gw->port));
+  Json s = stats(g.adminPort);
+  INFO(s.dump(2));
+  CHECK(s["connections"]["max"] == 2);
+  CHECK(s["connections"]["active"] == 2);
+  CHECK(s["connections"]["rejected_by_reason"]["process_limit"] == 1);
+  CHECK(s["listener_connections"]["test"]["rejected_by_reason"]["process_limit"] == 1);
+}
+
+TEST_CASE(
+    "overload: memory above memory_limit sheds with 503 and closes new connections; a raised limit "
+    "restores") {
+  const std::string roomy = "overload: { memory_limit: 4GiB, check_interval: 100ms }";
+  const std::string tiny = "overload: { memory_limit: 1MiB, check_interval: 100ms }";
+  LocalGateway g({}, {roomy});
+  const uint16_t port = g.gw->port;
+  auto before = admitted(port);  // a keep-alive connection from before the overload
+  CHECK(stats(g.adminPort)["overloaded"] == false);
+
+  auto reloadWith = [&](const std::string& overload) {
+    GatewaySpec spec = g.spec;
+    spec.topLevel[0] = overload;
+    writeFile(g.gw->configPath, spec.yaml(port));
+    HttpResponse r = call(g.adminPort, "POST", "/reload");
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+  };
+  reloadWith(tiny);
+  REQUIRE(waitUntil([&] { return stats(g.adminPort)["overloaded"] == true; }, 5s));
+
+  // A new request on an open connection: 503 {"error":"overloaded"}, and the connection closes.
+  before->sendRaw(get("/"));
+  HttpResponse shed = before->readResponse();
+  checkErrorJson(shed, 503);
+  CHECK(json(shed)["error"] == "overloaded");
+  CHECK(shed.header("Connection") == "close");
+  CHECK(before->peerClosed(3s));
+  // New connections: accepted and closed at once.
+  CHECK(refused(port));
+
+  Json s = stats(g.adminPort);
+  INFO(s.dump(2));
+  CHECK(s["overload"]["shed_requests"] == 1);
+  CHECK(s["overload"]["memory_limit_bytes"] == 1 << 20);
+  CHECK(s["overload"]["rss_bytes"].get<uint64_t>() > (1u << 20));
+  CHECK(s["connections"]["rejected_by_reason"]["overloaded"].get<uint64_t>() >= 1);
+  std::string prom = call(g.adminPort, "GET", "/stats/prometheus").body;
+  CHECK(prom.find("flowguard_overloaded 1") != std::string::npos);
+  CHECK(g.gw->process.logText().find("flowguard: overload: RSS") != std::string::npos);
+
+  reloadWith(roomy);
+  REQUIRE(waitUntil([&] { return stats(g.adminPort)["overloaded"] == false; }, 5s));
+  auto after = admitted(port);
+  CHECK(g.gw->process.logText().find("accepting again") != std::string::npos);
+  CHECK(call(g.adminPort, "GET", "/stats/prometheus").body.find("flowguard_overloaded 0") !=
+        std::string::npos);
+}
+
+namespace {
+
+// A raw connection with a small receive buffer, so the kernel holds little of what the
+// gateway writes: what is not read stays in the gateway's write queue.
+int smallWindowConnect(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int rcv = 16 * 1024;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return fd;
+}
+
+// Sends `count` pipelined GETs without reading; stops when the gateway takes nothing for a
+// second. Returns how many whole requests went out.
+int pipelineWithoutReading(int fd, int count) {
+  const std::string one = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::string all;
+  for (int i = 0; i < count; ++i) all += one;
+  size_t sent = 0;
+  while (sent < all.size()) {
+    ssize_t n = ::send(fd, all.data() + sent, all.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) break;
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, 1000) <= 0) break;  // no room for a second: the gateway stopped reading
+  }
+  return static_cast<int>(sent / one.size());
+}
+
+uint64_t answered(uint16_t adminPort) {
+  return stats(adminPort)["listeners"]["test"]["requests"].get<uint64_t>();
+}
+
+size_t countResponses(const std::string& data) {
+  size_t n = 0;
+  for (size_t at = data.find("HTTP/1.1 200 "); at != std::string::npos;
+       at = data.find("HTTP/1.1 200 ", at + 1))
+    ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("overload: pipelining without reading cannot grow the write queue without bound") {
+  const std::string body(8192, 'x');  // ~8 KiB answers to ~30-byte requests
+  LocalGateway g({"idle_timeout: 30s"}, {}, body);
+  int fd = smallWindowConnect(g.gw->port);
+  const int total = 20000;  // unbounded, that would be 160 MiB of answers queued
+  const int sent = pipelineWithoutReading(fd, total);
+  // The count settles once the gateway holds its input.
+  uint64_t last = 0, now = answered(g.adminPort);
+  for (int i = 0; i < 50 && (now != last || now == 0); ++i) {
+    sleepFor(200ms);
+    last = now;
+    now = answered(g.adminPort);
+  }
+  MESSAGE("pipelined " << sent << " requests without reading; the gateway answered " << now
+                       << " before holding its input");
+  CHECK(now < static_cast<uint64_t>(sent));
+  // 1 MiB write watermark plus what the kernel buffers (a few MiB on loopback).
+  CHECK(now * body.size() < 16ull << 20);
+
+  // Reading resumes the pipeline: every request sent gets its answer, in order.
+  std::string received;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  size_t responses = 0;
+  while (responses < static_cast<size_t>(sent) && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 500) <= 0) continue;
+    char buf[65536];
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    // Count answers as they come and keep only a tail that may hold a split status line.
+    received.append(buf, static_cast<size_t>(n));
+    responses += countResponses(received);
+    size_t keep = std::min<size_t>(received.size(), 16);
+    received.erase(0, received.size() - keep);
+    responses -= countResponses(received);
+  }
+  CHECK(responses == static_cast<size_t>(sent));
+  ::close(fd);
+}
+
+TEST_CASE("overload: a pipelining client that never reads is closed after the idle timeout") {
+  const std::string body(8192, 'x');
+  LocalGateway g({"idle_timeout: 1s"}, {}, body);
+  int fd = smallWindowConnect(g.gw->port);
+  const int sent = pipelineWithoutReading(fd, 20000);
+  sleepFor(2500ms);
+  // What was queued before the close may still arrive; then EOF, well short of every answer.
+  std::string tail;
+  size_t responses = 0;
+  bool eof = false;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!eof && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 500) <= 0) continue;
+    char buf[65536];
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) {
+      eof = true;
+      break;
+    }
+    tail.append(buf, static_cast<size_t>(n));
+    responses += countResponses(tail);
+    tail.erase(0, tail.size() - std::min<size_t>(tail.size(), 16));
+    responses -= countResponses(tail);
+  }
+  CHECK(eof);
+  CHECK(responses < static_cast<size_t>(sent));
+  ::close(fd);
+}
