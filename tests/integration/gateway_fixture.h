@@ -194,6 +194,20 @@ inline void checkErrorJson(const HttpResponse& r, int status) {
   if (j.contains("request_id")) CHECK_FALSE(j["request_id"].get<std::string>().empty());
 }
 
+// One blocking connect attempt to 127.0.0.1:port, no retries: 0 when it was accepted, else
+// the errno (ECONNREFUSED: nothing listening).
+inline int connectOnce(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  const int err = rc == 0 ? 0 : errno;
+  ::close(fd);
+  return err;
+}
+
 // Sets `stop` and joins `threads` when it goes out of scope: load threads end on every way
 // out of a test, a failed REQUIRE included.
 struct StopAndJoin {

@@ -73,18 +73,6 @@ CliResult runCli(const std::vector<std::string>& args) {
   return result;
 }
 
-// One blocking connect attempt to 127.0.0.1:port, no retries.
-bool canConnect(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  ::close(fd);
-  return ok;
-}
-
 }  // namespace
 
 TEST_CASE("a proxied request keeps method, path, query, Host and gets forwarding headers") {
@@ -623,7 +611,7 @@ TEST_CASE("SIGTERM right after the port opens still drains and exits 0") {
     // Probe without pauses so the signal follows the first accepted connection closely.
     bool open = false;
     auto deadline = Clock::now() + 10s;
-    while (!open && Clock::now() < deadline && gw.running()) open = canConnect(port);
+    while (!open && Clock::now() < deadline && gw.running()) open = connectOnce(port) == 0;
     REQUIRE(open);
     gw.signal(SIGTERM);
     auto status = gw.waitExit(10s);

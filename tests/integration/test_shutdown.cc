@@ -63,19 +63,6 @@ struct DrainingGateway {
   std::unique_ptr<Process> process;
 };
 
-// One connect attempt: true when refused (nothing listening), false when accepted.
-bool connectRefused(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  const int err = errno;
-  ::close(fd);
-  return rc != 0 && err == ECONNREFUSED;
-}
-
 int64_t countRows(const std::string& dbPath, const std::string& table) {
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(dbPath.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
@@ -302,9 +289,9 @@ TEST_CASE(
   // The idle connection is closed.
   CHECK_MESSAGE(idle.peerClosed(1s), "an idle keep-alive connection stayed open during the drain");
   // New connections are refused soon after the signal.
-  CHECK_MESSAGE(waitUntil([&] { return connectRefused(gw.port); }, 1s), "the listener still accepts");
+  CHECK_MESSAGE(waitUntil([&] { return connectOnce(gw.port) == ECONNREFUSED; }, 1s), "the listener still accepts");
   const long refusedAtMs = elapsedMs(signalAt);
-  CHECK(connectRefused(gw.port));
+  CHECK(connectOnce(gw.port) == ECONNREFUSED);
   CHECK(gw.process->running());  // still draining: the slow requests are not done
 
   // The slow requests were in flight: complete answers, each with Connection: close.
