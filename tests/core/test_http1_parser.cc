@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/http_text.h"
+
 using namespace flowguard::core;
 using Kind = Http1Parser::Kind;
 using Event = Http1Parser::Event;
@@ -29,21 +31,8 @@ void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace {
 
-const char* framingName(BodyFraming f) {
-  switch (f) {
-    case BodyFraming::None: return "none";
-    case BodyFraming::ContentLength: return "cl";
-    case BodyFraming::Chunked: return "chunked";
-    case BodyFraming::UntilClose: return "close";
-  }
-  return "?";
-}
-
-std::string describeFields(const HeaderMap& h) {
-  std::string s;
-  for (const Header& f : h) s += "[" + f.name + "=" + f.value + "]";
-  return s;
-}
+using flowguard::test::describeFields;
+using flowguard::test::framingName;
 
 std::string describe(const RequestHead& r) {
   return r.method + " " + r.target + " 1." + std::to_string(r.versionMinor) + " " + framingName(r.framing) +

@@ -18,6 +18,7 @@
 #include "filters/store_handlers.h"
 #include "filters/stored_keys.h"
 #include "loadgen/options.h"
+#include "tests/support/http_text.h"
 
 namespace flowguard::fuzz {
 namespace {
@@ -65,21 +66,8 @@ void checkFields(const core::HeaderMap& fields, size_t maxFields, std::string_vi
   }
 }
 
-std::string framingName(BodyFraming f) {
-  switch (f) {
-    case BodyFraming::None: return "none";
-    case BodyFraming::ContentLength: return "cl";
-    case BodyFraming::Chunked: return "chunked";
-    case BodyFraming::UntilClose: return "close";
-  }
-  return "?";
-}
-
-std::string describeFields(const core::HeaderMap& h) {
-  std::string s;
-  for (const core::Header& f : h) s += "[" + f.name + "=" + f.value + "]";
-  return s;
-}
+using test::describeFields;
+using test::framingName;
 
 struct Message {
   std::string head;
