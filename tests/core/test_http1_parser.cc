@@ -19,7 +19,9 @@ using Limits = Http1Parser::Limits;
 // Replacing global new/delete with malloc/free is correct, but once inlined GCC 12 sees a
 // free() of memory from "new" and warns (-Wmismatched-new-delete): a known false positive
 // for replacement allocation functions.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 static std::atomic<size_t> gAllocations{0};
 void* operator new(size_t n) {
   gAllocations.fetch_add(1, std::memory_order_relaxed);

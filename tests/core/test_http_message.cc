@@ -5,7 +5,9 @@
 // GCC 12 at -O3 reports -Wmaybe-uninitialized inside std::string when a short literal is
 // assigned to a fresh string (GCC bug 105329): a false positive in the library's inlined
 // code, not in this file's logic.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 using namespace flowguard::core;
 

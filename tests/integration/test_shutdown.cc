@@ -349,8 +349,12 @@ TEST_CASE("shutdown: a request still running at drain_timeout is cut, and the ga
 }
 
 TEST_CASE("shutdown: a second SIGTERM or SIGINT during the drain exits at once with status 1") {
-  for (const auto& [first, second] :
+  for (const auto& signals :
        {std::pair{SIGTERM, SIGTERM}, std::pair{SIGINT, SIGINT}, std::pair{SIGINT, SIGTERM}}) {
+    // Named copies, not a structured binding: doctest's macros capture them in lambdas,
+    // which clang 14 does not allow for bindings.
+    const int first = signals.first;
+    const int second = signals.second;
     CAPTURE(first);
     CAPTURE(second);
     Backend b1("b1");

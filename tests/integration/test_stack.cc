@@ -416,7 +416,9 @@ TEST_CASE("scripts/stack: register, proxy, plan limit, /stats, request_log in Po
   std::vector<ProcInfo> started = stack.snapshot();
   std::set<pid_t> startedPids;
   for (const ProcInfo& p : started) startedPids.insert(p.pid);
-  for (const auto& [name, pid] : stack.servicePids) CHECK_MESSAGE(startedPids.count(pid) == 1, name);
+  for (const auto& service : stack.servicePids) {
+    CHECK_MESSAGE(startedPids.count(service.second) == 1, service.first);
+  }
   CHECK(stack.servicePids.size() == 6);  // redis, postgres, 3 backends, 1 gateway
   stack.process().signal(SIGTERM);
   std::optional<int> status = stack.process().waitExit(60s);
