@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -37,6 +38,13 @@ std::string readAll(const fs::path& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+// tests/fuzz in the source tree; ctest sets FLOWGUARD_SOURCE_DIR for every test.
+fs::path fuzzDir() {
+  const char* source = std::getenv("FLOWGUARD_SOURCE_DIR");
+  REQUIRE_MESSAGE(source, "FLOWGUARD_SOURCE_DIR is not set (run through ctest)");
+  return fs::path(source) / "tests" / "fuzz";
+}
+
 size_t replay(const FuzzTarget& target, const fs::path& dir) {
   size_t count = 0;
   for (const fs::path& file : filesIn(dir)) {
@@ -53,7 +61,7 @@ size_t replay(const FuzzTarget& target, const fs::path& dir) {
 TEST_CASE("fuzz seed corpora pass every invariant") {
   for (const FuzzTarget& target : kFuzzTargets) {
     INFO("target: " << target.name);
-    const size_t count = replay(target, fs::path(FLOWGUARD_FUZZ_DIR) / "corpus" / target.name);
+    const size_t count = replay(target, fuzzDir() / "corpus" / target.name);
     // An empty or missing corpus would make this test pass without checking anything.
     CHECK(count >= 5);
   }
@@ -62,6 +70,6 @@ TEST_CASE("fuzz seed corpora pass every invariant") {
 TEST_CASE("saved fuzz crash inputs stay fixed") {
   for (const FuzzTarget& target : kFuzzTargets) {
     INFO("target: " << target.name);
-    replay(target, fs::path(FLOWGUARD_FUZZ_DIR) / "regressions" / target.name);
+    replay(target, fuzzDir() / "regressions" / target.name);
   }
 }
