@@ -139,6 +139,7 @@ Json configDump(const config::Config& config) {
                          {"idle_timeout_ms", l.idleTimeout.count()},
                          {"body_timeout_ms", l.bodyTimeout.count()},
                          {"max_connections", l.maxConnections},
+                         {"buffer_limit", l.bufferLimit},
                          {"filters", std::move(filters)}});
   }
   Json clusters = Json::array();

@@ -177,6 +177,10 @@ struct ListenerConfig {
   // Open connections of this listener over all workers; more are accepted and closed at once
   // (counted). 0 = no limit of its own: the process-wide overload.max_connections still holds.
   uint64_t maxConnections = 0;
+  // Response bytes a connection may queue for a client that reads slowly (Envoy's
+  // per_connection_buffer_limit_bytes). Above it the router stops reading the upstream and a
+  // pipelining client's next request is not read, until half of it has been written.
+  size_t bufferLimit = 1 << 20;
   SourceLocation location;
   bool operator==(const ListenerConfig&) const = default;
 };

@@ -463,7 +463,7 @@ ListenerConfig parseListener(YamlReader& r, const YAML::Node& node, FilterParseC
   if (!r.expectMap(node, "listener")) return listener;
   r.checkKeys(node, "in listener",
               {"name", "address", "filters", "max_request_body", "max_header_bytes", "max_headers",
-               "header_timeout", "idle_timeout", "body_timeout", "max_connections"});
+               "header_timeout", "idle_timeout", "body_timeout", "max_connections", "buffer_limit"});
   if (auto nameNode = readName(r, node, "in listener", listener.name)) {
     names.add(r, listener.name, *nameNode);
   }
@@ -483,6 +483,8 @@ ListenerConfig parseListener(YamlReader& r, const YAML::Node& node, FilterParseC
   setDuration(r, node, "idle_timeout", listener.idleTimeout);
   setDuration(r, node, "body_timeout", listener.bodyTimeout);
   setInteger(r, node, "max_connections", 0, kMaxConnections, listener.maxConnections);
+  // Below a few KiB every answer would stop the connection's reads; that is a typo, not a policy.
+  setSize(r, node, "buffer_limit", 4 * 1024, listener.bufferLimit);
   return listener;
 }
 

@@ -23,6 +23,7 @@ core::ListenerSettings toSettings(const config::ListenerConfig& listener) {
   settings.headerTimeout = listener.headerTimeout;
   settings.idleTimeout = listener.idleTimeout;
   settings.bodyTimeout = listener.bodyTimeout;
+  settings.writeHighWatermark = listener.bufferLimit;
   return settings;
 }
 

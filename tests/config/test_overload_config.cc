@@ -32,18 +32,20 @@ TEST_CASE("overload and listener limits: defaults") {
   const ListenerConfig& l = config->listeners.at(0);
   CHECK(l.maxConnections == 0);
   CHECK(l.bodyTimeout == 60s);
+  CHECK(l.bufferLimit == 1u << 20);
   CHECK_FALSE(config->overload.maxConnections.has_value());  // auto: half of RLIMIT_NOFILE
   CHECK(config->overload.memoryLimit == 0);
   CHECK(config->overload.checkInterval == 1s);
 }
 
 TEST_CASE("overload and listener limits: every field parses") {
-  auto config = loadOk(withListener("    max_connections: 500\n    body_timeout: 5s\n",
+  auto config = loadOk(withListener("    max_connections: 500\n    body_timeout: 5s\n    buffer_limit: 64KiB\n",
                                     "overload: { max_connections: 2000, memory_limit: 512MiB, check_interval: "
                                     "250ms }\n"));
   const ListenerConfig& l = config->listeners.at(0);
   CHECK(l.maxConnections == 500);
   CHECK(l.bodyTimeout == 5s);
+  CHECK(l.bufferLimit == 64u * 1024);
   REQUIRE(config->overload.maxConnections.has_value());
   CHECK(*config->overload.maxConnections == 2000);
   CHECK(config->overload.memoryLimit == 512ull << 20);
@@ -63,6 +65,10 @@ TEST_CASE("overload and listener limits: errors name file:line:col") {
   CHECK(onlyError(withListener("    max_connections: lots\n")).starts_with("t.yaml:4:22: "));
   CHECK(onlyError(withListener("    body_timeout: 0s\n")).starts_with("t.yaml:4:19: "));
   CHECK(onlyError(withListener("    body_timeout: 10\n")).starts_with("t.yaml:4:19: "));
+  std::string tooSmall = onlyError(withListener("    buffer_limit: 1KiB\n"));
+  CHECK(tooSmall.starts_with("t.yaml:4:19: "));
+  CHECK(tooSmall.find("buffer_limit") != std::string::npos);
+  CHECK(onlyError(withListener("    buffer_limit: -5\n")).starts_with("t.yaml:4:19: "));
 
   std::string e = onlyError(withListener("", "overload: { memory_limit: 12XB }\n"));
   CHECK(e.starts_with("t.yaml:1:27: "));

@@ -238,6 +238,26 @@ TEST_CASE("overload: pipelining without reading cannot grow the write queue with
   ::close(fd);
 }
 
+TEST_CASE("overload: buffer_limit sets how much is queued for a client that does not read") {
+  // With the default 1 MiB the test above sees well under 16 MiB answered; a 48 MiB limit lets
+  // the gateway answer (and queue) at least that much before it holds its input.
+  const std::string body(8192, 'x');
+  LocalGateway g({"idle_timeout: 30s", "buffer_limit: 48MiB"}, {}, body);
+  CHECK(json(call(g.adminPort, "GET", "/config_dump"))["config"]["listeners"][0]["buffer_limit"] == 48u << 20);
+  int fd = smallWindowConnect(g.gw->port);
+  const int sent = pipelineWithoutReading(fd, 20000);
+  uint64_t last = 0, now = answered(g.adminPort);
+  for (int i = 0; i < 50 && (now != last || now == 0); ++i) {
+    sleepFor(200ms);
+    last = now;
+    now = answered(g.adminPort);
+  }
+  MESSAGE("buffer_limit 48MiB: pipelined " << sent << " requests, the gateway answered " << now);
+  CHECK(now * body.size() >= 48ull << 20);
+  CHECK(now < static_cast<uint64_t>(sent));  // and still held its input in the end
+  ::close(fd);
+}
+
 TEST_CASE("overload: a pipelining client that never reads is closed after the idle timeout") {
   const std::string body(8192, 'x');
   LocalGateway g({"idle_timeout: 1s"}, {}, body);
