@@ -314,6 +314,14 @@ void UpstreamConnection::processInput() {
           fail(UpstreamFailure::BadResponse);
           return;
         }
+        if (last == core::Http1Parser::Event::MessageComplete) {
+          // Marked before the callbacks: a client that is gone by the time its answer is
+          // written makes the router call discardResponse() from inside them, which must see
+          // that nothing is left to read. Otherwise the connection waited, busy and without
+          // a deadline, for a response it had already consumed (the soak's fd leak).
+          responseDone_ = true;
+          timer_.clear();
+        }
         auto stillOurs = [&] { return generation == generation_ && state_ == State::Busy && callbacks_ != nullptr; };
         callbacks_->onUpstreamHeaders(head, false);
         for (std::string_view piece : pieces) {
@@ -322,8 +330,6 @@ void UpstreamConnection::processInput() {
         }
         if (!stillOurs()) return;
         if (last == core::Http1Parser::Event::MessageComplete) {
-          responseDone_ = true;
-          timer_.clear();
           if (!parser_.trailers().empty()) {
             callbacks_->onUpstreamTrailers(parser_.trailers());
           } else {
