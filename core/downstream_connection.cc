@@ -127,8 +127,16 @@ void DownstreamConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_b
   auto* self = static_cast<DownstreamConnection*>(stream->data);
   if (nread == 0) return;
   if (nread < 0) {
-    // EOF or error. A request still waiting for its response is aborted: the client will
-    // never read it (nginx reports 499 here and Envoy resets the stream, too).
+    // A client may half-close once its request is sent (netcat, some HTTP/1.0 tools): what
+    // it sent in full is still answered, then the connection closes, as HAProxy does by
+    // default. Aborting instead (nginx's 499, Envoy's reset) made whether such a client got
+    // its answer depend on whether its FIN arrived before the response. An error, or EOF in
+    // the middle of a request, aborts: that request can never be answered.
+    if (nread == UV_EOF && self->chain_ && self->bodyDone_ && !self->closing_) {
+      self->peerFinished_ = true;
+      self->updateReading();
+      return;
+    }
     self->close();
     return;
   }
@@ -164,6 +172,12 @@ void DownstreamConnection::processInput() {
     inStart_ += result.consumed;
     switch (result.event) {
       case Http1Parser::Event::NeedMore:
+        if (peerFinished_ && !chain_) {
+          // Every complete request is answered; the rest of one can never arrive.
+          closeAfterResponse_ = true;
+          if (writer_.queuedBytes() == 0) close();
+          return;
+        }
         updateReading();
         return;
       case Http1Parser::Event::HeadComplete:
@@ -209,6 +223,7 @@ void DownstreamConnection::updateReading() {
   bool bufferFull = inEnd_ - inStart_ >= kMaxReadBuffer - kMinReadSpace;
   bool want = !bufferFull && !(chain_ && phase_ == Phase::Body && bodyPaused_);
   if (closeAfterResponse_ && !chain_) want = false;
+  if (peerFinished_) want = false;
   if (!chain_ && outputBacklogged()) {
     want = false;
     if (!heldForOutput_) {
@@ -564,7 +579,7 @@ void DownstreamConnection::finishRequest() {
   phase_ = Phase::Head;
   timerInBodyPhase_ = false;
   aboveWatermark_ = false;  // the next request starts with a fresh watermark signal
-  if (closeAfterResponse_ || draining_) {
+  if (closeAfterResponse_ || draining_ || (peerFinished_ && inStart_ == inEnd_)) {
     closeAfterResponse_ = true;
     updateReading();
     if (writer_.queuedBytes() == 0) {

@@ -100,6 +100,9 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
   bool closing_ = false;
   bool draining_ = false;         // shutdown: close after the current exchange
   bool closeAfterResponse_ = false;
+  // The client half-closed (EOF) after a complete request: what it sent is answered, then the
+  // connection closes. Nothing more is read.
+  bool peerFinished_ = false;
   bool timerInHeadPhase_ = false;
   bool timerInBodyPhase_ = false;  // the body timeout runs
   // Between requests, reading stops while more than writeHighWatermark response bytes wait

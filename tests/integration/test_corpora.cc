@@ -997,7 +997,8 @@ void judge(const std::string& name, const std::string& failure, const Listed& li
                       << ") but no longer differs: remove it from the list");
       ++tally.failed;
     } else {
-      MESSAGE((deviation ? "deviation " : "known failure ") << name << ": " << failure);
+      const std::string kind = deviation ? "deviation " : "known failure ";
+      MESSAGE(kind << name << ": " << failure);
       ++(deviation ? tally.deviating : tally.knownFailing);
     }
     return;

@@ -217,6 +217,39 @@ TEST_CASE("a client that leaves before the answer does not cost an upstream conn
   CHECK(upstreamConnections == 1);
 }
 
+TEST_CASE("a client that half-closes after its requests still gets every answer, then EOF") {
+  Backend b;
+  Gateway gw(proxySpec({b.port}));
+  HttpClient c;
+  c.connect(gw.port);
+  // Two pipelined requests, then FIN: it reaches the gateway long before the slow first
+  // answer does, and must not cancel what was sent in full.
+  c.sendRaw(get("/delay/200") + get("/second"));
+  REQUIRE(::shutdown(c.fd(), SHUT_WR) == 0);
+  HttpResponse r1 = c.readResponse();
+  HttpResponse r2 = c.readResponse();
+  CHECK(json(r1)["path"] == "/delay/200");
+  CHECK(json(r2)["path"] == "/second");
+  CHECK(c.peerClosed(Millis(2000)));
+}
+
+TEST_CASE("EOF in the middle of a request closes the connection without an answer") {
+  Backend b;
+  Gateway gw(proxySpec({b.port}));
+  for (const std::string& partial :
+       {std::string("POST /upload HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 10\r\n\r\nabc"),
+        std::string("GET /half HTTP/1.1\r\nHost: gw.te")}) {
+    CAPTURE(partial);
+    HttpClient c;
+    c.connect(gw.port);
+    c.sendRaw(partial);
+    REQUIRE(::shutdown(c.fd(), SHUT_WR) == 0);
+    CHECK(c.peerClosed(Millis(2000)));
+    CHECK_THROWS(c.readResponse(Millis(100)));  // closed before any answer
+  }
+  REQUIRE(httpGet(gw.port, "/after").status == 200);  // and the gateway still serves
+}
+
 TEST_CASE("a dead host is skipped by retries; all hosts dead gives 502") {
   SUBCASE("one of three hosts refuses connections") {
     Backend b1("b1"), b2("b2");
