@@ -264,7 +264,8 @@ Json AdminStats::stats() const {
                            {"rss_bytes", load(o.rssBytes)},
                            {"memory_limit_bytes", load(o.memoryLimit)},
                            {"shed_requests", load(o.shedRequests)},
-                           {"transitions", load(o.transitions)}};
+                           {"transitions", load(o.transitions)},
+                           {"heap_releases", load(o.heapReleases)}};
   } else {
     out["overloaded"] = false;
   }
@@ -569,6 +570,9 @@ std::string AdminStats::prometheus() const {
     out += fmt::format("flowguard_resident_memory_bytes {}\n", load(o.rssBytes));
     header(out, "flowguard_memory_limit_bytes", "gauge", "overload.memory_limit (0 = off).");
     out += fmt::format("flowguard_memory_limit_bytes {}\n", load(o.memoryLimit));
+    header(out, "flowguard_heap_releases_total", "counter",
+           "Times the allocator's free memory was given back to the system (malloc_trim).");
+    out += fmt::format("flowguard_heap_releases_total {}\n", load(o.heapReleases));
   }
   header(out, "flowguard_draining", "gauge", "1 while the gateway reports itself not ready (draining).");
   out += fmt::format("flowguard_draining {}\n", draining_ ? 1 : 0);

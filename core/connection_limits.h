@@ -57,6 +57,7 @@ struct OverloadState {
   std::atomic<uint64_t> rssBytes{0};      // last sample
   std::atomic<uint64_t> memoryLimit{0};   // in force; 0 = off
   std::atomic<uint64_t> transitions{0};   // times the flag went on
+  std::atomic<uint64_t> heapReleases{0};  // times free heap memory was given back (see below)
 
   bool isOverloaded() const { return overloaded.load(std::memory_order_relaxed); }
 };
@@ -103,5 +104,17 @@ uint64_t currentRssBytes();
 // The overload flag after a sample: on above `limit`, off again only below 90% of it, so a
 // process hovering at the limit does not flap. `limit` 0: always off.
 bool nextOverloaded(bool overloaded, uint64_t rss, uint64_t limit);
+
+// Whether to give the allocator's free memory back to the system now (malloc_trim). glibc
+// keeps what a burst of connections freed (their read buffers: 16-64 KiB each) for reuse, so
+// RSS stays at the burst's high-water mark although nothing uses it. Released when RSS has
+// grown kHeapReleaseStep past what the last release left, at most every
+// kHeapReleaseInterval; and always just before overload would be declared, so memory that
+// is free does not make the gateway shed load (Envoy's shrink_heap overload action). A real
+// leak is live memory: releasing cannot hide it.
+inline constexpr uint64_t kHeapReleaseStep = 1 << 20;
+inline constexpr uint64_t kHeapReleaseIntervalMs = 10'000;
+bool shouldReleaseHeap(uint64_t rss, uint64_t rssAfterLastRelease, uint64_t msSinceLastRelease,
+                       bool overloaded, uint64_t limit);
 
 }  // namespace flowguard::core

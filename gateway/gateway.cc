@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -155,6 +156,8 @@ class Supervisor {
   uv_async_t workerExited_;  // workers wake the main loop when they are done
   uv_timer_t overloadTimer_;
   config::Duration overloadInterval_{0};
+  uint64_t rssAfterHeapRelease_ = 0;  // see core::shouldReleaseHeap
+  uint64_t lastHeapReleaseMs_ = 0;    // uv_now of the last release
   std::atomic<unsigned> workersExited_{0};
   bool stopping_ = false;
   bool hurried_ = false;  // a second stop signal: exit now
@@ -318,9 +321,21 @@ void Supervisor::startOverloadChecks() {
 void Supervisor::checkOverload() {
   core::OverloadState& state = *generation_->overload;
   const uint64_t limit = state.memoryLimit.load(std::memory_order_relaxed);
-  const uint64_t rss = core::currentRssBytes();
-  state.rssBytes.store(rss, std::memory_order_relaxed);
   const bool was = state.isOverloaded();
+  uint64_t rss = core::currentRssBytes();
+  const uint64_t nowMs = uv_now(&loop_);
+  if (rssAfterHeapRelease_ == 0) {
+    rssAfterHeapRelease_ = rss;
+    lastHeapReleaseMs_ = nowMs;
+  }
+  if (core::shouldReleaseHeap(rss, rssAfterHeapRelease_, nowMs - lastHeapReleaseMs_, was, limit)) {
+    malloc_trim(0);
+    rss = core::currentRssBytes();
+    rssAfterHeapRelease_ = rss;
+    lastHeapReleaseMs_ = nowMs;
+    state.heapReleases.fetch_add(1, std::memory_order_relaxed);
+  }
+  state.rssBytes.store(rss, std::memory_order_relaxed);
   const bool now = core::nextOverloaded(was, rss, limit);
   if (now == was) return;
   state.overloaded.store(now, std::memory_order_relaxed);

@@ -65,3 +65,23 @@ TEST_CASE("overload flag: on above the limit, off only below 90% of it") {
   CHECK_FALSE(nextOverloaded(true, 5000, 0));  // limit off clears the flag
   CHECK(currentRssBytes() > 0);
 }
+
+TEST_CASE("heap release: after RSS grew a step, at most every interval, and before overload") {
+  const uint64_t base = 100ull << 20;
+  const uint64_t later = kHeapReleaseIntervalMs;
+  // Steady: nothing to give back.
+  CHECK_FALSE(shouldReleaseHeap(base, base, later, false, 0));
+  CHECK_FALSE(shouldReleaseHeap(base + kHeapReleaseStep, base, later, false, 0));
+  // Grown past the step: released, but not again within the interval.
+  CHECK(shouldReleaseHeap(base + kHeapReleaseStep + 1, base, later, false, 0));
+  CHECK_FALSE(shouldReleaseHeap(base + kHeapReleaseStep + 1, base, later - 1, false, 0));
+  // Shrinking needs nothing.
+  CHECK_FALSE(shouldReleaseHeap(base / 2, base, later, false, 0));
+  // About to be declared overloaded: released first, whenever that is.
+  const uint64_t limit = base;
+  CHECK(shouldReleaseHeap(base + 1, base, 0, false, limit));
+  CHECK_FALSE(shouldReleaseHeap(base, base, 0, false, limit));
+  // While overloaded: once per interval, grown or not.
+  CHECK(shouldReleaseHeap(base + 1, base + 1, later, true, limit));
+  CHECK_FALSE(shouldReleaseHeap(base + 1, base + 1, later - 1, true, limit));
+}
