@@ -102,6 +102,26 @@ def describe_socket(pid, target):
     return target
 
 
+def socket_split(pid, port, backend_port):
+    """How many of the gateway's TCP sockets are client connections (local port `port`) and
+    how many go to the backend, by /proc/PID/net/tcp: RSS follows the open connections."""
+    inodes = {t[len("socket:["):-1] for t in fd_targets(pid).values() if t.startswith("socket:[")}
+    clients = upstream = 0
+    try:
+        with open(f"/proc/{pid}/net/tcp") as f:
+            for line in list(f)[1:]:
+                cols = line.split()
+                if cols[9] not in inodes or cols[3] == "0A":  # 0A: listening
+                    continue
+                if int(cols[1].split(":")[1], 16) == port:
+                    clients += 1
+                elif int(cols[2].split(":")[1], 16) == backend_port:
+                    upstream += 1
+    except (OSError, IndexError, ValueError):
+        pass
+    return clients, upstream
+
+
 def churn(port, stop, counts):
     """New connections, some answered and closed, some reset mid-request."""
     i = 0
@@ -171,8 +191,9 @@ def main():
         while True:
             elapsed = time.time() - start
             samples.append((elapsed, rss_kib(gateway.pid)))
-            print(f"  t={elapsed:6.0f}s rss={samples[-1][1] / 1024:7.1f} MiB fds={fd_count(gateway.pid)}",
-                  flush=True)
+            clients, upstream = socket_split(gateway.pid, port, backend_port)
+            print(f"  t={elapsed:6.0f}s rss={samples[-1][1] / 1024:7.1f} MiB fds={fd_count(gateway.pid)} "
+                  f"(client connections {clients}, backend connections {upstream})", flush=True)
             if elapsed >= total or loadgen.poll() is not None:
                 break
             time.sleep(min(10, max(0.1, total - elapsed)))
