@@ -84,11 +84,11 @@ bool nextOverloaded(bool overloaded, uint64_t rss, uint64_t limit) {
   return rss >= limit / 10 * 9;
 }
 
-bool shouldReleaseHeap(uint64_t rss, uint64_t rssAfterLastRelease, uint64_t msSinceLastRelease,
+bool shouldReleaseHeap(uint64_t rss, uint64_t lowestRssSinceRelease, uint64_t msSinceLastRelease,
                        bool overloaded, uint64_t limit) {
   if (!overloaded && nextOverloaded(false, rss, limit)) return true;  // about to shed: first try this
   if (msSinceLastRelease < kHeapReleaseIntervalMs) return false;
-  return rss > rssAfterLastRelease + kHeapReleaseStep || overloaded;
+  return rss > lowestRssSinceRelease + kHeapReleaseStep || overloaded;
 }
 
 }  // namespace flowguard::core

@@ -108,13 +108,13 @@ bool nextOverloaded(bool overloaded, uint64_t rss, uint64_t limit);
 // Whether to give the allocator's free memory back to the system now (malloc_trim). glibc
 // keeps what a burst of connections freed (their read buffers: 16-64 KiB each) for reuse, so
 // RSS stays at the burst's high-water mark although nothing uses it. Released when RSS has
-// grown kHeapReleaseStep past what the last release left, at most every
-// kHeapReleaseInterval; and always just before overload would be declared, so memory that
+// grown kHeapReleaseStep past the lowest it was since the last release, at most every
+// kHeapReleaseIntervalMs; and always just before overload would be declared, so memory that
 // is free does not make the gateway shed load (Envoy's shrink_heap overload action). A real
 // leak is live memory: releasing cannot hide it.
 inline constexpr uint64_t kHeapReleaseStep = 1 << 20;
 inline constexpr uint64_t kHeapReleaseIntervalMs = 10'000;
-bool shouldReleaseHeap(uint64_t rss, uint64_t rssAfterLastRelease, uint64_t msSinceLastRelease,
+bool shouldReleaseHeap(uint64_t rss, uint64_t lowestRssSinceRelease, uint64_t msSinceLastRelease,
                        bool overloaded, uint64_t limit);
 
 }  // namespace flowguard::core

@@ -25,7 +25,7 @@ struct ListenerSettings {
   // End of a request head to the end of its body; a slower body is cut (408).
   std::chrono::milliseconds bodyTimeout{60'000};
   // Above this many queued response bytes the router stops reading its upstream, and the
-  // connection the client's next pipelined request (the listener's buffer_limit).
+  // connection stops reading the client's next pipelined request (the listener's buffer_limit).
   size_t writeHighWatermark = 1 << 20;
   // How much of an unread request body may be read and thrown away after an early reply
   // before the connection is closed instead.

@@ -156,8 +156,8 @@ class Supervisor {
   uv_async_t workerExited_;  // workers wake the main loop when they are done
   uv_timer_t overloadTimer_;
   config::Duration overloadInterval_{0};
-  uint64_t rssAfterHeapRelease_ = 0;  // see core::shouldReleaseHeap
-  uint64_t lastHeapReleaseMs_ = 0;    // uv_now of the last release
+  uint64_t lowestRssSinceHeapRelease_ = 0;  // see core::shouldReleaseHeap
+  uint64_t lastHeapReleaseMs_ = 0;          // uv_now of the last release
   std::atomic<unsigned> workersExited_{0};
   bool stopping_ = false;
   bool hurried_ = false;  // a second stop signal: exit now
@@ -324,14 +324,12 @@ void Supervisor::checkOverload() {
   const bool was = state.isOverloaded();
   uint64_t rss = core::currentRssBytes();
   const uint64_t nowMs = uv_now(&loop_);
-  if (rssAfterHeapRelease_ == 0) {
-    rssAfterHeapRelease_ = rss;
-    lastHeapReleaseMs_ = nowMs;
-  }
-  if (core::shouldReleaseHeap(rss, rssAfterHeapRelease_, nowMs - lastHeapReleaseMs_, was, limit)) {
+  if (lastHeapReleaseMs_ == 0) lastHeapReleaseMs_ = nowMs;
+  if (lowestRssSinceHeapRelease_ == 0 || rss < lowestRssSinceHeapRelease_) lowestRssSinceHeapRelease_ = rss;
+  if (core::shouldReleaseHeap(rss, lowestRssSinceHeapRelease_, nowMs - lastHeapReleaseMs_, was, limit)) {
     malloc_trim(0);
     rss = core::currentRssBytes();
-    rssAfterHeapRelease_ = rss;
+    lowestRssSinceHeapRelease_ = rss;
     lastHeapReleaseMs_ = nowMs;
     state.heapReleases.fetch_add(1, std::memory_order_relaxed);
   }
