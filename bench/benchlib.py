@@ -4,7 +4,8 @@ import socket
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.environ.get("BUILD_DIR", os.path.join(ROOT, "build"))
+# Absolute: the benchmarks start processes in temporary working directories.
+BUILD = os.path.abspath(os.environ.get("BUILD_DIR", os.path.join(ROOT, "build")))
 
 
 def free_port():

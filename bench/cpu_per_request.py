@@ -15,6 +15,11 @@ Each config must listen on 127.0.0.1:$FG_BENCH_PORT and proxy to $FG_BENCH_UPSTR
 (like bench/flowguard-bench*.yaml). The upstream is flowguard-backend; the load is wrk.
 Configs run in turns (A B A B ...) so slow drifts hit all of them alike. Prints the median
 CPU microseconds per request of each config and each one's ratio to the first.
+
+To compare two builds of the gateway (before and after a change), give one config the build
+directory of the other with FLOWGUARD_BUILD_DIR, e.g.
+  bench/cpu_per_request.py new=bench/flowguard-bench.yaml \
+                           old=bench/flowguard-bench.yaml,FLOWGUARD_BUILD_DIR=/tmp/old/build
 """
 import argparse
 import os
@@ -70,7 +75,8 @@ def measure(config, duration, connections, workdir):
     pin_load = ["taskset", "-c", f"0-{last - 1}"] if last > 0 else []
     backend = subprocess.Popen(pin_load + [os.path.join(BUILD, "backend", "flowguard-backend"), "--port", str(upstream), "--name", "bench-upstream"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    gateway = subprocess.Popen(pin_gateway + [os.path.join(BUILD, "gateway", "flowguard"), "-c", config], env=env, cwd=workdir,
+    binary = os.path.join(os.path.abspath(extra_env.get("FLOWGUARD_BUILD_DIR", BUILD)), "gateway", "flowguard")
+    gateway = subprocess.Popen(pin_gateway + [binary, "-c", config], env=env, cwd=workdir,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(upstream)

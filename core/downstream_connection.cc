@@ -3,7 +3,6 @@
 #include <netinet/in.h>
 
 #include <array>
-#include <cstring>
 #include <random>
 
 #include "core/http1_encoder.h"
@@ -62,7 +61,8 @@ DownstreamConnection::DownstreamConnection(Dispatcher& dispatcher, std::shared_p
       writer_(reinterpret_cast<uv_stream_t*>(&tcp_)),
       parser_(Http1Parser::Kind::Request,
               Http1Parser::Limits{settings().maxHeaderBytes, settings().maxHeaders,
-                                  settings().maxRequestBody == 0 ? UINT64_MAX : settings().maxRequestBody}) {
+                                  settings().maxRequestBody == 0 ? UINT64_MAX : settings().maxRequestBody}),
+      in_(kInitialReadBuffer, kMaxReadBuffer, kMinReadSpace) {
   uv_tcp_init(dispatcher.loop(), &tcp_);
   tcp_.data = this;
   timer_.init(dispatcher.loop(), this, &DownstreamConnection::onTimer);
@@ -101,26 +101,15 @@ void DownstreamConnection::onOneHandleClosed() {
 void DownstreamConnection::drain() {
   draining_ = true;
   if (chain_) closeAfterResponse_ = true;  // the response in flight says Connection: close
-  if (!chain_ && inStart_ == inEnd_ && parser_.betweenMessages()) close();
+  if (!chain_ && in_.empty() && parser_.betweenMessages()) close();
 }
 
 // ---- reading ------------------------------------------------------------------------------
 
 void DownstreamConnection::onAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
   auto* self = static_cast<DownstreamConnection*>(handle->data);
-  std::string& in = self->in_;
-  if (in.empty()) in.resize(kInitialReadBuffer);
-  if (self->inStart_ == self->inEnd_) {
-    self->inStart_ = self->inEnd_ = 0;
-  } else if (in.size() - self->inEnd_ < kMinReadSpace && self->inStart_ > 0) {
-    std::memmove(in.data(), in.data() + self->inStart_, self->inEnd_ - self->inStart_);
-    self->inEnd_ -= self->inStart_;
-    self->inStart_ = 0;
-  }
-  if (in.size() - self->inEnd_ < kMinReadSpace && in.size() < kMaxReadBuffer) {
-    in.resize(kMaxReadBuffer);
-  }
-  *buf = uv_buf_init(in.data() + self->inEnd_, in.size() - self->inEnd_);
+  std::span<char> space = self->in_.writable();
+  *buf = uv_buf_init(space.data(), space.size());
 }
 
 void DownstreamConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
@@ -140,7 +129,7 @@ void DownstreamConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_b
     self->close();
     return;
   }
-  self->inEnd_ += static_cast<size_t>(nread);
+  self->in_.commit(static_cast<size_t>(nread));
   if (!self->chain_ && !self->timerInHeadPhase_) {
     self->armTimer(self->settings().headerTimeout);
     self->timerInHeadPhase_ = true;
@@ -168,8 +157,8 @@ void DownstreamConnection::processInput() {
     ~Guard() { flag = false; }
   } guard{processing_};
   while (consumingInput()) {
-    auto result = parser_.parse(in_.data() + inStart_, inEnd_ - inStart_);
-    inStart_ += result.consumed;
+    auto result = parser_.parse(in_.data(), in_.size());
+    in_.consume(result.consumed);
     switch (result.event) {
       case Http1Parser::Event::NeedMore:
         if (peerFinished_ && !chain_) {
@@ -178,6 +167,7 @@ void DownstreamConnection::processInput() {
           if (writer_.queuedBytes() == 0) close();
           return;
         }
+        in_.releaseIfEmpty();  // nothing is held between reads: an idle connection costs no buffer
         updateReading();
         return;
       case Http1Parser::Event::HeadComplete:
@@ -215,13 +205,13 @@ void DownstreamConnection::processInput() {
         return;
     }
   }
+  in_.releaseIfEmpty();  // e.g. while the request is with the upstream
   updateReading();
 }
 
 void DownstreamConnection::updateReading() {
   if (closing_) return;
-  bool bufferFull = inEnd_ - inStart_ >= kMaxReadBuffer - kMinReadSpace;
-  bool want = !bufferFull && !(chain_ && phase_ == Phase::Body && bodyPaused_);
+  bool want = !in_.full() && !(chain_ && phase_ == Phase::Body && bodyPaused_);
   if (closeAfterResponse_ && !chain_) want = false;
   if (peerFinished_) want = false;
   if (!chain_ && outputBacklogged()) {
@@ -276,7 +266,7 @@ void DownstreamConnection::onRequestHead() {
   if (bodyDone_) {
     // A message without body is complete with its head: take that event now so the
     // parser is ready for the next (pipelined) request.
-    parser_.parse(in_.data() + inStart_, 0);
+    parser_.parse(in_.data(), 0);
   }
   continueSent_ = false;
   drained_ = 0;
@@ -412,7 +402,7 @@ void DownstreamConnection::startRequestBody() {
     chain_->deliverBody({}, true, nullptr);
     return;
   }
-  if (head_.expectContinue && head_.versionMinor >= 1 && !continueSent_ && inStart_ == inEnd_) {
+  if (head_.expectContinue && head_.versionMinor >= 1 && !continueSent_ && in_.empty()) {
     continueSent_ = true;
     writer_.write("HTTP/1.1 100 Continue\r\n\r\n");
   }
@@ -548,7 +538,7 @@ void DownstreamConnection::onWriteEvent(int status) {
   }
   if (heldForOutput_ && !outputBacklogged() && !chain_ && !closing_) {
     heldForOutput_ = false;
-    timerInHeadPhase_ = inStart_ != inEnd_;
+    timerInHeadPhase_ = !in_.empty();
     armTimer(timerInHeadPhase_ ? settings().headerTimeout : settings().idleTimeout);
     processInput();
   }
@@ -579,7 +569,7 @@ void DownstreamConnection::finishRequest() {
   phase_ = Phase::Head;
   timerInBodyPhase_ = false;
   aboveWatermark_ = false;  // the next request starts with a fresh watermark signal
-  if (closeAfterResponse_ || draining_ || (peerFinished_ && inStart_ == inEnd_)) {
+  if (closeAfterResponse_ || draining_ || (peerFinished_ && in_.empty())) {
     closeAfterResponse_ = true;
     updateReading();
     if (writer_.queuedBytes() == 0) {
@@ -590,9 +580,11 @@ void DownstreamConnection::finishRequest() {
     return;
   }
   // Part of the next request may already be buffered: then its head is on the clock.
-  timerInHeadPhase_ = inStart_ != inEnd_;
+  timerInHeadPhase_ = !in_.empty();
   armTimer(timerInHeadPhase_ ? settings().headerTimeout : settings().idleTimeout);
-  if (processing_ || inStart_ == inEnd_) return;  // the outer parse loop, or nothing buffered
+  if (processing_) return;  // the outer parse loop goes on (and releases the buffer when done)
+  in_.releaseIfEmpty();  // an idle keep-alive connection holds no read buffer
+  if (in_.empty()) return;
   // A pipelined request waits. It is started at the end of this loop iteration, not
   // here: we may be deep inside the finished request's filters, which share head_ and
   // info_ with the next request.

@@ -26,6 +26,7 @@
 #include "core/filter_chain.h"
 #include "core/http1_parser.h"
 #include "core/listener_settings.h"
+#include "core/read_buffer.h"
 #include "core/stream_writer.h"
 
 namespace flowguard::core {
@@ -93,9 +94,7 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
   Http1Parser parser_;
   std::string clientIp_;
 
-  std::string in_;        // read buffer; unparsed bytes are in [inStart_, inEnd_)
-  size_t inStart_ = 0;
-  size_t inEnd_ = 0;
+  ReadBuffer in_;
   bool reading_ = false;
   bool closing_ = false;
   bool draining_ = false;         // shutdown: close after the current exchange

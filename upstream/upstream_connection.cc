@@ -1,6 +1,5 @@
 #include "upstream/upstream_connection.h"
 
-#include <cstring>
 #include <vector>
 
 #include "upstream/host_pool.h"
@@ -9,6 +8,7 @@ namespace flowguard::upstream {
 
 namespace {
 constexpr size_t kReadBuffer = 64 * 1024;
+constexpr size_t kMinReadSpace = 4 * 1024;
 constexpr uint64_t kMaxDiscardBytes = 64 * 1024;
 }
 
@@ -31,7 +31,8 @@ UpstreamConnection::UpstreamConnection(core::Dispatcher& dispatcher, HostPool& p
       address_(address),
       connectTimeout_(connectTimeout),
       writer_(reinterpret_cast<uv_stream_t*>(&tcp_)),
-      parser_(core::Http1Parser::Kind::Response, core::Http1Parser::Limits{64 * 1024, 200}) {
+      parser_(core::Http1Parser::Kind::Response, core::Http1Parser::Limits{64 * 1024, 200}),
+      in_(kReadBuffer, kReadBuffer, kMinReadSpace) {
   uv_tcp_init(dispatcher.loop(), &tcp_);
   tcp_.data = this;
   timer_.init(dispatcher.loop(), this, &UpstreamConnection::onTimer);
@@ -129,7 +130,7 @@ void UpstreamConnection::release(bool requestComplete) {
   discarding_ = false;
   ++generation_;
   bool reusable = requestComplete && responseDone_ && parser_.response().keepAlive &&
-                  inStart_ == inEnd_ && writer_.queuedBytes() == 0 && !writer_.failed();
+                  in_.empty() && writer_.queuedBytes() == 0 && !writer_.failed();
   timer_.clear();
   if (pool_ == nullptr) {
     close();
@@ -162,6 +163,7 @@ void UpstreamConnection::discardResponse() {
 void UpstreamConnection::makeIdle(std::chrono::milliseconds idleTimeout) {
   state_ = State::Idle;
   readPaused_ = false;
+  if (!parsing_) in_.releaseIfEmpty();  // a pooled connection holds no read buffer
   startReading();
   timer_.set(static_cast<uint64_t>(idleTimeout.count()));
 }
@@ -229,15 +231,15 @@ void UpstreamConnection::onTimer(void* owner) {
 
 void UpstreamConnection::onAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
   auto* self = static_cast<UpstreamConnection*>(handle->data);
-  if (self->in_.empty()) self->in_.resize(kReadBuffer);
-  if (self->inStart_ == self->inEnd_) {
-    self->inStart_ = self->inEnd_ = 0;
-  } else if (self->inStart_ > 0) {
-    std::memmove(self->in_.data(), self->in_.data() + self->inStart_, self->inEnd_ - self->inStart_);
-    self->inEnd_ -= self->inStart_;
-    self->inStart_ = 0;
+  if (self->state_ == State::Idle) {
+    // A pooled connection reads only to notice the upstream closing it (or misbehaving):
+    // whatever arrives closes it unread, so it needs no buffer of its own.
+    static thread_local char discard[64];
+    *buf = uv_buf_init(discard, sizeof(discard));
+    return;
   }
-  *buf = uv_buf_init(self->in_.data() + self->inEnd_, self->in_.size() - self->inEnd_);
+  std::span<char> space = self->in_.writable();
+  *buf = uv_buf_init(space.data(), space.size());
 }
 
 void UpstreamConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
@@ -264,7 +266,7 @@ void UpstreamConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf
     self->fail(UpstreamFailure::Reset);
     return;
   }
-  self->inEnd_ += static_cast<size_t>(nread);
+  self->in_.commit(static_cast<size_t>(nread));
   self->responseBytes_ += static_cast<size_t>(nread);
   if (self->responseTimeout_.count() > 0) {
     self->timer_.set(static_cast<uint64_t>(self->responseTimeout_.count()));
@@ -273,11 +275,23 @@ void UpstreamConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf
 }
 
 void UpstreamConnection::processInput() {
+  // The callbacks may hand this connection back to the pool while views into in_ are still
+  // in use further up the stack, so a connection that went idle meanwhile releases its
+  // buffer here, once they all returned.
+  bool outermost = !parsing_;
+  parsing_ = true;
+  parseInput();
+  if (!outermost) return;
+  parsing_ = false;
+  if (state_ == State::Idle) in_.releaseIfEmpty();
+}
+
+void UpstreamConnection::parseInput() {
   uint64_t generation = generation_;
   while (state_ == State::Busy && !readPaused_ && generation == generation_ &&
          (callbacks_ != nullptr || discarding_)) {
-    auto result = parser_.parse(in_.data() + inStart_, inEnd_ - inStart_);
-    inStart_ += result.consumed;
+    auto result = parser_.parse(in_.data(), in_.size());
+    in_.consume(result.consumed);
     switch (result.event) {
       case core::Http1Parser::Event::NeedMore:
         return;
@@ -286,7 +300,7 @@ void UpstreamConnection::processInput() {
         bool noBody = head.framing == core::BodyFraming::None;
         if (noBody) {
           // Let the parser finish the message so the connection is reusable right away.
-          auto next = parser_.parse(in_.data() + inStart_, 0);
+          auto next = parser_.parse(in_.data(), 0);
           if (next.event == core::Http1Parser::Event::MessageComplete) responseDone_ = true;
           timer_.clear();
           if (discarding_) {
@@ -302,8 +316,8 @@ void UpstreamConnection::processInput() {
         std::vector<std::string_view> pieces;  // views into in_, which nothing changes meanwhile
         core::Http1Parser::Event last;
         for (;;) {
-          auto ahead = parser_.parse(in_.data() + inStart_, inEnd_ - inStart_);
-          inStart_ += ahead.consumed;
+          auto ahead = parser_.parse(in_.data(), in_.size());
+          in_.consume(ahead.consumed);
           if (ahead.event != core::Http1Parser::Event::Body) {
             last = ahead.event;
             break;

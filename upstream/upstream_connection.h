@@ -18,6 +18,7 @@
 #include "core/deadline_timer.h"
 #include "core/dispatcher.h"
 #include "core/http1_parser.h"
+#include "core/read_buffer.h"
 #include "core/stream_writer.h"
 
 namespace flowguard::upstream {
@@ -80,6 +81,8 @@ class UpstreamConnection {
 
   bool anyResponseBytes() const { return responseBytes_ > 0; }
   bool idle() const { return state_ == State::Idle; }
+  // Memory held for reading responses: none while the connection waits in the pool.
+  size_t readBufferBytes() const { return in_.capacity(); }
   // Called by the pool.
   void makeIdle(std::chrono::milliseconds idleTimeout);
   void close();
@@ -96,6 +99,7 @@ class UpstreamConnection {
   void onOneHandleClosed();
   void closeHandles();
   void processInput();
+  void parseInput();
   void fail(UpstreamFailure failure);
   void startReading();
   void onWriteEvent(int status);
@@ -113,11 +117,10 @@ class UpstreamConnection {
   State state_ = State::Connecting;
   UpstreamCallbacks* callbacks_ = nullptr;
   uint64_t generation_ = 0;  // bumped on every attach/detach: a read loop notices hand-offs
-  std::string in_;
-  size_t inStart_ = 0;
-  size_t inEnd_ = 0;
+  core::ReadBuffer in_;
   bool reading_ = false;
   bool readPaused_ = false;
+  bool parsing_ = false;  // inside processInput()
   bool responseDone_ = false;
   uint64_t responseBytes_ = 0;
   bool wroteAboveLowWatermark_ = false;

@@ -288,6 +288,9 @@ struct Harness {
 // The second half every case shares: the next request must find `first` idle in the pool,
 // get it back without a new connection, and be answered on it.
 void checkReusedForNextRequest(Harness& h, UpstreamConnection* first) {
+  // Idle in the pool, it must not hold its 64 KiB read buffer: memory follows the requests
+  // being read, not the size of the pool.
+  CHECK_MESSAGE(first->readBufferBytes() == 0, "a pooled connection still holds its read buffer");
   bool atOnce = false;
   UpstreamConnection* second = h.acquire(atOnce);
   CHECK_MESSAGE(atOnce, "the pool had no idle connection: the first one never came back");
