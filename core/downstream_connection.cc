@@ -163,8 +163,7 @@ void DownstreamConnection::processInput() {
       case Http1Parser::Event::NeedMore:
         if (peerFinished_ && !chain_) {
           // Every complete request is answered; the rest of one can never arrive.
-          closeAfterResponse_ = true;
-          if (writer_.queuedBytes() == 0) close();
+          closeWhenFlushed();
           return;
         }
         in_.releaseIfEmpty();  // nothing is held between reads: an idle connection costs no buffer
@@ -563,6 +562,16 @@ void DownstreamConnection::onResponseComplete() {
   finishRequest();
 }
 
+void DownstreamConnection::closeWhenFlushed() {
+  closeAfterResponse_ = true;
+  updateReading();  // nothing more is read
+  if (writer_.queuedBytes() == 0) {
+    close();
+  } else {
+    armTimer(settings().idleTimeout);  // bounded wait for the client to read the rest
+  }
+}
+
 void DownstreamConnection::finishRequest() {
   if (!chain_) return;
   dispatcher_.deferDelete(std::move(chain_));
@@ -570,13 +579,7 @@ void DownstreamConnection::finishRequest() {
   timerInBodyPhase_ = false;
   aboveWatermark_ = false;  // the next request starts with a fresh watermark signal
   if (closeAfterResponse_ || draining_ || (peerFinished_ && in_.empty())) {
-    closeAfterResponse_ = true;
-    updateReading();
-    if (writer_.queuedBytes() == 0) {
-      close();
-    } else {
-      armTimer(settings().idleTimeout);  // bounded wait for the client to read the rest
-    }
+    closeWhenFlushed();
     return;
   }
   // Part of the next request may already be buffered: then its head is on the clock.

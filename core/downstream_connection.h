@@ -75,6 +75,9 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
   void onParseError();
   void onResponseComplete();
   void finishRequest();
+  // Reads nothing more and closes once the queued answer is written (or at the idle timeout
+  // when the client does not read it).
+  void closeWhenFlushed();
   void updateReading();
   void armTimer(std::chrono::milliseconds timeout);
   void onWriteEvent(int status);
