@@ -9,8 +9,10 @@ and file descriptors.
 - The gateway's RSS is sampled every 10 s; /proc/PID/fd is counted at start and end.
 
 Warm-up (default 60 s) is the time the bounded structures take to fill under this load:
-upstream pools (at most 64 idle connections per worker and host; ~10-20 here), per-connection
-read buffers (16 KiB growing to 64 KiB), each HTTP parser's parked header fields (at most
+upstream pools (at most 64 idle connections per worker and host; 10-20 here, more on a busy
+machine), the read buffers of the requests being read (16-64 KiB each; an idle connection,
+client or pooled, holds none, so RSS follows the load, not the pool), each HTTP parser's
+parked header fields (at most
 max_headers = 100), the metrics series (one per key, route, host, reason: a fixed set here)
 and the worker threads' malloc arenas reaching their working set. Measured: RSS is flat from
 ~40 s on. The admin status history (300 one-second points, ~14 KiB) fills later, too small to
