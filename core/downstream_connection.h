@@ -78,6 +78,7 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
   // Reads nothing more and closes once the queued answer is written (or at the idle timeout
   // when the client does not read it).
   void closeWhenFlushed();
+  void releaseReadBuffer();
   void updateReading();
   void armTimer(std::chrono::milliseconds timeout);
   void onWriteEvent(int status);
