@@ -14,10 +14,6 @@ int bucketIndexOf(uint64_t v) {
          LatencyHistogram::kSubBucketHalfCountMagnitude;
 }
 
-uint64_t clampValue(uint64_t v) {
-  return std::clamp(v, LatencyHistogram::kLowest, LatencyHistogram::kHighest);
-}
-
 }  // namespace
 
 LatencyHistogram::LatencyHistogram() : counts_(new std::atomic<uint64_t>[kCountsLen]) {
@@ -34,6 +30,10 @@ LatencyHistogram& LatencyHistogram::operator=(const LatencyHistogram& other) {
     merge(other);
   }
   return *this;
+}
+
+uint64_t LatencyHistogram::clampToRange(uint64_t micros) {
+  return std::clamp(micros, kLowest, kHighest);
 }
 
 size_t LatencyHistogram::indexOf(uint64_t v) {
@@ -54,16 +54,16 @@ uint64_t LatencyHistogram::valueFromIndex(size_t index) {
 }
 
 uint64_t LatencyHistogram::lowestEquivalent(uint64_t micros) {
-  return valueFromIndex(indexOf(clampValue(micros)));
+  return valueFromIndex(indexOf(clampToRange(micros)));
 }
 
 uint64_t LatencyHistogram::highestEquivalent(uint64_t micros) {
-  uint64_t v = clampValue(micros);
+  uint64_t v = clampToRange(micros);
   return lowestEquivalent(v) + (uint64_t{1} << bucketIndexOf(v)) - 1;
 }
 
 void LatencyHistogram::recordCount(uint64_t micros, uint64_t count) {
-  uint64_t v = clampValue(micros);
+  uint64_t v = clampToRange(micros);
   std::atomic<uint64_t>& slot = counts_[indexOf(v)];
   store(slot, load(slot) + count);
   store(total_, load(total_) + count);
@@ -143,7 +143,7 @@ uint64_t LatencyHistogram::valueAtPercentile(double percentile) const {
 }
 
 uint64_t LatencyHistogram::countAtValue(uint64_t micros) const {
-  return load(counts_[indexOf(clampValue(micros))]);
+  return load(counts_[indexOf(clampToRange(micros))]);
 }
 
 }  // namespace flowguard::loadgen

@@ -31,6 +31,9 @@ class LatencyHistogram {
   // Values outside [kLowest, kHighest] are clamped into it (a 0 µs loopback answer counts
   // as 1 µs, a multi-hour stall as 1 hour); max() keeps the clamped value.
   void record(uint64_t micros) { recordCount(micros, 1); }
+  // The value record(micros) actually records (what a per-response log must show so that
+  // its lines add up to mean()).
+  static uint64_t clampToRange(uint64_t micros);
   void recordCount(uint64_t micros, uint64_t count);
   // Adds every count of `other` (merging threads' histograms).
   void merge(const LatencyHistogram& other);
@@ -43,6 +46,7 @@ class LatencyHistogram {
   uint64_t count() const { return load(total_); }
   uint64_t max() const { return load(max_); }  // exact largest recorded value, 0 if empty
   uint64_t min() const;                        // exact smallest recorded value, 0 if empty
+  // Exact: the sum of the recorded (clamped) values over their count, 0 when empty.
   double mean() const;
   // The value at or below which `percentile` % (0..100) of the recorded values fall, as the
   // highest value equivalent to the bucket that holds it (so never below the true value and

@@ -17,11 +17,13 @@
 
 #include "loadgen/address.h"
 #include "loadgen/html_report.h"
+#include "loadgen/key_prefix.h"
 #include "loadgen/live_monitor.h"
 #include "loadgen/options.h"
 #include "loadgen/register_keys.h"
 #include "loadgen/report.h"
 #include "loadgen/request_builder.h"
+#include "loadgen/response_log.h"
 #include "loadgen/run_stats.h"
 #include "loadgen/worker.h"
 
@@ -46,7 +48,8 @@ struct Schedule {
 };
 
 std::vector<WorkerPlan> makePlans(const Options& options, const sockaddr_storage& address,
-                                  const std::vector<std::string>& requests, Schedule& schedule) {
+                                  const std::vector<std::string>& requests, ResponseLog* responseLog,
+                                  Schedule& schedule) {
   schedule.startNs = uv_hrtime() + kStartDelayNs;
   uint64_t firstMeasured = 0;
   if (options.rate > 0) {
@@ -88,6 +91,7 @@ std::vector<WorkerPlan> makePlans(const Options& options, const sockaddr_storage
     p.keyDist = options.keyDist;
     p.zipfExponent = options.zipfExponent;
     p.keyCount = options.keys.size();
+    p.responseLog = responseLog;
   }
   return plans;
 }
@@ -120,6 +124,17 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  std::unique_ptr<ResponseLog> responseLog;
+  if (!options.responseLogPath.empty()) {
+    std::vector<std::string> prefixes;
+    for (const std::string& key : options.keys) prefixes.push_back(keyPrefix(key));
+    try {
+      responseLog = std::make_unique<ResponseLog>(options.responseLogPath, options.url, std::move(prefixes));
+    } catch (const std::exception& e) {
+      std::cerr << "flowguard-loadgen: " << e.what() << "\n";
+      return 2;
+    }
+  }
 
   struct sigaction action {};
   action.sa_handler = onInterrupt;
@@ -128,7 +143,7 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &action, nullptr);
 
   Schedule schedule;
-  std::vector<WorkerPlan> plans = makePlans(options, address, requests, schedule);
+  std::vector<WorkerPlan> plans = makePlans(options, address, requests, responseLog.get(), schedule);
   std::vector<std::unique_ptr<ThreadStats>> stats;
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<const ThreadStats*> statsView;
@@ -140,8 +155,17 @@ int main(int argc, char** argv) {
   std::vector<std::thread> threads;
   for (auto& w : workers) threads.emplace_back([worker = w.get()] { worker->run(); });
 
-  // The main thread only watches: a line per second for --log and the terminal.
-  bool progress = !options.quiet && isatty(STDOUT_FILENO);
+  // The main thread only watches: a line per second for --log and for stdout. In config mode
+  // stdout gets the same plain line, even when it is no terminal (ratelimit.log holds the
+  // responses, so the run's pace has to show somewhere); otherwise a terminal gets a progress
+  // line rewritten in place.
+  bool linesOnStdout = !options.quiet && options.configMode;
+  bool progress = !options.quiet && !options.configMode && isatty(STDOUT_FILENO);
+  auto writeSecond = [&](const IntervalSample& s) {
+    std::string line = LiveMonitor::logLine(s);
+    if (log.is_open()) log << line << "\n" << std::flush;
+    if (linesOnStdout) std::cout << line << "\n" << std::flush;
+  };
   LiveMonitor monitor(statsView, schedule.measureStartNs);
   uint64_t nextSampleNs = schedule.measureStartNs + 1'000'000'000;
   std::vector<IntervalSample> seconds;  // for --html
@@ -164,7 +188,7 @@ int main(int argc, char** argv) {
       nextSampleNs += 1'000'000'000;
       IntervalSample s = monitor.sample(now);
       seconds.push_back(s);
-      if (log.is_open()) log << LiveMonitor::logLine(s) << "\n" << std::flush;
+      writeSecond(s);
       if (progress) std::cout << "\r\033[K" << LiveMonitor::progressLine(s) << std::flush;
     }
   }
@@ -178,11 +202,19 @@ int main(int argc, char** argv) {
   IntervalSample last = monitor.sample(std::max(endNs, schedule.measureStartNs));
   if (last.requests > 0) {
     seconds.push_back(last);
-    if (log.is_open()) log << LiveMonitor::logLine(last) << "\n";
+    writeSecond(last);
   }
 
   RunFigures figures = computeFigures(options, totals, schedule.measureStartNs, endNs);
   std::cout << formatSummary(options, totals, figures);
+  if (responseLog) {
+    // Every worker flushed its last lines before it finished; the summary closes the file.
+    if (!responseLog->finish(totals)) {
+      std::cerr << "flowguard-loadgen: cannot write " << options.responseLogPath << "\n";
+      return 2;
+    }
+    std::cout << "Response log: " << options.responseLogPath << "\n";
+  }
   if (auto warning = rateWarning(options, totals, figures)) std::cerr << *warning << "\n";
   if (!options.jsonPath.empty()) {
     std::ofstream json(options.jsonPath, std::ios::trunc);

@@ -1,5 +1,6 @@
 #include "loadgen/options.h"
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -40,6 +41,12 @@ void parseKeyDist(const std::string& text, Options& out) {
   } else {
     throw std::invalid_argument("--key-dist must be round-robin, uniform or zipf:S, got '" + text + "'");
   }
+}
+
+// Whether two paths name the same file (whether or not it exists yet).
+bool sameFile(const std::string& a, const std::string& b) {
+  if (a.empty() || b.empty()) return false;
+  return std::filesystem::absolute(a).lexically_normal() == std::filesystem::absolute(b).lexically_normal();
 }
 
 }  // namespace
@@ -117,7 +124,13 @@ std::optional<int> parseOptions(int argc, char** argv, Options& out) {
       "Closed loop by default: each connection sends its next request when the last one\n"
       "finished. With --rate R the run is open loop: request k is due at start + k/R and its\n"
       "latency is measured from that due time (corrected for coordinated omission); the\n"
-      "figures measured from the actual send time are reported as 'uncorrected'.");
+      "figures measured from the actual send time are reported as 'uncorrected'.\n"
+      "\n"
+      "Like the original FlowGuard load tester, run with no URL in a folder holding config.json\n"
+      "({\"tries\": N, \"api_key\": K or [K, ...], \"proxy_url\": URL}) it runs that config, as\n"
+      "--config config.json does: one line per second on stdout, and ratelimit.log with one line\n"
+      "per response (time, key prefix, URL, status or 'error', latency in ms) and a closing\n"
+      "summary. Reports name keys by their prefix (the gateway's rule), never whole.");
   std::string configPath;
   std::string keysFile;
   std::string bodyFile;
@@ -155,12 +168,20 @@ std::optional<int> parseOptions(int argc, char** argv, Options& out) {
                  "obtain N keys from POST /register on the target's origin first");
   app.add_option("--key-dist", keyDist, "round-robin | uniform | zipf:S")->capture_default_str();
   app.add_option("--config", configPath,
-                 "original FlowGuard config.json (tries, api_key, proxy_url); implies "
-                 "--log ratelimit.log");
+                 "original FlowGuard config.json (tries, api_key, proxy_url); the default when no URL "
+                 "is given and ./config.json exists. Implies --response-log ratelimit.log and prints "
+                 "one line per second on stdout");
   app.add_option("--json", out.jsonPath, "write the full summary as JSON");
-  app.add_option("--log", out.logPath, "write one line per second (rps, status mix, p99)");
-  app.add_option("--html", out.htmlPath, "write a self-contained HTML report with SVG charts");
-  app.add_flag("-q,--quiet", out.quiet, "no live progress line");
+  app.add_option("--log", out.logPath,
+                 "write one line per second (rps, status mix, p99) to a file; in config mode they "
+                 "go to stdout, and to a file only with --log");
+  app.add_option("--response-log", out.responseLogPath,
+                 "write one line per response (time, key prefix, URL, status or 'error', latency) and a "
+                 "closing summary");
+  app.add_option("--html", out.htmlPath,
+                 "write a self-contained HTML report: status mix per second, per-key admitted vs "
+                 "429, latency per outcome class");
+  app.add_flag("-q,--quiet", out.quiet, "no live progress line (in config mode: no per-second lines)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -168,11 +189,25 @@ std::optional<int> parseOptions(int argc, char** argv, Options& out) {
   }
   try {
     out.requests = requests;
+    // The original tool took no arguments: it read config.json beside it.
+    if (configPath.empty() && out.url.empty() && std::filesystem::exists(kDefaultConfigFile)) {
+      configPath = kDefaultConfigFile;
+    }
     if (!configPath.empty()) {
       applyLegacyConfig(configPath, out);
-      if (out.logPath.empty()) out.logPath = "ratelimit.log";
+      out.configMode = true;
+      if (out.responseLogPath.empty()) out.responseLogPath = kDefaultResponseLog;
+      if (out.url.empty())
+        throw std::invalid_argument(configPath + " has no proxy_url, and no URL was given");
     }
-    if (out.url.empty()) throw std::invalid_argument("a URL (or --config with proxy_url) is required");
+    if (out.url.empty()) {
+      throw std::invalid_argument(
+          "a URL is required (or --config FILE, or a config.json with proxy_url in the working "
+          "directory); see --help");
+    }
+    if (!out.logPath.empty() && sameFile(out.logPath, out.responseLogPath)) {
+      throw std::invalid_argument("--log and --response-log need different files: " + out.logPath);
+    }
     out.target = parseUrl(out.url);
     if (!keysFile.empty()) {
       std::istringstream lines(readWholeFile(keysFile));

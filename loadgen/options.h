@@ -41,13 +41,24 @@ struct Options {
   double zipfExponent = 1.0;
 
   std::string jsonPath;
-  std::string logPath;
+  std::string logPath;          // one line per second
+  std::string responseLogPath;  // one line per response, then a summary (response_log.h)
   std::string htmlPath;
   bool quiet = false;  // no live progress line even on a terminal
+  // Run from the original tool's config.json (--config, or a config.json in the working
+  // directory with no URL given): the per-second lines go to stdout as plain lines instead of
+  // the terminal's progress line, and ratelimit.log is the response log unless named otherwise.
+  bool configMode = false;
 };
 
-// Parses argv (CLI11), then --config, --keys-file and --body-file. Returns the exit code to
-// use when the program should stop at once (--help, or a usage error already printed).
+// The config file the original tool read from its working directory.
+inline constexpr const char* kDefaultConfigFile = "config.json";
+// Where the original tool wrote one line per response.
+inline constexpr const char* kDefaultResponseLog = "ratelimit.log";
+
+// Parses argv (CLI11), then --config (or ./config.json when neither a URL nor --config is
+// given), --keys-file and --body-file. Returns the exit code to use when the program should
+// stop at once (--help, or a usage error already printed).
 std::optional<int> parseOptions(int argc, char** argv, Options& out);
 
 // Reads the original FlowGuard tool's config.json ({"tries": N, "api_key": K | [K...],

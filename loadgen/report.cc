@@ -4,6 +4,8 @@
 
 #include <array>
 
+#include "loadgen/key_prefix.h"
+
 namespace flowguard::loadgen {
 
 namespace {
@@ -19,6 +21,13 @@ std::string formatMicros(uint64_t us) {
   if (us < 1000) return fmt::format("{}us", us);
   if (us < 1'000'000) return fmt::format("{:.2f}ms", static_cast<double>(us) / 1e3);
   return fmt::format("{:.2f}s", static_cast<double>(us) / 1e6);
+}
+
+// A mean is rarely a whole number of µs; below 1 ms its tenths are worth showing.
+std::string formatMeanMicros(double us) {
+  if (us < 1000) return fmt::format("{:.1f}us", us);
+  if (us < 1'000'000) return fmt::format("{:.2f}ms", us / 1e3);
+  return fmt::format("{:.2f}s", us / 1e6);
 }
 
 std::string formatBytes(double bytes) {
@@ -41,7 +50,7 @@ nlohmann::json histogramJson(const LatencyHistogram& h) {
 }
 
 std::string latencyLine(const std::string& label, const LatencyHistogram& h) {
-  std::string out = fmt::format("  {:<12}", label);
+  std::string out = fmt::format("  {:<12} mean={}", label, formatMeanMicros(h.mean()));
   for (double p : kPercentiles)
     out += fmt::format(" {}={}", percentileName(p), formatMicros(h.valueAtPercentile(p)));
   return out + "\n";
@@ -109,12 +118,12 @@ std::string formatSummary(const Options& options, const RunTotals& totals, const
     out += fmt::format("Socket errors: connect {}, timeouts {}\n", totals.connectErrors, totals.timeouts);
   }
   if (!options.keys.empty()) {
-    out += fmt::format("Per key ({} keys):\n", options.keys.size());
+    out += fmt::format("Per key ({} keys, by prefix):\n", options.keys.size());
     size_t shown = 0;
     for (size_t k = 0; k < options.keys.size() && shown < 20; ++k, ++shown) {
       const KeyCounts& c = totals.perKey[k];
-      out += fmt::format("  {}: {} requests, 2xx {}, 429 {}, 5xx {}, errors {}\n", options.keys[k], c.total(),
-                         c.outcomes[0], c.outcomes[2], c.outcomes[4], c.outcomes[5]);
+      out += fmt::format("  {}: {} requests, 2xx {}, 429 {}, 5xx {}, errors {}\n", keyPrefix(options.keys[k]),
+                         c.total(), c.outcomes[0], c.outcomes[2], c.outcomes[4], c.outcomes[5]);
     }
     if (options.keys.size() > shown)
       out += fmt::format("  ... {} more in --json\n", options.keys.size() - shown);
@@ -169,7 +178,8 @@ nlohmann::json summaryJson(const Options& options, const RunTotals& totals, cons
   nlohmann::json keys = nlohmann::json::array();
   for (size_t k = 0; k < options.keys.size(); ++k) {
     const KeyCounts& c = totals.perKey[k];
-    nlohmann::json entry = {{"key", options.keys[k]}, {"requests", c.total()}};
+    // The prefix only: the JSON file is shared and archived, the key must not travel with it.
+    nlohmann::json entry = {{"key_prefix", keyPrefix(options.keys[k])}, {"requests", c.total()}};
     for (size_t o = 0; o < kOutcomes; ++o)
       entry[std::string(outcomeName(static_cast<Outcome>(o)))] = c.outcomes[o];
     keys.push_back(entry);

@@ -1,6 +1,7 @@
 #include "loadgen/worker.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 namespace flowguard::loadgen {
@@ -45,6 +46,9 @@ void Worker::run() {
   running_.store(true, std::memory_order_release);
 
   uint64_t now = uv_hrtime();
+  auto unixNow = std::chrono::system_clock::now().time_since_epoch();
+  unixOffsetNs_ =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(unixNow).count()) - now;
   if (plan_.endNs != 0) uv_timer_start(&end_, onEnd, msUntil(now, plan_.endNs), 0);
   connections_.reserve(plan_.connections);
   for (unsigned i = 0; i < plan_.connections; ++i) {
@@ -54,6 +58,7 @@ void Worker::run() {
 
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
+  if (plan_.responseLog != nullptr) plan_.responseLog->flush(responseLogBuffer_);
   done_.store(true, std::memory_order_release);
 }
 
@@ -192,12 +197,20 @@ void Worker::onConnectFailed() {
   }
 }
 
+void Worker::recordMeasured(const PendingRequest& request, int status, uint64_t nowNs) {
+  uint64_t correctedUs = toMicros(nowNs - request.dueNs);
+  stats_.record(status, correctedUs, toMicros(nowNs - request.sendNs), request.key);
+  stats_.lastDoneNs = std::max(stats_.lastDoneNs, nowNs);
+  if (plan_.responseLog != nullptr) {
+    // The clamped value is the one the histograms hold, so the log's lines add up to the mean.
+    plan_.responseLog->add(responseLogBuffer_, unixOffsetNs_ + nowNs, request.key, status,
+                           LatencyHistogram::clampToRange(correctedUs));
+  }
+}
+
 void Worker::onResponse(const PendingRequest& request, int status, uint64_t nowNs) {
   --busy_;
-  if (request.measured) {
-    stats_.record(status, toMicros(nowNs - request.dueNs), toMicros(nowNs - request.sendNs), request.key);
-    stats_.lastDoneNs = std::max(stats_.lastDoneNs, nowNs);
-  }
+  if (request.measured) recordMeasured(request, status, nowNs);
   maybeFinish();
 }
 
@@ -205,8 +218,7 @@ void Worker::onFailure(const PendingRequest& request, bool timeout, uint64_t now
   --busy_;
   if (request.measured) {
     if (timeout) ++stats_.timeouts;
-    stats_.record(0, toMicros(nowNs - request.dueNs), toMicros(nowNs - request.sendNs), request.key);
-    stats_.lastDoneNs = std::max(stats_.lastDoneNs, nowNs);
+    recordMeasured(request, 0, nowNs);
   }
   maybeFinish();
 }

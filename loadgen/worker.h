@@ -22,6 +22,7 @@
 
 #include "loadgen/connection.h"
 #include "loadgen/key_picker.h"
+#include "loadgen/response_log.h"
 #include "loadgen/run_stats.h"
 
 namespace flowguard::loadgen {
@@ -44,6 +45,7 @@ struct WorkerPlan {
   KeyDist keyDist = KeyDist::RoundRobin;
   double zipfExponent = 1.0;
   size_t keyCount = 0;
+  ResponseLog* responseLog = nullptr;  // --response-log / config mode; shared by the workers
 };
 
 class Worker {
@@ -87,6 +89,8 @@ class Worker {
   void armTick(uint64_t nowNs);
   void endSchedule();
   void maybeFinish();
+  // A measured request ended (status 0: no response): into the stats and the response log.
+  void recordMeasured(const PendingRequest& request, int status, uint64_t nowNs);
 
   WorkerPlan plan_;
   ThreadStats& stats_;
@@ -101,6 +105,10 @@ class Worker {
   uint64_t busy_ = 0;
   bool exhausted_ = false;
   bool finishing_ = false;
+  // This worker's response-log lines not yet written out (see response_log.h).
+  std::string responseLogBuffer_;
+  // Adds to uv_hrtime() to give the wall-clock time (ns since the Unix epoch), for the log.
+  uint64_t unixOffsetNs_ = 0;
   // stop() may race the loop's end; the lock (taken twice per run at most) keeps
   // uv_async_send off a closed handle.
   std::mutex stopMutex_;

@@ -1,13 +1,16 @@
 // flowguard-loadgen as a black box against LoadgenTestServer on loopback: exact request
 // counts, exact status counts, an open-loop rate, the coordinated-omission correction, the
-// original config.json, and an unreachable target.
+// original config.json and its ratelimit.log, the response log, and an unreachable target.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "tests/loadgen/loadgen_test_server.h"
+#include "tests/loadgen/response_log_reader.h"
 #include "tests/support/test_support.h"
 
 using namespace flowguard::test;
@@ -123,12 +126,68 @@ TEST_CASE("--config reads the original config.json and writes ratelimit.log") {
   CHECK(run.json["status"]["200"] == 20);
   CHECK(run.json["status"]["429"] == 20);
   REQUIRE(run.json["keys"].size() == 1);
+  CHECK(run.json["keys"][0]["key_prefix"] == "lega");  // a third of the 12-character key
   CHECK(run.json["keys"][0]["requests"] == 40);
   CHECK(run.json["keys"][0]["429"] == 20);
+
+  // ratelimit.log: one line per response, then the summary.
   std::string log = readFile(dir.file("ratelimit.log"));
   INFO(log);
-  CHECK(log.find("2xx=20") != std::string::npos);
-  CHECK(log.find("429=20") != std::string::npos);
+  ResponseLogText parsed = parseResponseLog(log);
+  CHECK(parsed.malformed.empty());
+  CHECK(parsed.lines == 40);
+  CHECK(parsed.status == std::map<std::string, uint64_t>{{"200", 20}, {"429", 20}});
+  CHECK(parsed.keys == std::set<std::string>{"lega"});
+  CHECK(parsed.urls == std::set<std::string>{url(server.port(), "/proxy")});
+  CHECK(parsed.summaryLast);
+  CHECK(parsed.summaryCount("total attempts") == 40);
+  CHECK(parsed.summaryCount("successful (2xx)") == 20);
+  CHECK(parsed.summaryCount("rate-limited (429)") == 20);
+  CHECK(parsed.summaryCount("other errors") == 0);
+  CHECK(parsed.summaryCount("status 200") == 20);
+  CHECK(parsed.summaryCount("status 429") == 20);
+  CHECK(log.find("legacy-key-1") == std::string::npos);
+  CHECK(run.output.find("legacy-key-1") == std::string::npos);
+
+  // The per-second lines went to stdout (not a terminal here), not into the log.
+  SecondLines seconds = parseSecondLines(run.output);
+  CHECK(seconds.lines >= 1);
+  CHECK(seconds.sums["2xx"] == 20);
+  CHECK(seconds.sums["429"] == 20);
+  CHECK(log.find("rps=") == std::string::npos);
+  CHECK(run.output.find('\r') == std::string::npos);
+}
+
+TEST_CASE("--response-log: every measured response once, warm-up excluded, across threads") {
+  // Enough lines that each worker writes several chunks before its last one.
+  LoadgenTestServer server({.statuses = {200, 200, 429, 503}});
+  TempDir dir;
+  Run run = runLoadgen(dir, {"-n", "8000", "--warmup", "0.3", "-c", "8", "-t", "2", "--key", "k-1234567",
+                             "--response-log", dir.file("responses.log"), url(server.port(), "/r")});
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  std::string log = readFile(dir.file("responses.log"));
+  REQUIRE(log.size() > 4 * 64 * 1024);
+  ResponseLogText parsed = parseResponseLog(log);
+  CHECK(parsed.malformed.empty());
+  CHECK(parsed.lines == 8000);
+  CHECK(run.json["requests"] == 8000);
+  CHECK(server.requests() > 8000);  // the warm-up's requests reached the server, unlogged
+  for (const char* status : {"200", "429", "503"}) {
+    CAPTURE(status);
+    CHECK(parsed.status[status] == run.json["status"][status].get<uint64_t>());
+    CHECK(parsed.summaryCount(std::string("status ") + status) == parsed.status[status]);
+  }
+  CHECK(parsed.summaryCount("total attempts") == 8000);
+  CHECK(parsed.summaryCount("other errors") == parsed.status["503"]);
+  CHECK(parsed.keys == std::set<std::string>{"k-1"});
+  // The summary's mean is the mean of the lines (both exact µs, the summary rounded to 1 µs).
+  double mean = std::stod(parsed.summary["latency"].substr(5));  // "mean 0.123 ms, ..."
+  CHECK(std::abs(mean - parsed.meanMs()) <= 0.0006);
+  CHECK(run.json["latency"]["mean_us"].get<double>() == doctest::Approx(parsed.meanMs() * 1000));
+  // Not config mode: no per-second lines on stdout, no ratelimit.log.
+  CHECK(parseSecondLines(run.output).lines == 0);
+  CHECK(readFile(dir.file("ratelimit.log")).empty());
 }
 
 TEST_CASE("keys are spread round-robin and counted per key") {
