@@ -24,6 +24,7 @@ store::LogRecord RequestLogger::record(const core::RequestHead& head, const core
   if (info.apiKey) {
     r.keyId = info.apiKey->storedKeyId;
     r.keyPrefix = info.apiKey->prefix;
+    if (r.keyId == 0) r.configuredKey = info.apiKey->digest;  // a yaml key: the store knows its id
   }
   r.listener = std::string(info.listenerName);
   r.route = std::string(info.routeName);

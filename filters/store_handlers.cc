@@ -65,6 +65,7 @@ Json keyJson(const store::KeyListing& listing) {
               {"prefix", key.prefix},
               {"name", key.name},
               {"plan", key.plan},
+              {"configured", key.configured},  // written in flowguard.yaml: not revocable here
               {"created_at", isoTime(key.createdAtMs)},
               {"revoked_at", optionalTime(key.revokedAtMs)},
               {"last_used_at", optionalTime(listing.usage.lastUsedMs)},
@@ -180,10 +181,12 @@ void StoreHandler::start() {
       return handleKeyMetrics();
     case config::RouteHandler::RevokeKey:
       return handleRevokeKey();
+    case config::RouteHandler::Summary:  // answered by the router itself
+    case config::RouteHandler::AdminOnly:
     case config::RouteHandler::None:
       break;
   }
-  fail(500, "route has no handler");
+  fail(500, "route has no key-store handler");
 }
 
 void StoreHandler::onBody(std::string_view data, bool endStream) {
@@ -244,12 +247,15 @@ void StoreHandler::handleRegister() {
     if (!request.is_object())
       return fail(400, "expected a JSON object such as {\"name\": \"my-app\", \"plan\": \"free\"}");
   }
+  // The original FlowGuard's body was {"owner": "..."}: it names the key when "name" is absent.
   std::string name;
-  if (auto it = request.find("name"); it != request.end() && !it->is_null()) {
-    if (!it->is_string()) return fail(400, "'name' must be a string");
-    name = it->get<std::string>();
-    if (name.size() > kMaxNameBytes)
-      return fail(400, fmt::format("'name' is longer than {} bytes", kMaxNameBytes));
+  for (const char* field : {"name", "owner"}) {
+    auto it = request.find(field);
+    if (it == request.end() || it->is_null()) continue;
+    if (!it->is_string()) return fail(400, fmt::format("'{}' must be a string", field));
+    if (it->get_ref<const std::string&>().size() > kMaxNameBytes)
+      return fail(400, fmt::format("'{}' is longer than {} bytes", field, kMaxNameBytes));
+    if (name.empty()) name = it->get<std::string>();
   }
   const config::Config& config = config_;
   std::string plan = config.plans.empty() ? std::string() : config.plans.front().name;
@@ -279,15 +285,22 @@ void StoreHandler::handleRegister() {
   newKey.name = std::move(name);
   newKey.plan = plan;
   newKey.createdAtMs = nowMs();
+  newKey.uniqueName = route_.handler.uniqueNames;
   Json limits = planConfig ? limitToJson(planConfig->limit) : Json(nullptr);
   // The key travels to the store thread only to be echoed back once; it is never stored.
   run(
       [newKey = std::move(newKey), key = std::move(key), limits = std::move(limits)](store::Store& store) {
-        store::StoredKey stored = store.insertKey(newKey);
+        store::StoredKey stored;
+        try {
+          stored = store.insertKey(newKey);
+        } catch (const store::NameTaken& e) {
+          return errorReply(409, std::string(e.what()) + ": choose another name");
+        }
         return reply(201, Json{{"api_key", key},
                                {"key_id", stored.id},
                                {"prefix", stored.prefix},
                                {"name", stored.name},
+                               {"owner", stored.name},  // the original's field
                                {"plan", stored.plan},
                                {"limits", limits},
                                {"created_at", isoTime(stored.createdAtMs)}});
@@ -388,9 +401,7 @@ void StoreHandler::handleKeyMetrics() {
   run([digest](store::Store& store) {
     std::optional<store::KeyListing> listing = store.findKeyByDigest(digest);
     if (!listing) {
-      return errorReply(404,
-                        "this key is not in the key store (keys written in flowguard.yaml are counted by "
-                        "the metrics filter instead)");
+      return errorReply(404, "this key is not in the key store");
     }
     std::vector<int64_t> latencies = store.recentLatenciesUs(listing->key.id, kLatencySample);
     std::sort(latencies.begin(), latencies.end());
@@ -414,9 +425,14 @@ void StoreHandler::handleRevokeKey() {
   if (!id) return fail(400, "expected a key id in the path (DELETE " + route_.match.prefix + "{id})");
   run(
       [id = *id](store::Store& store) {
-        if (store.revokeKey(id, nowMs())) return reply(200, Json{{"revoked", id}});
         std::optional<store::KeyListing> listing = store.findKey(id);
         if (!listing) return errorReply(404, fmt::format("no key with id {}", id));
+        if (listing->key.configured) {
+          return errorReply(409, fmt::format("key {} is written in flowguard.yaml: remove it there (a reload "
+                                             "applies it) rather than through the API",
+                                             id));
+        }
+        if (store.revokeKey(id, nowMs())) return reply(200, Json{{"revoked", id}});
         return errorReply(409, fmt::format("key {} was revoked already", id));
       },
       true);

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <set>
+#include <variant>
+
 namespace flowguard::filters {
 
 namespace {
@@ -68,9 +71,33 @@ std::shared_ptr<const KeySnapshot> StoredKeySet::setPlans(std::vector<config::Pl
   return std::make_shared<const KeySnapshot>(keys_);
 }
 
+std::vector<store::NewKey> configuredKeys(const config::Config& config, int64_t nowMs) {
+  std::vector<store::NewKey> keys;
+  std::set<KeyDigest> seen;
+  for (const auto& listener : config.listeners) {
+    for (const auto& filter : listener.filters) {
+      const auto* auth = std::get_if<config::AuthConfig>(&filter.settings);
+      if (auth == nullptr) continue;
+      for (const auto& key : auth->keys) {
+        store::NewKey row;
+        row.digest = digestKey(key.key);
+        if (!seen.insert(row.digest).second) continue;
+        row.prefix = keyPrefix(key.key);
+        row.name = key.name;
+        row.plan = key.plan;
+        row.createdAtMs = nowMs;
+        keys.push_back(std::move(row));
+      }
+    }
+  }
+  return keys;
+}
+
 std::shared_ptr<const KeySnapshot> StoredKeySet::apply(const std::vector<store::StoredKey>& changed) {
   for (const store::StoredKey& key : changed) {
-    if (key.revokedAtMs) {
+    // A configured key is the yaml's to authenticate: removed from the file, it must stop
+    // working even though its row stays (for its usage).
+    if (key.revokedAtMs || key.configured) {
       keys_.erase(key.digest);
       ownLimit_.erase(key.digest);
       continue;

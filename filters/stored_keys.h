@@ -39,6 +39,10 @@ class StoredKeySet {
   std::unordered_set<KeyDigest, KeyDigestHash> ownLimit_;
 };
 
+// The keys written in flowguard.yaml (every auth filter's `keys:`, each once), as rows for
+// StoreService::setConfiguredKeys.
+std::vector<store::NewKey> configuredKeys(const config::Config& config, int64_t nowMs);
+
 // A limit as JSON: {"algorithm": "token_bucket", "requests": 10, "period_ms": 1000,
 // "burst": 20} (burst for token buckets only), and back (nullopt when malformed).
 nlohmann::json limitToJson(const config::RateLimitSpec& limit);

@@ -78,11 +78,17 @@ DROP INDEX request_log_status;
 CREATE INDEX request_log_key ON request_log (key_id, id) WHERE key_id <> 0;
 CREATE INDEX request_log_prefix ON request_log (key_prefix, id) WHERE key_prefix <> '';
 )sql",
+    // 3: keys written in flowguard.yaml get a row too (usage, listings), marked so.
+    R"sql(
+ALTER TABLE api_keys ADD COLUMN configured boolean NOT NULL DEFAULT false;
+)sql",
 };
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));
 
 constexpr const char* kKeyColumns =
-    "k.id, k.digest, k.prefix, k.name, k.plan, k.limits, k.created_at_ms, k.revoked_at_ms, k.version";
+    "k.id, k.digest, k.prefix, k.name, k.plan, k.limits, k.created_at_ms, k.revoked_at_ms, k.version, "
+    "k.configured";
+constexpr int kKeyColumnCount = 10;
 constexpr const char* kUsageColumns = "u.requests, u.s2xx, u.s3xx, u.s4xx, u.s429, u.s5xx, u.last_used_ms";
 constexpr const char* kLogColumns =
     "id, time_ms, request_id, key_id, key_prefix, listener, route, method, path, status, upstream, "
@@ -126,6 +132,7 @@ StoredKey readKey(const pqxx::row& row, int first) {
   k.createdAtMs = row[first + 6].as<int64_t>();
   if (!row[first + 7].is_null()) k.revokedAtMs = row[first + 7].as<int64_t>();
   k.version = row[first + 8].as<int64_t>();
+  k.configured = row[first + 9].as<bool>();
   return k;
 }
 
@@ -252,6 +259,7 @@ void PostgresStore::connect() {
   conn_->prepare("revoke_key",
                  "UPDATE api_keys SET revoked_at_ms = $2, version = nextval('key_version_seq') "
                  "WHERE id = $1 AND revoked_at_ms IS NULL");
+  conn_->prepare("active_key_named", "SELECT 1 FROM api_keys WHERE name = $1 AND revoked_at_ms IS NULL");
   conn_->prepare("key_version_lock", "SELECT pg_advisory_xact_lock(" + std::to_string(kKeyVersionLock) + ")");
   conn_->prepare("keys_since", std::string("SELECT ") + kKeyColumns +
                                    " FROM api_keys k WHERE k.version > $1 ORDER BY k.version");
@@ -304,6 +312,9 @@ StoredKey PostgresStore::insertKey(const NewKey& key) {
     // Held until commit, so versions become visible in the order they were handed out and a
     // poller that saw version N never misses a smaller one committed later.
     tx.exec_prepared("key_version_lock");
+    // Under the same lock as every key change, so two gateways cannot both take a name.
+    if (key.uniqueName && !key.name.empty() && !tx.exec_prepared("active_key_named", key.name).empty())
+      throw NameTaken("an active key is already named '" + key.name + "'");
     pqxx::row row = tx.exec_prepared1("insert_key", digestParam(key.digest), key.prefix, key.name, key.plan,
                                       key.limits, key.createdAtMs);
     tx.commit();
@@ -317,6 +328,44 @@ StoredKey PostgresStore::insertKey(const NewKey& key) {
     stored.limits = key.limits;
     stored.createdAtMs = key.createdAtMs;
     return stored;
+  });
+}
+
+std::vector<StoredKey> PostgresStore::syncConfiguredKeys(const std::vector<NewKey>& keys, int64_t atMs) {
+  return guarded("syncConfiguredKeys", [&](pqxx::connection& conn) {
+    pqxx::work tx(conn, "syncConfiguredKeys");
+    tx.exec_prepared("key_version_lock");
+    std::vector<pqxx::binarystring> digests;
+    for (const NewKey& key : keys) {
+      digests.push_back(digestParam(key.digest));
+      // Inserted, or updated only when something differs: a restart with the same file
+      // changes no version.
+      tx.exec_params(
+          "INSERT INTO api_keys (digest, prefix, name, plan, limits, created_at_ms, version, configured) "
+          "VALUES ($1, $2, $3, $4, '', $5, nextval('key_version_seq'), true) "
+          "ON CONFLICT (digest) DO UPDATE SET name = EXCLUDED.name, plan = EXCLUDED.plan, configured = true, "
+          "revoked_at_ms = NULL, version = nextval('key_version_seq') "
+          "WHERE api_keys.name <> EXCLUDED.name OR api_keys.plan <> EXCLUDED.plan OR NOT api_keys.configured "
+          "OR api_keys.revoked_at_ms IS NOT NULL",
+          digests.back(), key.prefix, key.name, key.plan, key.createdAtMs);
+    }
+    pqxx::result active =
+        tx.exec("SELECT id, digest FROM api_keys WHERE configured AND revoked_at_ms IS NULL");
+    for (const pqxx::row& row : active) {
+      pqxx::binarystring digest(row[1]);
+      const bool wanted = std::any_of(digests.begin(), digests.end(), [&](const pqxx::binarystring& d) {
+        return d.size() == digest.size() && std::memcmp(d.data(), digest.data(), d.size()) == 0;
+      });
+      if (!wanted) tx.exec_prepared("revoke_key", row[0].as<int64_t>(), atMs);
+    }
+    std::vector<StoredKey> rows;
+    for (const pqxx::binarystring& digest : digests) {
+      pqxx::row row = tx.exec_params1(
+          std::string("SELECT ") + kKeyColumns + " FROM api_keys k WHERE k.digest = $1", digest);
+      rows.push_back(readKey(row, 0));
+    }
+    tx.commit();
+    return rows;
   });
 }
 
@@ -344,7 +393,7 @@ std::vector<KeyListing> PostgresStore::listKeys(int64_t afterId, int64_t limit) 
     pqxx::nontransaction tx(conn, "listKeys");
     std::vector<KeyListing> out;
     for (const pqxx::row& row : tx.exec_prepared("list_keys", afterId, limit))
-      out.push_back({readKey(row, 0), readUsage(row, 9)});
+      out.push_back({readKey(row, 0), readUsage(row, kKeyColumnCount)});
     return out;
   });
 }
@@ -362,7 +411,7 @@ std::optional<KeyListing> PostgresStore::findKey(int64_t id) {
     pqxx::nontransaction tx(conn, "findKey");
     pqxx::result r = tx.exec_prepared("find_key", id);
     if (r.empty()) return std::nullopt;
-    return KeyListing{readKey(r[0], 0), readUsage(r[0], 9)};
+    return KeyListing{readKey(r[0], 0), readUsage(r[0], kKeyColumnCount)};
   });
 }
 
@@ -371,7 +420,7 @@ std::optional<KeyListing> PostgresStore::findKeyByDigest(const Digest& digest) {
     pqxx::nontransaction tx(conn, "findKeyByDigest");
     pqxx::result r = tx.exec_prepared("find_key_digest", digestParam(digest));
     if (r.empty()) return std::nullopt;
-    return KeyListing{readKey(r[0], 0), readUsage(r[0], 9)};
+    return KeyListing{readKey(r[0], 0), readUsage(r[0], kKeyColumnCount)};
   });
 }
 

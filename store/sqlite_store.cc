@@ -6,6 +6,7 @@
 #include <cstring>
 #include <iterator>
 #include <limits>
+#include <set>
 
 #include "store/usage_delta.h"
 
@@ -76,6 +77,10 @@ DROP INDEX IF EXISTS request_log_status;
 CREATE INDEX request_log_key ON request_log (key_id, id) WHERE key_id <> 0;
 CREATE INDEX request_log_prefix ON request_log (key_prefix, id) WHERE key_prefix <> '';
 )sql",
+    // 3: keys written in flowguard.yaml get a row too (usage, listings), marked so.
+    R"sql(
+ALTER TABLE api_keys ADD COLUMN configured INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));
 
@@ -94,7 +99,9 @@ bool isUnavailable(int rc) {
 }
 
 constexpr const char* kKeyColumns =
-    "k.id, k.digest, k.prefix, k.name, k.plan, k.limits, k.created_at_ms, k.revoked_at_ms, k.version";
+    "k.id, k.digest, k.prefix, k.name, k.plan, k.limits, k.created_at_ms, k.revoked_at_ms, k.version, "
+    "k.configured";
+constexpr int kKeyColumnCount = 10;
 constexpr const char* kUsageColumns = "u.requests, u.s2xx, u.s3xx, u.s4xx, u.s429, u.s5xx, u.last_used_ms";
 constexpr const char* kLogColumns =
     "id, time_ms, request_id, key_id, key_prefix, listener, route, method, path, status, upstream, "
@@ -205,6 +212,7 @@ StoredKey readKey(const Row& row, int first) {
   k.createdAtMs = row.int64(first + 6);
   if (!row.isNull(first + 7)) k.revokedAtMs = row.int64(first + 7);
   k.version = row.int64(first + 8);
+  k.configured = row.int64(first + 9) != 0;
   return k;
 }
 
@@ -320,18 +328,18 @@ void SqliteStore::migrate() {
   tx.commit();
 }
 
-StoredKey SqliteStore::insertKey(const NewKey& key) {
-  Transaction tx(*this);
-  int64_t version = 0;
-  {
-    Statement st = statement("UPDATE key_version SET value = value + 1 RETURNING value");
-    if (!st.step()) throw StoreError("sqlite " + path_ + ": key_version has no row");
-    version = st.int64(0);
-    st.run();
-  }
+int64_t SqliteStore::nextKeyVersion() {
+  Statement st = statement("UPDATE key_version SET value = value + 1 RETURNING value");
+  if (!st.step()) throw StoreError("sqlite " + path_ + ": key_version has no row");
+  const int64_t version = st.int64(0);
+  st.run();
+  return version;
+}
+
+int64_t SqliteStore::insertRow(const NewKey& key, int64_t version, bool configured) {
   statement(
-      "INSERT INTO api_keys (digest, prefix, name, plan, limits, created_at_ms, version) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?)")
+      "INSERT INTO api_keys (digest, prefix, name, plan, limits, created_at_ms, version, configured) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
       .bind(1, key.digest)
       .bind(2, key.prefix)
       .bind(3, key.name)
@@ -339,9 +347,21 @@ StoredKey SqliteStore::insertKey(const NewKey& key) {
       .bind(5, key.limits)
       .bind(6, key.createdAtMs)
       .bind(7, version)
+      .bind(8, int64_t{configured})
       .run();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+StoredKey SqliteStore::insertKey(const NewKey& key) {
+  Transaction tx(*this);  // BEGIN IMMEDIATE: the name check and the insert are one step
+  if (key.uniqueName && !key.name.empty()) {
+    Statement st = statement("SELECT 1 FROM api_keys WHERE name = ? AND revoked_at_ms IS NULL");
+    st.bind(1, key.name);
+    if (st.step()) throw NameTaken("an active key is already named '" + key.name + "'");
+  }
+  const int64_t version = nextKeyVersion();
   StoredKey stored;
-  stored.id = sqlite3_last_insert_rowid(db_);
+  stored.id = insertRow(key, version, false);
   tx.commit();
   stored.digest = key.digest;
   stored.prefix = key.prefix;
@@ -360,13 +380,7 @@ bool SqliteStore::revokeKey(int64_t id, int64_t atMs) {
     st.bind(1, id);
     if (!st.step()) return false;
   }
-  int64_t version = 0;
-  {
-    Statement st = statement("UPDATE key_version SET value = value + 1 RETURNING value");
-    if (!st.step()) throw StoreError("sqlite " + path_ + ": key_version has no row");
-    version = st.int64(0);
-    st.run();
-  }
+  const int64_t version = nextKeyVersion();
   statement("UPDATE api_keys SET revoked_at_ms = ?, version = ? WHERE id = ?")
       .bind(1, atMs)
       .bind(2, version)
@@ -374,6 +388,60 @@ bool SqliteStore::revokeKey(int64_t id, int64_t atMs) {
       .run();
   tx.commit();
   return true;
+}
+
+std::vector<StoredKey> SqliteStore::syncConfiguredKeys(const std::vector<NewKey>& keys, int64_t atMs) {
+  Transaction tx(*this);
+  std::optional<int64_t> version;  // one new version for every row this sync changes
+  auto changeVersion = [&] {
+    if (!version) version = nextKeyVersion();
+    return *version;
+  };
+  std::set<Digest> wanted;
+  for (const NewKey& key : keys) {
+    wanted.insert(key.digest);
+    Statement find = statement("SELECT name, plan, configured, revoked_at_ms FROM api_keys WHERE digest = ?");
+    find.bind(1, key.digest);
+    if (!find.step()) {
+      insertRow(key, changeVersion(), true);
+      continue;
+    }
+    const bool same =
+        find.text(0) == key.name && find.text(1) == key.plan && find.int64(2) != 0 && find.isNull(3);
+    if (same) continue;
+    statement(
+        "UPDATE api_keys SET name = ?, plan = ?, configured = 1, revoked_at_ms = NULL, version = ? "
+        "WHERE digest = ?")
+        .bind(1, key.name)
+        .bind(2, key.plan)
+        .bind(3, changeVersion())
+        .bind(4, key.digest)
+        .run();
+  }
+  std::vector<int64_t> gone;
+  {
+    Statement st =
+        statement("SELECT id, digest FROM api_keys WHERE configured = 1 AND revoked_at_ms IS NULL");
+    while (st.step()) {
+      if (!wanted.contains(st.digest(1))) gone.push_back(st.int64(0));
+    }
+  }
+  for (int64_t id : gone) {
+    statement("UPDATE api_keys SET revoked_at_ms = ?, version = ? WHERE id = ?")
+        .bind(1, atMs)
+        .bind(2, changeVersion())
+        .bind(3, id)
+        .run();
+  }
+  std::vector<StoredKey> rows;
+  for (const NewKey& key : keys) {
+    Statement st = statement(std::string("SELECT ") + kKeyColumns + " FROM api_keys k WHERE k.digest = ?");
+    st.bind(1, key.digest);
+    if (!st.step()) throw StoreError("sqlite " + path_ + ": a configured key vanished during its sync");
+    rows.push_back(readKey(st, 0));
+  }
+  tx.commit();
+  return rows;
 }
 
 std::vector<StoredKey> SqliteStore::keysChangedSince(int64_t version) {
@@ -391,7 +459,7 @@ std::vector<KeyListing> SqliteStore::listKeys(int64_t afterId, int64_t limit) {
                            "ORDER BY k.id LIMIT ?");
   st.bind(1, afterId).bind(2, limit);
   std::vector<KeyListing> out;
-  while (st.step()) out.push_back({readKey(st, 0), readUsage(st, 9)});
+  while (st.step()) out.push_back({readKey(st, 0), readUsage(st, kKeyColumnCount)});
   return out;
 }
 
@@ -406,7 +474,7 @@ std::optional<KeyListing> SqliteStore::findKey(int64_t id) {
                            " FROM api_keys k LEFT JOIN key_usage u ON u.key_id = k.id WHERE k.id = ?");
   st.bind(1, id);
   if (!st.step()) return std::nullopt;
-  return KeyListing{readKey(st, 0), readUsage(st, 9)};
+  return KeyListing{readKey(st, 0), readUsage(st, kKeyColumnCount)};
 }
 
 std::optional<KeyListing> SqliteStore::findKeyByDigest(const Digest& digest) {
@@ -414,7 +482,7 @@ std::optional<KeyListing> SqliteStore::findKeyByDigest(const Digest& digest) {
                            " FROM api_keys k LEFT JOIN key_usage u ON u.key_id = k.id WHERE k.digest = ?");
   st.bind(1, digest);
   if (!st.step()) return std::nullopt;
-  return KeyListing{readKey(st, 0), readUsage(st, 9)};
+  return KeyListing{readKey(st, 0), readUsage(st, kKeyColumnCount)};
 }
 
 void SqliteStore::appendLogs(std::span<const LogRecord> records) {

@@ -26,6 +26,7 @@ class SqliteStore final : public Store {
   std::string kind() const override { return "sqlite"; }
   void open() override;
   StoredKey insertKey(const NewKey& key) override;
+  std::vector<StoredKey> syncConfiguredKeys(const std::vector<NewKey>& keys, int64_t atMs) override;
   bool revokeKey(int64_t id, int64_t atMs) override;
   std::vector<StoredKey> keysChangedSince(int64_t version) override;
   std::vector<KeyListing> listKeys(int64_t afterId = 0, int64_t limit = INT64_MAX) override;
@@ -42,6 +43,10 @@ class SqliteStore final : public Store {
 
   void close();
   void migrate();
+  // Bumps key_version inside the caller's transaction and returns the new value.
+  int64_t nextKeyVersion();
+  // Inserts an api_keys row inside the caller's transaction; returns its id.
+  int64_t insertRow(const NewKey& key, int64_t version, bool configured);
   sqlite3* db();  // throws StoreUnavailable when not open
   // A cached prepared statement for `sql`, reset and with its bindings cleared.
   Statement statement(const std::string& sql);

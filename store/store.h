@@ -32,6 +32,12 @@ class StoreUnavailable : public StoreError {
   using StoreError::StoreError;
 };
 
+// insertKey with NewKey::uniqueName: an active key already has that name.
+class NameTaken : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
 using Digest = std::array<unsigned char, 32>;  // SHA-256 of an API key
 
 // A row of api_keys. The key itself is never stored: only its digest and a display prefix.
@@ -47,6 +53,10 @@ struct StoredKey {
   // Grows on every change to any key (insert, revoke) across every gateway sharing the
   // database: pollers ask for keysChangedSince(the largest version they have seen).
   int64_t version = 0;
+  // Written in flowguard.yaml (syncConfiguredKeys): the file authenticates it, so the key
+  // store's own key set leaves it out; it has usage like any key and cannot be revoked
+  // through the API.
+  bool configured = false;
 };
 
 struct NewKey {
@@ -56,6 +66,7 @@ struct NewKey {
   std::string plan;
   std::string limits;
   int64_t createdAtMs = 0;
+  bool uniqueName = false;  // insertKey: throw NameTaken when an active key has this (non-empty) name
 };
 
 // What was done with a key, kept per key as rows of request_log are appended.
@@ -78,7 +89,10 @@ struct KeyListing {
 struct LogRecord {
   int64_t timeMs = 0;  // when the request arrived, unix ms
   std::string requestId;
-  int64_t keyId = 0;      // a stored key's id; 0 when the request had none (or a yaml key)
+  int64_t keyId = 0;  // a stored key's id; 0 when the request had none
+  // A key written in flowguard.yaml, whose id only the store thread knows (StoreService
+  // fills keyId in from it before the record is written).
+  std::optional<Digest> configuredKey;
   std::string keyPrefix;  // "" without a key
   std::string listener;
   std::string route;
@@ -115,8 +129,14 @@ class Store {
   virtual void open() = 0;
 
   // Inserts a key; returns the stored row (id, version). Throws StoreError when the digest
-  // already exists.
+  // already exists, NameTaken as NewKey::uniqueName says.
   virtual StoredKey insertKey(const NewKey& key) = 0;
+  // Makes the configured rows match `keys`, the keys written in flowguard.yaml: each gets a
+  // row (inserted, or an existing row by digest updated to its name and plan, marked
+  // configured and active again), and every other configured row that is still active is
+  // revoked at `atMs` (the key left the file). Rows that change get a new version. Returns
+  // the rows of `keys`, in their order.
+  virtual std::vector<StoredKey> syncConfiguredKeys(const std::vector<NewKey>& keys, int64_t atMs) = 0;
   // Marks a key revoked now; false when there is no such key or it was revoked already.
   virtual bool revokeKey(int64_t id, int64_t atMs) = 0;
   // Every key (revoked ones included) whose version is above `version`, by version.

@@ -11,6 +11,12 @@ namespace {
 
 constexpr std::chrono::milliseconds kMinBackoff{100};
 constexpr std::chrono::milliseconds kMaxBackoff{5000};
+
+int64_t wallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 // Records per appendLogs call: big enough to amortise a transaction, small enough that one
 // batch does not hold the thread (and the jobs behind it) for long.
 constexpr size_t kLogBatch = 2000;
@@ -150,6 +156,16 @@ void StoreService::run() {
       lock.unlock();
       tryOpen();
       lock.lock();
+      if (open_ && configuredKeys_) configuredDirty_ = true;  // the database may have moved on
+      continue;
+    }
+    // Before any log is written: those of configured keys need their rows' ids.
+    if (open_ && configuredDirty_) {
+      configuredDirty_ = false;
+      const std::vector<NewKey> keys = *configuredKeys_;
+      lock.unlock();
+      syncConfiguredKeys(keys);
+      lock.lock();
       continue;
     }
     // Jobs first: a client is waiting for each.
@@ -197,7 +213,8 @@ void StoreService::run() {
     if (open_ && !logs_.empty()) wakeAt = std::min(wakeAt, nextFlush_);
     if (stopping_) wakeAt = std::min(wakeAt, stopDeadline_);
     wake_.wait_until(lock, wakeAt, [this] {
-      return !jobs_.empty() || pollNow_ || logs_.size() >= kLogBatch || (stopping_ && logs_.empty());
+      return !jobs_.empty() || pollNow_ || configuredDirty_ || logs_.size() >= kLogBatch ||
+             (stopping_ && logs_.empty());
     });
   }
   available_ = false;
@@ -263,7 +280,36 @@ void StoreService::runJobs(std::vector<Job>& jobs) {
   }
 }
 
+void StoreService::setConfiguredKeys(std::vector<NewKey> keys) {
+  {
+    std::lock_guard lock(mutex_);
+    configuredKeys_ = std::move(keys);
+    configuredDirty_ = true;
+  }
+  wake_.notify_one();
+}
+
+void StoreService::syncConfiguredKeys(const std::vector<NewKey>& keys) {
+  try {
+    for (const StoredKey& row : store_->syncConfiguredKeys(keys, wallMs()))
+      configuredIds_[row.digest] = row.id;
+    std::lock_guard lock(mutex_);
+    pollNow_ = true;  // rows may have changed: the key set and its count follow
+  } catch (const StoreUnavailable& e) {
+    markDown(e.what());
+    std::lock_guard lock(mutex_);
+    configuredDirty_ = true;  // again once reconnected
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "flowguard: store: the keys of flowguard.yaml were not recorded: {}\n", e.what());
+  }
+}
+
 bool StoreService::writeLogs(std::vector<LogRecord>& batch) {
+  for (LogRecord& record : batch) {
+    if (!record.configuredKey) continue;
+    auto it = configuredIds_.find(*record.configuredKey);
+    if (it != configuredIds_.end()) record.keyId = it->second;
+  }
   try {
     store_->appendLogs(batch);
     logsWritten_ += batch.size();

@@ -18,8 +18,10 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_set>
@@ -68,6 +70,11 @@ class StoreService {
 
   // Before start().
   void setKeysListener(KeysListener listener) { keysListener_ = std::move(listener); }
+  // Any thread: the keys written in flowguard.yaml (at start and after each reload). The
+  // store thread gives each a row (Store::syncConfiguredKeys) as soon as the database is
+  // open, again at every reconnect, and from then on counts the usage of request-log
+  // records that name one (LogRecord::configuredKey).
+  void setConfiguredKeys(std::vector<NewKey> keys);
   // Starts the thread, which connects at once.
   void start();
   // True once the keys were loaded (false when `timeout` passed first: database down).
@@ -98,6 +105,7 @@ class StoreService {
   void runJobs(std::vector<Job>& jobs);
   bool writeLogs(std::vector<LogRecord>& batch);
   void pollKeys();
+  void syncConfiguredKeys(const std::vector<NewKey>& keys);
 
   std::unique_ptr<Store> store_;  // used only on the store thread
   const config::StorageConfig config_;
@@ -131,6 +139,8 @@ class StoreService {
   bool stopping_ = false;
   bool pollNow_ = false;
   bool keysLoaded_ = false;
+  std::optional<std::vector<NewKey>> configuredKeys_;  // null until setConfiguredKeys
+  bool configuredDirty_ = false;                       // configuredKeys_ not yet synced
   Clock::time_point stopDeadline_;
 
   std::atomic<bool> available_{false};
@@ -147,6 +157,8 @@ class StoreService {
   Clock::time_point nextFlush_{};
   int64_t keyVersion_ = 0;
   std::unordered_set<int64_t> activeIds_;  // for the active-key count
+  // Row ids of the configured keys ever synced: a row is never deleted, so an id stays good.
+  std::map<Digest, int64_t> configuredIds_;
 };
 
 }  // namespace flowguard::store

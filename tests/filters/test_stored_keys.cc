@@ -71,6 +71,47 @@ plans:
   CHECK_FALSE(third->at(filters::digestKey("fg_cccccccccccccccccccccccccccccccc"))->limit);
 }
 
+TEST_CASE("stored keys: a row written in flowguard.yaml is the yaml's to authenticate") {
+  filters::StoredKeySet set(std::vector<config::Plan>{});
+  store::StoredKey registered = storedKey(1, "fg_registered-key-000000000000", "");
+  store::StoredKey configured = storedKey(2, "test-api-key", "");
+  configured.configured = true;
+  auto snapshot = set.apply({registered, configured});
+  CHECK(snapshot->size() == 1);
+  CHECK(snapshot->count(registered.digest) == 1);
+  // A registered key that later appears in the file leaves the store's set too.
+  registered.configured = true;
+  registered.version = 3;
+  CHECK(set.apply({registered})->empty());
+}
+
+TEST_CASE("configuredKeys: every auth filter's yaml keys, each once") {
+  auto loaded = config::loadConfigText(R"(listeners:
+  - name: a
+    address: 127.0.0.1:8000
+    filters:
+      - { name: auth, keys: [ { key: key-one-aaaaaa, name: one, plan: free }, { key: key-two-bbbbbb, name: two } ] }
+      - name: router
+        routes: [ { match: { prefix: / }, direct_response: { status: 200 } } ]
+  - name: b
+    address: 127.0.0.1:8001
+    filters:
+      - { name: auth, keys: [ { key: key-one-aaaaaa, name: one } ] }
+      - name: router
+        routes: [ { match: { prefix: / }, direct_response: { status: 200 } } ]
+)",
+                                       "t.yaml");
+  REQUIRE(loaded.ok());
+  std::vector<store::NewKey> keys = filters::configuredKeys(*loaded.config, 42);
+  REQUIRE(keys.size() == 2);
+  CHECK(keys[0].digest == filters::digestKey("key-one-aaaaaa"));
+  CHECK(keys[0].prefix == "key-");
+  CHECK(keys[0].name == "one");
+  CHECK(keys[0].plan == "free");
+  CHECK(keys[0].createdAtMs == 42);
+  CHECK(keys[1].name == "two");
+}
+
 TEST_CASE("limit JSON round trip and malformed input") {
   config::RateLimitSpec window{config::RateLimitAlgorithm::SlidingWindow, 100, 60'000ms, 0};
   auto back = filters::limitFromJson(filters::limitToJson(window));
@@ -87,11 +128,13 @@ TEST_CASE("limit JSON round trip and malformed input") {
 }
 
 TEST_CASE("stored keys: new plans from a reload reach keys without a limit of their own") {
-  config::Plan free{"free", config::RateLimitSpec{config::RateLimitAlgorithm::TokenBucket, 10, 1000ms, 20}, {}};
+  config::Plan free{
+      "free", config::RateLimitSpec{config::RateLimitAlgorithm::TokenBucket, 10, 1000ms, 20}, {}};
   filters::StoredKeySet set(std::vector<config::Plan>{free});
   const std::string a = "fg_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", b = "fg_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
   const std::string own =
-      filters::limitToJson(config::RateLimitSpec{config::RateLimitAlgorithm::TokenBucket, 3, 1000ms, 5}).dump();
+      filters::limitToJson(config::RateLimitSpec{config::RateLimitAlgorithm::TokenBucket, 3, 1000ms, 5})
+          .dump();
   auto before = set.apply({storedKey(1, a, "free"), storedKey(2, b, "free", own)});
   auto ra = before->at(filters::digestKey(a));
   auto rb = before->at(filters::digestKey(b));

@@ -197,10 +197,15 @@ TEST_CASE("admin: stats, clusters, Prometheus, drain, config dump and store endp
   const std::string apiKey = json(reg)["api_key"];
   const int64_t id = json(reg)["key_id"];
   CHECK(call(gw.port, "GET", "/echo", "X-API-Key: " + apiKey + "\r\n").status == 200);
+  // The yaml key (listed first, with its usage) and the registered one.
   Json keys = json(call(adminPort, "GET", "/keys"));
-  REQUIRE(keys["count"] == 1);
-  CHECK(keys["keys"][0]["name"] == "adm");
-  CHECK(json(call(adminPort, "GET", "/all_keys"))["count"] == 1);
+  REQUIRE(keys["count"] == 2);
+  CHECK(keys["keys"][0]["name"] == "tester");
+  CHECK(keys["keys"][0]["configured"] == true);
+  CHECK(keys["keys"][1]["name"] == "adm");
+  CHECK(keys["keys"][1]["configured"] == false);
+  CHECK(json(call(adminPort, "GET", "/all_keys"))["count"] == 2);
+  CHECK(call(adminPort, "DELETE", "/keys/" + keys["keys"][0]["id"].dump()).status == 409);
   REQUIRE(waitUntil(
       [&] {
         return json(call(adminPort, "GET", "/keys/" + apiKey + "/metrics"))["requests"]["requests"] == 1;

@@ -216,14 +216,14 @@ TEST_CASE_TEMPLATE("open creates the schema once", B, SqliteBackend, PostgresBac
   store->open();
   CHECK(backend.tableCount() == 4);
   CHECK(backend.scalar("SELECT count(*) FROM schema_version") == 1);
-  CHECK(backend.scalar("SELECT version FROM schema_version") == 2);  // both migrations applied
+  CHECK(backend.scalar("SELECT version FROM schema_version") == 3);  // every migration applied
 
   auto key = store->insertKey(newKey(1));
   store->open();  // again on the same connection
   auto second = backend.make();
   second->open();  // and from another "gateway"
   CHECK(backend.scalar("SELECT count(*) FROM schema_version") == 1);
-  CHECK(backend.scalar("SELECT version FROM schema_version") == 2);  // both migrations applied
+  CHECK(backend.scalar("SELECT version FROM schema_version") == 3);  // every migration applied
   REQUIRE(second->findKey(key.id));
   CHECK(second->listKeys().size() == 1);
 }
@@ -249,7 +249,7 @@ TEST_CASE_TEMPLATE("gateways starting together migrate the schema once", B, Sqli
   for (auto& t : threads) t.join();
   for (const auto& e : errors) CHECK(e == "");
   CHECK(backend.scalar("SELECT count(*) FROM schema_version") == 1);
-  CHECK(backend.scalar("SELECT version FROM schema_version") == 2);  // both migrations applied
+  CHECK(backend.scalar("SELECT version FROM schema_version") == 3);  // every migration applied
   CHECK(stores[0]->listKeys().size() == kGateways);
 }
 
@@ -300,6 +300,100 @@ TEST_CASE_TEMPLATE("a duplicate digest is a StoreError", B, SqliteBackend, Postg
   auto all = store->listKeys();
   REQUIRE(all.size() == 2);
   CHECK(all[0].key.name == "key 1");
+}
+
+TEST_CASE_TEMPLATE("uniqueName: an active key's name is refused, a revoked one's is free", B, SqliteBackend,
+                   PostgresBackend) {
+  B backend;
+  auto store = backend.make();
+  store->open();
+  NewKey first = newKey(1, "alice");
+  first.uniqueName = true;
+  StoredKey alice = store->insertKey(first);
+  NewKey second = newKey(2, "alice");
+  CHECK(store->insertKey(second).id > alice.id);  // without the flag: allowed, as before
+  NewKey third = newKey(3, "alice");
+  third.uniqueName = true;
+  bool taken = false;
+  try {
+    store->insertKey(third);
+  } catch (const NameTaken& e) {
+    taken = std::string(e.what()).find("'alice'") != std::string::npos;
+  }
+  CHECK(taken);
+  CHECK(store->listKeys().size() == 2);  // nothing half-written
+  NewKey unnamed = newKey(4);
+  unnamed.name.clear();
+  unnamed.uniqueName = true;
+  store->insertKey(unnamed);
+  NewKey unnamedToo = newKey(5);
+  unnamedToo.name.clear();
+  unnamedToo.uniqueName = true;
+  store->insertKey(unnamedToo);  // "" is no name: never a clash
+  // Once every "alice" is revoked, the name is free again.
+  store->revokeKey(alice.id, 1);
+  store->revokeKey(alice.id + 1, 1);
+  CHECK(store->insertKey(third).name == "alice");
+}
+
+TEST_CASE_TEMPLATE("syncConfiguredKeys: a row per yaml key, updated, revoked when gone, stable ids", B,
+                   SqliteBackend, PostgresBackend) {
+  B backend;
+  auto store = backend.make();
+  store->open();
+  StoredKey registered = store->insertKey(newKey(1, "registered"));
+  NewKey demo = newKey(10, "demo");
+  NewKey ops = newKey(11, "ops");
+  std::vector<StoredKey> rows = store->syncConfiguredKeys({demo, ops}, 1000);
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].digest == demo.digest);
+  CHECK(rows[0].configured);
+  CHECK(rows[0].name == "demo");
+  CHECK(rows[0].limits.empty());
+  CHECK_FALSE(rows[0].revokedAtMs);
+  CHECK(rows[1].name == "ops");
+  const int64_t afterFirst = std::max(rows[0].version, rows[1].version);
+  CHECK(store->findKey(registered.id)->key.configured == false);
+
+  // The same file again (a restart): the same rows, no version moves.
+  std::vector<StoredKey> again = store->syncConfiguredKeys({demo, ops}, 2000);
+  REQUIRE(again.size() == 2);
+  CHECK(again[0].id == rows[0].id);
+  CHECK(again[1].id == rows[1].id);
+  CHECK(store->keysChangedSince(afterFirst).empty());
+
+  // Usage is counted on the row, as for any key.
+  LogRecord r;
+  r.timeMs = 5;
+  r.keyId = rows[0].id;
+  r.keyPrefix = demo.prefix;
+  r.status = 200;
+  std::vector<LogRecord> batch{r};
+  store->appendLogs(batch);
+
+  // ops leaves the file, demo changes plan: ops is revoked, demo updated, both re-versioned.
+  demo.plan = "pro";
+  std::vector<StoredKey> third = store->syncConfiguredKeys({demo}, 3000);
+  REQUIRE(third.size() == 1);
+  CHECK(third[0].id == rows[0].id);
+  CHECK(third[0].plan == "pro");
+  std::vector<StoredKey> changed = store->keysChangedSince(afterFirst);
+  REQUIRE(changed.size() == 2);
+  auto opsRow = store->findKey(rows[1].id);
+  REQUIRE(opsRow);
+  CHECK(opsRow->key.revokedAtMs == 3000);
+  CHECK(opsRow->key.configured);
+  auto demoRow = store->findKey(rows[0].id);
+  REQUIRE(demoRow);
+  CHECK(demoRow->usage.requests == 1);
+  CHECK_FALSE(store->findKey(registered.id)->key.revokedAtMs);  // a registered key is never touched
+
+  // ops back in the file: the same row, active again, its id kept.
+  std::vector<StoredKey> fourth = store->syncConfiguredKeys({demo, ops}, 4000);
+  REQUIRE(fourth.size() == 2);
+  CHECK(fourth[1].id == rows[1].id);
+  CHECK_FALSE(fourth[1].revokedAtMs);
+  CHECK(store->countKeys() == std::pair<int64_t, int64_t>{3, 3});
 }
 
 TEST_CASE_TEMPLATE("versions grow and keysChangedSince returns exactly the later changes", B, SqliteBackend,
