@@ -44,16 +44,21 @@ COPY flowguard.yaml /etc/flowguard/flowguard.yaml
 
 USER flowguard
 WORKDIR /var/lib/flowguard
+# The gateway's state directory (flowguard.yaml's state_dir): where it keeps the admin token
+# it generates when the admin listener is reachable from outside and no token is set.
+ENV FLOWGUARD_STATE_DIR=/var/lib/flowguard
 # 8000: the public listener. 9901: the admin listener, which stays on the container's
-# loopback unless FLOWGUARD_ADMIN_ADDRESS (e.g. 0.0.0.0:9901) and FLOWGUARD_ADMIN_TOKEN are
-# both set: the gateway refuses a non-loopback admin address without a token.
+# loopback unless FLOWGUARD_ADMIN_ADDRESS is set (e.g. 0.0.0.0:9901). Off loopback it needs
+# a token: FLOWGUARD_ADMIN_TOKEN, or one generated at the first start into
+# /var/lib/flowguard/admin-token (the log prints the dashboard URL with it).
 EXPOSE 8000 9901
 
 # Ready = the admin listener's /ready answers 200 (503 while draining). The port follows
-# FLOWGUARD_ADMIN_ADDRESS; the bearer token is sent when one is set.
+# FLOWGUARD_ADMIN_ADDRESS; the bearer token is sent when there is one (set, or generated).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
   CMD a="${FLOWGUARD_ADMIN_ADDRESS:-127.0.0.1:9901}"; \
-      curl -fsS -o /dev/null ${FLOWGUARD_ADMIN_TOKEN:+-H "Authorization: Bearer $FLOWGUARD_ADMIN_TOKEN"} \
+      t="${FLOWGUARD_ADMIN_TOKEN:-$(cat "$FLOWGUARD_STATE_DIR/admin-token" 2>/dev/null)}"; \
+      curl -fsS -o /dev/null ${t:+-H "Authorization: Bearer $t"} \
         "http://127.0.0.1:${a##*:}/ready" || exit 1
 
 # SIGTERM (docker stop) drains: in-flight requests finish for up to drain_timeout (15s), so

@@ -16,7 +16,9 @@ namespace {
 using Json = nlohmann::json;
 constexpr std::string_view kMasked = "********";
 
-Json limitJson(const config::RateLimitSpec& limit) { return filters::limitToJson(limit); }
+Json limitJson(const config::RateLimitSpec& limit) {
+  return filters::limitToJson(limit);
+}
 
 Json matchJson(const config::RouteMatch& m) {
   Json j = Json::object();
@@ -47,24 +49,6 @@ std::string maskUrl(std::string url) {
   return url;
 }
 
-const char* handlerName(config::RouteHandler kind) {
-  switch (kind) {
-    case config::RouteHandler::Register:
-      return "register";
-    case config::RouteHandler::ListKeys:
-      return "list_keys";
-    case config::RouteHandler::ViewLogs:
-      return "view_logs";
-    case config::RouteHandler::KeyMetrics:
-      return "key_metrics";
-    case config::RouteHandler::RevokeKey:
-      return "revoke_key";
-    case config::RouteHandler::None:
-      break;
-  }
-  return "none";
-}
-
 Json filterJson(const config::FilterConfig& filter) {
   Json j = {{"name", filter.name}};
   std::visit(
@@ -77,7 +61,9 @@ Json filterJson(const config::FilterConfig& filter) {
             if (!r.cluster.empty()) route["cluster"] = r.cluster;
             if (r.directResponse) route["direct_response"] = {{"status", r.directResponse->status}};
             if (r.handler.kind != config::RouteHandler::None) {
-              route["handler"] = {{"name", handlerName(r.handler.kind)}, {"any_key", r.handler.anyKey}};
+              route["handler"] = {{"name", config::routeHandlerName(r.handler.kind)},
+                                  {"any_key", r.handler.anyKey},
+                                  {"unique_names", r.handler.uniqueNames}};
             }
             if (r.timeout) route["timeout_ms"] = r.timeout->count();
             if (r.retries) route["retries"] = *r.retries;
@@ -121,7 +107,6 @@ Json filterJson(const config::FilterConfig& filter) {
       filter.settings);
   return j;
 }
-
 
 }  // namespace
 
@@ -197,9 +182,11 @@ Json configDump(const config::Config& config) {
                               {"key_poll_interval_ms", config.storage.keyPollInterval.count()}}
                        : Json(nullptr);
   out["admin"] = {{"address", config.admin.address.str()},
-                  {"token", config.admin.token.empty() ? Json(nullptr) : Json(kMasked)}};
-  out["overload"] = {{"max_connections", config.overload.maxConnections ? Json(*config.overload.maxConnections)
-                                                                        : Json("auto")},
+                  {"token", !config.admin.token.empty()  ? Json(kMasked)
+                            : config.admin.tokenRequired ? Json("generated, kept in state_dir")
+                                                         : Json(nullptr)}};
+  out["overload"] = {{"max_connections",
+                      config.overload.maxConnections ? Json(*config.overload.maxConnections) : Json("auto")},
                      {"memory_limit", config.overload.memoryLimit},
                      {"check_interval_ms", config.overload.checkInterval.count()}};
   return out;
@@ -223,11 +210,11 @@ Json liveConfigDump(const config::LiveConfig& live) {
               {"reloads", Json{{"ok", live.reloadsOk}, {"failed", live.reloadsFailed}}}};
 }
 
-AdminFilterFactory::AdminFilterFactory(const config::LiveConfig& live, AdminStats& stats, store::StoreClient* store,
-                                       ReloadFunction reload)
+AdminFilterFactory::AdminFilterFactory(const config::LiveConfig& live, AdminStats& stats,
+                                       store::StoreClient* store, ReloadFunction reload,
+                                       const std::string& token)
     : live_(live), stats_(stats), store_(store), reload_(std::move(reload)) {
-  const config::AdminConfig& admin = live.config->admin;
-  if (!admin.token.empty()) tokenDigest_ = filters::digestKey(admin.token);
+  if (!token.empty()) tokenDigest_ = filters::digestKey(token);
   listKeys_.handler.kind = config::RouteHandler::ListKeys;
   viewLogs_.handler.kind = config::RouteHandler::ViewLogs;
   revokeKey_.handler.kind = config::RouteHandler::RevokeKey;

@@ -25,8 +25,9 @@ class AdminFilterFactory : public core::FilterFactory {
  public:
   // `live` is read at each request: the config in force changes with every reload. The
   // admin section itself (address, token) is the one the listener was started with.
+  // `token` "" means none is required.
   AdminFilterFactory(const config::LiveConfig& live, AdminStats& stats, store::StoreClient* store,
-                     ReloadFunction reload);
+                     ReloadFunction reload, const std::string& token);
   std::unique_ptr<core::Filter> create() override;
 
  private:
@@ -35,7 +36,7 @@ class AdminFilterFactory : public core::FilterFactory {
   AdminStats& stats_;
   store::StoreClient* store_;
   ReloadFunction reload_;
-  std::optional<filters::KeyDigest> tokenDigest_;  // set when admin.token is
+  std::optional<filters::KeyDigest> tokenDigest_;  // set when a token is required
   // The store handlers' routes: fixed, so StoreHandler can keep a reference.
   config::Route listKeys_, viewLogs_, revokeKey_, keyMetrics_;
 };

@@ -5,11 +5,11 @@
 namespace flowguard::admin {
 
 AdminServer::AdminServer(uv_loop_t* loop, const config::LiveConfig& live, AdminStats& stats,
-                         store::StoreService* store, ReloadFunction reload)
+                         store::StoreService* store, ReloadFunction reload, const std::string& token)
     : loop_(loop), stats_(stats), dispatcher_(loop), context_(std::make_shared<core::ListenerContext>()) {
   if (store != nullptr) storeClient_ = std::make_unique<store::StoreClient>(loop, *store);
   auto chain = std::make_shared<core::FilterChainFactory>();
-  chain->add(std::make_unique<AdminFilterFactory>(live, stats, storeClient_.get(), std::move(reload)));
+  chain->add(std::make_unique<AdminFilterFactory>(live, stats, storeClient_.get(), std::move(reload), token));
   context_->filterChain = std::move(chain);
   core::ListenerSettings& settings = context_->settings;
   settings.name = "admin";

@@ -8,7 +8,8 @@
 //   POST /reload   (apply flowguard.yaml now; 200 with the new generation, or 400 with the errors)
 //   GET  /keys (= /all_keys)  DELETE /keys/{id}  GET /keys/{key}/metrics  GET /logs (= /view_logs)
 //
-// With admin.token set, every request needs `Authorization: Bearer <token>` (digests are
+// With a token (admin.token, or the one generated when the listener is not on loopback),
+// every request needs `Authorization: Bearer <token>` (digests are
 // compared, not strings), except the dashboard page itself, which reads the token from
 // /server#token=... and sends it with its own requests. Mutations answer only to POST/DELETE.
 #pragma once
@@ -32,9 +33,10 @@ namespace flowguard::admin {
 class AdminServer {
  public:
   // `live.config->admin` must be configured. `store` may be null (no storage); so may
-  // `reload` (POST /reload then answers 503).
+  // `reload` (POST /reload then answers 503). `token`: the bearer token every request needs
+  // ("" = none), the file's or the one the gateway generated (gateway/admin_token.h).
   AdminServer(uv_loop_t* loop, const config::LiveConfig& live, AdminStats& stats, store::StoreService* store,
-              ReloadFunction reload);
+              ReloadFunction reload, const std::string& token);
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/wall_clock.h"
+#include "filters/gateway_summary.h"
 
 namespace flowguard::admin {
 
@@ -27,26 +28,12 @@ int64_t unixSeconds() {
       .count();
 }
 
-int64_t steadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string isoTime(int64_t ms) {
   return core::isoTimeMs(ms);
 }
 
 double ms(uint64_t micros) {
   return static_cast<double>(micros) / 1000.0;
-}
-
-Json percentiles(const Histogram& h) {
-  using core::LatencyHistogram;
-  return Json{{"p50", ms(LatencyHistogram::percentileOf(h, 0.50))},
-              {"p90", ms(LatencyHistogram::percentileOf(h, 0.90))},
-              {"p99", ms(LatencyHistogram::percentileOf(h, 0.99))},
-              {"p999", ms(LatencyHistogram::percentileOf(h, 0.999))}};
 }
 
 Json countersJson(const filters::CountersView& c) {
@@ -62,19 +49,6 @@ Json countersJson(const filters::CountersView& c) {
               {"bytes_out", c.bytesOut}};
 }
 
-void addCounters(filters::CountersView& to, const filters::CountersView& c) {
-  to.requests += c.requests;
-  to.status2xx += c.status2xx;
-  to.status3xx += c.status3xx;
-  to.status4xx += c.status4xx;
-  to.status429 += c.status429;
-  to.status5xx += c.status5xx;
-  to.localReplies += c.localReplies;
-  to.resets += c.resets;
-  to.bytesIn += c.bytesIn;
-  to.bytesOut += c.bytesOut;
-}
-
 uint64_t load(const std::atomic<uint64_t>& v) {
   return v.load(std::memory_order_relaxed);
 }
@@ -83,11 +57,6 @@ Histogram hostHistogram(const upstream::HostState& host) {
   Histogram h{};
   host.latency.addTo(h);
   return h;
-}
-
-std::string health(const upstream::HostState& host) {
-  if (host.ejected(steadyMs())) return "ejected";
-  return host.activeHealthy.load(std::memory_order_relaxed) ? "healthy" : "unhealthy";
 }
 
 // Prometheus label values: backslash, double quote and newline escaped.
@@ -158,17 +127,16 @@ void AdminStats::setSources(StatsSources sources) {
 }
 
 filters::MetricsSnapshot AdminStats::totalSnapshot() const {
-  filters::MetricsSnapshot total;
+  return filters::sumTotals(summarySources().metrics);
+}
+
+filters::SummarySources AdminStats::summarySources() const {
+  filters::SummarySources sources;
+  sources.clusters = sources_.clusters;
   for (const ListenerSources& l : sources_.listeners) {
-    if (!l.metrics) continue;
-    filters::MetricsSnapshot s = l.metrics->totals();
-    addCounters(total.total, s.total);
-    for (size_t i = 0; i < s.latency.size(); ++i) total.latency[i] += s.latency[i];
-    for (size_t i = 0; i < s.upstreamLatency.size(); ++i) total.upstreamLatency[i] += s.upstreamLatency[i];
-    total.latencySumUs += s.latencySumUs;
-    total.upstreamLatencySumUs += s.upstreamLatencySumUs;
+    if (l.metrics) sources.metrics.push_back(l.metrics);
   }
-  return total;
+  return sources;
 }
 
 void AdminStats::sample() {
@@ -226,12 +194,12 @@ Json AdminStats::stats() const {
   for (const ListenerSources& l : sources_.listeners) {
     if (l.metrics) {
       const filters::MetricsSnapshot s = l.metrics->withoutKeys();
-      for (const auto& [name, c] : l.metrics->topKeys(kBusiestKeys)) addCounters(byKey[name], c);
-      addCounters(totals, s.total);
+      for (const auto& [name, c] : l.metrics->topKeys(kBusiestKeys)) byKey[name].merge(c);
+      totals.merge(s.total);
       for (size_t i = 0; i < latency.size(); ++i) latency[i] += s.latency[i];
       Json listener = countersJson(s.total);
-      listener["latency_ms"] = percentiles(s.latency);
-      listener["upstream_latency_ms"] = percentiles(s.upstreamLatency);
+      listener["latency_ms"] = filters::latencyPercentilesMs(s.latency);
+      listener["upstream_latency_ms"] = filters::latencyPercentilesMs(s.upstreamLatency);
       Json routes = Json::object();
       for (const auto& [name, c] : s.byRoute) routes[name] = countersJson(c);
       listener["routes"] = std::move(routes);
@@ -247,7 +215,7 @@ Json AdminStats::stats() const {
     }
   }
   out["totals"] = countersJson(totals);
-  out["latency_ms"] = percentiles(latency);
+  out["latency_ms"] = filters::latencyPercentilesMs(latency);
   out["listeners"] = std::move(listeners);
   out["rate_limit"] = std::move(rateLimits);
 
@@ -274,7 +242,7 @@ Json AdminStats::stats() const {
   for (const auto& [name, cluster] : *sources_.clusters) {
     const upstream::ClusterCounters& c = cluster->counters();
     int healthy = 0;
-    for (const auto& host : cluster->hosts()) healthy += health(*host) == "healthy" ? 1 : 0;
+    for (const auto& host : cluster->hosts()) healthy += filters::hostHealth(*host) == "healthy" ? 1 : 0;
     clusters[name] = Json{{"requests", load(c.requests)},
                           {"retries", load(c.retries)},
                           {"retry_budget_exhausted", load(c.retryBudgetExhausted)},
@@ -348,7 +316,7 @@ Json AdminStats::clusters() const {
           history.push_back(Json{{"t", p.t}, {"rps", p.rps}, {"p99_ms", p.p99Ms}});
       }
       hosts.push_back(Json{{"address", h.address},
-                           {"health", health(h)},
+                           {"health", filters::hostHealth(h)},
                            {"last_check", lastCheck ? Json(isoTime(lastCheck)) : Json(nullptr)},
                            {"last_check_status", h.lastCheckStatus.load(std::memory_order_relaxed)},
                            {"ejections", h.ejections.load(std::memory_order_relaxed)},
@@ -387,23 +355,7 @@ Json AdminStats::history() const {
 }
 
 Json AdminStats::summary() const {
-  const filters::MetricsSnapshot s = totalSnapshot();
-  const auto& t = s.total;
-  auto ratio = [&](uint64_t n) { return t.requests ? static_cast<double>(n) / t.requests : 0.0; };
-  int healthy = 0, total = 0;
-  for (const auto& [name, cluster] : *sources_.clusters) {
-    for (const auto& host : cluster->hosts()) {
-      ++total;
-      healthy += health(*host) == "healthy" ? 1 : 0;
-    }
-  }
-  return Json{{"requests", t.requests},
-              {"success_ratio", ratio(t.status2xx)},
-              {"rate_limited_ratio", ratio(t.status429)},
-              {"error_ratio", ratio(t.status5xx)},
-              {"latency_ms", percentiles(s.latency)},
-              {"healthy_hosts", healthy},
-              {"total_hosts", total}};
+  return filters::gatewaySummary(summarySources());
 }
 
 std::string AdminStats::prometheus() const {
@@ -486,7 +438,8 @@ std::string AdminStats::prometheus() const {
   header(out, "flowguard_host_healthy", "gauge",
          "1 when the host gets traffic (health checks pass, not ejected).");
   forHosts([&](const std::string& labels, const upstream::HostState& h) {
-    out += fmt::format("flowguard_host_healthy{{{}}} {}\n", labels, health(h) == "healthy" ? 1 : 0);
+    out +=
+        fmt::format("flowguard_host_healthy{{{}}} {}\n", labels, filters::hostHealth(h) == "healthy" ? 1 : 0);
   });
   header(out, "flowguard_host_active_connections", "gauge", "Open upstream connections to the host.");
   forHosts([&](const std::string& labels, const upstream::HostState& h) {
@@ -538,10 +491,12 @@ std::string AdminStats::prometheus() const {
     out +=
         fmt::format("flowguard_config_reloads_total{{result=\"error\"}} {}\n", sources_.live->reloadsFailed);
   }
-  header(out, "flowguard_connections_active", "gauge", "Open downstream connections, by listener (all workers).");
+  header(out, "flowguard_connections_active", "gauge",
+         "Open downstream connections, by listener (all workers).");
   for (const ListenerSources& l : sources_.listeners) {
     if (!l.connections) continue;
-    out += fmt::format("flowguard_connections_active{{listener=\"{}\"}} {}\n", label(l.name), l.connections->active());
+    out += fmt::format("flowguard_connections_active{{listener=\"{}\"}} {}\n", label(l.name),
+                       l.connections->active());
   }
   header(out, "flowguard_connections_rejected_total", "counter",
          "Connections accepted and closed at once, by listener and reason (listener_limit, process_limit, "
@@ -556,7 +511,8 @@ std::string AdminStats::prometheus() const {
   }
   if (sources_.overload) {
     const core::OverloadState& o = *sources_.overload;
-    header(out, "flowguard_process_connections_active", "gauge", "Open downstream connections of the process.");
+    header(out, "flowguard_process_connections_active", "gauge",
+           "Open downstream connections of the process.");
     out += fmt::format("flowguard_process_connections_active {}\n", o.connections.active());
     header(out, "flowguard_process_connections_max", "gauge",
            "The process-wide connection limit (overload.max_connections; 0 = none).");
@@ -564,7 +520,8 @@ std::string AdminStats::prometheus() const {
     header(out, "flowguard_overloaded", "gauge",
            "1 while memory is above overload.memory_limit (new connections closed, requests shed).");
     out += fmt::format("flowguard_overloaded {}\n", o.isOverloaded() ? 1 : 0);
-    header(out, "flowguard_overload_shed_requests_total", "counter", "Requests answered 503 while overloaded.");
+    header(out, "flowguard_overload_shed_requests_total", "counter",
+           "Requests answered 503 while overloaded.");
     out += fmt::format("flowguard_overload_shed_requests_total {}\n", load(o.shedRequests));
     header(out, "flowguard_resident_memory_bytes", "gauge", "Resident set size at the last overload check.");
     out += fmt::format("flowguard_resident_memory_bytes {}\n", load(o.rssBytes));

@@ -23,6 +23,7 @@
 #include "config/live_config.h"
 #include "core/connection_limits.h"
 #include "core/latency_histogram.h"
+#include "filters/gateway_summary.h"
 #include "filters/metrics.h"
 #include "filters/rate_limit.h"
 #include "store/store_service.h"
@@ -85,6 +86,7 @@ class AdminStats {
 
   // Totals over every listener's metrics.
   filters::MetricsSnapshot totalSnapshot() const;
+  filters::SummarySources summarySources() const;
 
   StatsSources sources_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

@@ -12,6 +12,17 @@ std::string SocketAddress::str() const {
   return fmt::format("{}:{}", host, port);
 }
 
+bool usesKeyStore(RouteHandler kind) {
+  return kind != RouteHandler::None && kind != RouteHandler::Summary && kind != RouteHandler::AdminOnly;
+}
+
+std::string AdminConfig::localUrl() const {
+  SocketAddress reachable = address;
+  if (reachable.host == "0.0.0.0") reachable.host = "127.0.0.1";
+  if (reachable.host == "::") reachable.host = "::1";
+  return "http://" + reachable.str();
+}
+
 const ClusterConfig* Config::findCluster(const std::string& name) const {
   for (const ClusterConfig& cluster : clusters) {
     if (cluster.name == name) return &cluster;

@@ -49,19 +49,29 @@ struct DirectResponse {
   bool operator==(const DirectResponse&) const = default;
 };
 
-// Answers the gateway computes itself from the key store (storage:), by route:
+// Answers the gateway computes itself, by route. From the key store (storage:):
 //   register     POST: issues a new API key (201 {api_key, key_id, prefix, limits})
 //   list_keys    GET: every stored key with its usage (never the key or its hash)
 //   view_logs    GET ?limit=N&key=PREFIX&status=S: the request log, newest first
 //   key_metrics  GET <prefix>{api-key}: one key's counts, ratios and latency percentiles
 //   revoke_key   DELETE <prefix>{id}: the key stops working within a second
-enum class RouteHandler { None, Register, ListKeys, ViewLogs, KeyMetrics, RevokeKey };
+// From the gateway's own counters:
+//   summary      GET: the original FlowGuard's /metrics (ratios, latency, healthy hosts)
+//   admin_only   any: 404 naming the admin listener's URL for this path (/all_keys...)
+enum class RouteHandler { None, Register, ListKeys, ViewLogs, KeyMetrics, RevokeKey, Summary, AdminOnly };
+
+// Whether the handler answers from the key store (and so needs `storage:`).
+bool usesKeyStore(RouteHandler kind);
+// Its name in flowguard.yaml ("register", ...; "none").
+std::string_view routeHandlerName(RouteHandler kind);
 
 struct HandlerConfig {
   RouteHandler kind = RouteHandler::None;
   // key_metrics: answer for any key. Off, a caller sees only the key it authenticated with
   // (the auth filter must run before the router); for trusted listeners only.
   bool anyKey = false;
+  // register: a name (or the original's "owner") already held by an active key gets 409.
+  bool uniqueNames = false;
   bool operator==(const HandlerConfig&) const = default;
 };
 
@@ -283,12 +293,18 @@ struct StorageConfig {
 
 // admin: { address: 127.0.0.1:9901, token: ... }: the operator's listener (stats,
 // Prometheus, cluster health, keys, logs, the /server dashboard), on the main thread. Absent:
-// no admin listener. A non-loopback address requires a token, sent as Authorization: Bearer.
+// no admin listener. Off loopback a token is required, sent as Authorization: Bearer; when
+// the file gives none, the gateway generates one at its first start and keeps it in
+// `state_dir` (as Jupyter does), so a container needs no secret set by hand.
 struct AdminConfig {
   bool configured = false;
   SocketAddress address{"127.0.0.1", 9901};
-  std::string token;
+  std::string token;           // as written; "" = none given
+  bool tokenRequired = false;  // the address is not a loopback one
   SourceLocation location;
+  // "http://127.0.0.1:9901": where a person on the gateway's own machine reaches it (a
+  // wildcard address becomes loopback: 0.0.0.0 is not an address to browse to).
+  std::string localUrl() const;
   bool operator==(const AdminConfig&) const = default;
 };
 
@@ -329,6 +345,9 @@ struct Config {
   OverloadConfig overload;
   // SIGTERM/SIGINT: how long in-flight requests may take to finish before they are cut.
   Duration drainTimeout{15'000};
+  // Where the gateway keeps what it makes itself (the generated admin token); relative to
+  // the working directory, like the default SQLite file.
+  std::string stateDir = ".";
 
   const Plan* findPlan(std::string_view name) const;
 

@@ -540,11 +540,20 @@ void parseConfig(YamlReader& r, const YAML::Node& root, Config& config) {
   if (!r.expectMap(root, "the top level")) return;
   r.checkKeys(root, "at top level",
               {"workers", "listeners", "clusters", "redis", "storage", "plans", "admin", "drain_timeout",
-               "overload"});
+               "overload", "state_dir"});
   if (auto workers = YamlReader::find(root, "workers")) parseWorkers(r, *workers, config);
   if (auto overload = YamlReader::find(root, "overload")) parseOverload(r, *overload, config.overload);
   if (auto drain = YamlReader::find(root, "drain_timeout")) {
     if (auto value = r.positiveDuration(*drain, "drain_timeout")) config.drainTimeout = *value;
+  }
+  if (auto stateDir = YamlReader::find(root, "state_dir")) {
+    if (auto text = r.string(*stateDir, "state_dir")) {
+      if (text->empty()) {
+        r.error(*stateDir, "'state_dir' must not be empty (\".\" is the working directory)");
+      } else {
+        config.stateDir = std::move(*text);
+      }
+    }
   }
 
   // Clusters first, so routes anywhere in the file can be checked against their names.
@@ -572,7 +581,7 @@ void parseConfig(YamlReader& r, const YAML::Node& root, Config& config) {
     r.error(*listeners, "no listeners: at least one listener is required");
     return;
   }
-  FilterParseContext ctx{r, clusterNames, config.redis, config.storage};
+  FilterParseContext ctx{r, clusterNames, config.redis, config.storage, config.admin};
   DuplicateNames names("listener");
   std::vector<std::optional<YAML::Node>> addressNodes;
   for (const YAML::Node& node : *listeners) {

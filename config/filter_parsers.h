@@ -22,6 +22,7 @@ struct FilterParseContext {
   const std::set<std::string>& clusterNames;  // every cluster the file defines
   const RedisConfig& redis;                   // the top-level `redis:` section, parsed first
   const StorageConfig& storage;               // the top-level `storage:` section, parsed first
+  const AdminConfig& admin;                   // the top-level `admin:` section, parsed first
 };
 
 // `node` is the filter's map: `name:` plus the filter's own keys at the same level. Problems

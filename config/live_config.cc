@@ -8,6 +8,7 @@ std::vector<std::string> sectionsNeedingRestart(const Config& running, const Con
   if (!(running.redis == next.redis)) sections.push_back("redis");
   if (!(running.storage == next.storage)) sections.push_back("storage");
   if (!(running.admin == next.admin)) sections.push_back("admin");
+  if (running.stateDir != next.stateDir) sections.push_back("state_dir");
   return sections;
 }
 
@@ -18,6 +19,7 @@ std::shared_ptr<const Config> applicableConfig(const Config& running, const Conf
   config->redis = running.redis;
   config->storage = running.storage;
   config->admin = running.admin;
+  config->stateDir = running.stateDir;
   auto fail = [&](SourceLocation at, std::string message) {
     errors.push_back(ConfigError{next.sourcePath, at.line, at.column, std::move(message)});
   };

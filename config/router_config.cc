@@ -26,8 +26,18 @@ DirectResponse parseDirectResponse(const YAML::Node& node, YamlReader& r) {
   return response;
 }
 
-const std::vector<std::string_view> kHandlers{"register", "list_keys", "view_logs", "key_metrics",
-                                              "revoke_key"};
+// In RouteHandler's order, after None.
+const std::vector<std::string_view> kHandlers{"register",   "list_keys", "view_logs", "key_metrics",
+                                              "revoke_key", "summary",   "admin_only"};
+
+}  // namespace
+
+std::string_view routeHandlerName(RouteHandler kind) {
+  const auto index = static_cast<size_t>(kind);
+  return index == 0 || index > kHandlers.size() ? "none" : kHandlers[index - 1];
+}
+
+namespace {
 
 // `handler: register`, or `handler: { name: key_metrics, any_key: true }`.
 HandlerConfig parseHandler(const YAML::Node& node, FilterParseContext& ctx, const RouteMatch& match) {
@@ -35,7 +45,7 @@ HandlerConfig parseHandler(const YAML::Node& node, FilterParseContext& ctx, cons
   HandlerConfig handler;
   YAML::Node nameNode = node;
   if (node.IsMap()) {
-    r.checkKeys(node, "in handler", {"name", "any_key"});
+    r.checkKeys(node, "in handler", {"name", "any_key", "unique_names"});
     auto name = r.require(node, "name", "in handler");
     if (!name) return handler;
     nameNode.reset(*name);  // not `=`: that would overwrite the map node itself
@@ -49,8 +59,18 @@ HandlerConfig parseHandler(const YAML::Node& node, FilterParseContext& ctx, cons
       if (handler.kind != RouteHandler::KeyMetrics)
         r.error(*anyKey, "'any_key' applies to the key_metrics handler only");
     }
+    if (auto unique = YamlReader::find(node, "unique_names")) {
+      if (auto value = r.boolean(*unique, "unique_names")) handler.uniqueNames = *value;
+      if (handler.kind != RouteHandler::Register)
+        r.error(*unique, "'unique_names' applies to the register handler only");
+    }
   }
-  if (!ctx.storage.configured) {
+  if (handler.kind == RouteHandler::AdminOnly && !ctx.admin.configured) {
+    r.error(nameNode,
+            "handler 'admin_only' names the admin listener's URL: add a top-level 'admin' section "
+            "(e.g. admin: { address: 127.0.0.1:9901 })");
+  }
+  if (usesKeyStore(handler.kind) && !ctx.storage.configured) {
     r.error(nameNode, fmt::format("handler '{}' needs a top-level 'storage' section "
                                   "(e.g. storage: {{ url: sqlite://./flowguard.db }})",
                                   kHandlers[*index]));

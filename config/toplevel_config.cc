@@ -35,6 +35,10 @@ bool checkStorageUrl(std::string_view url, std::string& reason) {
   return false;
 }
 
+bool isLoopbackHost(std::string_view host) {
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
 }  // namespace
 
 void parseStorage(YamlReader& r, const YAML::Node& node, StorageConfig& out) {
@@ -106,15 +110,9 @@ void parseAdmin(YamlReader& r, const YAML::Node& node, AdminConfig& out) {
   if (auto token = YamlReader::find(node, "token")) {
     if (auto text = r.string(*token, "token")) out.token = std::move(*text);
   }
-  const std::string& host = out.address.host;
-  const bool loopback = host == "localhost" || host == "::1" || host.starts_with("127.");
-  if (!loopback && out.token.empty()) {
-    r.error(
-        addressNode ? *addressNode : node,
-        fmt::format("the admin listener on {} is reachable from other machines: set 'token' (requests then "
-                    "need Authorization: Bearer <token>), or bind it to 127.0.0.1",
-                    out.address.str()));
-  }
+  // A non-loopback admin listener without a token is not an error: the gateway makes one
+  // at its first start and keeps it in state_dir (see AdminConfig).
+  out.tokenRequired = !isLoopbackHost(out.address.host);
 }
 
 }  // namespace flowguard::config

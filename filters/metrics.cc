@@ -59,6 +59,19 @@ void CountersView::add(const StatusCounters& c) {
   bytesOut += get(c.bytesOut);
 }
 
+void CountersView::merge(const CountersView& c) {
+  requests += c.requests;
+  status2xx += c.status2xx;
+  status3xx += c.status3xx;
+  status4xx += c.status4xx;
+  status429 += c.status429;
+  status5xx += c.status5xx;
+  localReplies += c.localReplies;
+  resets += c.resets;
+  bytesIn += c.bytesIn;
+  bytesOut += c.bytesOut;
+}
+
 StatusCounters& MetricsShard::series(SeriesMap& map, std::string_view name, uint32_t limit) {
   auto it = map.find(name);  // the worker is the only writer: no lock to look up
   if (it != map.end()) return *it->second;

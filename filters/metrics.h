@@ -47,6 +47,7 @@ struct CountersView {
   uint64_t requests = 0, status2xx = 0, status3xx = 0, status4xx = 0, status429 = 0, status5xx = 0;
   uint64_t localReplies = 0, resets = 0, bytesIn = 0, bytesOut = 0;
   void add(const StatusCounters& c);
+  void merge(const CountersView& c);
 };
 
 struct MetricsSnapshot {

@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include "core/http1_encoder.h"
+#include "filters/gateway_summary.h"
 #include "filters/route_match.h"
 
 namespace flowguard::filters {
@@ -79,6 +80,18 @@ core::FilterStatus RouterFilter::onRequest() {
     callbacks().sendLocalReply(direct.status, direct.contentType, direct.body);
     return core::FilterStatus::Stop;
   }
+  if (route->handler.kind == config::RouteHandler::Summary) {
+    answerSummary();
+    return core::FilterStatus::Stop;
+  }
+  if (route->handler.kind == config::RouteHandler::AdminOnly) {
+    // The original gateway served these on its one port; here they belong to the operator's
+    // listener. Saying where is better than a 401 or, worse, a backend's answer.
+    const config::AdminConfig& admin = factory_.resources_.config.admin;
+    callbacks().sendLocalReply(
+        404, fmt::format("served on the admin listener: {}{}", admin.localUrl(), head.target));
+    return core::FilterStatus::Stop;
+  }
   if (route->handler.kind != config::RouteHandler::None) {
     handler_ = std::make_unique<StoreHandler>(*route, factory_.resources_.store, factory_.resources_.config,
                                               callbacks());
@@ -106,6 +119,18 @@ core::FilterStatus RouterFilter::onRequest() {
   chunkedBody_ = head.framing == core::BodyFraming::Chunked;
   tryNextHost();
   return core::FilterStatus::Stop;
+}
+
+void RouterFilter::answerSummary() {
+  const core::RequestHead& head = callbacks().requestHead();
+  if (head.method != "GET" && head.method != "HEAD") {
+    callbacks().sendLocalReply(405,
+                               fmt::format("{} {} is not allowed here (use GET)", head.method, head.path()));
+    return;
+  }
+  const SummarySources* sources = factory_.resources_.summary;
+  callbacks().sendLocalReply(200, "application/json",
+                             gatewaySummary(sources != nullptr ? *sources : SummarySources{}).dump() + "\n");
 }
 
 void RouterFilter::encodeUpstreamHead(std::string& out) {

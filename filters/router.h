@@ -72,6 +72,8 @@ class RouterFilter final : public core::Filter,
   void giveUp(upstream::UpstreamFailure failure);
   void finishUpstream();
   void encodeUpstreamHead(std::string& out);
+  // `handler: summary`: the original FlowGuard's /metrics, answered at once.
+  void answerSummary();
   // Attempt bookkeeping: record() feeds outlier detection once per attempt; endAttempt()
   // closes the attempt's "active request" on its host.
   void recordResult(upstream::AttemptResult result);

@@ -11,6 +11,7 @@ namespace flowguard::filters {
 
 class RedisRateLimiter;
 class KeyRegistry;
+struct SummarySources;
 
 struct WorkerResources {
   core::Dispatcher& dispatcher;
@@ -20,6 +21,8 @@ struct WorkerResources {
   store::StoreClient* store = nullptr;  // this worker's door to the key store; null without `storage:`
   // Keys issued through the key store, shared by every worker; null without `storage:`.
   std::shared_ptr<KeyRegistry> storedKeys;
+  // The whole gateway's counters, for `handler: summary`; null in tests that need none.
+  const SummarySources* summary = nullptr;
 };
 
 }  // namespace flowguard::filters

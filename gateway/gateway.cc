@@ -7,8 +7,8 @@
 #include <thread>
 #include <vector>
 
-#include <fmt/format.h>
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <malloc.h>
 #include <unistd.h>
 #include <uv.h>
@@ -21,6 +21,7 @@
 #include "core/wall_clock.h"
 #include "core/worker.h"
 #include "filters/stored_keys.h"
+#include "gateway/admin_token.h"
 #include "gateway/config_watcher.h"
 #include "gateway/gateway_worker.h"
 #include "gateway/generation.h"
@@ -177,6 +178,7 @@ bool Supervisor::startStore() {
   storedKeys_ = std::make_unique<StoredKeys>(config);
   store_->setKeysListener(
       [keys = storedKeys_.get()](const std::vector<store::StoredKey>& changed) { keys->apply(changed); });
+  store_->setConfiguredKeys(filters::configuredKeys(config, core::unixNowMs()));
   store_->start();
   // Registered keys should work from the first request after a restart; a database that
   // does not answer in time does not hold the gateway back (yaml keys work meanwhile).
@@ -258,7 +260,8 @@ admin::StatsSources Supervisor::statsSources() const {
   sources.overload = generation_->overload;
   const config::Config& config = *generation_->config;
   for (size_t l = 0; l < config.listeners.size(); ++l) {
-    admin::ListenerSources listener{config.listeners[l].name, nullptr, nullptr, generation_->connectionLimits[l]};
+    admin::ListenerSources listener{config.listeners[l].name, nullptr, nullptr,
+                                    generation_->connectionLimits[l]};
     for (const auto& shared : generation_->filters[l]) {
       if (shared.metrics) listener.metrics = shared.metrics;
       if (shared.rateLimit) listener.rateLimit = shared.rateLimit;
@@ -271,15 +274,32 @@ admin::StatsSources Supervisor::statsSources() const {
 bool Supervisor::startAdmin() {
   const config::Config& config = *live_.config;
   if (!config.admin.configured) return true;
+  std::string token = config.admin.token;
+  std::string generatedNote;
+  if (token.empty() && config.admin.tokenRequired) {
+    try {
+      AdminToken generated = loadOrCreateAdminToken(config.stateDir);
+      token = generated.token;
+      generatedNote = fmt::format(
+          "; flowguard.yaml gives no admin token, so {} {} (FLOWGUARD_ADMIN_TOKEN or admin.token replaces "
+          "it)",
+          generated.created ? "one was generated into" : "it is the one kept in", generated.path);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "flowguard: admin on {} needs a token: {}\n", config.admin.address.str(), e.what());
+      return false;
+    }
+  }
   adminStats_ = std::make_unique<admin::AdminStats>(statsSources());
-  adminServer_ = std::make_unique<admin::AdminServer>(&loop_, live_, *adminStats_, store_.get(),
-                                                      [this] { return reload("admin"); });
+  adminServer_ = std::make_unique<admin::AdminServer>(
+      &loop_, live_, *adminStats_, store_.get(), [this] { return reload("admin"); }, token);
   if (!adminServer_->start()) {
     fmt::print(stderr, "flowguard: {}\n", adminServer_->error());
     return false;
   }
-  fmt::print(stderr, "flowguard: admin on {} (dashboard: http://{}/server)\n", config.admin.address.str(),
-             config.admin.address.str());
+  // A token the operator chose is theirs to know and never goes to the log; a generated one
+  // is printed, as Jupyter does, since the log is where a container's user looks first.
+  fmt::print(stderr, "flowguard: admin on {} (dashboard: {}/server{}){}\n", config.admin.address.str(),
+             config.admin.localUrl(), generatedNote.empty() ? "" : "#token=" + token, generatedNote);
   return true;
 }
 
@@ -346,7 +366,8 @@ void Supervisor::checkOverload() {
                rss / kMiB, limit / kMiB);
   } else {
     fmt::print(stderr, "flowguard: overload: RSS {:.1f} MiB{}: accepting again\n", rss / kMiB,
-               limit == 0 ? ", memory_limit off" : fmt::format(" is below 90% of memory_limit {:.1f} MiB", limit / kMiB));
+               limit == 0 ? ", memory_limit off"
+                          : fmt::format(" is below 90% of memory_limit {:.1f} MiB", limit / kMiB));
   }
 }
 
@@ -427,11 +448,12 @@ config::ReloadAttempt Supervisor::reload(const std::string& trigger) {
   const std::string& path = live_.config->sourcePath;
   const auto started = std::chrono::steady_clock::now();
   auto finish = [&](config::ReloadAttempt& a) -> config::ReloadAttempt {
-    a.durationMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    a.durationMs =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
     if (a.ok) {
       ++live_.reloadsOk;
-      fmt::print(stderr, "flowguard: reload ({}): generation {} applied in {:.1f} ms\n", trigger, a.generation,
-                 a.durationMs);
+      fmt::print(stderr, "flowguard: reload ({}): generation {} applied in {:.1f} ms\n", trigger,
+                 a.generation, a.durationMs);
       for (const auto& section : a.restartRequired) {
         fmt::print(stderr, "flowguard: reload ({}): '{}' changed; it takes effect at the next restart\n",
                    trigger, section);
@@ -514,6 +536,7 @@ config::ReloadAttempt Supervisor::reload(const std::string& trigger) {
   if (healthChecker_) healthChecker_->update(generation_->clusters);
   if (adminStats_) adminStats_->setSources(statsSources());
   if (storedKeys_ && plansChanged) storedKeys_->setPlans(next->plans);
+  if (store_) store_->setConfiguredKeys(filters::configuredKeys(*next, core::unixNowMs()));
   if (next->overload.checkInterval != overloadInterval_) {
     startOverloadChecks();
   } else {

@@ -35,8 +35,13 @@ GatewayWorkerState::WorkerGeneration::WorkerGeneration(core::Dispatcher& dispatc
                                                        GatewayWorkerState& worker)
     : shared(std::move(generation)),
       clusters(dispatcher, shared->clusters, previous ? &previous->clusters : nullptr),
-      resources{dispatcher,        clusters, *shared->config, worker.redis_.get(), worker.storeClient_.get(),
-                worker.storedKeys_} {
+      resources{dispatcher,
+                clusters,
+                *shared->config,
+                worker.redis_.get(),
+                worker.storeClient_.get(),
+                worker.storedKeys_,
+                &shared->summary} {
   const config::Config& config = *shared->config;
   for (size_t l = 0; l < config.listeners.size(); ++l) {
     const auto& listener = config.listeners[l];

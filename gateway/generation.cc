@@ -72,6 +72,12 @@ std::shared_ptr<const Generation> makeGeneration(std::shared_ptr<const config::C
       states.push_back(carryOver(filter, seen[filter.settings.index()]++, previousListener, previousStates));
     }
   }
+  generation->summary.clusters = &generation->clusters;
+  for (const auto& states : generation->filters) {
+    for (const auto& state : states) {
+      if (state.metrics) generation->summary.metrics.push_back(state.metrics);
+    }
+  }
   generation->overload = previous != nullptr ? previous->overload : std::make_shared<core::OverloadState>();
   const config::OverloadConfig& overload = config->overload;
   generation->overload->connections.setMax(overload.maxConnections

@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "core/connection_limits.h"
 #include "filters/filter_registry.h"
+#include "filters/gateway_summary.h"
 #include "upstream/cluster_state.h"
 
 namespace flowguard::gateway {
@@ -30,6 +31,8 @@ struct Generation {
   std::shared_ptr<core::OverloadState> overload;
   // connectionLimits[l]: listener l's limit over all workers, carried on under the same name.
   std::vector<std::shared_ptr<core::ConnectionLimit>> connectionLimits;
+  // What `handler: summary` reads: every listener's metrics and the cluster states above.
+  filters::SummarySources summary;
 };
 
 std::shared_ptr<const Generation> makeGeneration(std::shared_ptr<const config::Config> config,

@@ -769,6 +769,7 @@ TEST_CASE("the shipped config files load") {
   REQUIRE(unsetenv("FLOWGUARD_STORAGE_URL") == 0);
   REQUIRE(unsetenv("FLOWGUARD_ADMIN_ADDRESS") == 0);
   REQUIRE(unsetenv("FLOWGUARD_ADMIN_TOKEN") == 0);
+  REQUIRE(unsetenv("FLOWGUARD_STATE_DIR") == 0);
 
   LoadResult shipped = loadConfigFile(std::string(source) + "/flowguard.yaml");
   for (const ConfigError& e : shipped.errors) FAIL_CHECK(e.str());
@@ -779,6 +780,8 @@ TEST_CASE("the shipped config files load") {
   CHECK(config.admin.configured);
   CHECK(config.admin.address.str() == "127.0.0.1:9901");
   CHECK(config.admin.token.empty());
+  CHECK_FALSE(config.admin.tokenRequired);
+  CHECK(config.stateDir == ".");
   // The embedded default: SQLite in the working directory, two plans.
   CHECK(config.storage.configured);
   CHECK(config.storage.url == "sqlite://./flowguard.db");
@@ -797,11 +800,15 @@ TEST_CASE("the shipped config files load") {
   REQUIRE(auth.keys.size() == 1);
   CHECK(auth.keys[0].key == "test-api-key");
   CHECK(auth.keys[0].name == "demo");
-  REQUIRE(auth.exempt.size() == 2);
+  // The gateway's own answers need no key, as in the original FlowGuard.
+  REQUIRE(auth.exempt.size() == 7);
   CHECK(auth.exempt[0].path == "/status");
   CHECK(auth.exempt[0].methods.empty());  // every method, HEAD included
   CHECK(auth.exempt[1].path == "/register");
   CHECK(auth.exempt[1].methods == std::vector<std::string>{"POST"});
+  CHECK(auth.exempt[2].path == "/metrics");
+  CHECK(auth.exempt[2].methods == std::vector<std::string>{"GET", "HEAD"});
+  for (size_t i = 3; i < 7; ++i) CHECK(auth.exempt[i].methods.empty());
   const auto& limits = std::get<RateLimitConfig>(filters[1].settings);
   CHECK(limits.limit.algorithm == RateLimitAlgorithm::TokenBucket);
   CHECK(limits.limit.requests == 10);
@@ -812,17 +819,29 @@ TEST_CASE("the shipped config files load") {
   CHECK_FALSE(std::get<MetricsConfig>(filters[2].settings).accessLog.enabled);
   CHECK_FALSE(config.redis.configured);
   const auto& routes = std::get<RouterConfig>(filters[3].settings).routes;
-  REQUIRE(routes.size() == 5);
+  REQUIRE(routes.size() == 10);
   CHECK(routes[0].match.path == "/status");
   REQUIRE(routes[0].directResponse);
   CHECK(routes[0].directResponse->body == R"({"status":"ok","service":"flowguard"})");
-  CHECK(routes[1].match.path == "/register");
-  CHECK(routes[1].handler.kind == RouteHandler::Register);
-  CHECK(routes[2].match.prefix == "/metrics/");
-  CHECK(routes[2].handler.kind == RouteHandler::KeyMetrics);
-  CHECK_FALSE(routes[2].handler.anyKey);
-  CHECK(routes[3].match.prefix == "/proxy");
-  CHECK(routes[4].match.prefix == "/");
+  CHECK(routes[1].match.path == "/metrics");
+  CHECK(routes[1].handler.kind == RouteHandler::Summary);
+  // Every path the original served on its one port and that is the operator's here: each
+  // exempt from auth (above) and answered by admin_only, so none reaches a backend.
+  std::vector<std::string> adminOnly;
+  for (size_t i = 2; i < 6; ++i) {
+    CHECK(routes[i].handler.kind == RouteHandler::AdminOnly);
+    adminOnly.push_back(routes[i].match.path);
+    CHECK(auth.exempt[i + 1].path == routes[i].match.path);
+  }
+  CHECK(adminOnly == std::vector<std::string>{"/all_keys", "/view_logs", "/server", "/server_stats"});
+  CHECK(routes[6].match.path == "/register");
+  CHECK(routes[6].handler.kind == RouteHandler::Register);
+  CHECK_FALSE(routes[6].handler.uniqueNames);
+  CHECK(routes[7].match.prefix == "/metrics/");
+  CHECK(routes[7].handler.kind == RouteHandler::KeyMetrics);
+  CHECK_FALSE(routes[7].handler.anyKey);
+  CHECK(routes[8].match.prefix == "/proxy");
+  CHECK(routes[9].match.prefix == "/");
   const ClusterConfig* backends = config.findCluster("backends");
   REQUIRE(backends);
   CHECK(backends->hosts.size() == 3);

@@ -417,11 +417,11 @@ TEST_CASE("rate_limit choices and the redis store") {
         "redis://127.0.0.1:6379 }); an empty url turns Redis off");
   // An empty url (an unset ${FLOWGUARD_REDIS_URL:-}) is no Redis: a local store is fine, redis is not.
   CHECK_FALSE(loadOk(withRateLimit("") + "redis: { url: \"\" }\n")->redis.configured);
-  CHECK(onlyError(withRateLimit("        store: redis\n") + "redis: { url: \"\" }\n").starts_with(
-      "t.yaml:10:16: 'store: redis' needs a top-level 'redis' section with a url"));
+  CHECK(onlyError(withRateLimit("        store: redis\n") + "redis: { url: \"\" }\n")
+            .starts_with("t.yaml:10:16: 'store: redis' needs a top-level 'redis' section with a url"));
   // Redis and upstream hosts may be host names (a compose service, a DNS name).
-  CHECK(loadOk(withRateLimit("        store: redis\n") + "redis: { url: redis://redis:6379/0 }\n")->redis.host ==
-        "redis");
+  CHECK(loadOk(withRateLimit("        store: redis\n") + "redis: { url: redis://redis:6379/0 }\n")
+            ->redis.host == "redis");
   // The section may come after the listeners in the file.
   CHECK(loadOk(withRateLimit("        store: redis\n") + "redis: { url: redis://127.0.0.1:6379 }\n"));
   // A broken section is reported once, not again at `store`.
@@ -526,7 +526,8 @@ TEST_CASE("redis url") {
   CHECK(urlError("redis://127.0.0.1:0") ==
         "t.yaml:18:15: invalid Redis URL for 'url': port 0 out of range 1..65535");
   CHECK(urlError("redis://cache_internal") ==
-        "t.yaml:18:15: invalid Redis URL for 'url': host 'cache_internal' is neither an IPv4/IPv6 literal nor a "
+        "t.yaml:18:15: invalid Redis URL for 'url': host 'cache_internal' is neither an IPv4/IPv6 literal "
+        "nor a "
         "host name");
   CHECK(loadOk(kChain + "redis: { url: 'redis://cache.internal' }\n")->redis.host == "cache.internal");
   CHECK(urlError("redis://127.0.0.1/x") ==
@@ -633,20 +634,60 @@ TEST_CASE("storage, plans and handlers: errors point at the line") {
             .find("'plans' must be a map") != std::string::npos);
 }
 
+TEST_CASE("handlers without the key store: summary and admin_only; register's unique_names") {
+  auto config =
+      loadOk(handlerConfig({"{ match: { path: /metrics }, handler: summary }",
+                            "{ match: { path: /all_keys }, handler: admin_only }",
+                            "{ match: { path: /r }, handler: { name: register, unique_names: true } }"},
+                           kStorage + "admin: {}\n"));
+  const auto& routes = std::get<RouterConfig>(config->listeners[0].filters[0].settings).routes;
+  CHECK(routes[0].handler.kind == RouteHandler::Summary);
+  CHECK(routes[1].handler.kind == RouteHandler::AdminOnly);
+  CHECK(routes[2].handler.uniqueNames);
+  CHECK(routeHandlerName(RouteHandler::AdminOnly) == "admin_only");
+  CHECK(routeHandlerName(RouteHandler::None) == "none");
+  // summary needs neither storage nor admin.
+  CHECK(loadOk(handlerConfig({"{ match: { path: /metrics }, handler: summary }"}, "")));
+  CHECK(onlyError(handlerConfig({"{ match: { path: /all_keys }, handler: admin_only }"}, "")) ==
+        "t.yaml:7:52: handler 'admin_only' names the admin listener's URL: add a top-level 'admin' section "
+        "(e.g. admin: { address: 127.0.0.1:9901 })");
+  CHECK(onlyError(handlerConfig({"{ match: { path: /m }, handler: { name: summary, unique_names: true } }"},
+                                "")) == "t.yaml:7:76: 'unique_names' applies to the register handler only");
+}
+
+TEST_CASE("admin: the URL a person on the gateway's machine opens") {
+  AdminConfig admin;
+  admin.address = {"0.0.0.0", 9901};
+  CHECK(admin.localUrl() == "http://127.0.0.1:9901");
+  admin.address = {"::", 9902};
+  CHECK(admin.localUrl() == "http://[::1]:9902");
+  admin.address = {"10.1.2.3", 9903};
+  CHECK(admin.localUrl() == "http://10.1.2.3:9903");
+  admin.address = {"127.0.0.1", 9904};
+  CHECK(admin.localUrl() == "http://127.0.0.1:9904");
+}
+
 TEST_CASE("admin: address, token, and a token required off loopback") {
   auto config = loadOk(handlerConfig(kAnswerAll, "admin: { address: 127.0.0.1:9911 }\n"));
   CHECK(config->admin.configured);
   CHECK(config->admin.address.port == 9911);
+  CHECK_FALSE(config->admin.tokenRequired);
   auto defaults = loadOk(handlerConfig(kAnswerAll, "admin: {}\n"));
   CHECK(defaults->admin.address.str() == "127.0.0.1:9901");
   auto none = loadOk(handlerConfig(kAnswerAll, ""));
   CHECK_FALSE(none->admin.configured);
   auto tokened = loadOk(handlerConfig(kAnswerAll, "admin: { address: 0.0.0.0:9901, token: t0k3n }\n"));
   CHECK(tokened->admin.token == "t0k3n");
-  CHECK(onlyError(handlerConfig(kAnswerAll, "admin: { address: 0.0.0.0:9901 }\n")) ==
-        "t.yaml:8:19: the admin listener on 0.0.0.0:9901 is reachable from other machines: set 'token' "
-        "(requests "
-        "then need Authorization: Bearer <token>), or bind it to 127.0.0.1");
+  CHECK(tokened->admin.tokenRequired);
+  // Off loopback without a token: valid, the gateway generates one at start (state_dir).
+  auto generated = loadOk(handlerConfig(kAnswerAll, "admin: { address: 0.0.0.0:9901 }\n"));
+  CHECK(generated->admin.token.empty());
+  CHECK(generated->admin.tokenRequired);
+  CHECK(generated->stateDir == ".");
+  auto stateDir = loadOk(handlerConfig(kAnswerAll, "state_dir: /var/lib/flowguard\n"));
+  CHECK(stateDir->stateDir == "/var/lib/flowguard");
+  CHECK(onlyError(handlerConfig(kAnswerAll, "state_dir: ''\n")).find("'state_dir' must not be empty") !=
+        std::string::npos);
   CHECK(onlyError(handlerConfig(kAnswerAll, "admin: { adress: 127.0.0.1:1 }\n"))
             .find("unknown key 'adress' in admin") != std::string::npos);
 }
