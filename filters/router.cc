@@ -87,9 +87,11 @@ core::FilterStatus RouterFilter::onRequest() {
   if (route->handler.kind == config::RouteHandler::AdminOnly) {
     // The original gateway served these on its one port; here they belong to the operator's
     // listener. Saying where is better than a 401 or, worse, a backend's answer.
+    // Path and query, not the raw target: an absolute-form target names some other host.
     const config::AdminConfig& admin = factory_.resources_.config.admin;
-    callbacks().sendLocalReply(
-        404, fmt::format("served on the admin listener: {}{}", admin.localUrl(), head.target));
+    const std::string_view query = head.query();
+    callbacks().sendLocalReply(404, fmt::format("served on the admin listener: {}{}{}{}", admin.localUrl(),
+                                                head.path(), query.empty() ? "" : "?", query));
     return core::FilterStatus::Stop;
   }
   if (route->handler.kind != config::RouteHandler::None) {

@@ -184,6 +184,9 @@ TEST_CASE("root flowguard.yaml: the original's paths on the public listener") {
   }
   HttpResponse withQuery = send(gw.port, "GET", "/view_logs?limit=5");
   CHECK(json(withQuery)["error"] == "served on the admin listener: " + admin + "/view_logs?limit=5");
+  // An absolute-form target names the admin listener, not the host it was sent for.
+  HttpResponse absolute = send(gw.port, "GET", "http://elsewhere.example/server_stats");
+  CHECK(json(absolute)["error"] == "served on the admin listener: " + admin + "/server_stats");
   // Each probe above counts itself once on its backend.
   CHECK(proxiedRequests(backends) - proxiedBefore == 3);
 

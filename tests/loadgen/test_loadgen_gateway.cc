@@ -129,7 +129,10 @@ TEST_CASE("no arguments and a config.json: ratelimit.log agrees with the gateway
   REQUIRE(std::sscanf(parsed.summary["latency"].c_str(), "mean %lf ms, p50 %lf ms, p99 %lf ms", &mean, &p50,
                       &p99) == 3);
   CHECK(std::abs(mean - parsed.meanMs()) <= 0.0006);
-  for (auto [summary, percentile] : {std::pair{p50, 50.0}, std::pair{p99, 99.0}}) {
+  // Not a structured binding: clang 14 cannot capture one in doctest's macros.
+  for (const std::pair<double, double>& p : {std::pair{p50, 50.0}, std::pair{p99, 99.0}}) {
+    const double summary = p.first;
+    const double percentile = p.second;
     double exact = static_cast<double>(parsed.percentileUs(percentile)) / 1000.0;
     CAPTURE(percentile);
     CHECK(summary >= exact - 0.0005);
