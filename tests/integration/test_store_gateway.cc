@@ -152,13 +152,21 @@ void registerUseAndReport(const std::string& kind) {
   CHECK(statuses[429] == 2);
   CHECK(logsWhenThere(gw.port, "key=" + k.prefix + "&status=429", 2).size() == 2);
   CHECK(logsWhenThere(gw.port, "key=" + k.prefix + "&limit=4", 4).size() == 4);
-  // The 401 and the registrations are logged too, without a key.
+  // The 401 and the registrations are logged too, without a key. Each worker hands its
+  // records over in its own batches, so those of the other worker may come a little later.
   bool saw401 = false;
   int registrations = 0;
-  for (const Json& row : logsWhenThere(gw.port, "limit=1000", 10)) {
-    saw401 = saw401 || (row["status"] == 401 && row["key_prefix"] == "");
-    registrations += row["path"] == "/register" && row["status"] == 201 ? 1 : 0;
-  }
+  waitUntil(
+      [&] {
+        saw401 = false;
+        registrations = 0;
+        for (const Json& row : logsWhenThere(gw.port, "limit=1000", 10)) {
+          saw401 = saw401 || (row["status"] == 401 && row["key_prefix"] == "");
+          registrations += row["path"] == "/register" && row["status"] == 201 ? 1 : 0;
+        }
+        return saw401 && registrations >= 2;
+      },
+      5s);
   CHECK(saw401);
   CHECK(registrations == 2);
 
