@@ -17,6 +17,7 @@ int64_t wallMs() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
 // Records per appendLogs call: big enough to amortise a transaction, small enough that one
 // batch does not hold the thread (and the jobs behind it) for long.
 constexpr size_t kLogBatch = 2000;
@@ -296,10 +297,10 @@ void StoreService::syncConfiguredKeys(const std::vector<NewKey>& keys) {
     std::lock_guard lock(mutex_);
     pollNow_ = true;  // rows may have changed: the key set and its count follow
   } catch (const StoreUnavailable& e) {
-    markDown(e.what());
-    std::lock_guard lock(mutex_);
-    configuredDirty_ = true;  // again once reconnected
+    markDown(e.what());  // synced again once reconnected (see run)
   } catch (const std::exception& e) {
+    // Until the next reload or reconnect their requests are logged without a key id, so they
+    // count in the log but not in the keys' usage.
     fmt::print(stderr, "flowguard: store: the keys of flowguard.yaml were not recorded: {}\n", e.what());
   }
 }
