@@ -263,6 +263,36 @@ void restartKeepsKeys(const std::string& kind) {
   CHECK(logsWhenThere(second.port, "key=" + k.prefix, 2).size() == 2);
 }
 
+// A reload that swaps the yaml key: the old one stops working and its row is revoked with its
+// usage kept; the new one gets a row at once.
+void yamlKeysFollowReloads(const std::string& kind) {
+  TempDir dir;
+  Backend backend;
+  GatewaySpec spec = storeSpec(backend.port, freshStore(kind, dir));
+  Gateway gw(spec);
+  CHECK(request(gw.port, "GET", "/echo", "yaml-static-key-0001").status == 200);
+  const std::string oldKey = "key: yaml-static-key-0001, name: static";
+  spec.filters[0].replace(spec.filters[0].find(oldKey), oldKey.size(),
+                          "key: yaml-other-key-00002, name: other");
+  writeFile(gw.configPath, spec.yaml(gw.port));  // the file watcher applies it
+  gw.process.waitForLog("generation 2 applied");
+  CHECK(request(gw.port, "GET", "/echo", "yaml-static-key-0001").status == 401);
+  CHECK(request(gw.port, "GET", "/echo", "yaml-other-key-00002").status == 200);
+  Json keys;
+  REQUIRE(waitUntil(
+      [&] {
+        keys = json(request(gw.port, "GET", "/all_keys"))["keys"];
+        return keys.size() == 2 && keys[0]["revoked_at"].is_string() &&
+               keys[0]["requests"]["requests"] == 1 && keys[1]["requests"]["requests"] == 1;
+      },
+      5s));
+  CHECK(keys[0]["name"] == "static");
+  CHECK(keys[0]["configured"] == true);
+  CHECK(keys[1]["name"] == "other");
+  CHECK(keys[1]["configured"] == true);
+  CHECK(keys[1]["revoked_at"].is_null());
+}
+
 void twoGatewaysShareKeys(const std::string& kind) {
   TempDir dir;
   Backend backend;
@@ -336,6 +366,12 @@ TEST_CASE("sqlite: registered keys survive a gateway restart") {
 }
 TEST_CASE("postgres: registered keys survive a gateway restart") {
   restartKeepsKeys("postgres");
+}
+TEST_CASE("sqlite: a reload that swaps the yaml key revokes the old one's row and adds the new one's") {
+  yamlKeysFollowReloads("sqlite");
+}
+TEST_CASE("postgres: a reload that swaps the yaml key revokes the old one's row and adds the new one's") {
+  yamlKeysFollowReloads("postgres");
 }
 TEST_CASE("sqlite: two gateways on one database share keys and revocations") {
   twoGatewaysShareKeys("sqlite");
