@@ -350,7 +350,9 @@ GatewaySpec limitSpec(uint16_t backendPort, const std::string& limit, const std:
 }
 
 const std::string kGenerous = "rate: 1000/s, burst: 1000";
-const std::string kThreePerMinute = "algorithm: fixed_window, limit: 3, window: 1m";
+// An hour, not a minute: windows are aligned to the clock, and a minute boundary falling
+// between the requests and the check after a reload (seen under TSan) refilled the window.
+const std::string kThreePerHour = "algorithm: fixed_window, limit: 3, window: 1h";
 
 std::vector<int> keyedStatuses(uint16_t port, int count) {
   std::vector<int> statuses;
@@ -376,7 +378,7 @@ TEST_CASE("reload: a lowered rate limit applies within a second of the save, by 
   for (const bool inPlace : {false, true}) {
     CAPTURE(inPlace);
     const uint64_t generation = gw.generation();
-    const std::string lowered = gw.yaml(limitSpec(b1.port, kThreePerMinute));
+    const std::string lowered = gw.yaml(limitSpec(b1.port, kThreePerHour));
     const auto saved = Clock::now();
     if (inPlace) {
       gw.saveInPlace(lowered);
@@ -401,11 +403,11 @@ TEST_CASE("reload: a lowered rate limit applies within a second of the save, by 
   // A reload that leaves the limit alone keeps the counter: after 3 + 1 on a fresh window,
   // a reload that only adds a route still finds the key limited.
   const uint64_t generation = gw.generation();
-  gw.saveInPlace(gw.yaml(limitSpec(b1.port, kThreePerMinute)));
+  gw.saveInPlace(gw.yaml(limitSpec(b1.port, kThreePerHour)));
   gw.waitForGeneration(generation + 1, 2s);
   CHECK(keyedStatuses(gw.port, 4) == threeThenLimited);
   gw.saveByRename(gw.yaml(limitSpec(
-      b1.port, kThreePerMinute, "{ match: { path: /extra }, direct_response: { status: 200, body: x } }")));
+      b1.port, kThreePerHour, "{ match: { path: /extra }, direct_response: { status: 200, body: x } }")));
   gw.waitForGeneration(generation + 2, 2s);
   CHECK(keyedStatuses(gw.port, 1) == std::vector<int>{429});
 
