@@ -7,10 +7,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -31,9 +33,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-[[noreturn]] void fail(const std::string& what) { throw std::runtime_error(what); }
+[[noreturn]] void fail(const std::string& what) {
+  throw std::runtime_error(what);
+}
 
-std::string errnoText(const std::string& what) { return what + ": " + std::strerror(errno); }
+std::string errnoText(const std::string& what) {
+  return what + ": " + std::strerror(errno);
+}
 
 int remainingMs(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
@@ -92,7 +98,9 @@ size_t procStatusKb(pid_t pid, std::string_view field) {
 
 }  // namespace
 
-void sleepFor(Millis duration) { std::this_thread::sleep_for(duration); }
+void sleepFor(Millis duration) {
+  std::this_thread::sleep_for(duration);
+}
 
 int listenOnLoopback(int backlog, uint16_t& port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -111,20 +119,63 @@ int listenOnLoopback(int backlog, uint16_t& port) {
   return fd;
 }
 
-uint16_t freeTcpPort() {
+namespace {
+
+// The lowest port the kernel hands out as a source port for outgoing connections.
+uint16_t ephemeralPortFloor() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  unsigned low = 32768;
+  in >> low;
+  return static_cast<uint16_t>(low);
+}
+
+// Claims `port` for this test process until it exits: an flock on a file named after the port,
+// which every test process (in any build tree) checks before taking it.
+bool claimPortForThisProcess(uint16_t port) {
+  static const std::string dir = [] {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string path = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/flowguard-test-ports-" +
+                       std::to_string(::getuid());
+    std::filesystem::create_directories(path);
+    return path;
+  }();
+  int fd = ::open((dir + "/" + std::to_string(port)).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return false;
+  }
+  return true;  // the fd stays open (and the lock held) for the life of the process
+}
+
+bool bindable(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) fail(errnoText("socket"));
-  sockaddr_in addr = loopback(0);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    int saved = errno;
-    ::close(fd);
-    errno = saved;
-    fail(errnoText("bind 127.0.0.1:0"));
-  }
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr = loopback(port);
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   ::close(fd);
-  return ntohs(addr.sin_port);
+  return ok;
+}
+
+}  // namespace
+
+// Why not bind to port 0: the kernel picks from the ephemeral range, which it also uses for the
+// source ports of outgoing connections, and two test processes running in parallel can be handed
+// the same port between its close and the child's bind. Both happened in CI ("address already in
+// use" in a backend while another process answered on its port). So ports come from below the
+// ephemeral range, and each is claimed with a lock that parallel test processes respect.
+uint16_t freeTcpPort() {
+  constexpr uint16_t kLowest = 10000;
+  const uint16_t ceiling = std::max<uint16_t>(ephemeralPortFloor(), kLowest + 1000);
+  const unsigned span = ceiling - kLowest;
+  static unsigned next = static_cast<unsigned>(::getpid()) * 7919u;  // spread processes apart
+  for (unsigned tries = 0; tries < span; ++tries) {
+    auto port = static_cast<uint16_t>(kLowest + (next++ % span));
+    if (bindable(port) && claimPortForThisProcess(port)) return port;
+  }
+  fail("no free port on 127.0.0.1 below " + std::to_string(ceiling));
 }
 
 std::string binaryPath(std::string_view name) {
@@ -151,7 +202,9 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-std::string TempDir::file(std::string_view name) const { return path_ + "/" + std::string(name); }
+std::string TempDir::file(std::string_view name) const {
+  return path_ + "/" + std::string(name);
+}
 
 void writeFile(const std::string& path, std::string_view content) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -204,7 +257,9 @@ Process::~Process() {
   }
 }
 
-std::string Process::logText() const { return readFile(logPath_); }
+std::string Process::logText() const {
+  return readFile(logPath_);
+}
 
 std::string Process::logTail(size_t lines) const {
   std::string text = logText();
@@ -236,7 +291,9 @@ bool Process::reap(bool block) {
   return true;
 }
 
-bool Process::running() { return !reap(false); }
+bool Process::running() {
+  return !reap(false);
+}
 
 std::optional<int> Process::waitExit(Millis timeout) {
   waitUntil([&] { return reap(false); }, timeout);
@@ -263,8 +320,8 @@ void Process::waitForPort(uint16_t port, Millis timeout) {
   auto deadline = Clock::now() + timeout;
   for (;;) {
     if (!running()) {
-      fail(argv_[0] + " exited with status " + std::to_string(*exitStatus_) +
-           " before listening on port " + std::to_string(port) + "; log tail:\n" + logTail());
+      fail(argv_[0] + " exited with status " + std::to_string(*exitStatus_) + " before listening on port " +
+           std::to_string(port) + "; log tail:\n" + logTail());
     }
     int fd = connectLoopback(port, Millis(200));
     if (fd >= 0) {
@@ -289,8 +346,8 @@ std::string Process::waitForLog(std::string_view needle, Millis timeout) {
            std::string(needle) + "'; log tail:\n" + logTail());
     }
     if (Clock::now() >= deadline) {
-      fail(argv_[0] + " did not log '" + std::string(needle) + "' within " +
-           std::to_string(timeout.count()) + " ms; log tail:\n" + logTail());
+      fail(argv_[0] + " did not log '" + std::string(needle) + "' within " + std::to_string(timeout.count()) +
+           " ms; log tail:\n" + logTail());
     }
     sleepFor(Millis(20));
   }
@@ -314,7 +371,9 @@ bool HttpResponse::hasHeader(std::string_view name) const {
 
 HttpClient::HttpClient() = default;
 
-HttpClient::~HttpClient() { close(); }
+HttpClient::~HttpClient() {
+  close();
+}
 
 void HttpClient::close() {
   if (fd_ >= 0) ::close(fd_);
@@ -330,8 +389,8 @@ void HttpClient::connect(uint16_t port, Millis timeout) {
   if (fd_ < 0) fail(errnoText("connect 127.0.0.1:" + std::to_string(port)));
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  parser_ = std::make_unique<core::Http1Parser>(core::Http1Parser::Kind::Response,
-                                                core::Http1Parser::Limits{});
+  parser_ =
+      std::make_unique<core::Http1Parser>(core::Http1Parser::Kind::Response, core::Http1Parser::Limits{});
 }
 
 void HttpClient::sendRaw(std::string_view data, Millis timeout) {
@@ -453,12 +512,11 @@ bool HttpClient::peerClosed(Millis timeout) {
 }
 
 HttpResponse httpGet(uint16_t port, std::string_view path,
-                     const std::vector<std::pair<std::string, std::string>>& headers,
-                     Millis timeout) {
+                     const std::vector<std::pair<std::string, std::string>>& headers, Millis timeout) {
   HttpClient client;
   client.connect(port, timeout);
-  std::string request = "GET " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1:" +
-                        std::to_string(port) + "\r\n";
+  std::string request =
+      "GET " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\n";
   for (const auto& [name, value] : headers) request += name + ": " + value + "\r\n";
   request += "Connection: close\r\n\r\n";
   client.sendRaw(request, timeout);
@@ -467,8 +525,12 @@ HttpResponse httpGet(uint16_t port, std::string_view path,
 
 // ---- /proc ----------------------------------------------------------------------------
 
-size_t rssBytes(pid_t pid) { return procStatusKb(pid, "VmRSS") * 1024; }
+size_t rssBytes(pid_t pid) {
+  return procStatusKb(pid, "VmRSS") * 1024;
+}
 
-size_t peakRssBytes(pid_t pid) { return procStatusKb(pid, "VmHWM") * 1024; }
+size_t peakRssBytes(pid_t pid) {
+  return procStatusKb(pid, "VmHWM") * 1024;
+}
 
 }  // namespace flowguard::test

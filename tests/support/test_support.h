@@ -27,7 +27,9 @@ namespace flowguard::test {
 using namespace std::chrono_literals;
 using Millis = std::chrono::milliseconds;
 
-// A port that was free a moment ago on 127.0.0.1 (bind to port 0, read it, close).
+// A port on 127.0.0.1 that is free and reserved for this test process: below the kernel's
+// ephemeral range (so no outgoing connection takes it) and claimed with a lock file that
+// parallel test processes respect. The caller binds it (or starts a child that does).
 uint16_t freeTcpPort();
 
 // A listening socket on 127.0.0.1 at a port the kernel picks (SO_REUSEADDR, close-on-exec),
