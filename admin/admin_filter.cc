@@ -115,6 +115,8 @@ Json configDump(const config::Config& config) {
   for (const auto& l : config.listeners) {
     Json filters = Json::array();
     for (const auto& f : l.filters) filters.push_back(filterJson(f));
+    Json trusted = Json::array();
+    for (const auto& range : l.trustedProxies) trusted.push_back(range.str());
     listeners.push_back({{"name", l.name},
                          {"address", l.address.str()},
                          {"max_header_bytes", l.maxHeaderBytes},
@@ -125,6 +127,9 @@ Json configDump(const config::Config& config) {
                          {"body_timeout_ms", l.bodyTimeout.count()},
                          {"max_connections", l.maxConnections},
                          {"buffer_limit", l.bufferLimit},
+                         {"forward_trailers", l.forwardTrailers},
+                         {"trusted_proxies", std::move(trusted)},
+                         {"client_request_id", l.keepClientRequestId ? "keep" : "drop"},
                          {"filters", std::move(filters)}});
   }
   Json clusters = Json::array();
@@ -197,6 +202,7 @@ Json reloadAttemptJson(const config::ReloadAttempt& attempt) {
               {"trigger", attempt.trigger},
               {"result", attempt.ok ? "ok" : "error"},
               {"errors", attempt.errors},
+              {"warnings", attempt.warnings},
               {"restart_required", attempt.restartRequired},
               {"generation", attempt.generation},
               {"duration_ms", std::round(attempt.durationMs * 100) / 100}};

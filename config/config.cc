@@ -12,6 +12,39 @@ std::string SocketAddress::str() const {
   return fmt::format("{}:{}", host, port);
 }
 
+namespace {
+
+std::string_view hostWithoutPort(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    auto end = host.find(']');
+    return end == std::string_view::npos ? host : host.substr(0, end + 1);
+  }
+  auto colon = host.rfind(':');
+  return colon == std::string_view::npos ? host : host.substr(0, colon);
+}
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool RouteMatch::matches(std::string_view method, std::string_view requestPath,
+                         std::string_view requestHost) const {
+  if (!path.empty() ? requestPath != path : !requestPath.starts_with(prefix)) return false;
+  if (!methods.empty()) {
+    bool found = false;
+    for (const auto& m : methods) found = found || m == method;
+    if (!found) return false;
+  }
+  return host.empty() || equalsIgnoreCase(hostWithoutPort(requestHost), host);
+}
+
 bool usesKeyStore(RouteHandler kind) {
   return kind != RouteHandler::None && kind != RouteHandler::Summary && kind != RouteHandler::AdminOnly;
 }

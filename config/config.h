@@ -11,6 +11,8 @@
 #include <variant>
 #include <vector>
 
+#include "core/ip_range.h"
+
 namespace flowguard::config {
 
 using Duration = std::chrono::milliseconds;
@@ -39,6 +41,9 @@ struct RouteMatch {
   std::string path;                  // path equals this
   std::vector<std::string> methods;  // empty: any method
   std::string host;                  // empty: any Host; otherwise compared case-insensitively, port ignored
+  SourceLocation location;
+  // `host` is the request's Host header as sent (a port in it is ignored).
+  bool matches(std::string_view method, std::string_view path, std::string_view host) const;
   bool operator==(const RouteMatch&) const = default;
 };
 
@@ -82,6 +87,9 @@ struct Route {
   HandlerConfig handler;                         // set (kind != None) when a store handler answers
   std::optional<Duration> timeout;               // overrides the cluster's response timeout
   std::optional<int> retries;                    // overrides the cluster's retries
+  // `per_filter: { auth: { disabled: true } }`: requests on this route need no key, whatever
+  // the route serves. (An auth `exempt` entry only waives the key for gateway answers.)
+  bool authDisabled = false;
   SourceLocation location;
   bool operator==(const Route&) const = default;
 };
@@ -191,6 +199,16 @@ struct ListenerConfig {
   // per_connection_buffer_limit_bytes). Above it the router stops reading the upstream and a
   // pipelining client's next request is not read, until half of it has been written.
   size_t bufferLimit = 1 << 20;
+  // Request trailers (fields after a chunked body) go upstream only when this is on, and never
+  // those RFC 9110 6.5.1 forbids in trailers or that carry identity or keys (as nginx: off).
+  bool forwardTrailers = false;
+  // Peers whose X-Forwarded-For, X-Request-Id, X-Real-IP and Forwarded are believed. From
+  // anyone else those are dropped (X-Forwarded-For restarts with the peer's address, the
+  // request id is generated). With trusted peers, the client address is the rightmost
+  // X-Forwarded-For entry that is not a trusted proxy.
+  std::vector<core::IpRange> trustedProxies;
+  // An untrusted client's own X-Request-Id: dropped, or forwarded as X-Client-Request-Id.
+  bool keepClientRequestId = false;
   SourceLocation location;
   bool operator==(const ListenerConfig&) const = default;
 };

@@ -463,7 +463,8 @@ ListenerConfig parseListener(YamlReader& r, const YAML::Node& node, FilterParseC
   if (!r.expectMap(node, "listener")) return listener;
   r.checkKeys(node, "in listener",
               {"name", "address", "filters", "max_request_body", "max_header_bytes", "max_headers",
-               "header_timeout", "idle_timeout", "body_timeout", "max_connections", "buffer_limit"});
+               "header_timeout", "idle_timeout", "body_timeout", "max_connections", "buffer_limit",
+               "forward_trailers", "trusted_proxies", "client_request_id"});
   if (auto nameNode = readName(r, node, "in listener", listener.name)) {
     names.add(r, listener.name, *nameNode);
   }
@@ -485,6 +486,27 @@ ListenerConfig parseListener(YamlReader& r, const YAML::Node& node, FilterParseC
   setInteger(r, node, "max_connections", 0, kMaxConnections, listener.maxConnections);
   // Below a few KiB every answer would stop the connection's reads; that is a typo, not a policy.
   setSize(r, node, "buffer_limit", 4 * 1024, listener.bufferLimit);
+  if (auto trailers = YamlReader::find(node, "forward_trailers")) {
+    if (auto value = r.boolean(*trailers, "forward_trailers")) listener.forwardTrailers = *value;
+  }
+  if (auto proxies = YamlReader::find(node, "trusted_proxies")) {
+    if (r.expectList(*proxies, "'trusted_proxies'")) {
+      for (const YAML::Node& item : *proxies) {
+        auto text = r.string(item, "trusted_proxies entry");
+        if (!text) continue;
+        std::string error;
+        if (auto range = core::IpRange::parse(*text, error)) {
+          listener.trustedProxies.push_back(*range);
+        } else {
+          r.error(item, error);
+        }
+      }
+    }
+  }
+  if (auto clientId = YamlReader::find(node, "client_request_id")) {
+    if (auto index = r.choice(*clientId, "client_request_id", "client_request_id setting", {"drop", "keep"}))
+      listener.keepClientRequestId = *index == 1;
+  }
   return listener;
 }
 
@@ -609,6 +631,7 @@ LoadResult loadConfigText(const std::string& text, const std::string& sourceName
   }
 
   LoadResult result;
+  result.warnings = std::move(reader.warnings());
   if (!reader.errors().empty()) {
     result.errors = std::move(reader.errors());
     // Cross-checks (duplicates) run after the main pass; file order reads best.

@@ -22,6 +22,9 @@ struct ConfigError {
 struct LoadResult {
   std::shared_ptr<const Config> config;  // null when errors is not empty
   std::vector<ConfigError> errors;
+  // Problems that do not stop the file from loading ("FILE:LINE:COL: warning: ..."): the
+  // gateway logs them at start and reload, `flowguard validate` prints them.
+  std::vector<ConfigError> warnings;
   bool ok() const { return errors.empty(); }
 };
 

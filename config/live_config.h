@@ -18,6 +18,7 @@ struct ReloadAttempt {
   std::string trigger;  // "signal", "file" or "admin"
   bool ok = false;
   std::vector<std::string> errors;           // FILE:LINE:COL: message
+  std::vector<std::string> warnings;         // FILE:LINE:COL: warning: message (the file loaded)
   std::vector<std::string> restartRequired;  // changed sections a reload does not apply
   uint64_t generation = 0;                   // the generation in force after the attempt
   double durationMs = 0;                     // read, check, and every worker switched over

@@ -88,12 +88,28 @@ HandlerConfig parseHandler(const YAML::Node& node, FilterParseContext& ctx, cons
   return handler;
 }
 
+// `per_filter: { auth: { disabled: true } }`. Only auth has per-route settings so far; any
+// other filter name is reported rather than ignored.
+void parsePerFilter(const YAML::Node& node, YamlReader& r, Route& route) {
+  if (!r.expectMap(node, "'per_filter'")) return;
+  r.checkKeys(node, "in per_filter (only the auth filter has per-route settings)", {"auth"});
+  auto auth = YamlReader::find(node, "auth");
+  if (!auth || !r.expectMap(*auth, "per_filter 'auth'")) return;
+  r.checkKeys(*auth, "in per_filter auth", {"disabled"});
+  if (auto disabled = YamlReader::find(*auth, "disabled")) {
+    if (auto value = r.boolean(*disabled, "disabled")) route.authDisabled = *value;
+  } else if (auth->size() == 0) {
+    r.error(*auth, "per_filter auth needs 'disabled: true' (the only per-route auth setting)");
+  }
+}
+
 Route parseRoute(const YAML::Node& node, FilterParseContext& ctx) {
   YamlReader& r = ctx.reader;
   Route route;
   route.location = YamlReader::location(node);
   if (!r.expectMap(node, "route")) return route;
-  r.checkKeys(node, "in route", {"match", "cluster", "direct_response", "handler", "timeout", "retries"});
+  r.checkKeys(node, "in route",
+              {"match", "cluster", "direct_response", "handler", "timeout", "retries", "per_filter"});
   if (auto match = r.require(node, "match", "in route")) {
     route.match = parseRouteMatch(*match, r, "'match'", "route match");
   }
@@ -118,6 +134,7 @@ Route parseRoute(const YAML::Node& node, FilterParseContext& ctx) {
   if (auto retries = YamlReader::find(node, "retries")) {
     if (auto value = r.integer(*retries, "retries", 0, kMaxRetries)) route.retries = static_cast<int>(*value);
   }
+  if (auto perFilter = YamlReader::find(node, "per_filter")) parsePerFilter(*perFilter, r, route);
   return route;
 }
 
@@ -126,6 +143,7 @@ Route parseRoute(const YAML::Node& node, FilterParseContext& ctx) {
 RouteMatch parseRouteMatch(const YAML::Node& node, YamlReader& r, std::string_view what,
                            std::string_view noun) {
   RouteMatch match;
+  match.location = YamlReader::location(node);
   if (!r.expectMap(node, what)) return match;
   r.checkKeys(node, fmt::format("in {}", noun), {"prefix", "path", "methods", "host"});
   std::optional<YAML::Node> prefix = YamlReader::find(node, "prefix");

@@ -21,7 +21,9 @@ void YamlReader::error(const YAML::Node& at, std::string message) {
   error(location(at), std::move(message));
 }
 
-void YamlReader::markUnusable(const YAML::Node& node) { unusable_.insert(identity(node)); }
+void YamlReader::markUnusable(const YAML::Node& node) {
+  unusable_.insert(identity(node));
+}
 
 bool YamlReader::usable(const YAML::Node& node) const {
   return unusable_.count(identity(node)) == 0;
@@ -39,6 +41,10 @@ void YamlReader::error(SourceLocation at, std::string message) {
   errors_.push_back(ConfigError{file_, at.line, at.column, std::move(message)});
 }
 
+void YamlReader::warning(SourceLocation at, std::string message) {
+  warnings_.push_back(ConfigError{file_, at.line, at.column, "warning: " + std::move(message)});
+}
+
 SourceLocation YamlReader::location(const YAML::Node& node) {
   if (!node.IsDefined()) return {};
   return location(node.Mark());
@@ -51,11 +57,15 @@ SourceLocation YamlReader::location(const YAML::Mark& mark) {
 
 std::string describeNode(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Map: return "a map";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Scalar: return fmt::format("'{}'", node.Scalar());
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Scalar:
+      return fmt::format("'{}'", node.Scalar());
     case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined: break;
+    case YAML::NodeType::Undefined:
+      break;
   }
   return "no value";
 }
@@ -127,8 +137,8 @@ std::optional<std::string> YamlReader::string(const YAML::Node& node, std::strin
   return scalar(node, key, "a string");
 }
 
-std::optional<int64_t> YamlReader::integer(const YAML::Node& node, std::string_view key,
-                                           int64_t min, int64_t max) {
+std::optional<int64_t> YamlReader::integer(const YAML::Node& node, std::string_view key, int64_t min,
+                                           int64_t max) {
   std::optional<std::string> text = scalar(node, key, "an integer");
   if (!text) return std::nullopt;
   int64_t value = 0;
@@ -168,8 +178,7 @@ std::optional<Duration> YamlReader::positiveDuration(const YAML::Node& node, std
   return value;
 }
 
-std::optional<uint64_t> YamlReader::size(const YAML::Node& node, std::string_view key,
-                                         uint64_t min) {
+std::optional<uint64_t> YamlReader::size(const YAML::Node& node, std::string_view key, uint64_t min) {
   std::optional<std::string> text = scalar(node, key, "a size such as 16KiB");
   if (!text) return std::nullopt;
   uint64_t value = 0;
@@ -185,7 +194,8 @@ std::optional<uint64_t> YamlReader::size(const YAML::Node& node, std::string_vie
   return value;
 }
 
-std::optional<SocketAddress> YamlReader::address(const YAML::Node& node, std::string_view key, HostKind kind) {
+std::optional<SocketAddress> YamlReader::address(const YAML::Node& node, std::string_view key,
+                                                 HostKind kind) {
   std::optional<std::string> text = scalar(node, key, "an address such as 127.0.0.1:8000");
   if (!text) return std::nullopt;
   SocketAddress value;
@@ -197,8 +207,7 @@ std::optional<SocketAddress> YamlReader::address(const YAML::Node& node, std::st
   return value;
 }
 
-std::optional<std::vector<std::string>> YamlReader::stringList(const YAML::Node& node,
-                                                               std::string_view key) {
+std::optional<std::vector<std::string>> YamlReader::stringList(const YAML::Node& node, std::string_view key) {
   if (!usable(node) || !expectList(node, fmt::format("'{}'", key))) return std::nullopt;
   std::vector<std::string> values;
   bool ok = true;
@@ -236,8 +245,7 @@ std::optional<double> YamlReader::number(const YAML::Node& node, std::string_vie
   return value;
 }
 
-std::optional<size_t> YamlReader::choice(const YAML::Node& node, std::string_view key,
-                                         std::string_view noun,
+std::optional<size_t> YamlReader::choice(const YAML::Node& node, std::string_view key, std::string_view noun,
                                          const std::vector<std::string_view>& names) {
   std::optional<std::string> text = string(node, key);
   if (!text) return std::nullopt;
@@ -283,8 +291,12 @@ std::string_view closestMatch(std::string_view word, const std::vector<std::stri
 
 namespace {
 
-bool isNameStart(char c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool isNameChar(char c) { return isNameStart(c) || (c >= '0' && c <= '9'); }
+bool isNameStart(char c) {
+  return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool isNameChar(char c) {
+  return isNameStart(c) || (c >= '0' && c <= '9');
+}
 
 // Expands one scalar; false (with `reason`) on the first problem.
 bool expandScalar(const std::string& in, std::string& out, std::string& reason) {
@@ -311,8 +323,7 @@ bool expandScalar(const std::string& in, std::string& out, std::string& reason) 
     std::string_view body(in.data() + i + 2, close - i - 2);
     size_t sep = body.find(":-");
     std::string_view name = body.substr(0, sep);
-    bool valid = !name.empty() && isNameStart(name[0]) &&
-                 std::all_of(name.begin(), name.end(), isNameChar);
+    bool valid = !name.empty() && isNameStart(name[0]) && std::all_of(name.begin(), name.end(), isNameChar);
     if (!valid) {
       reason = fmt::format("invalid environment variable name '{}' in '{}'", name, in);
       return false;

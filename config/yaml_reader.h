@@ -30,6 +30,9 @@ class YamlReader {
   void error(const YAML::Node& at, std::string message);
   void error(const YAML::Mark& at, std::string message);
   void error(SourceLocation at, std::string message);
+  // Something that works but is probably not what the operator meant; the file still loads.
+  void warning(SourceLocation at, std::string message);
+  std::vector<ConfigError>& warnings() { return warnings_; }
 
   // 1-based position of a node ({0, 0} when yaml-cpp has none).
   static SourceLocation location(const YAML::Node& node);
@@ -48,18 +51,16 @@ class YamlReader {
   // The value of `key` in `map`; nullopt when absent. `map` must be a map.
   static std::optional<YAML::Node> find(const YAML::Node& map, std::string_view key);
   // Same, and reports "missing required key" at the map when absent.
-  std::optional<YAML::Node> require(const YAML::Node& map, std::string_view key,
-                                    std::string_view context);
+  std::optional<YAML::Node> require(const YAML::Node& map, std::string_view key, std::string_view context);
 
   // Typed values; `key` is the name used in messages.
   std::optional<std::string> string(const YAML::Node& node, std::string_view key);
-  std::optional<int64_t> integer(const YAML::Node& node, std::string_view key, int64_t min,
-                                 int64_t max);
+  std::optional<int64_t> integer(const YAML::Node& node, std::string_view key, int64_t min, int64_t max);
   // Timeouts must be greater than zero: a zero timeout would fire at once, never "no limit".
   std::optional<Duration> positiveDuration(const YAML::Node& node, std::string_view key);
   std::optional<uint64_t> size(const YAML::Node& node, std::string_view key, uint64_t min);
   std::optional<SocketAddress> address(const YAML::Node& node, std::string_view key,
-                                      HostKind kind = HostKind::Literal);
+                                       HostKind kind = HostKind::Literal);
   // A list of strings (each reported on its own if it is not a string).
   std::optional<std::vector<std::string>> stringList(const YAML::Node& node, std::string_view key);
   // `true` or `false` only: YAML 1.1's yes/no/on/off are ambiguous next to string values.
@@ -81,8 +82,7 @@ class YamlReader {
 
  private:
   // The scalar text of `node`, or a "must be <expected>" error.
-  std::optional<std::string> scalar(const YAML::Node& node, std::string_view key,
-                                    std::string_view expected);
+  std::optional<std::string> scalar(const YAML::Node& node, std::string_view key, std::string_view expected);
 
   // Nodes are identified by the address of their scalar string, which yaml-cpp keeps in the
   // node's shared data for every node type (Node itself exposes no identity).
@@ -90,6 +90,7 @@ class YamlReader {
 
   std::string file_;
   std::vector<ConfigError> errors_;
+  std::vector<ConfigError> warnings_;
   std::unordered_set<const void*> unusable_;
   std::unordered_map<const void*, YAML::Mark> emptyValueKeys_;
 };

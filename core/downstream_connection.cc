@@ -6,6 +6,7 @@
 #include <random>
 
 #include "core/http1_encoder.h"
+#include "core/ip_range.h"
 
 namespace flowguard::core {
 
@@ -195,8 +196,7 @@ void DownstreamConnection::processInput() {
           finishRequest();
         } else {
           phase_ = Phase::BodyDone;
-          const HeaderMap& trailers = parser_.trailers();
-          chain_->deliverBody({}, true, trailers.empty() ? nullptr : &trailers);
+          chain_->deliverBody({}, true, forwardableTrailers());
         }
         break;
       case Http1Parser::Event::Error:
@@ -282,14 +282,8 @@ void DownstreamConnection::onRequestHead() {
   StreamInfo& info = info_;
   info.reset();
   info.start = std::chrono::steady_clock::now();
-  info.downstreamAddress = clientIp_;
   info.listenerName = settings().name;
-  std::string_view clientId = head_.headers.get("x-request-id");
-  if (acceptableRequestId(clientId)) {
-    info.requestId.assign(clientId);
-  } else {
-    newRequestId(info.requestId);
-  }
+  applyTrustPolicy();
 
   // CONNECT would turn the connection into a tunnel; FlowGuard does not tunnel, and any
   // bytes the client sends next are not HTTP: answer, then close.
@@ -301,7 +295,8 @@ void DownstreamConnection::onRequestHead() {
 
   // The chain current now; a reload during this request does not change it.
   const std::shared_ptr<const FilterChainFactory>& factory = listener_->filterChain;
-  chain_ = std::make_unique<FilterChain>(*this, head_, info_, factory->createFilters(), factory->observer(), factory);
+  chain_ = std::make_unique<FilterChain>(*this, head_, info_, factory->createFilters(), factory->observer(),
+                                         factory);
   if (listener_->overload && listener_->overload->isOverloaded()) {
     // Memory above the limit: shed before any filter allocates, and close so the client
     // goes elsewhere. The filters still see the reply (metrics, logs).
@@ -311,6 +306,68 @@ void DownstreamConnection::onRequestHead() {
     return;
   }
   chain_->start();
+}
+
+// Who the client is and which of its identity headers to believe. A peer outside the
+// listener's trusted_proxies is the client, and gets a request id of ours (its own goes
+// upstream as X-Client-Request-Id only when the listener keeps it); the router drops its
+// X-Forwarded-For, X-Real-IP and Forwarded. A trusted proxy's request id is kept, and the
+// client is the rightmost X-Forwarded-For entry that is not itself a trusted proxy (nginx's
+// real_ip_recursive, Envoy's xff_trusted_cidrs).
+void DownstreamConnection::applyTrustPolicy() {
+  StreamInfo& info = info_;
+  info.peerAddress = clientIp_;
+  info.downstreamAddress = clientIp_;
+  const std::vector<IpRange>& trusted = settings().trustedProxies;
+  if (!trusted.empty()) {
+    auto peer = IpAddress::parse(clientIp_);
+    info.peerTrusted = peer && anyContains(trusted, *peer);
+  }
+  std::string_view clientId = head_.headers.get("x-request-id");
+  if (info.peerTrusted && acceptableRequestId(clientId)) {
+    info.requestId.assign(clientId);
+  } else {
+    newRequestId(info.requestId);
+    if (settings().keepClientRequestId && acceptableRequestId(clientId))
+      info.clientRequestId.assign(clientId);
+  }
+  if (!info.peerTrusted) return;
+  // Entries right to left: the nearest hop first.
+  std::vector<std::string_view> hops;
+  for (const Header& field : head_.headers) {
+    if (!equalsIgnoreCase(field.name, "x-forwarded-for")) continue;
+    std::string_view rest = field.value;
+    while (!rest.empty()) {
+      const size_t comma = std::min(rest.find(','), rest.size());
+      std::string_view hop = rest.substr(0, comma);
+      rest.remove_prefix(std::min(comma + 1, rest.size()));
+      while (!hop.empty() && (hop.front() == ' ' || hop.front() == '\t')) hop.remove_prefix(1);
+      while (!hop.empty() && (hop.back() == ' ' || hop.back() == '\t')) hop.remove_suffix(1);
+      if (!hop.empty()) hops.push_back(hop);
+    }
+  }
+  for (auto hop = hops.rbegin(); hop != hops.rend(); ++hop) {
+    auto address = IpAddress::parse(*hop);
+    if (!address) break;  // not an address: believe nothing further left
+    info.downstreamAddress.assign(*hop);
+    if (!anyContains(trusted, *address)) break;
+  }
+}
+
+// Trailers are dropped unless the listener forwards them, and then only fields that may be
+// trailers and carry no key (a client could otherwise send a second Host, Content-Length or
+// X-API-Key after the body, past every check made on the head).
+const HeaderMap* DownstreamConnection::forwardableTrailers() {
+  const HeaderMap& received = parser_.trailers();
+  if (received.empty() || !settings().forwardTrailers) return nullptr;
+  trailers_.clear();
+  for (const Header& field : received) {
+    bool denied = forbiddenInTrailer(field.name);
+    for (const std::string& name : settings().extraTrailerDeny)
+      denied = denied || equalsIgnoreCase(field.name, name);
+    if (!denied) trailers_.add(field.name, field.value);
+  }
+  return trailers_.empty() ? nullptr : &trailers_;
 }
 
 void DownstreamConnection::onParseError() {

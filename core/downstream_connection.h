@@ -73,6 +73,8 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
   void processInput();
   void onRequestHead();
   void onParseError();
+  const HeaderMap* forwardableTrailers();
+  void applyTrustPolicy();
   void onResponseComplete();
   void finishRequest();
   // Reads nothing more and closes once the queued answer is written (or at the idle timeout
@@ -101,7 +103,7 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
   ReadBuffer in_;
   bool reading_ = false;
   bool closing_ = false;
-  bool draining_ = false;         // shutdown: close after the current exchange
+  bool draining_ = false;  // shutdown: close after the current exchange
   bool closeAfterResponse_ = false;
   // The client half-closed (EOF) after a complete request: what it sent is answered, then the
   // connection closes. Nothing more is read.
@@ -112,16 +114,17 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
   // for a client that does not read them (pipelining without reading would otherwise grow
   // the write queue without bound); it resumes when they are gone, or the idle timeout closes.
   bool heldForOutput_ = false;
-  bool processing_ = false;        // inside processInput()
+  bool processing_ = false;  // inside processInput()
 
   // The current request. head_ and info_ are reused from request to request (their
   // strings and vectors keep their capacity); the chain is made per request.
   RequestHead head_;
   StreamInfo info_;
+  HeaderMap trailers_;  // the request trailers that may be forwarded (forward_trailers)
   std::unique_ptr<FilterChain> chain_;
   Phase phase_ = Phase::Head;
   bool bodyPaused_ = false;
-  bool bodyDone_ = false;          // the whole request body has been read
+  bool bodyDone_ = false;  // the whole request body has been read
   bool continueSent_ = false;
   uint64_t drained_ = 0;
 
@@ -130,8 +133,8 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
   bool respChunked_ = false;
   bool respNoBody_ = false;
   bool aboveWatermark_ = false;
-  std::string headOut_;           // reused to encode heads
-  std::string chunkLine_;         // reused to encode chunk-size lines
+  std::string headOut_;    // reused to encode heads
+  std::string chunkLine_;  // reused to encode chunk-size lines
   // A response head is held until the first body bytes (or the end of this loop
   // iteration) so both leave in one write: one syscall per small response.
   bool headPending_ = false;

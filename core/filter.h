@@ -43,8 +43,11 @@ struct AuthenticatedKey {
 // Facts about one request that every filter may read, and the router and the connection
 // fill in as the request goes.
 struct StreamInfo {
-  std::string requestId;          // X-Request-Id (taken from the client or generated)
-  std::string downstreamAddress;  // client IP
+  std::string requestId;          // X-Request-Id (generated, or a trusted proxy's)
+  std::string clientRequestId;    // an untrusted client's own X-Request-Id, when the listener keeps it
+  std::string downstreamAddress;  // client IP (behind trusted proxies: from X-Forwarded-For)
+  std::string_view peerAddress;   // the IP of the connection's other end
+  bool peerTrusted = false;       // the peer is one of the listener's trusted_proxies
   std::string_view listenerName;
   std::chrono::steady_clock::time_point start;
   int responseStatus = 0;  // status sent downstream, 0 when none was sent
@@ -61,7 +64,10 @@ struct StreamInfo {
   // Ready for the next request on the same connection; strings keep their capacity.
   void reset() {
     requestId.clear();
+    clientRequestId.clear();
     downstreamAddress.clear();
+    peerAddress = {};
+    peerTrusted = false;
     listenerName = {};
     start = {};
     responseStatus = 0;

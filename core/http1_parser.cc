@@ -22,9 +22,15 @@ constexpr std::array<bool, 256> makeTcharTable() {
 }
 constexpr std::array<bool, 256> kTchar = makeTcharTable();
 
-inline bool isTchar(char c) { return kTchar[static_cast<unsigned char>(c)]; }
-inline bool isWs(char c) { return c == ' ' || c == '\t'; }
-inline bool isDigit(char c) { return c >= '0' && c <= '9'; }
+inline bool isTchar(char c) {
+  return kTchar[static_cast<unsigned char>(c)];
+}
+inline bool isWs(char c) {
+  return c == ' ' || c == '\t';
+}
+inline bool isDigit(char c) {
+  return c >= '0' && c <= '9';
+}
 // Field values and reason phrases: HTAB, SP, VCHAR, obs-text; no other CTL, no DEL.
 inline bool isTextChar(char ch) {
   auto c = static_cast<unsigned char>(ch);
@@ -86,10 +92,10 @@ struct Http1Parser::Impl {
   };
   enum class ChunkLineState : uint8_t {
     Size,
-    ExtSemi,         // after ';' (BWS, then the name)
+    ExtSemi,  // after ';' (BWS, then the name)
     ExtName,
-    ExtAfterName,    // BWS after a name: only '=' or ';' may follow
-    ExtEquals,       // after '=' (BWS, then the value)
+    ExtAfterName,  // BWS after a name: only '=' or ';' may follow
+    ExtEquals,     // after '=' (BWS, then the value)
     ExtToken,
     ExtQuoted,
     ExtQuotedPair,
@@ -243,9 +249,15 @@ struct Http1Parser::Impl {
     }
     for (char ch : target) {
       auto c = static_cast<unsigned char>(ch);
-      // No CTL, SP, DEL or non-ASCII. A fragment is tolerated like most servers do.
+      // No CTL, SP, DEL or non-ASCII.
       if (c <= 0x20 || c >= 0x7f) {
         err = {400, "invalid character in request target"};
+        return false;
+      }
+      // RFC 9112 3.2: a request target has no fragment. Forwarded, "/status#/../admin" would
+      // mean one path here and maybe another to a backend that resolves dot segments first.
+      if (c == '#') {
+        err = {400, "fragment in request target"};
         return false;
       }
     }
@@ -449,8 +461,8 @@ struct Http1Parser::Impl {
   // those the whole-line checks give, whatever the read boundaries.
   enum class Partial : uint8_t { Method, Target, Version, StatusLine, Name, Value };
   Partial partial = Partial::Method;
-  size_t partialPos = 0;     // next byte to check
-  size_t partialMark = 0;    // where the target or version started
+  size_t partialPos = 0;   // next byte to check
+  size_t partialMark = 0;  // where the target or version started
   bool partialLineSet = false;
 
   bool checkPartial(const char* base, size_t end, ErrorInfo& err) {
@@ -519,7 +531,8 @@ struct Http1Parser::Impl {
             }
             partial = Partial::Value;
           } else if (!isTchar(c)) {
-            err = {400, isWs(c) ? "whitespace before colon in header field" : "invalid character in header field name"};
+            err = {400, isWs(c) ? "whitespace before colon in header field"
+                                : "invalid character in header field name"};
             return false;
           }
           break;
@@ -577,7 +590,8 @@ struct Http1Parser::Impl {
       }
       if (!checkNoCr(line, err)) return ScanOutcome::Error;
       if (lineCount == 0) {
-        if (!(isRequest() ? checkRequestLine(line, err) : checkStatusLine(line, err))) return ScanOutcome::Error;
+        if (!(isRequest() ? checkRequestLine(line, err) : checkStatusLine(line, err)))
+          return ScanOutcome::Error;
       } else {
         std::string_view name, value, rawValue;
         if (!splitField(line, name, value, err, &rawValue)) return ScanOutcome::Error;
@@ -704,7 +718,8 @@ struct Http1Parser::Impl {
     auto& fields = llHeaders->fields();
     releaseFields(fields, fieldCount);
     if (rc != HPE_PAUSED || llhttp_get_error_pos(&llp) != head + len) {
-      err = {rc == HPE_INVALID_METHOD ? 501 : 400, rc == HPE_INVALID_METHOD ? "unknown method" : "malformed head"};
+      err = {rc == HPE_INVALID_METHOD ? 501 : 400,
+             rc == HPE_INVALID_METHOD ? "unknown method" : "malformed head"};
       return false;
     }
     // Both parsers must agree on the field count, or one of them saw a different message.
@@ -737,7 +752,8 @@ struct Http1Parser::Impl {
         std::string_view line(scratch.data() + pos, eol - pos);
         size_t colon = line.find(':');
         if (colon != std::string_view::npos && equalsIgnoreCase(line.substr(0, colon), "content-length")) {
-          std::replace(scratch.begin() + static_cast<std::ptrdiff_t>(pos + colon), scratch.begin() + static_cast<std::ptrdiff_t>(eol), '\t', ' ');
+          std::replace(scratch.begin() + static_cast<std::ptrdiff_t>(pos + colon),
+                       scratch.begin() + static_cast<std::ptrdiff_t>(eol), '\t', ' ');
         }
         pos = eol + 2;
       }
@@ -757,8 +773,10 @@ struct Http1Parser::Impl {
       } else {
         r.framing = BodyFraming::None;
       }
-      r.keepAlive = r.versionMinor == 1 ? !sem.connectionClose : (sem.connectionKeepAlive && !sem.connectionClose);
+      r.keepAlive =
+          r.versionMinor == 1 ? !sem.connectionClose : (sem.connectionKeepAlive && !sem.connectionClose);
       r.expectContinue = sem.expectContinue;
+      if (!sem.isConnect && r.target.front() != '/' && r.target != "*") toOriginForm(r);
     } else {
       ResponseHead& r = p.response_;
       r.status = llp.status_code;
@@ -773,9 +791,9 @@ struct Http1Parser::Impl {
       } else {
         r.framing = BodyFraming::UntilClose;
       }
-      r.keepAlive = r.framing != BodyFraming::UntilClose &&
-                    (r.versionMinor == 1 ? !sem.connectionClose
-                                         : (sem.connectionKeepAlive && !sem.connectionClose));
+      r.keepAlive =
+          r.framing != BodyFraming::UntilClose &&
+          (r.versionMinor == 1 ? !sem.connectionClose : (sem.connectionKeepAlive && !sem.connectionClose));
     }
     BodyFraming framing = isRequest() ? p.request_.framing : p.response_.framing;
     if (framing == BodyFraming::ContentLength && sem.contentLength > p.limits_.maxBodyBytes) {
@@ -783,6 +801,22 @@ struct Http1Parser::Impl {
       return false;
     }
     return true;
+  }
+
+  // An absolute-form target ("http://internal.example/status") becomes origin form
+  // ("/status") and its authority the Host (RFC 9112 3.2.2: the target's host wins over the
+  // Host field), as nginx and HAProxy do: routing, auth and the upstream then all see the
+  // same path and host. checkRequestLine already made sure it is http(s)://authority[/?...].
+  static void toOriginForm(RequestHead& r) {
+    const size_t authorityStart = r.target.find("://") + 3;
+    const size_t authorityEnd = std::min(r.target.find_first_of("/?", authorityStart), r.target.size());
+    r.headers.set("host", std::string_view(r.target).substr(authorityStart, authorityEnd - authorityStart));
+    std::string_view rest = std::string_view(r.target).substr(authorityEnd);
+    std::string origin;
+    origin.reserve(rest.size() + 1);
+    if (!rest.starts_with('/')) origin.push_back('/');
+    origin.append(rest);
+    r.target = std::move(origin);
   }
 
   // Consumes head bytes from data; on Complete, `consumed` ends right after the head.
@@ -1146,9 +1180,13 @@ Http1Parser::Http1Parser(Kind kind, Limits limits) : kind_(kind), limits_(limits
 
 Http1Parser::~Http1Parser() = default;
 
-Http1Parser::Result Http1Parser::parse(const char* data, size_t len) { return impl_->parse(data, len); }
+Http1Parser::Result Http1Parser::parse(const char* data, size_t len) {
+  return impl_->parse(data, len);
+}
 
-Http1Parser::Result Http1Parser::finish() { return impl_->finish(); }
+Http1Parser::Result Http1Parser::finish() {
+  return impl_->finish();
+}
 
 bool Http1Parser::inBody() const {
   using S = Impl::State;

@@ -56,13 +56,13 @@ enum class BodyFraming : uint8_t {
 };
 
 struct RequestHead {
-  std::string method;  // as received, e.g. "GET"
-  std::string target;  // request-target as received, e.g. "/proxy?x=1"
+  std::string method;    // as received, e.g. "GET"
+  std::string target;    // request-target as received, e.g. "/proxy?x=1"
   int versionMinor = 1;  // HTTP/1.<versionMinor>
   HeaderMap headers;
   BodyFraming framing = BodyFraming::None;
-  uint64_t contentLength = 0;  // valid when framing == ContentLength
-  bool keepAlive = true;       // after this exchange, may the connection be reused?
+  uint64_t contentLength = 0;   // valid when framing == ContentLength
+  bool keepAlive = true;        // after this exchange, may the connection be reused?
   bool expectContinue = false;  // "Expect: 100-continue" was sent
 
   std::string_view path() const;   // target without the query
@@ -91,6 +91,11 @@ bool isIdempotentMethod(std::string_view method);
 // (RFC 9110 7.6.1): Connection, Keep-Alive, Proxy-Connection, TE, Trailer,
 // Transfer-Encoding, Upgrade, Proxy-Authenticate, Proxy-Authorization.
 bool isHopByHopHeader(std::string_view name);
+
+// Fields a request trailer may not carry when forwarded (RFC 9110 6.5.1): framing, routing,
+// request modifiers, authentication, content processing; hop-by-hop fields; and the identity
+// fields the gateway itself sets (X-Forwarded-*, X-Real-IP, Forwarded, X-Request-Id).
+bool forbiddenInTrailer(std::string_view name);
 
 // Removes hop-by-hop fields plus every field the Connection header names.
 void removeHopByHopHeaders(HeaderMap& headers);

@@ -6,10 +6,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/connection_limits.h"
 #include "core/connection_registry.h"
 #include "core/filter_chain.h"
+#include "core/ip_range.h"
 
 namespace flowguard::core {
 
@@ -30,6 +32,14 @@ struct ListenerSettings {
   // How much of an unread request body may be read and thrown away after an early reply
   // before the connection is closed instead.
   uint64_t maxDrainBytes = 256 * 1024;
+  // Request trailers go upstream only when on, minus forbiddenTrailer() fields and
+  // `extraTrailerDeny` (the auth filter's key header).
+  bool forwardTrailers = false;
+  std::vector<std::string> extraTrailerDeny;
+  // Peers whose identity headers (X-Forwarded-For, X-Request-Id, X-Real-IP, Forwarded) are
+  // believed; see config::ListenerConfig::trustedProxies.
+  std::vector<IpRange> trustedProxies;
+  bool keepClientRequestId = false;  // an untrusted client's X-Request-Id goes up as X-Client-Request-Id
 };
 
 // One listener on one worker as its connections see it. A reload replaces `settings` and

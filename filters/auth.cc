@@ -31,17 +31,34 @@ std::shared_ptr<const ApiKeyRecord> AuthFilterFactory::find(std::string_view key
   return record;
 }
 
+// An exemption waives the key only for a request the gateway answers itself. It is matched
+// on its own, before the router runs, so without this check `{ path: /status }` (any method)
+// would let `POST /status` through to the route after /status's GET-only one: the cluster.
+// A route with `per_filter: { auth: { disabled: true } }` needs no key whatever it serves.
+bool AuthFilterFactory::exempt(const core::RequestHead& head) const {
+  const bool listed = anyMatches(config_.exempt, head);
+  if (!listed && !routesDisableAuth_) return false;
+  const config::Route* route = router_ != nullptr ? matchRoute(*router_, head) : nullptr;
+  if (route == nullptr) return false;
+  return route->authDisabled || (listed && route->cluster.empty());
+}
+
+void AuthFilterFactory::stripKeys(core::HeaderMap& headers) const {
+  headers.remove(config_.header);
+  if (config_.allowBearer && !bearerToken(headers.get("authorization")).empty())
+    headers.remove("authorization");
+}
+
 core::FilterStatus AuthFilter::onRequest() {
   const config::AuthConfig& config = factory_.config_;
   core::RequestHead& head = callbacks().requestHead();
-  if (anyMatches(config.exempt, head)) return core::FilterStatus::Continue;
+  if (factory_.exempt(head)) {
+    if (config.stripHeader) factory_.stripKeys(head.headers);
+    return core::FilterStatus::Continue;
+  }
 
   std::string_view key = head.headers.get(config.header);
-  bool fromBearer = false;
-  if (key.empty() && config.allowBearer) {
-    key = bearerToken(head.headers.get("authorization"));
-    fromBearer = !key.empty();
-  }
+  if (key.empty() && config.allowBearer) key = bearerToken(head.headers.get("authorization"));
   if (key.empty()) {
     callbacks().sendLocalReply(401, "missing API key (send it in " + config.header +
                                         (config.allowBearer ? " or Authorization: Bearer)" : ")"));
@@ -53,10 +70,9 @@ core::FilterStatus AuthFilter::onRequest() {
     return core::FilterStatus::Stop;
   }
   callbacks().streamInfo().apiKey = std::move(record);
-  if (config.stripHeader) {
-    // `key` points into the header being removed: it is not used after this.
-    head.headers.remove(fromBearer ? std::string_view("authorization") : std::string_view(config.header));
-  }
+  // Every carrier goes, not only the one the key was read from: a client may send the key
+  // both ways, and the backends never see it. (`key` points into a removed header: unused now.)
+  if (config.stripHeader) factory_.stripKeys(head.headers);
   return core::FilterStatus::Continue;
 }
 

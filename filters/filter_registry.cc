@@ -30,7 +30,11 @@ std::unique_ptr<core::FilterFactory> createFilterFactory(const config::FilterCon
         if constexpr (std::is_same_v<T, config::RouterConfig>) {
           return std::make_unique<RouterFilterFactory>(settings, resources);
         } else if constexpr (std::is_same_v<T, config::AuthConfig>) {
-          return std::make_unique<AuthFilterFactory>(settings, shared.keys, resources.storedKeys);
+          const config::RouterConfig* router = nullptr;
+          for (const auto& other : listener.filters) {
+            if (const auto* r = std::get_if<config::RouterConfig>(&other.settings)) router = r;
+          }
+          return std::make_unique<AuthFilterFactory>(settings, router, shared.keys, resources.storedKeys);
         } else if constexpr (std::is_same_v<T, config::RateLimitConfig>) {
           if (settings.store == config::RateLimitStore::Redis && resources.redis == nullptr) {
             throw std::runtime_error("rate_limit store: redis needs a top-level redis: section");

@@ -148,8 +148,14 @@ void RouterFilter::encodeUpstreamHead(std::string& out) {
     const std::string& name = field.name;
     if (core::isHopByHopHeader(name) || core::equalsIgnoreCase(name, "content-length") ||
         core::equalsIgnoreCase(name, "expect") || core::equalsIgnoreCase(name, "x-forwarded-proto") ||
-        core::equalsIgnoreCase(name, "x-request-id") ||
+        core::equalsIgnoreCase(name, "x-request-id") || core::equalsIgnoreCase(name, "x-client-request-id") ||
         (!connection.empty() && namedByConnection(connection, name))) {
+      continue;
+    }
+    // Identity claims are believed from trusted proxies only (listener trusted_proxies).
+    if (!info.peerTrusted &&
+        (core::equalsIgnoreCase(name, "x-forwarded-for") || core::equalsIgnoreCase(name, "x-real-ip") ||
+         core::equalsIgnoreCase(name, "forwarded"))) {
       continue;
     }
     if (core::equalsIgnoreCase(name, "x-forwarded-for")) {
@@ -166,10 +172,13 @@ void RouterFilter::encodeUpstreamHead(std::string& out) {
     out.append(name).append(": ").append(field.value).append("\r\n");
   }
   if (!hasHost) out.append("host: ").append(host_->address()).append("\r\n");  // HTTP/1.0 without Host
+  // The last entry is always the peer FlowGuard saw; earlier ones only came from trusted proxies.
   out.append("x-forwarded-for: ");
   if (!forwardedFor.empty()) out.append(forwardedFor).append(", ");
-  out.append(info.downstreamAddress).append("\r\n");
+  out.append(info.peerAddress).append("\r\n");
   out.append("x-forwarded-proto: http\r\nx-request-id: ").append(info.requestId).append("\r\n");
+  if (!info.clientRequestId.empty())
+    out.append("x-client-request-id: ").append(info.clientRequestId).append("\r\n");
   if (head.framing == core::BodyFraming::ContentLength) {
     out.append("content-length: ").append(std::to_string(head.contentLength)).append("\r\n");
   } else if (head.framing == core::BodyFraming::Chunked) {

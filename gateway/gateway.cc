@@ -479,6 +479,10 @@ config::ReloadAttempt Supervisor::reload(const std::string& trigger) {
   lastFileText_ = *text;
   config::LoadResult loaded = config::loadConfigText(*text, path);
   std::vector<config::ConfigError> errors = std::move(loaded.errors);
+  for (const auto& w : loaded.warnings) {
+    attempt.warnings.push_back(w.str());
+    fmt::print(stderr, "flowguard: reload ({}): {}\n", trigger, w.str());
+  }
   std::shared_ptr<const config::Config> next;
   if (errors.empty()) {
     attempt.restartRequired = config::sectionsNeedingRestart(*live_.config, *loaded.config);

@@ -24,6 +24,14 @@ core::ListenerSettings toSettings(const config::ListenerConfig& listener) {
   settings.idleTimeout = listener.idleTimeout;
   settings.bodyTimeout = listener.bodyTimeout;
   settings.writeHighWatermark = listener.bufferLimit;
+  settings.forwardTrailers = listener.forwardTrailers;
+  for (const auto& filter : listener.filters) {
+    if (const auto* auth = std::get_if<config::AuthConfig>(&filter.settings)) {
+      settings.extraTrailerDeny.push_back(auth->header);
+    }
+  }
+  settings.trustedProxies = listener.trustedProxies;
+  settings.keepClientRequestId = listener.keepClientRequestId;
   return settings;
 }
 

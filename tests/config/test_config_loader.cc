@@ -803,7 +803,8 @@ TEST_CASE("the shipped config files load") {
   // The gateway's own answers need no key, as in the original FlowGuard.
   REQUIRE(auth.exempt.size() == 7);
   CHECK(auth.exempt[0].path == "/status");
-  CHECK(auth.exempt[0].methods.empty());  // every method, HEAD included
+  // Only what its route answers: other methods fall through to the cluster (issue 18).
+  CHECK(auth.exempt[0].methods == std::vector<std::string>{"GET", "HEAD"});
   CHECK(auth.exempt[1].path == "/register");
   CHECK(auth.exempt[1].methods == std::vector<std::string>{"POST"});
   CHECK(auth.exempt[2].path == "/metrics");

@@ -691,3 +691,88 @@ TEST_CASE("admin: address, token, and a token required off loopback") {
   CHECK(onlyError(handlerConfig(kAnswerAll, "admin: { adress: 127.0.0.1:1 }\n"))
             .find("unknown key 'adress' in admin") != std::string::npos);
 }
+
+TEST_CASE("auth exemptions: a warning for entries that also match requests a cluster route serves") {
+  // Routes: GET/HEAD /status answered by the gateway, the rest forwarded.
+  const std::string routes = replace(kChain, "          - match: { prefix: / }\n",
+                                     "          - match: { path: /status, methods: [GET, HEAD] }\n"
+                                     "            direct_response: { status: 200, body: ok }\n"
+                                     "          - match: { prefix: / }\n");
+  auto warnings = [](const std::string& yaml) {
+    LoadResult result = loadConfigText(yaml, "t.yaml");
+    REQUIRE(result.ok());
+    std::vector<std::string> out;
+    for (const auto& w : result.warnings) out.push_back(w.str());
+    return out;
+  };
+  const std::string anyMethod =
+      replace(routes, "name: demo }\n", "name: demo }\n        exempt: [ { path: /status } ]\n");
+  auto found = warnings(anyMethod);
+  REQUIRE(found.size() == 1);
+  CHECK(
+      found[0].starts_with("t.yaml:8:19: warning: exempt entry also matches requests that the route at "
+                           "line 16 forwards to cluster 'backends' (e.g. POST /status)"));
+  // Narrowed to what its route answers: nothing to say.
+  CHECK(warnings(replace(routes, "name: demo }\n",
+                         "name: demo }\n        exempt: [ { path: /status, methods: [GET] } ]\n"))
+            .empty());
+  // A prefix entry is tried against the routes under it.
+  auto prefixed =
+      warnings(replace(routes, "name: demo }\n", "name: demo }\n        exempt: [ { prefix: /st } ]\n"));
+  REQUIRE(prefixed.size() == 1);
+  CHECK(prefixed[0].find("(e.g. GET /st)") != std::string::npos);
+  // A route that disables auth itself is what the entry meant: no warning.
+  CHECK(warnings(
+            replace(anyMethod, "            cluster: backends\n",
+                    "            cluster: backends\n            per_filter: { auth: { disabled: true } }\n"))
+            .empty());
+}
+
+TEST_CASE("routes: per_filter") {
+  const std::string base = replace(kChain, "            cluster: backends\n",
+                                   "            cluster: backends\n            per_filter: PER\n");
+  LoadResult ok = loadConfigText(replace(base, "PER", "{ auth: { disabled: true } }"), "t.yaml");
+  REQUIRE(ok.ok());
+  const auto& router = std::get<RouterConfig>(ok.config->listeners[0].filters.back().settings);
+  CHECK(router.routes[0].authDisabled);
+  CHECK(onlyError(replace(base, "PER", "{ rate_limit: { rate: 1/s } }")) ==
+        "t.yaml:15:27: unknown key 'rate_limit' in per_filter (only the auth filter has per-route settings)");
+  CHECK(onlyError(replace(base, "PER", "{ auth: { disable: true } }")) ==
+        "t.yaml:15:35: unknown key 'disable' in per_filter auth (did you mean 'disabled'?)");
+  CHECK(onlyError(replace(base, "PER", "{ auth: { disabled: yes } }")).find("t.yaml:15:45: ") == 0);
+  // Without an auth filter in the listener the setting would do nothing.
+  std::string noAuth =
+      replace(replace(base, "PER", "{ auth: { disabled: true } }"),
+              "      - name: auth\n        keys:\n          - { key: k1, name: demo }\n", "");
+  CHECK(onlyError(noAuth) ==
+        "t.yaml:10:13: route sets per_filter auth, but this listener has no auth filter");
+}
+
+TEST_CASE("listeners: forward_trailers, trusted_proxies, client_request_id") {
+  auto withListener = [](const std::string& lines) {
+    return replace(kChain, "    address: 127.0.0.1:8000\n", "    address: 127.0.0.1:8000\n" + lines);
+  };
+  LoadResult defaults = loadConfigText(kChain, "t.yaml");
+  REQUIRE(defaults.ok());
+  CHECK_FALSE(defaults.config->listeners[0].forwardTrailers);
+  CHECK(defaults.config->listeners[0].trustedProxies.empty());
+  CHECK_FALSE(defaults.config->listeners[0].keepClientRequestId);
+
+  LoadResult set = loadConfigText(withListener("    forward_trailers: true\n"
+                                               "    trusted_proxies: [10.0.0.0/8, \"::1\"]\n"
+                                               "    client_request_id: keep\n"),
+                                  "t.yaml");
+  REQUIRE(set.ok());
+  const ListenerConfig& l = set.config->listeners[0];
+  CHECK(l.forwardTrailers);
+  REQUIRE(l.trustedProxies.size() == 2);
+  CHECK(l.trustedProxies[0].str() == "10.0.0.0/8");
+  CHECK(l.trustedProxies[1].str() == "::1/128");
+  CHECK(l.keepClientRequestId);
+
+  CHECK(onlyError(withListener("    trusted_proxies: [10.0.0.0/8, 10.1.2.3/8]\n")) ==
+        "t.yaml:4:35: '10.1.2.3/8' has bits set after its /8 prefix (did you mean the network address?)");
+  CHECK(onlyError(withListener("    trusted_proxies: [proxy.internal]\n")) ==
+        "t.yaml:4:23: 'proxy.internal' is not an IP address or CIDR range (e.g. 10.0.0.0/8, ::1/128)");
+  CHECK(onlyError(withListener("    client_request_id: trust\n")).starts_with("t.yaml:4:24: "));
+}

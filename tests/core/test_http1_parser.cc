@@ -52,8 +52,8 @@ std::string describe(const RequestHead& r) {
 
 std::string describe(const ResponseHead& r) {
   return std::to_string(r.status) + " '" + r.reason + "' 1." + std::to_string(r.versionMinor) + " " +
-         framingName(r.framing) + " cl=" + std::to_string(r.contentLength) + " ka=" + std::to_string(r.keepAlive) +
-         " " + describeFields(r.headers);
+         framingName(r.framing) + " cl=" + std::to_string(r.contentLength) +
+         " ka=" + std::to_string(r.keepAlive) + " " + describeFields(r.headers);
 }
 
 struct Message {
@@ -78,7 +78,8 @@ struct Trace {
     for (size_t i = 0; i < messages.size(); ++i) {
       const Message& a = messages[i];
       const Message& b = o.messages[i];
-      if (a.head != b.head || a.body != b.body || a.trailers != b.trailers || a.complete != b.complete) return false;
+      if (a.head != b.head || a.body != b.body || a.trailers != b.trailers || a.complete != b.complete)
+        return false;
     }
     return true;
   }
@@ -88,8 +89,8 @@ doctest::String toString(const Trace& t) {
   std::string s = "events=" + t.events + " err=" + std::to_string(t.errorStatus) + " " + t.errorReason;
   if (!t.violation.empty()) s += " VIOLATION: " + t.violation;
   for (const Message& m : t.messages) {
-    s += "\n  {" + m.head + "} body=" + std::to_string(m.body.size()) + "'" + m.body + "' trailers=" + m.trailers +
-         (m.complete ? " complete" : "");
+    s += "\n  {" + m.head + "} body=" + std::to_string(m.body.size()) + "'" + m.body +
+         "' trailers=" + m.trailers + (m.complete ? " complete" : "");
   }
   return s.c_str();
 }
@@ -102,7 +103,9 @@ struct Options {
 
 class Driver {
  public:
-  Driver(Kind kind, const Options& o) : kind_(kind), parser_(kind, o.limits) { parser_.setRequestWasHead(o.requestWasHead); }
+  Driver(Kind kind, const Options& o) : kind_(kind), parser_(kind, o.limits) {
+    parser_.setRequestWasHead(o.requestWasHead);
+  }
 
   // Returns false once the parser reported an error.
   bool feed(const char* d, size_t n) {
@@ -111,7 +114,8 @@ class Driver {
       if (r.consumed > n) return violate("consumed more than given");
       if (r.event == Event::Body) {
         std::string_view b = parser_.body();
-        if (b.empty() || b.data() < d || b.data() + b.size() > d + r.consumed) return violate("body not a view into input");
+        if (b.empty() || b.data() < d || b.data() + b.size() > d + r.consumed)
+          return violate("body not a view into input");
       }
       d += r.consumed;
       n -= r.consumed;
@@ -150,7 +154,8 @@ class Driver {
         if (!parser_.inBody()) return violate("inBody false after HeadComplete");
         trace.events += 'H';
         trace.messages.push_back(
-            {kind_ == Kind::Request ? describe(parser_.request()) : describe(parser_.response()), "", "", false});
+            {kind_ == Kind::Request ? describe(parser_.request()) : describe(parser_.response()), "", "",
+             false});
         return true;
       case Event::Body:
         if (trace.messages.empty()) return violate("Body before head");
@@ -159,7 +164,8 @@ class Driver {
         return true;
       case Event::MessageComplete:
         if (trace.messages.empty()) return violate("MessageComplete before head");
-        if (!parser_.betweenMessages() || parser_.inBody()) return violate("state wrong after MessageComplete");
+        if (!parser_.betweenMessages() || parser_.inBody())
+          return violate("state wrong after MessageComplete");
         trace.events += 'M';
         trace.messages.back().complete = true;
         trace.messages.back().trailers = describeFields(parser_.trailers());
@@ -189,7 +195,9 @@ Trace runPieces(Kind kind, const std::vector<std::string_view>& pieces, const Op
   return d.trace;
 }
 
-Trace runWhole(Kind kind, std::string_view in, const Options& o = {}) { return runPieces(kind, {in}, o); }
+Trace runWhole(Kind kind, std::string_view in, const Options& o = {}) {
+  return runPieces(kind, {in}, o);
+}
 
 // Feeds `in` whole, split in two at every boundary, and one byte at a time; all must agree.
 // Each piece is copied into its own buffer so a parser that kept a view into an earlier
@@ -243,15 +251,19 @@ std::string repeat(std::string_view s, size_t n) {
 
 TEST_CASE("accepted requests parse identically whole and split at every byte") {
   const std::vector<Accepted> cases = {
-      {"simple GET", "GET /index.html?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\n\r\n",
+      {"simple GET",
+       "GET /index.html?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\n\r\n",
        {{"GET /index.html?q=1 1.1 none cl=0 ka=1 ec=0 [Host=example.com][User-Agent=t]", "", ""}}},
       {"OWS trimmed, empty value, HTAB and obs-text kept",
-       "GET / HTTP/1.1\r\nHost:a\r\nX-Pad: \t spaced  value \t \r\nX-Empty:\r\nX-Tab: a\tb\r\nX-Utf: \xc3\xa9\r\n\r\n",
-       {{"GET / 1.1 none cl=0 ka=1 ec=0 [Host=a][X-Pad=spaced  value][X-Empty=][X-Tab=a\tb][X-Utf=\xc3\xa9]", "",
-         ""}}},
-      {"POST with Content-Length", "POST /submit HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world",
+       "GET / HTTP/1.1\r\nHost:a\r\nX-Pad: \t spaced  value \t \r\nX-Empty:\r\nX-Tab: a\tb\r\nX-Utf: "
+       "\xc3\xa9\r\n\r\n",
+       {{"GET / 1.1 none cl=0 ka=1 ec=0 [Host=a][X-Pad=spaced  value][X-Empty=][X-Tab=a\tb][X-Utf=\xc3\xa9]",
+         "", ""}}},
+      {"POST with Content-Length",
+       "POST /submit HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world",
        {{"POST /submit 1.1 cl cl=11 ka=1 ec=0 [Host=h][Content-Length=11]", "hello world", ""}}},
-      {"Content-Length 0", "PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+      {"Content-Length 0",
+       "PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
        {{"PUT /x 1.1 cl cl=0 ka=1 ec=0 [Host=h][Content-Length=0]", "", ""}}},
       {"chunked with extensions and trailers",
        "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -262,28 +274,50 @@ TEST_CASE("accepted requests parse identically whole and split at every byte") {
        {{"POST /c 1.1 chunked cl=0 ka=1 ec=0 [Host=h][Transfer-Encoding=chunked]", "hello world0123456789",
          "[X-Checksum=abc][X-Other=1]"}}},
       {"chunked, upper-case TE, hex digits with leading zeros",
-       "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: CHUNKED\r\n\r\n00000003\r\nabc\r\nf\r\n0123456789abcde\r\n0\r\n\r\n",
-       {{"POST /c 1.1 chunked cl=0 ka=1 ec=0 [Host=h][Transfer-Encoding=CHUNKED]", "abc0123456789abcde", ""}}},
-      {"HTTP/1.0 keep-alive without Host", "GET /old HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
+       "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
+       "CHUNKED\r\n\r\n00000003\r\nabc\r\nf\r\n0123456789abcde\r\n0\r\n\r\n",
+       {{"POST /c 1.1 chunked cl=0 ka=1 ec=0 [Host=h][Transfer-Encoding=CHUNKED]", "abc0123456789abcde",
+         ""}}},
+      {"HTTP/1.0 keep-alive without Host",
+       "GET /old HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
        {{"GET /old 1.0 none cl=0 ka=1 ec=0 [Connection=Keep-Alive]", "", ""}}},
-      {"HTTP/1.0 default close", "GET /old HTTP/1.0\r\n\r\n", {{"GET /old 1.0 none cl=0 ka=0 ec=0 ", "", ""}}},
-      {"Connection close in a list", "GET / HTTP/1.1\r\nHost: h\r\nConnection: foo, Close\r\n\r\n",
+      {"HTTP/1.0 default close",
+       "GET /old HTTP/1.0\r\n\r\n",
+       {{"GET /old 1.0 none cl=0 ka=0 ec=0 ", "", ""}}},
+      {"Connection close in a list",
+       "GET / HTTP/1.1\r\nHost: h\r\nConnection: foo, Close\r\n\r\n",
        {{"GET / 1.1 none cl=0 ka=0 ec=0 [Host=h][Connection=foo, Close]", "", ""}}},
-      {"Expect 100-continue", "POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\nok",
+      {"Expect 100-continue",
+       "POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\nok",
        {{"POST / 1.1 cl cl=2 ka=1 ec=1 [Host=h][Expect=100-Continue][Content-Length=2]", "ok", ""}}},
-      {"OPTIONS asterisk", "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", {{"OPTIONS * 1.1 none cl=0 ka=1 ec=0 [Host=h]", "", ""}}},
-      {"CONNECT authority", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+      {"OPTIONS asterisk",
+       "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
+       {{"OPTIONS * 1.1 none cl=0 ka=1 ec=0 [Host=h]", "", ""}}},
+      {"CONNECT authority",
+       "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
        {{"CONNECT example.com:443 1.1 none cl=0 ka=1 ec=0 [Host=example.com:443]", "", ""}}},
-      {"absolute-form", "GET http://example.com/p?x HTTP/1.1\r\nHost: example.com\r\n\r\n",
-       {{"GET http://example.com/p?x 1.1 none cl=0 ka=1 ec=0 [Host=example.com]", "", ""}}},
-      {"empty lines before the request line", "\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+      // Absolute form becomes origin form, and the target's authority replaces Host (RFC 9112 3.2.2).
+      {"absolute-form",
+       "GET http://example.com/p?x HTTP/1.1\r\nHost: example.com\r\n\r\n",
+       {{"GET /p?x 1.1 none cl=0 ka=1 ec=0 [Host=example.com]", "", ""}}},
+      {"absolute-form names another host than Host",
+       "GET http://Internal.Example:8080/a/b HTTP/1.1\r\nHost: other\r\n\r\n",
+       {{"GET /a/b 1.1 none cl=0 ka=1 ec=0 [Host=Internal.Example:8080]", "", ""}}},
+      {"absolute-form with a query and no path",
+       "GET https://example.com?q=1 HTTP/1.1\r\nHost: example.com\r\n\r\n",
+       {{"GET /?q=1 1.1 none cl=0 ka=1 ec=0 [Host=example.com]", "", ""}}},
+      {"absolute-form with nothing after the authority",
+       "GET http://example.com HTTP/1.1\r\nHost: x\r\n\r\n",
+       {{"GET / 1.1 none cl=0 ka=1 ec=0 [Host=example.com]", "", ""}}},
+      {"empty lines before the request line",
+       "\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
        {{"GET / 1.1 none cl=0 ka=1 ec=0 [Host=h]", "", ""}}},
-      {"fragment in target is tolerated", "GET /a?b#c HTTP/1.1\r\nHost: h\r\n\r\n",
-       {{"GET /a?b#c 1.1 none cl=0 ka=1 ec=0 [Host=h]", "", ""}}},
       {"HTAB around Content-Length (llhttp 8.1 alone would refuse the trailing one)",
        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length:\t2\t \r\nX: a\tb\t\r\n\r\nok",
        {{"POST / 1.1 cl cl=2 ka=1 ec=0 [Host=h][Content-Length=2][X=a\tb]", "ok", ""}}},
-      {"empty Host is allowed", "GET / HTTP/1.1\r\nHost:\r\n\r\n", {{"GET / 1.1 none cl=0 ka=1 ec=0 [Host=]", "", ""}}},
+      {"empty Host is allowed",
+       "GET / HTTP/1.1\r\nHost:\r\n\r\n",
+       {{"GET / 1.1 none cl=0 ka=1 ec=0 [Host=]", "", ""}}},
   };
   for (const auto& c : cases) checkAccepted(Kind::Request, c);
 }
@@ -291,18 +325,22 @@ TEST_CASE("accepted requests parse identically whole and split at every byte") {
 TEST_CASE("pipelined requests") {
   const std::string get1 = "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n";
   const std::string post = "POST /2 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
-  const std::string chunked = "POST /3 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxy\r\n0\r\n\r\n";
+  const std::string chunked =
+      "POST /3 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxy\r\n0\r\n\r\n";
   const std::string get4 = "DELETE /4 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
 
   SUBCASE("without bodies") {
-    checkAccepted(Kind::Request, {"3 GETs", get1 + get1 + get4,
-                                  {{"GET /1 1.1 none cl=0 ka=1 ec=0 [Host=h]", "", ""},
-                                   {"GET /1 1.1 none cl=0 ka=1 ec=0 [Host=h]", "", ""},
-                                   {"DELETE /4 1.1 none cl=0 ka=0 ec=0 [Host=h][Connection=close]", "", ""}}});
+    checkAccepted(Kind::Request,
+                  {"3 GETs",
+                   get1 + get1 + get4,
+                   {{"GET /1 1.1 none cl=0 ka=1 ec=0 [Host=h]", "", ""},
+                    {"GET /1 1.1 none cl=0 ka=1 ec=0 [Host=h]", "", ""},
+                    {"DELETE /4 1.1 none cl=0 ka=0 ec=0 [Host=h][Connection=close]", "", ""}}});
   }
   SUBCASE("with bodies") {
     checkAccepted(Kind::Request,
-                  {"mixed", post + chunked + get1,
+                  {"mixed",
+                   post + chunked + get1,
                    {{"POST /2 1.1 cl cl=3 ka=1 ec=0 [Host=h][Content-Length=3]", "abc", ""},
                     {"POST /3 1.1 chunked cl=0 ka=1 ec=0 [Host=h][Transfer-Encoding=chunked]", "xy", ""},
                     {"GET /1 1.1 none cl=0 ka=1 ec=0 [Host=h]", "", ""}}});
@@ -393,7 +431,8 @@ TEST_CASE("rejected request heads") {
   const std::vector<Rejected> cases = {
       {"obs-fold", "GET / HTTP/1.1\r\n" + kHost + "X: a\r\n b\r\n\r\n", 400},
       // Names a backend may read as a framing field ('_' for '-', repeated '-'): smuggling bait.
-      {"Transfer_Encoding", "POST / HTTP/1.1\r\n" + kHost + "Transfer_Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc", 400},
+      {"Transfer_Encoding",
+       "POST / HTTP/1.1\r\n" + kHost + "Transfer_Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc", 400},
       {"Content_Length", "POST / HTTP/1.1\r\n" + kHost + "Content_Length: 3\r\n\r\nabc", 400},
       {"Transfer--Encoding", "POST / HTTP/1.1\r\n" + kHost + "Transfer--Encoding: chunked\r\n\r\n", 400},
       // Byte order decides, however the input is split: the version's 505 comes before a bare
@@ -404,6 +443,9 @@ TEST_CASE("rejected request heads") {
       {"obs-fold with tab", "GET / HTTP/1.1\r\n" + kHost + "X: a\r\n\tb\r\n\r\n", 400},
       {"first field starts with SP", "GET / HTTP/1.1\r\n Host: h\r\n\r\n", 400},
       {"space before colon", "GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400},
+      // RFC 9112 3.2: no fragment in a request target (a backend might resolve "/a#/../b" as /b).
+      {"fragment in target", "GET /a?b#c HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+      {"fragment in absolute-form target", "GET http://h/status#/../admin HTTP/1.1\r\nHost: h\r\n\r\n", 400},
       {"tab before colon", "GET / HTTP/1.1\r\n" + kHost + "X\t: y\r\n\r\n", 400},
       {"empty field name", "GET / HTTP/1.1\r\n" + kHost + ": y\r\n\r\n", 400},
       {"no colon", "GET / HTTP/1.1\r\n" + kHost + "NoColon\r\n\r\n", 400},
@@ -419,10 +461,14 @@ TEST_CASE("rejected request heads") {
       {"bare LF after field", "GET / HTTP/1.1\r\nHost: h\n\r\n", 400},
       {"bare LF as final line", "GET / HTTP/1.1\r\n" + kHost + "\n", 400},
       {"bare LF as leading line", "\nGET / HTTP/1.1\r\n" + kHost + "\r\n", 400},
-      {"CL and TE", "POST / HTTP/1.1\r\n" + kHost + "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
-      {"TE and CL", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", 400},
-      {"two equal CL", "POST / HTTP/1.1\r\n" + kHost + "Content-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400},
-      {"two different CL", "POST / HTTP/1.1\r\n" + kHost + "Content-Length: 3\r\ncontent-length: 4\r\n\r\nabcd", 400},
+      {"CL and TE", "POST / HTTP/1.1\r\n" + kHost + "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+       400},
+      {"TE and CL", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+       400},
+      {"two equal CL", "POST / HTTP/1.1\r\n" + kHost + "Content-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+       400},
+      {"two different CL",
+       "POST / HTTP/1.1\r\n" + kHost + "Content-Length: 3\r\ncontent-length: 4\r\n\r\nabcd", 400},
       {"CL list", "POST / HTTP/1.1\r\n" + kHost + "Content-Length: 3, 3\r\n\r\nabc", 400},
       {"CL plus sign", "POST / HTTP/1.1\r\n" + kHost + "Content-Length: +3\r\n\r\nabc", 400},
       {"CL negative", "POST / HTTP/1.1\r\n" + kHost + "Content-Length: -1\r\n\r\n", 400},
@@ -430,16 +476,19 @@ TEST_CASE("rejected request heads") {
       {"CL inner space", "POST / HTTP/1.1\r\n" + kHost + "Content-Length: 1 2\r\n\r\n", 400},
       {"CL empty", "POST / HTTP/1.1\r\n" + kHost + "Content-Length:\r\n\r\n", 400},
       {"CL overflow", "POST / HTTP/1.1\r\n" + kHost + "Content-Length: 99999999999999999999999\r\n\r\n", 400},
-      {"TE last not chunked", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: chunked, gzip\r\n\r\n", 400},
+      {"TE last not chunked", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: chunked, gzip\r\n\r\n",
+       400},
       {"TE gzip only", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: gzip\r\n\r\n", 400},
       {"TE identity", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: identity\r\n\r\n", 400},
       {"TE unknown coding", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: foo, chunked\r\n\r\n", 501},
-      {"TE gzip then chunked", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: gzip, chunked\r\n\r\n", 501},
+      {"TE gzip then chunked", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: gzip, chunked\r\n\r\n",
+       501},
       {"TE gzip then chunked in two fields",
        "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", 501},
       {"chunked twice", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: chunked, chunked\r\n\r\n", 400},
       {"chunked twice in two fields",
-       "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+       "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+       400},
       {"TE empty", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding:\r\n\r\n", 400},
       {"TE empty element", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: ,chunked\r\n\r\n", 400},
       {"TE with parameter", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: chunked;q=1\r\n\r\n", 400},
@@ -571,7 +620,8 @@ TEST_CASE("431 for large heads and too many fields") {
   std::string trailers = repeat("T: v\r\n", 101);
   Trace tooManyTrailers = runWhole(Kind::Request, chunkedHead + trailers + "\r\n");
   CHECK(tooManyTrailers.errorStatus == 431);
-  Trace bigTrailers = runWhole(Kind::Request, chunkedHead + "T: " + std::string(300, 'x') + "\r\n\r\n", small);
+  Trace bigTrailers =
+      runWhole(Kind::Request, chunkedHead + "T: " + std::string(300, 'x') + "\r\n\r\n", small);
   CHECK(bigTrailers.errorStatus == 431);
 }
 
@@ -584,7 +634,8 @@ TEST_CASE("413 for bodies over maxBodyBytes") {
     CHECK(t.errorStatus == 413);
   }
   SUBCASE("Content-Length at the limit is fine") {
-    Trace t = runAllSplits(Kind::Request, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789", o);
+    Trace t =
+        runAllSplits(Kind::Request, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789", o);
     CHECK(t.events == "HBM");
   }
   const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -617,7 +668,8 @@ TEST_CASE("finish() on requests") {
   SUBCASE("truncated chunked body") {
     Options o;
     o.finish = true;
-    Trace t = runWhole(Kind::Request, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n", o);
+    Trace t = runWhole(Kind::Request,
+                       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n", o);
     CHECK(t.events == "HBE");
   }
   SUBCASE("clean close after a message") {
@@ -631,32 +683,42 @@ TEST_CASE("finish() on requests") {
 
 TEST_CASE("accepted responses") {
   const std::vector<Accepted> cases = {
-      {"content-length", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: s\r\n\r\nhello",
+      {"content-length",
+       "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: s\r\n\r\nhello",
        {{"200 'OK' 1.1 cl cl=5 ka=1 [Content-Length=5][Server=s]", "hello", ""}}},
       {"chunked with trailers",
        "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n",
        {{"201 'Created' 1.1 chunked cl=0 ka=1 [Transfer-Encoding=chunked]", "abc", "[T=1]"}}},
-      {"no reason phrase", "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n",
+      {"no reason phrase",
+       "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n",
        {{"200 '' 1.1 cl cl=0 ka=1 [Content-Length=0]", "", ""}}},
-      {"empty reason phrase", "HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n",
+      {"empty reason phrase",
+       "HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n",
        {{"404 '' 1.1 cl cl=0 ka=1 [Content-Length=0]", "", ""}}},
-      {"204 ignores Content-Length", "HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n",
+      {"204 ignores Content-Length",
+       "HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n",
        {{"204 'No Content' 1.1 none cl=7 ka=1 [Content-Length=7]", "", ""}}},
-      {"304 ignores Transfer-Encoding", "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n",
+      {"304 ignores Transfer-Encoding",
+       "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n",
        {{"304 'Not Modified' 1.1 none cl=0 ka=1 [Transfer-Encoding=chunked]", "", ""}}},
       {"1xx responses are skipped",
        "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n"
        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
        {{"200 'OK' 1.1 cl cl=2 ka=1 [Content-Length=2]", "ok", ""}}},
-      {"101 is returned", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+      {"101 is returned",
+       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
        {{"101 'Switching Protocols' 1.1 none cl=0 ka=1 [Upgrade=websocket][Connection=Upgrade]", "", ""}}},
-      {"HTTP/1.0 without keep-alive", "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx",
+      {"HTTP/1.0 without keep-alive",
+       "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx",
        {{"200 'OK' 1.0 cl cl=1 ka=0 [Content-Length=1]", "x", ""}}},
-      {"HTTP/1.0 keep-alive", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nx",
+      {"HTTP/1.0 keep-alive",
+       "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nx",
        {{"200 'OK' 1.0 cl cl=1 ka=1 [Connection=keep-alive][Content-Length=1]", "x", ""}}},
-      {"Connection close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx",
+      {"Connection close",
+       "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx",
        {{"200 'OK' 1.1 cl cl=1 ka=0 [Connection=close][Content-Length=1]", "x", ""}}},
-      {"pipelined responses", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+      {"pipelined responses",
+       "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
        {{"200 'OK' 1.1 cl cl=1 ka=1 [Content-Length=1]", "a", ""},
         {"404 'Not Found' 1.1 cl cl=0 ka=1 [Content-Length=0]", "", ""}}},
   };
@@ -665,11 +727,13 @@ TEST_CASE("accepted responses") {
   SUBCASE("response to HEAD has no body") {
     Options o;
     o.requestWasHead = true;
-    checkAccepted(Kind::Response,
-                  {"HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
-                   {{"200 'OK' 1.1 none cl=5 ka=1 [Content-Length=5]", "", ""},
-                    {"200 'OK' 1.1 none cl=0 ka=1 [Transfer-Encoding=chunked]", "", ""}}},
-                  o);
+    checkAccepted(
+        Kind::Response,
+        {"HEAD",
+         "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+         {{"200 'OK' 1.1 none cl=5 ka=1 [Content-Length=5]", "", ""},
+          {"200 'OK' 1.1 none cl=0 ka=1 [Transfer-Encoding=chunked]", "", ""}}},
+        o);
   }
   SUBCASE("until close") {
     Options o;
@@ -710,7 +774,8 @@ TEST_CASE("rejected and truncated responses report 502") {
   Trace cl = runWhole(Kind::Response, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", o);
   CHECK(cl.events == "HBE");
   CHECK(cl.errorStatus == 502);
-  Trace chunked = runWhole(Kind::Response, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc", o);
+  Trace chunked =
+      runWhole(Kind::Response, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc", o);
   CHECK(chunked.events == "HBE");
   CHECK(chunked.errorStatus == 502);
   Trace head = runWhole(Kind::Response, "HTTP/1.1 200 OK\r\nContent-Le", o);
@@ -723,13 +788,16 @@ TEST_CASE("rejected and truncated responses report 502") {
 TEST_CASE("no heap allocation per request in steady state") {
   // Values longer than the small-string buffer, a head split across reads (the buffered
   // path), messages with different field counts, a chunked body with a trailer.
-  const std::string head1 = "POST /api/v1/resources/items?filter=abcdefghijklmnop HTTP/1.1\r\nHost: api.example.com\r\n";
+  const std::string head1 =
+      "POST /api/v1/resources/items?filter=abcdefghijklmnop HTTP/1.1\r\nHost: api.example.com\r\n";
   const std::string head2 =
       "User-Agent: flowguard-test-agent/1.0 (steady state)\r\nAccept: application/json, text/plain\r\n"
       "Transfer-Encoding: chunked\r\n\r\n";
   const std::string body =
       "1a;ext=val\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Trailer-Checksum: 0123456789abcdef0123\r\n\r\n";
-  const std::string simple = "GET /health/check/endpoint HTTP/1.1\r\nHost: api.example.com\r\nX-Request-Id: 0123456789abcdef0123\r\n\r\n";
+  const std::string simple =
+      "GET /health/check/endpoint HTTP/1.1\r\nHost: api.example.com\r\nX-Request-Id: "
+      "0123456789abcdef0123\r\n\r\n";
   Http1Parser p(Kind::Request, {});
   size_t bodyBytes = 0;
   auto drive = [&](const std::string& s) {
@@ -765,7 +833,8 @@ TEST_CASE("fields users add to a parsed head are not parked without bound") {
   // limit filter adds its RateLimit-* fields to it. The parser reuses a head's fields for the
   // next message; it used to park every one of them, so a keep-alive upstream connection grew
   // by the added fields on every response (the soak benchmark's RSS growth).
-  const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Backend: backend-number-one\r\n\r\nok";
+  const std::string response =
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Backend: backend-number-one\r\n\r\nok";
   Http1Parser p(Kind::Response, {});
   auto oneResponse = [&] {
     const char* d = response.data();
@@ -780,7 +849,8 @@ TEST_CASE("fields users add to a parsed head are not parked without bound") {
     }
     // What a filter does on the way out: six fields, values past the small-string buffer.
     for (int i = 0; i < 6; ++i)
-      p.response().headers.add("x-ratelimit-field-" + std::to_string(i), "value-long-enough-to-be-on-the-heap");
+      p.response().headers.add("x-ratelimit-field-" + std::to_string(i),
+                               "value-long-enough-to-be-on-the-heap");
     return complete;
   };
   // Long enough for the parked fields to reach their bound.
@@ -795,7 +865,8 @@ TEST_CASE("fields users add to a parsed head are not parked without bound") {
 }
 
 TEST_CASE("head fields are replaced, not accumulated, across messages") {
-  std::string in = "GET /a HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\nGET /b HTTP/1.1\r\nHost: h2\r\n\r\n";
+  std::string in =
+      "GET /a HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\nGET /b HTTP/1.1\r\nHost: h2\r\n\r\n";
   Trace t = runWhole(Kind::Request, in);
   REQUIRE(t.messages.size() == 2);
   CHECK(t.messages[1].head == "GET /b 1.1 none cl=0 ka=1 ec=0 [Host=h2]");

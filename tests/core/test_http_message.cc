@@ -150,7 +150,8 @@ TEST_CASE("isHopByHopHeader") {
                         "Upgrade", "Proxy-Authenticate", "proxy-authorization"}) {
     CHECK(isHopByHopHeader(n));
   }
-  for (const char* n : {"Host", "Content-Length", "Trailers", "T", "X-Connection", ""}) CHECK_FALSE(isHopByHopHeader(n));
+  for (const char* n : {"Host", "Content-Length", "Trailers", "T", "X-Connection", ""})
+    CHECK_FALSE(isHopByHopHeader(n));
 }
 
 TEST_CASE("removeHopByHopHeaders removes the fixed set and fields named in Connection") {
@@ -177,4 +178,34 @@ TEST_CASE("removeHopByHopHeaders removes the fixed set and fields named in Conne
   plain.add("A", "1");
   removeHopByHopHeaders(plain);
   CHECK(plain.size() == 1);
+}
+
+TEST_CASE("forbiddenInTrailer: RFC 9110 6.5.1's categories, hop-by-hop and the gateway's identity fields") {
+  for (const char* name : {"Content-Length",
+                           "transfer-encoding",
+                           "Host",
+                           "Trailer",
+                           "TE",
+                           "Expect",
+                           "Max-Forwards",
+                           "If-Match",
+                           "Range",
+                           "Cache-Control",
+                           "Authorization",
+                           "Cookie",
+                           "Content-Type",
+                           "Content-Encoding",
+                           "Connection",
+                           "Keep-Alive",
+                           "X-Forwarded-For",
+                           "X-Real-IP",
+                           "Forwarded",
+                           "X-Request-Id"}) {
+    CAPTURE(name);
+    CHECK(forbiddenInTrailer(name));
+  }
+  for (const char* name : {"X-Checksum", "Server-Timing", "grpc-status", "Digest", "X-Custom"}) {
+    CAPTURE(name);
+    CHECK_FALSE(forbiddenInTrailer(name));
+  }
 }

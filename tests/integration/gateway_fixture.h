@@ -6,15 +6,16 @@
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
-#include <csignal>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
@@ -29,7 +30,8 @@ using Json = nlohmann::json;
 
 inline std::vector<std::string> backendArgv(const std::string& name, uint16_t port,
                                             const std::vector<std::string>& extra) {
-  std::vector<std::string> argv{binaryPath("flowguard-backend"), "--port", std::to_string(port), "--name", name};
+  std::vector<std::string> argv{binaryPath("flowguard-backend"), "--port", std::to_string(port), "--name",
+                                name};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
 }
@@ -157,12 +159,35 @@ struct Gateway {
   Process process;
 };
 
+// `flowguard` run to completion with `args` (validate, --version...), stdout and stderr apart.
+struct CliResult {
+  int status = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs flowguard with `args`, stdout and stderr into separate files.
+inline CliResult runCli(const std::vector<std::string>& args) {
+  TempDir dir;
+  std::string command = "exec '" + binaryPath("flowguard") + "'";
+  for (const auto& a : args) command += " '" + a + "'";
+  command += " >'" + dir.file("out") + "' 2>'" + dir.file("err") + "'";
+  Process p({"/bin/sh", "-c", command}, dir.path());
+  CliResult result;
+  auto status = p.waitExit(10s);
+  REQUIRE(status.has_value());
+  result.status = *status;
+  result.out = readFile(dir.file("out"));
+  result.err = readFile(dir.file("err"));
+  return result;
+}
+
 inline Json json(const HttpResponse& r) {
   try {
     return Json::parse(r.body);
   } catch (const std::exception& e) {
-    throw std::runtime_error("response body is not JSON (" + std::string(e.what()) + "): " +
-                             r.body.substr(0, 300));
+    throw std::runtime_error("response body is not JSON (" + std::string(e.what()) +
+                             "): " + r.body.substr(0, 300));
   }
 }
 
@@ -228,7 +253,7 @@ inline bool isPattern(std::string_view body, uint64_t offset = 0) {
 
 // A scripted upstream on a free port: for every request head it reads (a body must not
 // contain a blank line) it writes `response` verbatim, then keeps the connection open or,
-// with closeAfterResponse, closes it. Counts the heads.
+// with closeAfterResponse, closes it. Counts the heads, and keeps every byte received.
 class RawUpstream {
  public:
   explicit RawUpstream(std::string response, bool closeAfterResponse = false)
@@ -246,6 +271,11 @@ class RawUpstream {
 
   uint16_t port = 0;
   std::atomic<int> heads{0};
+  // Everything received so far, over all connections, in arrival order.
+  std::string received() const {
+    std::lock_guard<std::mutex> lock(receivedMutex_);
+    return received_;
+  }
 
  private:
   void serve() {
@@ -273,6 +303,10 @@ class RawUpstream {
           continue;
         }
         buffers[k].append(buf, static_cast<size_t>(n));
+        {
+          std::lock_guard<std::mutex> lock(receivedMutex_);
+          received_.append(buf, static_cast<size_t>(n));
+        }
         size_t end;
         while ((end = buffers[k].find("\r\n\r\n")) != std::string::npos) {
           buffers[k].erase(0, end + 4);
@@ -299,6 +333,8 @@ class RawUpstream {
   bool closeAfterResponse_;
   int listenFd_ = -1;
   std::atomic<bool> stop_{false};
+  mutable std::mutex receivedMutex_;
+  std::string received_;
   std::thread thread_;
 };
 

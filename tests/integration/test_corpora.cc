@@ -475,15 +475,6 @@ class RecordingUpstream {
     return std::make_unique<core::Http1Parser>(core::Http1Parser::Kind::Request, limits);
   }
 
-  static void sendAll(int fd, std::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-  }
-
   // Returns false when the connection is to be closed.
   bool onData(Conn& c) {
     size_t off = 0;

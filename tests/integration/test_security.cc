@@ -1,0 +1,210 @@
+// Issue 18's findings, one regression test each, against real processes: what an attacker
+// tried, and what the gateway must answer now. The same probes, as data, run in the
+// tests/security replay against the root flowguard.yaml.
+#include <regex>
+#include <sstream>
+
+#include "tests/integration/gateway_fixture.h"
+
+using namespace flowguard::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kKey = "security-key-0001";
+
+std::string rootConfigText() {
+  const char* source = std::getenv("FLOWGUARD_SOURCE_DIR");
+  REQUIRE_MESSAGE(source, "FLOWGUARD_SOURCE_DIR is not set (run through ctest)");
+  return readFile(std::string(source) + "/flowguard.yaml");
+}
+
+HttpResponse ask(uint16_t port, const std::string& raw) {
+  HttpClient c;
+  c.connect(port);
+  c.sendRaw(raw);
+  return c.readResponse();
+}
+
+}  // namespace
+
+TEST_CASE("item 1: an exempt entry waives the key only for answers the gateway gives itself") {
+  Backend b;
+  GatewaySpec spec;
+  // The old root file's mistake on purpose: /status exempt for every method, while its route
+  // answers only GET and HEAD and the rest falls through to the cluster.
+  spec.filters = {std::string("{ name: auth, keys: [ { key: ") + kKey +
+                  ", name: one } ], exempt: [ { path: /status }, { prefix: /listed/ } ] }"};
+  spec.routes = {
+      "{ match: { path: /status, methods: [GET, HEAD] }, direct_response: { status: 200, body: ok } }",
+      "{ match: { prefix: /public/ }, cluster: backends, per_filter: { auth: { disabled: true } } }",
+      "{ match: { prefix: / }, cluster: backends }"};
+  spec.clusters = {clusterYaml("backends", {b.port})};
+  Gateway gw(spec);
+
+  CHECK(ask(gw.port, get("/status")).status == 200);
+  for (const std::string method : {"POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"}) {
+    CAPTURE(method);
+    checkErrorJson(ask(gw.port, method + " /status HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"), 401);
+  }
+  checkErrorJson(
+      ask(gw.port, "POST http://gw.test/status HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 0\r\n\r\n"), 401);
+  // /listed/ is exempt too, but it is forwarded: the exemption does not apply...
+  checkErrorJson(ask(gw.port, get("/listed/x")), 401);
+  CHECK(b.requests() == 1);  // none of the above reached the backend (the probe counts itself)
+
+  // ...while a route that disables auth forwards without a key, and a key sent anyway (both
+  // ways at once) is stripped all the same.
+  HttpResponse open = ask(gw.port, get("/public/y", std::string("X-API-Key: ") + kKey +
+                                                        "\r\nAuthorization: Bearer " + kKey + "\r\n"));
+  REQUIRE(open.status == 200);
+  CHECK_FALSE(json(open)["headers"].contains("x-api-key"));
+  CHECK_FALSE(json(open)["headers"].contains("authorization"));
+  // With a key, POST /status goes where its route says: the cluster.
+  HttpResponse withKey = ask(gw.port, std::string("POST /status HTTP/1.1\r\nHost: x\r\nX-API-Key: ") + kKey +
+                                          "\r\nContent-Length: 0\r\n\r\n");
+  REQUIRE(withKey.status == 200);
+  CHECK(json(withKey)["method"] == "POST");
+}
+
+TEST_CASE("item 6: every key carrier is stripped, whichever one authenticated") {
+  Backend b;
+  GatewaySpec spec = proxySpec({b.port});
+  spec.filters = {std::string("{ name: auth, keys: [ { key: ") + kKey + ", name: one } ] }"};
+  Gateway gw(spec);
+  const std::string both = std::string("X-API-Key: ") + kKey + "\r\nAuthorization: Bearer " + kKey + "\r\n";
+  HttpResponse r = ask(gw.port, get("/both", both));
+  REQUIRE(r.status == 200);
+  CHECK_FALSE(json(r)["headers"].contains("x-api-key"));
+  CHECK_FALSE(json(r)["headers"].contains("authorization"));
+  // Another scheme is the backend's own business and passes untouched.
+  HttpResponse basic = ask(gw.port, get("/basic", std::string("X-API-Key: ") + kKey +
+                                                      "\r\nAuthorization: Basic dXNlcjpwYXNz\r\n"));
+  REQUIRE(basic.status == 200);
+  CHECK(json(basic)["headers"]["authorization"] == "Basic dXNlcjpwYXNz");
+}
+
+TEST_CASE("item 1: flowguard validate warns, with file:line:col, about the old root file's exemption") {
+  TempDir dir;
+  const std::string current = rootConfigText();
+  // The root file as it was: /status exempt for every method.
+  const std::string fixedEntry = "- { path: /status, methods: [GET, HEAD] }";
+  const size_t at = current.find(fixedEntry);
+  REQUIRE(at != std::string::npos);
+  std::string old = current;
+  old.replace(at, fixedEntry.size(), "- { path: /status }");
+  const std::string oldPath = dir.file("old-flowguard.yaml");
+  writeFile(oldPath, old);
+  const int line = static_cast<int>(std::count(old.begin(), old.begin() + static_cast<long>(at), '\n')) + 1;
+  const int column = static_cast<int>(at - old.rfind('\n', at)) + 2;  // the '{' after "- "
+
+  CliResult warned = runCli({"validate", "--no-resolve", "-c", oldPath});
+  INFO("stderr:\n" << warned.err);
+  CHECK(warned.status == 0);  // a warning, not an error: the file still loads
+  CHECK(warned.err.find(oldPath + ":" + std::to_string(line) + ":" + std::to_string(column) +
+                        ": warning: exempt entry also matches requests that the route at line ") !=
+        std::string::npos);
+  CHECK(warned.err.find("(e.g. POST /status)") != std::string::npos);
+  CHECK(warned.out.find("1 warning above") != std::string::npos);
+
+  const std::string rootPath = dir.file("flowguard.yaml");
+  writeFile(rootPath, current);
+  CliResult clean = runCli({"validate", "--no-resolve", "-c", rootPath});
+  CHECK(clean.status == 0);
+  CHECK(clean.err.empty());
+}
+
+TEST_CASE("item 8: a fragment gets 400; an absolute-form target is forwarded in origin form") {
+  Backend b;
+  Gateway gw(proxySpec({b.port}));
+  HttpClient c;
+  c.connect(gw.port);
+  c.sendRaw("POST /status#/../admin HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+  HttpResponse fragment = c.readResponse();
+  checkErrorJson(fragment, 400);
+  CHECK(json(fragment)["error"] == "fragment in request target");
+  CHECK(b.requests() == 1);  // the probe only
+
+  HttpResponse absolute =
+      ask(gw.port, "GET http://internal.example/abs?q=1 HTTP/1.1\r\nHost: other.example\r\n\r\n");
+  REQUIRE(absolute.status == 200);
+  Json seen = json(absolute);
+  CHECK(seen["path"] == "/abs");
+  CHECK(seen["query"] == "q=1");
+  CHECK(seen["headers"]["host"] == "internal.example");
+}
+
+TEST_CASE("item 9: identity headers are believed from trusted proxies only") {
+  Backend b;
+  SUBCASE("an untrusted client's claims are dropped; its request id kept aside when asked") {
+    GatewaySpec spec = proxySpec({b.port});
+    spec.listener = {"client_request_id: keep"};
+    Gateway gw(spec);
+    Json seen = json(ask(gw.port, get("/who",
+                                      "X-Forwarded-For: 6.6.6.6\r\nX-Real-IP: 6.6.6.6\r\n"
+                                      "Forwarded: for=6.6.6.6\r\nX-Request-Id: attacker-chosen\r\n")));
+    CHECK(seen["headers"]["x-forwarded-for"] == "127.0.0.1");
+    CHECK_FALSE(seen["headers"].contains("x-real-ip"));
+    CHECK_FALSE(seen["headers"].contains("forwarded"));
+    CHECK(seen["headers"]["x-request-id"] != "attacker-chosen");
+    CHECK(seen["headers"]["x-client-request-id"] == "attacker-chosen");
+  }
+  SUBCASE("behind trusted proxies: their list is extended, and the client is the rightmost untrusted hop") {
+    GatewaySpec spec = proxySpec({b.port});
+    // The test client (127.0.0.1) plays the last proxy; 10.0.0.0/24 are proxies before it.
+    spec.listener = {"trusted_proxies: [127.0.0.0/8, 10.0.0.0/24]"};
+    spec.filters = {"{ name: rate_limit, by: client_ip, rate: 1/h, burst: 1 }"};
+    Gateway gw(spec);
+    const std::string fromClient =
+        "X-Forwarded-For: 203.0.113.9\r\nX-Forwarded-For: 10.0.0.5\r\n"
+        "X-Request-Id: trace-abc-123\r\nX-Real-IP: 203.0.113.9\r\n";
+    Json seen = json(ask(gw.port, get("/one", fromClient)));
+    CHECK(seen["headers"]["x-forwarded-for"] == "203.0.113.9, 10.0.0.5, 127.0.0.1");
+    CHECK(seen["headers"]["x-request-id"] == "trace-abc-123");
+    CHECK(seen["headers"]["x-real-ip"] == "203.0.113.9");
+    // The limit is per client, and the client is 203.0.113.9, not the proxy.
+    HttpResponse limited = ask(gw.port, get("/two", fromClient));
+    checkErrorJson(limited, 429);
+    CHECK(json(limited)["error"].get<std::string>().find("client 203.0.113.9") != std::string::npos);
+    CHECK(ask(gw.port, get("/three", "X-Forwarded-For: 198.51.100.1\r\n")).status == 200);
+    // An entry that is not an address stops the walk at the hop after it.
+    HttpResponse garbled = ask(gw.port, get("/four", "X-Forwarded-For: 198.51.100.1, unknown\r\n"));
+    CHECK(garbled.status == 200);  // the client is 127.0.0.1 (the last trusted hop), not 198.51.100.1
+  }
+}
+
+TEST_CASE("item 7: request trailers are dropped by default; forward_trailers passes only safe fields") {
+  Backend b;
+  const std::string trailers =
+      "X-Forwarded-For: 6.6.6.6\r\nX-Api-Key: stolen\r\nContent-Length: 99\r\n"
+      "Host: evil\r\nX-Checksum: abc\r\n";
+  auto sendChunked = [&](uint16_t port) {
+    HttpClient c;
+    c.connect(port);
+    c.sendRaw("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n" +
+              trailers + "\r\n");
+    return c.readResponse();
+  };
+  SUBCASE("off by default") {
+    Gateway gw(proxySpec({b.port}));
+    HttpResponse r = sendChunked(gw.port);
+    REQUIRE(r.status == 200);
+    CHECK(r.body == "hello");
+  }
+  SUBCASE("on: forbidden and key-carrying fields are still dropped") {
+    RawUpstream up("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    GatewaySpec spec = proxySpec({up.port});
+    spec.listener = {"forward_trailers: true"};
+    spec.filters = {"{ name: auth, header: X-Api-Key, keys: [ { key: k-0001, name: one } ], exempt: [] }"};
+    spec.routes = {"{ match: { prefix: / }, cluster: backends, per_filter: { auth: { disabled: true } } }"};
+    Gateway gw(spec);
+    REQUIRE(sendChunked(gw.port).status == 200);
+    const std::string received = up.received();
+    INFO(received);
+    CHECK(received.find("\r\n0\r\nX-Checksum: abc\r\n\r\n") != std::string::npos);
+    for (const char* name : {"6.6.6.6", "stolen", "Content-Length: 99", "evil"}) {
+      CAPTURE(name);
+      CHECK(received.find(name) == std::string::npos);
+    }
+  }
+}
