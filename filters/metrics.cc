@@ -1,5 +1,7 @@
 #include "filters/metrics.h"
 
+#include "filters/path_redaction.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -185,7 +187,8 @@ MetricsFilterFactory::MetricsFilterFactory(const config::MetricsConfig& config,
       listener_(listener),
       registry_(std::move(registry)),
       shard_(registry_->shardFor(&resources.dispatcher)),
-      resources_(resources) {
+      resources_(resources),
+      keyPathPrefixes_(keyPathPrefixes(listener)) {
   if (config.accessLog.enabled) {
     if (config.accessLog.path == "-") {
       logFd_ = STDOUT_FILENO;
@@ -238,7 +241,7 @@ void MetricsFilterFactory::log(const core::RequestHead& head, const core::Stream
       {"key", info.apiKey ? info.apiKey->prefix : ""},
       {"key_name", info.apiKey ? info.apiKey->name : ""},
       {"method", head.method},
-      {"path", std::string(head.path())},
+      {"path", std::string(redactKeyPath(head.path(), keyPathPrefixes_, redactedPath_))},
       {"status", info.responseStatus},
       {"upstream", info.upstreamHost},
       {"latency_us", totalMicros},

@@ -142,6 +142,8 @@ class MetricsFilterFactory : public core::FilterFactory {
   std::shared_ptr<MetricsRegistry> registry_;
   MetricsShard& shard_;
   WorkerResources& resources_;
+  std::vector<std::string> keyPathPrefixes_;  // access log paths: keys cut (path_redaction.h)
+  std::string redactedPath_;
   int logFd_ = -1;
   bool ownsLogFd_ = false;
   std::string logBuffer_;

@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "filters/path_redaction.h"
+
 namespace flowguard::filters {
 
 namespace {
@@ -13,7 +15,8 @@ constexpr int kClientClosedRequest = 499;
 
 }  // namespace
 
-store::LogRecord RequestLogger::record(const core::RequestHead& head, const core::StreamInfo& info) {
+store::LogRecord RequestLogger::record(const core::RequestHead& head, const core::StreamInfo& info,
+                                       const std::vector<std::string>& keyPathPrefixes) {
   using namespace std::chrono;
   const auto steadyNow = steady_clock::now();
   const auto elapsed =
@@ -29,8 +32,9 @@ store::LogRecord RequestLogger::record(const core::RequestHead& head, const core
   r.listener = std::string(info.listenerName);
   r.route = std::string(info.routeName);
   r.method = head.method;
-  // Without the query: it may carry secrets.
-  r.path = std::string(head.path().substr(0, kMaxLoggedPath));
+  // Without the query: it may carry secrets. Nor a key in the path.
+  std::string redacted;
+  r.path = std::string(redactKeyPath(head.path(), keyPathPrefixes, redacted).substr(0, kMaxLoggedPath));
   r.status =
       info.responseStatus != 0 ? info.responseStatus : (info.downstreamReset ? kClientClosedRequest : 0);
   r.upstream = info.upstreamHost;
@@ -41,7 +45,7 @@ store::LogRecord RequestLogger::record(const core::RequestHead& head, const core
 }
 
 void RequestLogger::onRequestComplete(const core::RequestHead& head, const core::StreamInfo& info) {
-  client_.log(record(head, info));
+  client_.log(record(head, info, keyPathPrefixes_));
 }
 
 }  // namespace flowguard::filters

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "filters/filter_registry.h"
+#include "filters/path_redaction.h"
 
 namespace flowguard::gateway {
 
@@ -51,8 +52,10 @@ GatewayWorkerState::WorkerGeneration::WorkerGeneration(core::Dispatcher& dispatc
                 worker.storedKeys_,
                 &shared->summary} {
   const config::Config& config = *shared->config;
+  std::vector<std::string> keyPathPrefixes;
   for (size_t l = 0; l < config.listeners.size(); ++l) {
     const auto& listener = config.listeners[l];
+    for (auto& prefix : filters::keyPathPrefixes(listener)) keyPathPrefixes.push_back(std::move(prefix));
     auto chain = std::make_unique<core::FilterChainFactory>();
     for (size_t f = 0; f < listener.filters.size(); ++f) {
       chain->add(
@@ -61,6 +64,7 @@ GatewayWorkerState::WorkerGeneration::WorkerGeneration(core::Dispatcher& dispatc
     chain->setObserver(worker.requestLogger_.get());
     chains.push_back(std::move(chain));
   }
+  if (worker.requestLogger_) worker.requestLogger_->setKeyPathPrefixes(std::move(keyPathPrefixes));
 }
 
 std::shared_ptr<const core::FilterChainFactory> GatewayWorkerState::chainFor(

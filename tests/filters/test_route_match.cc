@@ -1,3 +1,4 @@
+#include "filters/path_redaction.h"
 #include "filters/router.h"
 
 #include <doctest/doctest.h>
@@ -184,4 +185,25 @@ TEST_CASE("no match returns null") {
   config.routes.push_back(pathRoute("/health", "health"));
   CHECK(filters::matchRoute(config, request("GET", "/")) == nullptr);
   CHECK(filters::matchRoute(config, request("GET", "/healthcheck")) == nullptr);
+}
+
+TEST_CASE("path redaction: the key after a key_metrics route's prefix is cut to its display prefix") {
+  config::ListenerConfig listener;
+  config::RouterConfig router;
+  config::Route keyMetrics = prefixRoute("/metrics/", "");
+  keyMetrics.handler.kind = config::RouteHandler::KeyMetrics;
+  router.routes = {prefixRoute("/proxy", "backends"), keyMetrics, prefixRoute("/", "backends")};
+  listener.filters.push_back(config::FilterConfig{"router", router, {}});
+  const std::vector<std::string> prefixes = filters::keyPathPrefixes(listener);
+  REQUIRE(prefixes == std::vector<std::string>{"/metrics/"});
+
+  std::string scratch;
+  CHECK(filters::redactKeyPath("/metrics/fg_0123456789abcdefghijklmnopqrstuv", prefixes, scratch) ==
+        "/metrics/fg_01234567…");
+  CHECK(filters::redactKeyPath("/metrics/test-api-key", prefixes, scratch) == "/metrics/test…");
+  CHECK(filters::redactKeyPath("/metrics/secret-key/extra", prefixes, scratch) == "/metrics/sec…/extra");
+  // Other paths, and the prefix alone, are logged as they are.
+  CHECK(filters::redactKeyPath("/metrics/", prefixes, scratch) == "/metrics/");
+  CHECK(filters::redactKeyPath("/metrics", prefixes, scratch) == "/metrics");
+  CHECK(filters::redactKeyPath("/proxy/metrics/x", prefixes, scratch) == "/proxy/metrics/x");
 }

@@ -208,3 +208,46 @@ TEST_CASE("item 7: request trailers are dropped by default; forward_trailers pas
     }
   }
 }
+
+TEST_CASE("item 5: no full API key reaches the request log or the access log, whatever the answer") {
+  Backend b;
+  TempDir dir;
+  const std::string accessLog = dir.file("access.log");
+  GatewaySpec spec;
+  spec.filters = {std::string("{ name: auth, keys: [ { key: ") + kKey +
+                      ", name: one } ], exempt: [ { path: /register, methods: [POST] } ] }",
+                  "{ name: metrics, access_log: { path: \"" + accessLog + "\" } }"};
+  spec.routes = {"{ match: { path: /register, methods: [POST] }, handler: register }",
+                 "{ match: { prefix: /metrics/, methods: [GET] }, handler: key_metrics }",
+                 "{ match: { prefix: / }, cluster: backends }"};
+  spec.clusters = {clusterYaml("backends", {b.port})};
+  spec.topLevel = {"storage: { url: \"sqlite://" + dir.file("keys.db") + "\", flush_interval: 50ms }"};
+  std::string registered;
+  {
+    Gateway gw(spec);
+    HttpResponse reg = ask(gw.port,
+                           "POST /register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           "Content-Length: 15\r\n\r\n{\"name\":\"mine\"}");
+    REQUIRE(reg.status == 201);
+    registered = json(reg)["api_key"];
+    auto metrics = [&](const std::string& pathKey, const std::string& sentKey) {
+      return ask(gw.port,
+                 get("/metrics/" + pathKey, sentKey.empty() ? "" : "X-API-Key: " + sentKey + "\r\n"));
+    };
+    CHECK(metrics(registered, registered).status == 200);
+    CHECK(metrics(kKey, registered).status == 403);  // someone else's key in the path
+    CHECK(metrics(registered, "").status == 401);    // no key at all
+    CHECK(metrics(kKey, "wrong-key-000000").status == 401);
+  }  // stopping the gateway flushes both logs
+  for (const std::string& file : {dir.file("keys.db"), accessLog}) {
+    CAPTURE(file);
+    std::string bytes = readFile(file) + readFile(file + "-wal");
+    REQUIRE_FALSE(bytes.empty());
+    CHECK(bytes.find(registered) == std::string::npos);
+    CHECK(bytes.find(kKey) == std::string::npos);
+  }
+  const std::string log = readFile(accessLog);
+  CHECK(log.find("\"path\":\"/metrics/" + registered.substr(0, std::min<size_t>(12, registered.size() / 3)) +
+                 "…\"") != std::string::npos);
+  CHECK(log.find("\"path\":\"/metrics/secur…\"") != std::string::npos);  // kKey: a third of 17 chars
+}
