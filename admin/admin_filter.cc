@@ -67,6 +67,7 @@ Json filterJson(const config::FilterConfig& filter) {
             }
             if (r.timeout) route["timeout_ms"] = r.timeout->count();
             if (r.retries) route["retries"] = *r.retries;
+            if (r.authDisabled) route["per_filter"] = {{"auth", {{"disabled", true}}}};
             routes.push_back(std::move(route));
           }
           j["routes"] = std::move(routes);
@@ -165,12 +166,18 @@ Json configDump(const config::Config& config) {
     clusters.push_back(std::move(cluster));
   }
   Json plans = Json::object();
-  for (const auto& p : config.plans) plans[p.name] = limitJson(p.limit);
+  for (const auto& p : config.plans) {
+    plans[p.name] = limitJson(p.limit);
+    plans[p.name]["self_service"] = p.selfService;
+  }
+  const auto& perIp = config.registration.perIp;
+  Json registration = {{"per_ip", perIp ? limitJson(*perIp) : Json("off")}};
   Json out = {{"source", config.sourcePath},
               {"workers", config.workers == 0 ? Json("auto") : Json(config.workers)},
               {"listeners", std::move(listeners)},
               {"clusters", std::move(clusters)},
-              {"plans", std::move(plans)}};
+              {"plans", std::move(plans)},
+              {"register", std::move(registration)}};
   out["redis"] = config.redis.configured
                      ? Json{{"host", config.redis.host},
                             {"port", config.redis.port},
@@ -225,6 +232,8 @@ AdminFilterFactory::AdminFilterFactory(const config::LiveConfig& live, AdminStat
   viewLogs_.handler.kind = config::RouteHandler::ViewLogs;
   revokeKey_.handler.kind = config::RouteHandler::RevokeKey;
   revokeKey_.match.prefix = "/keys/";
+  updateKey_.handler.kind = config::RouteHandler::UpdateKey;
+  updateKey_.match.prefix = "/keys/";
   keyMetrics_.handler.kind = config::RouteHandler::KeyMetrics;
   keyMetrics_.handler.anyKey = true;
 }
@@ -244,8 +253,75 @@ void AdminFilter::storeRequest(const config::Route& route, std::optional<std::st
   handler_->start();
 }
 
+namespace {
+
+std::string_view hostWithoutPort(std::string_view host, std::string_view* port = nullptr) {
+  size_t end = host.size();
+  if (!host.empty() && host.front() == '[') {
+    end = std::min(host.find(']'), host.size() - 1) + 1;
+  } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
+    end = colon;
+  }
+  if (port != nullptr)
+    *port = end < host.size() && host[end] == ':' ? host.substr(end + 1) : std::string_view();
+  return host.substr(0, end);
+}
+
+// A name a browser could have reached this listener by without DNS tricks: localhost, a
+// loopback literal, or the literal address it listens on. A page that rebinds its own domain
+// to 127.0.0.1 still sends that domain as Host, and is refused.
+bool ownHost(std::string_view host, const config::SocketAddress& listening) {
+  if (core::equalsIgnoreCase(host, "localhost") || host == "127.0.0.1" || host == "[::1]") return true;
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  return host == listening.host;
+}
+
+}  // namespace
+
+// Refuses what a web page the operator happens to visit could make the browser send here
+// (issue 18): reads through DNS rebinding (a foreign Host) when no token protects the
+// listener, and cross-site mutations: a preflight gets no CORS grant, a mutation must carry
+// no foreign Origin and must not be a "simple" request (a browser sends JSON or a custom
+// header only after a preflight, which fails).
+bool AdminFilter::refuseCrossSite(const core::RequestHead& head) {
+  const config::SocketAddress& listening = factory_.live_.config->admin.address;
+  const std::string_view host = head.headers.get("host");
+  if (!factory_.tokenDigest_ && !host.empty() && !ownHost(hostWithoutPort(host), listening)) {
+    callbacks().sendLocalReply(421, fmt::format("Host '{}' is not this admin listener (use localhost or {})",
+                                                host, listening.str()));
+    return true;
+  }
+  const std::string_view method = head.method;
+  if (method == "GET" || method == "HEAD") return false;
+  if (method == "OPTIONS") {
+    callbacks().sendLocalReply(403, "the admin listener grants no cross-origin access");
+    return true;
+  }
+  if (head.headers.has("origin")) {
+    const std::string_view origin = head.headers.get("origin");
+    std::string_view port;
+    const std::string_view originHost =
+        origin.starts_with("http://") ? hostWithoutPort(origin.substr(7), &port) : std::string_view();
+    if (originHost.empty() || !ownHost(originHost, listening) || port != std::to_string(listening.port)) {
+      callbacks().sendLocalReply(403, fmt::format("cross-origin request from '{}' refused", origin));
+      return true;
+    }
+  }
+  const std::string_view type = head.headers.get("content-type");
+  const bool json = type.size() >= 16 && core::equalsIgnoreCase(type.substr(0, 16), "application/json");
+  if (!json && !head.headers.has("x-requested-by") && !head.headers.has("authorization")) {
+    callbacks().sendLocalReply(403,
+                               fmt::format("{} needs Content-Type: application/json or an X-Requested-By "
+                                           "header (protection against cross-site requests)",
+                                           method));
+    return true;
+  }
+  return false;
+}
+
 core::FilterStatus AdminFilter::onRequest() {
   core::RequestHead& head = callbacks().requestHead();
+  if (refuseCrossSite(head)) return core::FilterStatus::Stop;
   // The dashboard page itself holds nothing secret, and a browser cannot send a header
   // when it opens a page: it is served without the token and reads it from #token=... to
   // send it with every request it makes.
@@ -325,8 +401,13 @@ core::FilterStatus AdminFilter::onRequest() {
     }
     storeRequest(factory_.keyMetrics_, std::move(*decoded));
   } else if (path.starts_with("/keys/")) {
-    if (method != "DELETE") return wrongMethod("DELETE");
-    storeRequest(factory_.revokeKey_);
+    if (method == "PATCH") {
+      storeRequest(factory_.updateKey_);
+    } else if (method == "DELETE") {
+      storeRequest(factory_.revokeKey_);
+    } else {
+      return wrongMethod("DELETE or PATCH");
+    }
   } else if (path.starts_with("/metrics/")) {
     // The original's /metrics/{api-key}, any key (this listener is the operator's).
     if (!get) return wrongMethod("GET");

@@ -38,7 +38,7 @@ class AdminFilterFactory : public core::FilterFactory {
   ReloadFunction reload_;
   std::optional<filters::KeyDigest> tokenDigest_;  // set when a token is required
   // The store handlers' routes: fixed, so StoreHandler can keep a reference.
-  config::Route listKeys_, viewLogs_, revokeKey_, keyMetrics_;
+  config::Route listKeys_, viewLogs_, revokeKey_, updateKey_, keyMetrics_;
 };
 
 class AdminFilter final : public core::Filter {
@@ -51,6 +51,7 @@ class AdminFilter final : public core::Filter {
  private:
   void json(int status, const nlohmann::json& body);
   void storeRequest(const config::Route& route, std::optional<std::string> argument = std::nullopt);
+  bool refuseCrossSite(const core::RequestHead& head);
 
   AdminFilterFactory& factory_;
   // The config a store request started with: a reload meanwhile must not free it.

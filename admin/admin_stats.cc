@@ -188,13 +188,17 @@ Json AdminStats::stats() const {
   filters::CountersView totals;
   Histogram latency{};
   // The busiest keys of every listener, merged (most set-ups have one listener with keys).
-  std::map<std::string, filters::CountersView> byKey;
+  std::map<std::string, filters::CountersView> byKey;  // by key id
+  std::map<std::string, std::string> keyNames;
   Json listeners = Json::object();
   Json rateLimits = Json::object();
   for (const ListenerSources& l : sources_.listeners) {
     if (l.metrics) {
       const filters::MetricsSnapshot s = l.metrics->withoutKeys();
-      for (const auto& [name, c] : l.metrics->topKeys(kBusiestKeys)) byKey[name].merge(c);
+      for (const auto& key : l.metrics->topKeys(kBusiestKeys)) {
+        byKey[key.id].merge(key.counters);
+        if (!key.name.empty()) keyNames[key.id] = key.name;
+      }
       totals.merge(s.total);
       for (size_t i = 0; i < latency.size(); ++i) latency[i] += s.latency[i];
       Json listener = countersJson(s.total);
@@ -267,8 +271,10 @@ Json AdminStats::stats() const {
   keys.resize(top);
   Json busiest = Json::array();
   for (const auto* entry : keys) {
-    const auto& [name, c] = *entry;
-    busiest.push_back(Json{{"name", name},
+    const auto& [id, c] = *entry;
+    auto name = keyNames.find(id);
+    busiest.push_back(Json{{"id", id},
+                           {"name", name != keyNames.end() ? name->second : id},
                            {"requests", c.requests},
                            {"2xx", c.status2xx},
                            {"4xx", c.status4xx},

@@ -60,10 +60,21 @@ struct DirectResponse {
 //   view_logs    GET ?limit=N&key=PREFIX&status=S: the request log, newest first
 //   key_metrics  GET <prefix>{api-key}: one key's counts, ratios and latency percentiles
 //   revoke_key   DELETE <prefix>{id}: the key stops working within a second
+//   update_key   PATCH <prefix>{id} {"plan": "pro"}: an operator moves a key to another plan
 // From the gateway's own counters:
 //   summary      GET: the original FlowGuard's /metrics (ratios, latency, healthy hosts)
 //   admin_only   any: 404 naming the admin listener's URL for this path (/all_keys...)
-enum class RouteHandler { None, Register, ListKeys, ViewLogs, KeyMetrics, RevokeKey, Summary, AdminOnly };
+enum class RouteHandler {
+  None,
+  Register,
+  ListKeys,
+  ViewLogs,
+  KeyMetrics,
+  RevokeKey,
+  Summary,
+  AdminOnly,
+  UpdateKey
+};
 
 // Whether the handler answers from the key store (and so needs `storage:`).
 bool usesKeyStore(RouteHandler kind);
@@ -331,8 +342,21 @@ struct AdminConfig {
 struct Plan {
   std::string name;
   RateLimitSpec limit;
+  // Whether POST /register may ask for it. Default: only the first plan; the others are
+  // given by an operator (admin PATCH /keys/{id} {"plan": ...}).
+  bool selfService = false;
   SourceLocation location;
   bool operator==(const Plan&) const = default;
+};
+
+// register: { per_ip: 5/h }: how many keys one client address may ask POST /register for
+// (every attempt counts), per gateway process. Without it a client could mint a key per token
+// of its anonymous rate limit and multiply its limit.
+struct RegisterConfig {
+  std::optional<RateLimitSpec> perIp =
+      RateLimitSpec{RateLimitAlgorithm::FixedWindow, 5, Duration{3'600'000}, 0};
+  SourceLocation location;
+  bool operator==(const RegisterConfig&) const = default;
 };
 
 // overload: { max_connections: 10000, memory_limit: 512MiB, check_interval: 1s }: what the
@@ -359,6 +383,7 @@ struct Config {
   RedisConfig redis;
   StorageConfig storage;
   std::vector<Plan> plans;
+  RegisterConfig registration;
   AdminConfig admin;
   OverloadConfig overload;
   // SIGTERM/SIGINT: how long in-flight requests may take to finish before they are cut.

@@ -561,8 +561,8 @@ void parseConfig(YamlReader& r, const YAML::Node& root, Config& config) {
   }
   if (!r.expectMap(root, "the top level")) return;
   r.checkKeys(root, "at top level",
-              {"workers", "listeners", "clusters", "redis", "storage", "plans", "admin", "drain_timeout",
-               "overload", "state_dir"});
+              {"workers", "listeners", "clusters", "redis", "storage", "plans", "register", "admin",
+               "drain_timeout", "overload", "state_dir"});
   if (auto workers = YamlReader::find(root, "workers")) parseWorkers(r, *workers, config);
   if (auto overload = YamlReader::find(root, "overload")) parseOverload(r, *overload, config.overload);
   if (auto drain = YamlReader::find(root, "drain_timeout")) {
@@ -595,6 +595,8 @@ void parseConfig(YamlReader& r, const YAML::Node& root, Config& config) {
   // And `handler:` routes need the storage section.
   if (auto storage = YamlReader::find(root, "storage")) parseStorage(r, *storage, config.storage);
   if (auto plans = YamlReader::find(root, "plans")) parsePlans(r, *plans, config.plans);
+  if (auto registration = YamlReader::find(root, "register"))
+    parseRegister(r, *registration, config.registration);
   if (auto admin = YamlReader::find(root, "admin")) parseAdmin(r, *admin, config.admin);
 
   std::optional<YAML::Node> listeners = r.require(root, "listeners", "at top level");

@@ -65,6 +65,7 @@ void parseRedis(YamlReader& r, const YAML::Node& node, RedisConfig& out);
 // The top-level `storage:` and `plans:` sections.
 void parseStorage(YamlReader& r, const YAML::Node& node, StorageConfig& out);
 void parsePlans(YamlReader& r, const YAML::Node& node, std::vector<Plan>& out);
+void parseRegister(YamlReader& r, const YAML::Node& node, RegisterConfig& out);
 void parseAdmin(YamlReader& r, const YAML::Node& node, AdminConfig& out);
 
 }  // namespace flowguard::config

@@ -27,8 +27,8 @@ DirectResponse parseDirectResponse(const YAML::Node& node, YamlReader& r) {
 }
 
 // In RouteHandler's order, after None.
-const std::vector<std::string_view> kHandlers{"register",   "list_keys", "view_logs", "key_metrics",
-                                              "revoke_key", "summary",   "admin_only"};
+const std::vector<std::string_view> kHandlers{"register",   "list_keys", "view_logs",  "key_metrics",
+                                              "revoke_key", "summary",   "admin_only", "update_key"};
 
 }  // namespace
 
@@ -76,8 +76,9 @@ HandlerConfig parseHandler(const YAML::Node& node, FilterParseContext& ctx, cons
                                   kHandlers[*index]));
   }
   // These two read an argument from the rest of the path.
-  const bool takesArgument =
-      handler.kind == RouteHandler::KeyMetrics || handler.kind == RouteHandler::RevokeKey;
+  const bool takesArgument = handler.kind == RouteHandler::KeyMetrics ||
+                             handler.kind == RouteHandler::RevokeKey ||
+                             handler.kind == RouteHandler::UpdateKey;
   if (takesArgument && (match.prefix.empty() || match.prefix.back() != '/')) {
     r.error(nameNode,
             fmt::format("handler '{}' reads the {} from the path after the route's prefix: match it "

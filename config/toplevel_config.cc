@@ -92,10 +92,35 @@ void parsePlans(YamlReader& r, const YAML::Node& node, std::vector<Plan>& out) {
     const YAML::Node spec = it->second;
     if (!r.expectMap(spec, fmt::format("plan '{}'", plan.name))) continue;
     r.checkKeys(spec, fmt::format("in plan '{}'", plan.name),
-                {"algorithm", "rate", "burst", "limit", "window"});
+                {"algorithm", "rate", "burst", "limit", "window", "self_service"});
+    plan.selfService = out.empty();  // the first plan is the default, and self-service
+    if (auto selfService = YamlReader::find(spec, "self_service")) {
+      if (auto value = r.boolean(*selfService, "self_service")) plan.selfService = *value;
+    }
     if (parseRateLimitSpec(r, spec, RateLimitAlgorithm::TokenBucket, plan.limit))
       out.push_back(std::move(plan));
   }
+}
+
+void parseRegister(YamlReader& r, const YAML::Node& node, RegisterConfig& out) {
+  out.location = YamlReader::location(node);
+  if (!r.expectMap(node, "'register'")) return;
+  r.checkKeys(node, "in register", {"per_ip"});
+  auto perIp = YamlReader::find(node, "per_ip");
+  if (!perIp) return;
+  auto text = r.string(*perIp, "per_ip");
+  if (!text) return;
+  if (*text == "off") {
+    out.perIp.reset();
+    return;
+  }
+  RateLimitSpec spec{RateLimitAlgorithm::FixedWindow, 0, Duration{0}, 0};
+  std::string reason;
+  if (!parseRate(*text, spec.requests, spec.period, reason)) {
+    r.error(*perIp, fmt::format("'per_ip' must be a rate such as 5/h, or off: {}", reason));
+    return;
+  }
+  out.perIp = spec;
 }
 
 void parseAdmin(YamlReader& r, const YAML::Node& node, AdminConfig& out) {

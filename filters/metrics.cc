@@ -88,14 +88,29 @@ void MetricsShard::record(const core::StreamInfo& info, uint64_t totalMicros) {
   total_.record(info);
   latency_.record(totalMicros);
   if (info.upstreamHeadersMicros > 0) upstreamLatency_.record(info.upstreamHeadersMicros);
-  series(byKey_, info.apiKey ? std::string_view(info.apiKey->name) : std::string_view("anonymous"),
-         maxKeySeries_)
-      .record(info);
+  keySeries(info).record(info);
   if (!info.upstreamHost.empty()) series(byUpstream_, info.upstreamHost, 10'000).record(info);
   if (!info.routeName.empty()) series(byRoute_, info.routeName, 10'000).record(info);
   if (!info.clusterName.empty()) series(byCluster_, info.clusterName, 10'000).record(info);
   // Reasons may quote the request ("no route for GET /x"): bounded like the key series.
   if (!info.localReplyReason.empty()) series(byReason_, info.localReplyReason, maxKeySeries_).record(info);
+}
+
+StatusCounters& MetricsShard::keySeries(const core::StreamInfo& info) {
+  if (!info.apiKey) return series(byKey_, "anonymous", maxKeySeries_);
+  const std::string& id = info.apiKey->id;
+  if (auto it = byKey_.find(id); it != byKey_.end()) return *it->second;
+  StatusCounters& counters = series(byKey_, id, maxKeySeries_);
+  if (byKey_.count(id) != 0) {  // not folded into "other"
+    std::lock_guard<std::mutex> guard(seriesLock_);
+    keyNames_.emplace(id, info.apiKey->name);
+  }
+  return counters;
+}
+
+std::string_view MetricsShard::keyName(std::string_view id) const {
+  auto it = keyNames_.find(std::string(id));
+  return it == keyNames_.end() ? std::string_view() : std::string_view(it->second);
 }
 
 void MetricsShard::addTo(MetricsSnapshot& snapshot, Scope scope) const {
@@ -151,7 +166,7 @@ void MetricsShard::addKeysTo(std::unordered_map<std::string_view, CountersView>&
   for (const auto& [name, counters] : byKey_) into[name].add(*counters);
 }
 
-std::vector<std::pair<std::string, CountersView>> MetricsRegistry::topKeys(size_t n) const {
+std::vector<MetricsRegistry::KeyCounters> MetricsRegistry::topKeys(size_t n) const {
   // Summed under every shard's series lock, with names borrowed from the shards: no string
   // is copied but the n that are returned. Workers wait on these locks only to add a new
   // key series, for the few milliseconds this takes with thousands of keys.
@@ -171,9 +186,15 @@ std::vector<std::pair<std::string, CountersView>> MetricsRegistry::topKeys(size_
                                  ? a->second.requests > b->second.requests
                                  : a->first < b->first;
                     });
-  std::vector<std::pair<std::string, CountersView>> out;
+  std::vector<KeyCounters> out;
   out.reserve(top);
-  for (size_t i = 0; i < top; ++i) out.emplace_back(std::string(order[i]->first), order[i]->second);
+  for (size_t i = 0; i < top; ++i) {
+    KeyCounters entry{std::string(order[i]->first), {}, order[i]->second};
+    for (const auto& shard : shards_) {
+      if (std::string_view name = shard->keyName(entry.id); !name.empty()) entry.name = std::string(name);
+    }
+    out.push_back(std::move(entry));
+  }
   return out;
 }
 

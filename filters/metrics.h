@@ -83,10 +83,16 @@ class MetricsShard {
   // Adds each key series' counters to `into` (names point into this shard's map: only valid
   // while `lock` is held, which the caller takes with seriesMutex()).
   void addKeysTo(std::unordered_map<std::string_view, CountersView>& into) const;
+  // The display name of a key series (its id is the series' name); "" when unknown. Under
+  // seriesMutex(), like addKeysTo.
+  std::string_view keyName(std::string_view id) const;
   std::mutex& seriesMutex() const { return seriesLock_; }
 
  private:
   StatusCounters& series(SeriesMap& map, std::string_view name, uint32_t limit);
+  // Per key by its stable id ("static:demo", "key:42"), never by name: names are chosen by
+  // clients, and a registered "demo" must not count as the configured demo key.
+  StatusCounters& keySeries(const core::StreamInfo& info);
 
   uint32_t maxKeySeries_;
   StatusCounters total_;
@@ -95,6 +101,7 @@ class MetricsShard {
   // Written by the worker only; the lock guards inserts against readers on other threads.
   mutable std::mutex seriesLock_;
   SeriesMap byKey_;
+  std::unordered_map<std::string, std::string> keyNames_;  // byKey_ id -> the key's name
   SeriesMap byUpstream_;
   SeriesMap byRoute_;
   SeriesMap byCluster_;
@@ -115,8 +122,13 @@ class MetricsRegistry {
   MetricsSnapshot totals() const;
   // Everything except the per-key series.
   MetricsSnapshot withoutKeys() const;
+  struct KeyCounters {
+    std::string id;    // "static:demo", "key:42", "anonymous" or "other"
+    std::string name;  // the key's name ("" for anonymous and other)
+    CountersView counters;
+  };
   // The `n` keys with the most requests, summed over workers, busiest first.
-  std::vector<std::pair<std::string, CountersView>> topKeys(size_t n) const;
+  std::vector<KeyCounters> topKeys(size_t n) const;
 
  private:
   uint32_t maxKeySeries_;

@@ -66,8 +66,12 @@ std::unique_ptr<core::Filter> RateLimitFilterFactory::create() {
 
 const config::RateLimitSpec& RateLimitFilterFactory::specFor(const core::StreamInfo& info) const {
   if (info.apiKey && config_.by == config::RateLimitKeyBy::ApiKey) {
-    for (const auto& override : config_.overrides) {
-      if (override.key == info.apiKey->name) return override.limit;
+    // Overrides name keys of flowguard.yaml (checked at load); a registered key of the same
+    // name (storedKeyId != 0) is someone else and gets its own plan's limit.
+    if (info.apiKey->storedKeyId == 0) {
+      for (const auto& override : config_.overrides) {
+        if (override.key == info.apiKey->name) return override.limit;
+      }
     }
     if (const auto* record = dynamic_cast<const ApiKeyRecord*>(info.apiKey.get()); record && record->limit) {
       return *record->limit;

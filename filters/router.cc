@@ -97,6 +97,7 @@ core::FilterStatus RouterFilter::onRequest() {
   if (route->handler.kind != config::RouteHandler::None) {
     handler_ = std::make_unique<StoreHandler>(*route, factory_.resources_.store, factory_.resources_.config,
                                               callbacks());
+    handler_->setRegistrationLimiter(factory_.resources_.registrations);
     handler_->start();
     return core::FilterStatus::Stop;
   }

@@ -14,6 +14,7 @@
 
 #include "core/wall_clock.h"
 #include "filters/key_registry.h"
+#include "filters/local_rate_limit_store.h"
 #include "filters/stored_keys.h"
 
 namespace flowguard::filters {
@@ -171,6 +172,7 @@ void StoreHandler::start() {
   }
   switch (route_.handler.kind) {
     case config::RouteHandler::Register:
+    case config::RouteHandler::UpdateKey:
       callbacks_.startRequestBody();  // answered when the body is complete
       return;
     case config::RouteHandler::ListKeys:
@@ -190,7 +192,8 @@ void StoreHandler::start() {
 }
 
 void StoreHandler::onBody(std::string_view data, bool endStream) {
-  if (route_.handler.kind != config::RouteHandler::Register) return;
+  const auto kind = route_.handler.kind;
+  if (kind != config::RouteHandler::Register && kind != config::RouteHandler::UpdateKey) return;
   if (!bodyTooLarge_) {
     if (body_.size() + data.size() > kMaxRegisterBody) {
       bodyTooLarge_ = true;
@@ -200,7 +203,8 @@ void StoreHandler::onBody(std::string_view data, bool endStream) {
     }
     body_.append(data);
   }
-  if (endStream && !bodyTooLarge_) handleRegister();
+  if (endStream && !bodyTooLarge_)
+    kind == config::RouteHandler::Register ? handleRegister() : handleUpdateKey();
 }
 
 std::string StoreHandler::pathArgument() const {
@@ -237,7 +241,21 @@ void StoreHandler::run(store::StoreService::Work work, bool touchesKeys) {
       touchesKeys);
 }
 
+// Every attempt counts, failed ones too: a client cannot probe names or plans for free.
+bool StoreHandler::registrationAllowed() {
+  const auto& perIp = config_.registration.perIp;
+  if (!perIp || registrations_ == nullptr) return true;
+  const std::string& client = callbacks_.streamInfo().downstreamAddress;
+  RateLimitDecision decision = registrations_->decide("register|" + client, *perIp, nowMs());
+  if (decision.allowed) return true;
+  fail(429, fmt::format("too many registrations from {}: {} per {} s (register: per_ip); try again in {} s",
+                        client, perIp->requests, perIp->period.count() / 1000,
+                        (decision.retryAfterMs + 999) / 1000));
+  return false;
+}
+
 void StoreHandler::handleRegister() {
+  if (!registrationAllowed()) return;
   Json request = Json::object();
   const bool blank = std::all_of(body_.begin(), body_.end(),
                                  [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
@@ -258,7 +276,29 @@ void StoreHandler::handleRegister() {
     if (name.empty()) name = it->get<std::string>();
   }
   const config::Config& config = config_;
-  std::string plan = config.plans.empty() ? std::string() : config.plans.front().name;
+  // Names of the keys in flowguard.yaml are the operator's: a registered key named "demo"
+  // would read as the demo key in every listing, log and dashboard.
+  for (const auto& listener : config.listeners) {
+    for (const auto& filter : listener.filters) {
+      const auto* auth = std::get_if<config::AuthConfig>(&filter.settings);
+      if (auth == nullptr) continue;
+      for (const auto& configured : auth->keys) {
+        if (core::equalsIgnoreCase(configured.name, name))
+          return fail(
+              409,
+              fmt::format("the name '{}' belongs to a key in flowguard.yaml: choose another name", name));
+      }
+    }
+  }
+  std::string plan;
+  for (const auto& p : config.plans) {
+    if (p.selfService) {
+      plan = p.name;
+      break;
+    }
+  }
+  if (!config.plans.empty() && plan.empty())
+    return fail(403, "no plan is self-service: keys are issued by an operator");
   if (auto it = request.find("plan"); it != request.end() && !it->is_null()) {
     if (!it->is_string()) return fail(400, "'plan' must be a string");
     plan = it->get<std::string>();
@@ -268,9 +308,16 @@ void StoreHandler::handleRegister() {
   const config::Plan* planConfig = config.findPlan(plan);
   if (planConfig == nullptr && !(config.plans.empty() && plan.empty())) {
     std::string known;
-    for (const auto& p : config.plans) known += (known.empty() ? "" : ", ") + p.name;
+    for (const auto& p : config.plans) {
+      if (p.selfService) known += (known.empty() ? "" : ", ") + p.name;
+    }
     return fail(400, config.plans.empty() ? std::string("no plans are configured: leave 'plan' out")
                                           : fmt::format("unknown plan '{}' (plans: {})", plan, known));
+  }
+  if (planConfig != nullptr && !planConfig->selfService) {
+    return fail(403, fmt::format("plan '{}' is assigned by an operator (admin listener: PATCH /keys/{{id}} "
+                                 "{{\"plan\": \"{}\"}}); register without 'plan' for the default",
+                                 plan, plan));
   }
 
   std::string key;
@@ -434,6 +481,41 @@ void StoreHandler::handleRevokeKey() {
         }
         if (store.revokeKey(id, nowMs())) return reply(200, Json{{"revoked", id}});
         return errorReply(409, fmt::format("key {} was revoked already", id));
+      },
+      true);
+}
+
+// An operator's change of plan (the admin listener's PATCH /keys/{id}): any plan, self-service
+// or not. The workers pick the new limit up with the next key poll.
+void StoreHandler::handleUpdateKey() {
+  auto id = parseDecimal(pathArgument(), 1, INT64_MAX);
+  if (!id) return fail(400, "expected a key id in the path (PATCH " + route_.match.prefix + "{id})");
+  Json request = Json::parse(body_, nullptr, false);
+  if (request.is_discarded() || !request.is_object() || !request.contains("plan") ||
+      !request["plan"].is_string())
+    return fail(400, "expected a JSON object such as {\"plan\": \"pro\"}");
+  for (const auto& [field, value] : request.items()) {
+    if (field != "plan") return fail(400, fmt::format("'{}' cannot be changed (only 'plan')", field));
+  }
+  std::string plan = request["plan"].get<std::string>();
+  const config::Plan* planConfig = config_.findPlan(plan);
+  if (planConfig == nullptr) {
+    std::string known;
+    for (const auto& p : config_.plans) known += (known.empty() ? "" : ", ") + p.name;
+    return fail(
+        400, fmt::format("unknown plan '{}' (plans: {})", plan, known.empty() ? "none configured" : known));
+  }
+  Json limits = limitToJson(planConfig->limit);
+  run(
+      [id = *id, plan = std::move(plan), limits = std::move(limits)](store::Store& store) {
+        std::optional<store::KeyListing> listing = store.findKey(id);
+        if (!listing) return errorReply(404, fmt::format("no key with id {}", id));
+        if (listing->key.configured) {
+          return errorReply(409,
+                            fmt::format("key {} is written in flowguard.yaml: change its plan there", id));
+        }
+        if (!store.setKeyPlan(id, plan)) return errorReply(409, fmt::format("key {} was revoked", id));
+        return reply(200, Json{{"key_id", id}, {"plan", plan}, {"limits", limits}});
       },
       true);
 }

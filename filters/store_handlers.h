@@ -16,6 +16,8 @@
 
 namespace flowguard::filters {
 
+class LocalRateLimitStore;
+
 class StoreHandler {
  public:
   // `store` null: every request gets 503. Used by the router (a route's `handler:`) and by
@@ -29,17 +31,22 @@ class StoreHandler {
   // The key or key id, when it is not the rest of the path after the route's prefix
   // (the admin listener's /keys/{key}/metrics). Before start().
   void setArgument(std::string argument) { argument_ = std::move(argument); }
+  // Counts POST /register per client address (register: per_ip), shared by every worker.
+  // Null: not limited (the admin listener).
+  void setRegistrationLimiter(LocalRateLimitStore* limiter) { registrations_ = limiter; }
   // From the router's onRequest.
   void start();
   // From the router's onRequestBody (register reads a JSON body).
   void onBody(std::string_view data, bool endStream);
 
  private:
+  bool registrationAllowed();
   void handleRegister();
   void handleListKeys();
   void handleViewLogs();
   void handleKeyMetrics();
   void handleRevokeKey();
+  void handleUpdateKey();
   // Runs `work` on the store thread; it returns {"status": N, "body": {...}} (sent as is) or
   // {"status": N, "error": "..."} (sent as a local error reply).
   void run(store::StoreService::Work work, bool touchesKeys = false);
@@ -52,6 +59,7 @@ class StoreHandler {
   const config::Config& config_;
   core::FilterCallbacks& callbacks_;
   std::optional<std::string> argument_;
+  LocalRateLimitStore* registrations_ = nullptr;
   std::string body_;
   bool bodyTooLarge_ = false;
   store::StoreClient::Handle job_ = 0;

@@ -9,6 +9,7 @@
 
 namespace flowguard::filters {
 
+class LocalRateLimitStore;
 class RedisRateLimiter;
 class KeyRegistry;
 struct SummarySources;
@@ -23,6 +24,9 @@ struct WorkerResources {
   std::shared_ptr<KeyRegistry> storedKeys;
   // The whole gateway's counters, for `handler: summary`; null in tests that need none.
   const SummarySources* summary = nullptr;
+  // POST /register attempts per client address (register: per_ip), shared by every worker and
+  // kept across reloads; null in tests that need none.
+  LocalRateLimitStore* registrations = nullptr;
 };
 
 }  // namespace flowguard::filters

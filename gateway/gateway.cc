@@ -20,6 +20,7 @@
 #include "core/listener.h"
 #include "core/wall_clock.h"
 #include "core/worker.h"
+#include "filters/local_rate_limit_store.h"
 #include "filters/stored_keys.h"
 #include "gateway/admin_token.h"
 #include "gateway/config_watcher.h"
@@ -145,6 +146,9 @@ class Supervisor {
 
   std::unique_ptr<store::StoreService> store_;
   std::unique_ptr<StoredKeys> storedKeys_;
+  // POST /register attempts per client address, for every worker and every generation.
+  std::shared_ptr<filters::LocalRateLimitStore> registrations_ =
+      std::make_shared<filters::LocalRateLimitStore>();
   std::vector<std::unique_ptr<core::Worker>> workers_;
   std::unique_ptr<upstream::HealthChecker> healthChecker_;
   std::unique_ptr<admin::AdminStats> adminStats_;
@@ -216,6 +220,7 @@ bool Supervisor::startWorkers() {
   services.store = store_.get();
   services.requestLog = config.storage.requestLog;
   if (storedKeys_) services.storedKeys = storedKeys_->registry();
+  services.registrations = registrations_;
   for (unsigned i = 0; i < workerCount_; ++i) {
     auto worker = std::make_unique<core::Worker>(
         i,

@@ -50,7 +50,8 @@ GatewayWorkerState::WorkerGeneration::WorkerGeneration(core::Dispatcher& dispatc
                 worker.redis_.get(),
                 worker.storeClient_.get(),
                 worker.storedKeys_,
-                &shared->summary} {
+                &shared->summary,
+                worker.registrations_.get()} {
   const config::Config& config = *shared->config;
   std::vector<std::string> keyPathPrefixes;
   for (size_t l = 0; l < config.listeners.size(); ++l) {
@@ -76,7 +77,7 @@ std::shared_ptr<const core::FilterChainFactory> GatewayWorkerState::chainFor(
 GatewayWorkerState::GatewayWorkerState(core::Dispatcher& dispatcher,
                                        std::shared_ptr<const Generation> generation,
                                        const ProcessServices& services)
-    : dispatcher_(dispatcher), storedKeys_(services.storedKeys) {
+    : dispatcher_(dispatcher), storedKeys_(services.storedKeys), registrations_(services.registrations) {
   if (services.redis != nullptr) {
     redis_ = std::make_unique<filters::RedisRateLimiter>(dispatcher.loop(), *services.redis);
     redis_->start();

@@ -13,6 +13,7 @@
 #include "core/listener.h"
 #include "core/worker.h"
 #include "filters/key_registry.h"
+#include "filters/local_rate_limit_store.h"
 #include "filters/redis_rate_limiter.h"
 #include "filters/request_log.h"
 #include "gateway/generation.h"
@@ -24,10 +25,11 @@ namespace flowguard::gateway {
 // What workers share for the life of the process. Sections that only a restart changes
 // (redis, storage) come from the config the process started with.
 struct ProcessServices {
-  const config::RedisConfig* redis = nullptr;        // null without `redis:`
-  store::StoreService* store = nullptr;              // null without `storage:`
-  bool requestLog = false;                           // storage.request_log
-  std::shared_ptr<filters::KeyRegistry> storedKeys;  // keys from the store; null without it
+  const config::RedisConfig* redis = nullptr;                   // null without `redis:`
+  store::StoreService* store = nullptr;                         // null without `storage:`
+  bool requestLog = false;                                      // storage.request_log
+  std::shared_ptr<filters::KeyRegistry> storedKeys;             // keys from the store; null without it
+  std::shared_ptr<filters::LocalRateLimitStore> registrations;  // register: per_ip counters
 };
 
 // Sockets the main thread opened for one worker, by listener address ("host:port"), for
@@ -81,6 +83,7 @@ class GatewayWorkerState final : public core::WorkerState {
   std::unique_ptr<store::StoreClient> storeClient_;   // and these, which chains point to
   std::unique_ptr<filters::RequestLogger> requestLogger_;
   std::shared_ptr<filters::KeyRegistry> storedKeys_;
+  std::shared_ptr<filters::LocalRateLimitStore> registrations_;
   std::shared_ptr<WorkerGeneration> generation_;
   std::vector<ActiveListener> listeners_;
   // Contexts of listeners a reload closed, until their last connection is gone.

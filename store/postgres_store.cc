@@ -259,6 +259,9 @@ void PostgresStore::connect() {
   conn_->prepare("revoke_key",
                  "UPDATE api_keys SET revoked_at_ms = $2, version = nextval('key_version_seq') "
                  "WHERE id = $1 AND revoked_at_ms IS NULL");
+  conn_->prepare("set_key_plan",
+                 "UPDATE api_keys SET plan = $2, limits = '', version = nextval('key_version_seq') "
+                 "WHERE id = $1 AND revoked_at_ms IS NULL");
   conn_->prepare("active_key_named", "SELECT 1 FROM api_keys WHERE name = $1 AND revoked_at_ms IS NULL");
   conn_->prepare("key_version_lock", "SELECT pg_advisory_xact_lock(" + std::to_string(kKeyVersionLock) + ")");
   conn_->prepare("keys_since", std::string("SELECT ") + kKeyColumns +
@@ -374,6 +377,16 @@ bool PostgresStore::revokeKey(int64_t id, int64_t atMs) {
     pqxx::work tx(conn, "revokeKey");
     tx.exec_prepared("key_version_lock");
     pqxx::result r = tx.exec_prepared("revoke_key", id, atMs);
+    tx.commit();
+    return r.affected_rows() == 1;
+  });
+}
+
+bool PostgresStore::setKeyPlan(int64_t id, const std::string& plan) {
+  return guarded("setKeyPlan", [&](pqxx::connection& conn) {
+    pqxx::work tx(conn, "setKeyPlan");
+    tx.exec_prepared("key_version_lock");
+    pqxx::result r = tx.exec_prepared("set_key_plan", id, plan);
     tx.commit();
     return r.affected_rows() == 1;
   });

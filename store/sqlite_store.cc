@@ -390,6 +390,23 @@ bool SqliteStore::revokeKey(int64_t id, int64_t atMs) {
   return true;
 }
 
+bool SqliteStore::setKeyPlan(int64_t id, const std::string& plan) {
+  Transaction tx(*this);
+  {
+    Statement st = statement("SELECT 1 FROM api_keys WHERE id = ? AND revoked_at_ms IS NULL");
+    st.bind(1, id);
+    if (!st.step()) return false;
+  }
+  const int64_t version = nextKeyVersion();
+  statement("UPDATE api_keys SET plan = ?, limits = '', version = ? WHERE id = ?")
+      .bind(1, plan)
+      .bind(2, version)
+      .bind(3, id)
+      .run();
+  tx.commit();
+  return true;
+}
+
 std::vector<StoredKey> SqliteStore::syncConfiguredKeys(const std::vector<NewKey>& keys, int64_t atMs) {
   Transaction tx(*this);
   std::optional<int64_t> version;  // one new version for every row this sync changes

@@ -28,6 +28,7 @@ class SqliteStore final : public Store {
   StoredKey insertKey(const NewKey& key) override;
   std::vector<StoredKey> syncConfiguredKeys(const std::vector<NewKey>& keys, int64_t atMs) override;
   bool revokeKey(int64_t id, int64_t atMs) override;
+  bool setKeyPlan(int64_t id, const std::string& plan) override;
   std::vector<StoredKey> keysChangedSince(int64_t version) override;
   std::vector<KeyListing> listKeys(int64_t afterId = 0, int64_t limit = INT64_MAX) override;
   std::pair<int64_t, int64_t> countKeys() override;

@@ -139,6 +139,9 @@ class Store {
   virtual std::vector<StoredKey> syncConfiguredKeys(const std::vector<NewKey>& keys, int64_t atMs) = 0;
   // Marks a key revoked now; false when there is no such key or it was revoked already.
   virtual bool revokeKey(int64_t id, int64_t atMs) = 0;
+  // Moves an active key to `plan` (its own limits, if any, are dropped: the plan's apply);
+  // false when there is no such active key.
+  virtual bool setKeyPlan(int64_t id, const std::string& plan) = 0;
   // Every key (revoked ones included) whose version is above `version`, by version.
   virtual std::vector<StoredKey> keysChangedSince(int64_t version) = 0;
 

@@ -776,3 +776,31 @@ TEST_CASE("listeners: forward_trailers, trusted_proxies, client_request_id") {
         "t.yaml:4:23: 'proxy.internal' is not an IP address or CIDR range (e.g. 10.0.0.0/8, ::1/128)");
   CHECK(onlyError(withListener("    client_request_id: trust\n")).starts_with("t.yaml:4:24: "));
 }
+
+TEST_CASE("plans: self_service, by default the first plan only; register: per_ip") {
+  LoadResult plans = loadConfigText(kChain +
+                                        "plans:\n  free: { rate: 1/s }\n  pro: { rate: 9/s }\n"
+                                        "  team: { rate: 5/s, self_service: true }\n",
+                                    "t.yaml");
+  REQUIRE(plans.ok());
+  REQUIRE(plans.config->plans.size() == 3);
+  CHECK(plans.config->plans[0].selfService);
+  CHECK_FALSE(plans.config->plans[1].selfService);
+  CHECK(plans.config->plans[2].selfService);
+  // Five attempts per hour unless said otherwise.
+  REQUIRE(plans.config->registration.perIp.has_value());
+  CHECK(plans.config->registration.perIp->requests == 5);
+  CHECK(plans.config->registration.perIp->period == std::chrono::hours(1));
+
+  LoadResult perMinute = loadConfigText(kChain + "register: { per_ip: 3/m }\n", "t.yaml");
+  REQUIRE(perMinute.ok());
+  CHECK(perMinute.config->registration.perIp->requests == 3);
+  CHECK(perMinute.config->registration.perIp->period == std::chrono::minutes(1));
+  LoadResult off = loadConfigText(kChain + "register: { per_ip: off }\n", "t.yaml");
+  REQUIRE(off.ok());
+  CHECK_FALSE(off.config->registration.perIp.has_value());
+  CHECK(onlyError(kChain + "register: { per_ip: lots }\n")
+            .starts_with("t.yaml:18:21: 'per_ip' must be a rate"));
+  CHECK(onlyError(kChain + "register: { per_host: 3/m }\n")
+            .starts_with("t.yaml:18:13: unknown key 'per_host'"));
+}

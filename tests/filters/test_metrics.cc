@@ -16,7 +16,8 @@ TEST_CASE("histogram buckets are log-linear and their bounds contain the value")
     CHECK(LatencyHistogram::upperBound(bucket) >= v);
     if (bucket > 0) CHECK(LatencyHistogram::upperBound(bucket - 1) < v);
     // Relative error of the bound stays within one sub-bucket (12.5 %).
-    if (v >= 8) CHECK(static_cast<double>(LatencyHistogram::upperBound(bucket)) <= static_cast<double>(v) * 1.125 + 1);
+    if (v >= 8)
+      CHECK(static_cast<double>(LatencyHistogram::upperBound(bucket)) <= static_cast<double>(v) * 1.125 + 1);
   }
   CHECK(LatencyHistogram::bucketOf(UINT64_MAX) == LatencyHistogram::kBuckets - 1);
 }
@@ -41,6 +42,7 @@ core::StreamInfo info(int status, const char* key, const char* upstream, bool lo
   if (key != nullptr) {
     auto k = std::make_shared<core::AuthenticatedKey>();
     k->name = key;
+    k->id = std::string("static:") + key;
     i.apiKey = k;
   }
   i.upstreamHost = upstream;
@@ -73,11 +75,11 @@ TEST_CASE("shards count a known sequence, summed over workers, with per-key seri
   CHECK(s.total.bytesIn == 50);
   CHECK(s.total.bytesOut == 500);
   // Shard a keeps k1 (anonymous goes to other); shard b keeps k2 (k3 goes to other).
-  CHECK(s.byKey["k1"].requests == 2);
-  CHECK(s.byKey["k2"].status429 == 1);
+  CHECK(s.byKey["static:k1"].requests == 2);
+  CHECK(s.byKey["static:k2"].status429 == 1);
   CHECK(s.byKey["other"].requests == 2);
   CHECK(s.byKey["other"].status5xx == 1);
-  CHECK(s.byKey.count("k3") == 0);
+  CHECK(s.byKey.count("static:k3") == 0);
   CHECK(s.byKey.count("anonymous") == 0);
   CHECK(s.byUpstream["h:1"].requests == 2);
   CHECK(s.byUpstream["h:2"].status5xx == 1);
@@ -106,4 +108,26 @@ TEST_CASE("series per route, cluster and local-reply reason") {
   CHECK(s.localRepliesByReason["rate limit exceeded"] == 1);
   CHECK(s.localRepliesByReason["no route for GET /x"] == 1);
   CHECK(s.localRepliesByReason.size() == 2);
+}
+
+TEST_CASE("per-key series are by key id: a registered key named like a configured one counts apart") {
+  filters::MetricsRegistry registry(10);
+  int worker = 0;
+  filters::MetricsShard& shard = registry.shardFor(&worker);
+  core::StreamInfo configured = info(200, "demo", "");
+  core::StreamInfo registered = info(429, "demo", "");
+  auto key = std::make_shared<core::AuthenticatedKey>(*registered.apiKey);
+  key->id = "key:42";
+  registered.apiKey = key;
+  shard.record(configured, 10);
+  shard.record(registered, 10);
+  shard.record(registered, 10);
+  auto s = registry.snapshot();
+  CHECK(s.byKey["static:demo"].requests == 1);
+  CHECK(s.byKey["key:42"].status429 == 2);
+  auto top = registry.topKeys(5);
+  REQUIRE(top.size() == 2);
+  CHECK(top[0].id == "key:42");
+  CHECK(top[0].name == "demo");
+  CHECK(top[1].id == "static:demo");
 }

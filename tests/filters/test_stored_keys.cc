@@ -129,7 +129,7 @@ TEST_CASE("limit JSON round trip and malformed input") {
 
 TEST_CASE("stored keys: new plans from a reload reach keys without a limit of their own") {
   config::Plan free{
-      "free", config::RateLimitSpec{config::RateLimitAlgorithm::TokenBucket, 10, 1000ms, 20}, {}};
+      "free", config::RateLimitSpec{config::RateLimitAlgorithm::TokenBucket, 10, 1000ms, 20}, true, {}};
   filters::StoredKeySet set(std::vector<config::Plan>{free});
   const std::string a = "fg_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", b = "fg_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
   const std::string own =

@@ -18,7 +18,9 @@ HttpResponse call(uint16_t port, const std::string& method, const std::string& p
                   const std::string& headers = {}, const std::string& body = {}) {
   HttpClient c;
   c.connect(port);
-  std::string raw = method + " " + path + " HTTP/1.1\r\nHost: admin.test\r\nConnection: close\r\n" + headers;
+  std::string raw = method + " " + path +
+                    " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nX-Requested-By: tests\r\n" +
+                    headers;
   if (!body.empty() || method == "POST") raw += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   c.sendRaw(raw + "\r\n" + body);
   return c.readResponse();

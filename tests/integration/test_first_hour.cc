@@ -66,7 +66,8 @@ HttpResponse send(uint16_t port, const std::string& method, const std::string& p
                   const std::string& body = {}) {
   HttpClient c;
   c.connect(port);
-  std::string raw = method + " " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n";
+  std::string raw =
+      method + " " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nX-Requested-By: tests\r\n";
   for (const auto& [name, value] : headers) raw += name + ": " + value + "\r\n";
   if (!body.empty() || method == "POST") raw += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   c.sendRaw(raw + "\r\n" + body);
@@ -320,7 +321,8 @@ TEST_CASE("register: unique_names refuses a name an active key holds (409), off 
                 "{ match: { prefix: /keys/, methods: [DELETE] }, handler: revoke_key }",
                 "{ match: { prefix: / }, cluster: backends }"};
     s.clusters = {clusterYaml("backends", {backend.port})};
-    s.topLevel = {"storage: { url: \"sqlite://" + dir.file("keys.db") + "\" }"};
+    s.topLevel = {"storage: { url: \"sqlite://" + dir.file("keys.db") + "\" }",
+                  "register: { per_ip: 100/h }"};
     return s;
   };
   auto registerAs = [](uint16_t port, const std::string& body) {

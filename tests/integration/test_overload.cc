@@ -15,7 +15,8 @@ namespace {
 HttpResponse call(uint16_t port, const std::string& method, const std::string& path) {
   HttpClient c;
   c.connect(port);
-  std::string raw = method + " " + path + " HTTP/1.1\r\nHost: admin.test\r\nConnection: close\r\n";
+  std::string raw =
+      method + " " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nX-Requested-By: tests\r\n";
   if (method == "POST") raw += "Content-Length: 0\r\n";
   c.sendRaw(raw + "\r\n");
   return c.readResponse();
@@ -244,7 +245,8 @@ TEST_CASE("overload: buffer_limit sets how much is queued for a client that does
   // the gateway answer (and queue) at least that much before it holds its input.
   const std::string body(8192, 'x');
   LocalGateway g({"idle_timeout: 30s", "buffer_limit: 48MiB"}, {}, body);
-  CHECK(json(call(g.adminPort, "GET", "/config_dump"))["config"]["listeners"][0]["buffer_limit"] == 48u << 20);
+  CHECK(json(call(g.adminPort, "GET", "/config_dump"))["config"]["listeners"][0]["buffer_limit"] ==
+        48u << 20);
   int fd = smallWindowConnect(g.gw->port);
   const int sent = pipelineWithoutReading(fd, 20000);
   uint64_t last = 0, now = answered(g.adminPort);
@@ -298,8 +300,8 @@ TEST_CASE("overload: idle keep-alive connections hold no read buffer") {
   // body was read into (measured: 19 KiB per connection); released, only the connection
   // itself remains (2.9 KiB).
   constexpr int kConnections = 1000;
-  const std::string request = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 12288\r\n\r\n" +
-                              std::string(12 * 1024, 'f');
+  const std::string request =
+      "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 12288\r\n\r\n" + std::string(12 * 1024, 'f');
   auto oneRequestThenIdle = [&](uint16_t port) {
     auto c = std::make_unique<HttpClient>();
     c->connect(port);

@@ -29,7 +29,9 @@ HttpResponse call(uint16_t port, const std::string& method, const std::string& p
                   const std::string& headers = {}) {
   HttpClient c;
   c.connect(port);
-  std::string raw = method + " " + path + " HTTP/1.1\r\nHost: admin.test\r\nConnection: close\r\n" + headers;
+  std::string raw = method + " " + path +
+                    " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nX-Requested-By: tests\r\n" +
+                    headers;
   if (method == "POST") raw += "Content-Length: 0\r\n";
   c.sendRaw(raw + "\r\n");
   return c.readResponse();

@@ -251,3 +251,170 @@ TEST_CASE("item 5: no full API key reaches the request log or the access log, wh
                  "…\"") != std::string::npos);
   CHECK(log.find("\"path\":\"/metrics/secur…\"") != std::string::npos);  // kKey: a third of 17 chars
 }
+
+TEST_CASE("item 2: registered names and configured names live apart") {
+  Backend b;
+  TempDir dir;
+  auto spec = [&](bool withVip) {
+    GatewaySpec s;
+    std::string keys = withVip ? "keys: [ { key: vip-configured-0001, name: vip } ], " : "";
+    s.filters = {"{ name: auth, " + keys + "exempt: [ { path: /register, methods: [POST] } ] }",
+                 std::string("{ name: rate_limit, rate: 1/h, burst: 1") +
+                     (withVip ? ", overrides: [ { key: vip, rate: 1000/s, burst: 1000 } ]" : "") + " }"};
+    s.routes = {"{ match: { path: /register, methods: [POST] }, handler: register }",
+                "{ match: { prefix: / }, cluster: backends }"};
+    s.clusters = {clusterYaml("backends", {b.port})};
+    s.topLevel = {"storage: { url: \"sqlite://" + dir.file("keys.db") + "\", key_poll_interval: 100ms }",
+                  "plans: { free: { rate: 1/h, burst: 1 } }"};
+    return s;
+  };
+  auto registerName = [](uint16_t port, const std::string& name) {
+    const std::string body = "{\"name\":\"" + name + "\"}";
+    return ask(port,
+               "POST /register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                   std::to_string(body.size()) + "\r\n\r\n" + body);
+  };
+  std::string earlyVip;
+  {
+    // Before the operator configured "vip", a client took the name.
+    Gateway gw(spec(false));
+    HttpResponse r = registerName(gw.port, "vip");
+    REQUIRE(r.status == 201);
+    earlyVip = json(r)["api_key"];
+  }
+  Gateway gw(spec(true));
+  HttpResponse taken = registerName(gw.port, "VIP");
+  checkErrorJson(taken, 409);
+  CHECK(json(taken)["error"] == "the name 'VIP' belongs to a key in flowguard.yaml: choose another name");
+  // The override is the configured key's; the registered "vip" keeps its plan's limit.
+  for (int i = 0; i < 5; ++i)
+    CHECK(ask(gw.port, get("/c", "X-API-Key: vip-configured-0001\r\n")).status == 200);
+  CHECK(ask(gw.port, get("/r", "X-API-Key: " + earlyVip + "\r\n")).status == 200);
+  checkErrorJson(ask(gw.port, get("/r", "X-API-Key: " + earlyVip + "\r\n")), 429);
+}
+
+TEST_CASE("item 3: plans are self-service only when they say so; /register is limited per client address") {
+  Backend b;
+  TempDir dir;
+  GatewaySpec spec;
+  spec.filters = {"{ name: auth, exempt: [ { path: /register, methods: [POST] } ] }"};
+  spec.routes = {"{ match: { path: /register, methods: [POST] }, handler: register }",
+                 "{ match: { prefix: / }, cluster: backends }"};
+  spec.clusters = {clusterYaml("backends", {b.port})};
+  spec.topLevel = {
+      "storage: { url: \"sqlite://" + dir.file("keys.db") + "\" }",
+      "plans: { free: { rate: 10/s }, team: { rate: 50/s, self_service: true }, pro: { rate: 100/s } }",
+      "register: { per_ip: 4/h }"};
+  Gateway gw(spec);
+  auto registerBody = [&](const std::string& body) {
+    return ask(gw.port,
+               "POST /register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                   std::to_string(body.size()) + "\r\n\r\n" + body);
+  };
+  HttpResponse pro = registerBody(R"({"plan": "pro"})");
+  checkErrorJson(pro, 403);
+  CHECK(json(pro)["error"].get<std::string>().starts_with("plan 'pro' is assigned by an operator"));
+  HttpResponse team = registerBody(R"({"plan": "team"})");
+  REQUIRE(team.status == 201);
+  CHECK(json(team)["plan"] == "team");
+  HttpResponse byDefault = registerBody("{}");
+  REQUIRE(byDefault.status == 201);
+  CHECK(json(byDefault)["plan"] == "free");
+  CHECK(registerBody(R"({"plan": 5})").status == 400);  // the fourth attempt, refused, still counts
+  HttpResponse flood = registerBody("{}");
+  checkErrorJson(flood, 429);
+  CHECK(json(flood)["error"].get<std::string>().starts_with(
+      "too many registrations from 127.0.0.1: 4 per 3600 s"));
+}
+
+TEST_CASE("item 4: the admin listener refuses DNS rebinding and cross-site requests") {
+  Backend b;
+  const uint16_t adminPort = freeTcpPort();
+  GatewaySpec spec = proxySpec({b.port});
+  spec.topLevel = {"admin: { address: \"127.0.0.1:" + std::to_string(adminPort) + "\" }"};
+  Gateway gw(spec);
+  const std::string self = "127.0.0.1:" + std::to_string(adminPort);
+  auto admin = [&](const std::string& method, const std::string& path, const std::string& headers) {
+    const bool body = method != "GET" && method != "OPTIONS";
+    return ask(adminPort, method + " " + path + " HTTP/1.1\r\n" + headers +
+                              (body ? "Content-Length: 2\r\n\r\n{}" : "\r\n"));
+  };
+  auto ready = [&] { return json(admin("GET", "/ready", "Host: " + self + "\r\n"))["ready"] == true; };
+
+  // Reads: its own names only. A rebinding page sends its own domain as Host.
+  checkErrorJson(admin("GET", "/all_keys", "Host: attacker.example:" + std::to_string(adminPort) + "\r\n"),
+                 421);
+  checkErrorJson(admin("GET", "/stats", "Host: 10.9.8.7\r\n"), 421);
+  CHECK(admin("GET", "/stats", "Host: " + self + "\r\n").status == 200);
+  CHECK(admin("GET", "/stats", "Host: localhost:" + std::to_string(adminPort) + "\r\n").status == 200);
+  CHECK(admin("GET", "/stats", "Host: LOCALHOST\r\n").status == 200);
+  CHECK(admin("GET", "/server", "Host: localhost\r\n").status == 200);  // the dashboard page
+
+  // Mutations: a simple (form-like) request, a foreign Origin, a preflight: all refused.
+  checkErrorJson(admin("POST", "/healthcheck/fail", "Host: " + self + "\r\nContent-Type: text/plain\r\n"),
+                 403);
+  checkErrorJson(admin("POST", "/healthcheck/fail", "Host: " + self + "\r\n"), 403);
+  CHECK(ready());
+  checkErrorJson(
+      admin("POST", "/healthcheck/fail",
+            "Host: " + self + "\r\nOrigin: http://evil.example\r\nContent-Type: application/json\r\n"),
+      403);
+  checkErrorJson(
+      admin("POST", "/healthcheck/fail", "Host: " + self + "\r\nOrigin: null\r\nX-Requested-By: x\r\n"), 403);
+  HttpResponse preflight =
+      admin("OPTIONS", "/reload",
+            "Host: " + self +
+                "\r\nOrigin: http://evil.example\r\n"
+                "Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\n");
+  checkErrorJson(preflight, 403);
+  CHECK(preflight.header("Access-Control-Allow-Origin").empty());
+  CHECK(preflight.header("Access-Control-Allow-Methods").empty());
+  CHECK(ready());
+  // The operator's own tools: JSON, or a custom header, from no origin or its own.
+  CHECK(
+      admin("POST", "/healthcheck/fail", "Host: " + self + "\r\nContent-Type: application/json\r\n").status ==
+      200);
+  CHECK_FALSE(ready());
+  CHECK(admin("POST", "/healthcheck/ok",
+              "Host: " + self + "\r\nOrigin: http://" + self + "\r\nX-Requested-By: dashboard\r\n")
+            .status == 200);
+  CHECK(ready());
+}
+
+TEST_CASE("item 3: an operator moves a registered key to a plan that is not self-service") {
+  Backend b;
+  TempDir dir;
+  const uint16_t adminPort = freeTcpPort();
+  GatewaySpec spec;
+  spec.filters = {"{ name: auth, exempt: [ { path: /register, methods: [POST] } ] }",
+                  "{ name: rate_limit, rate: 1/h, burst: 1 }"};
+  spec.routes = {"{ match: { path: /register, methods: [POST] }, handler: register }",
+                 "{ match: { prefix: / }, cluster: backends }"};
+  spec.clusters = {clusterYaml("backends", {b.port})};
+  spec.topLevel = {"storage: { url: \"sqlite://" + dir.file("keys.db") + "\", key_poll_interval: 100ms }",
+                   "plans: { free: { rate: 1/h, burst: 1 }, pro: { rate: 100/s, burst: 100 } }",
+                   "admin: { address: \"127.0.0.1:" + std::to_string(adminPort) + "\" }"};
+  Gateway gw(spec);
+  HttpResponse reg = ask(gw.port, "POST /register HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
+  REQUIRE(reg.status == 201);
+  const std::string key = json(reg)["api_key"];
+  const int64_t id = json(reg)["key_id"];
+  CHECK(ask(gw.port, get("/a", "X-API-Key: " + key + "\r\n")).status == 200);
+  CHECK(ask(gw.port, get("/a", "X-API-Key: " + key + "\r\n")).status == 429);
+
+  auto patch = [&](const std::string& path, const std::string& body) {
+    return ask(adminPort, "PATCH " + path +
+                              " HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                              "Content-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body);
+  };
+  checkErrorJson(patch("/keys/" + std::to_string(id), R"({"plan": "platinum"})"), 400);
+  checkErrorJson(patch("/keys/" + std::to_string(id), R"({"name": "x"})"), 400);
+  checkErrorJson(patch("/keys/999", R"({"plan": "pro"})"), 404);
+  HttpResponse moved = patch("/keys/" + std::to_string(id), R"({"plan": "pro"})");
+  REQUIRE(moved.status == 200);
+  CHECK(json(moved)["plan"] == "pro");
+  // Within a key poll, the key has the new plan's limit.
+  CHECK(waitUntil([&] { return ask(gw.port, get("/b", "X-API-Key: " + key + "\r\n")).status == 200; }, 5s));
+  for (int i = 0; i < 5; ++i) CHECK(ask(gw.port, get("/c", "X-API-Key: " + key + "\r\n")).status == 200);
+}

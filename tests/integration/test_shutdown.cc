@@ -31,7 +31,8 @@ long elapsedMs(Clock::time_point since) {
 HttpResponse call(uint16_t port, const std::string& method, const std::string& path) {
   HttpClient c;
   c.connect(port, 2s);
-  c.sendRaw(method + " " + path + " HTTP/1.1\r\nHost: admin.test\r\nConnection: close\r\n\r\n");
+  c.sendRaw(method + " " + path +
+            " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nX-Requested-By: tests\r\n\r\n");
   return c.readResponse(2s);
 }
 
@@ -289,7 +290,8 @@ TEST_CASE(
   // The idle connection is closed.
   CHECK_MESSAGE(idle.peerClosed(1s), "an idle keep-alive connection stayed open during the drain");
   // New connections are refused soon after the signal.
-  CHECK_MESSAGE(waitUntil([&] { return connectOnce(gw.port) == ECONNREFUSED; }, 1s), "the listener still accepts");
+  CHECK_MESSAGE(waitUntil([&] { return connectOnce(gw.port) == ECONNREFUSED; }, 1s),
+                "the listener still accepts");
   const long refusedAtMs = elapsedMs(signalAt);
   CHECK(connectOnce(gw.port) == ECONNREFUSED);
   CHECK(gw.process->running());  // still draining: the slow requests are not done

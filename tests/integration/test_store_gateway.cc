@@ -50,9 +50,11 @@ GatewaySpec storeSpec(uint16_t backendPort, const std::string& storeUrl,
                  "{ match: { prefix: /any-metrics/ }, handler: { name: key_metrics, any_key: true } }",
                  "{ match: { prefix: / }, cluster: backends }"};
   spec.clusters = {clusterYaml("backends", {backendPort}, "retries: 0")};
-  spec.topLevel = {"storage: { url: \"" + storeUrl + "\", flush_interval: 50ms, key_poll_interval: 100ms" +
-                       (storageExtra.empty() ? "" : ", " + storageExtra) + " }",
-                   "plans: { starter: { rate: 1/h, burst: 5 }, big: { rate: 1000/s, burst: 1000 } }"};
+  spec.topLevel = {
+      "storage: { url: \"" + storeUrl + "\", flush_interval: 50ms, key_poll_interval: 100ms" +
+          (storageExtra.empty() ? "" : ", " + storageExtra) + " }",
+      "plans: { starter: { rate: 1/h, burst: 5 }, big: { rate: 1000/s, burst: 1000, self_service: true } }",
+      "register: { per_ip: 1000/h }"};  // these tests register from one address
   return spec;
 }
 

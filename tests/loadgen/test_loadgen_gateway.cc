@@ -63,7 +63,7 @@ namespace {
 HttpResponse adminGet(uint16_t port, const std::string& path) {
   HttpClient c;
   c.connect(port);
-  c.sendRaw("GET " + path + " HTTP/1.1\r\nHost: admin.test\r\nConnection: close\r\n\r\n");
+  c.sendRaw("GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
   return c.readResponse();
 }
 

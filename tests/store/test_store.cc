@@ -438,6 +438,27 @@ TEST_CASE_TEMPLATE("versions grow and keysChangedSince returns exactly the later
   CHECK(all[0].key.version == latest);
 }
 
+TEST_CASE_TEMPLATE("setKeyPlan moves an active key to a plan, drops its own limits, and bumps its version", B,
+                   SqliteBackend, PostgresBackend) {
+  B backend;
+  auto store = backend.make();
+  store->open();
+  NewKey withLimits = newKey(1);
+  withLimits.limits = R"({"algorithm":"token_bucket","rate":"5/s","burst":5})";
+  StoredKey a = store->insertKey(withLimits);
+  StoredKey b = store->insertKey(newKey(2));
+  CHECK(store->setKeyPlan(a.id, "pro"));
+  auto changed = store->keysChangedSince(b.version);
+  REQUIRE(changed.size() == 1);
+  CHECK(changed[0].id == a.id);
+  CHECK(changed[0].plan == "pro");
+  CHECK(changed[0].limits.empty());  // the plan's limit applies now
+  CHECK(store->findKey(b.id)->key.plan == newKey(2).plan);
+  CHECK_FALSE(store->setKeyPlan(a.id + 1000, "pro"));  // no such key
+  CHECK(store->revokeKey(b.id, 1'800'000'000'000));
+  CHECK_FALSE(store->setKeyPlan(b.id, "pro"));  // revoked
+}
+
 TEST_CASE_TEMPLATE("two gateways on one database see each other's keys and versions", B, SqliteBackend,
                    PostgresBackend) {
   B backend;
