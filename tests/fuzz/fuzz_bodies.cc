@@ -15,6 +15,7 @@
 #include "config/config_loader.h"
 #include "config/units.h"
 #include "core/http1_parser.h"
+#include "core/ip_range.h"
 #include "filters/store_handlers.h"
 #include "filters/stored_keys.h"
 #include "loadgen/options.h"
@@ -53,7 +54,9 @@ bool isTchar(char c) {
   return alnum || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
-bool isToken(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), isTchar); }
+bool isToken(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), isTchar);
+}
 
 // What request smuggling needs: a field that hides a line break or a NUL.
 void checkFields(const core::HeaderMap& fields, size_t maxFields, std::string_view where) {
@@ -117,7 +120,8 @@ class Driver {
       if (r.event == Event::Body) {
         const std::string_view b = parser_.body();
         check(!b.empty(), "empty Body event");
-        check(b.data() >= d && b.data() + b.size() <= d + r.consumed, "body is not a view into the consumed input");
+        check(b.data() >= d && b.data() + b.size() <= d + r.consumed,
+              "body is not a view into the consumed input");
       }
       if (r.event == Event::NeedMore) check(r.consumed == n, "NeedMore with unconsumed input");
       d += r.consumed;
@@ -152,7 +156,8 @@ class Driver {
         check(!trace.messages.empty() && inMessage_, "Body outside a message");
         check(framing_ != BodyFraming::None, "Body for a message without one");
         bodyBytes_ += parser_.body().size();
-        if (framing_ == BodyFraming::ContentLength) check(bodyBytes_ <= contentLength_, "body longer than Content-Length");
+        if (framing_ == BodyFraming::ContentLength)
+          check(bodyBytes_ <= contentLength_, "body longer than Content-Length");
         check(bodyBytes_ <= limits_.maxBodyBytes, "body longer than maxBodyBytes");
         if (trace.events.back() != 'B') trace.events += 'B';
         trace.messages.back().body += parser_.body();
@@ -161,10 +166,12 @@ class Driver {
       case Event::MessageComplete:
         check(!trace.messages.empty() && inMessage_, "MessageComplete outside a message");
         check(parser_.betweenMessages() && !parser_.inBody(), "state wrong after MessageComplete");
-        if (framing_ == BodyFraming::ContentLength) check(bodyBytes_ == contentLength_, "Content-Length body cut short");
+        if (framing_ == BodyFraming::ContentLength)
+          check(bodyBytes_ == contentLength_, "Content-Length body cut short");
         if (framing_ == BodyFraming::None) check(bodyBytes_ == 0, "body-less message with a body");
         checkFields(parser_.trailers(), limits_.maxHeaders, "trailers");
-        check(framing_ == BodyFraming::Chunked || parser_.trailers().empty(), "trailers without chunked framing");
+        check(framing_ == BodyFraming::Chunked || parser_.trailers().empty(),
+              "trailers without chunked framing");
         inMessage_ = false;
         trace.events += 'M';
         trace.messages.back().complete = true;
@@ -173,7 +180,8 @@ class Driver {
       case Event::Error: {
         const int status = parser_.errorStatus();
         if (kind_ == Kind::Request) {
-          check(status >= 400 && status <= 599, "request error status not 4xx/5xx: " + std::to_string(status));
+          check(status >= 400 && status <= 599,
+                "request error status not 4xx/5xx: " + std::to_string(status));
         } else {
           check(status == 502, "response error status not 502: " + std::to_string(status));
         }
@@ -207,23 +215,26 @@ class Driver {
       checkFields(r.headers, limits_.maxHeaders, "request head");
       framing_ = r.framing;
       contentLength_ = r.contentLength;
-      if (framing_ == BodyFraming::ContentLength) check(contentLength_ <= limits_.maxBodyBytes, "Content-Length over the limit accepted");
-      head = r.method + " " + r.target + " 1." + std::to_string(r.versionMinor) + " " + framingName(r.framing) +
-             " cl=" + std::to_string(r.contentLength) + " ka=" + std::to_string(r.keepAlive) +
-             " ec=" + std::to_string(r.expectContinue) + " " + describeFields(r.headers);
+      if (framing_ == BodyFraming::ContentLength)
+        check(contentLength_ <= limits_.maxBodyBytes, "Content-Length over the limit accepted");
+      head = r.method + " " + r.target + " 1." + std::to_string(r.versionMinor) + " " +
+             framingName(r.framing) + " cl=" + std::to_string(r.contentLength) +
+             " ka=" + std::to_string(r.keepAlive) + " ec=" + std::to_string(r.expectContinue) + " " +
+             describeFields(r.headers);
     } else {
       const core::ResponseHead& r = parser_.response();
       check(r.status >= 100 && r.status <= 599, "status out of range");
       check(r.status >= 200 || r.status == 101, "an interim 1xx response reached the caller");
       check(r.versionMinor == 0 || r.versionMinor == 1, "response version not 1.0 or 1.1");
       if (requestWasHead_) check(r.framing == BodyFraming::None, "response to HEAD with a body");
-      for (char c : r.reason) check(c != '\r' && c != '\n' && c != '\0', "CR, LF or NUL in the reason phrase");
+      for (char c : r.reason)
+        check(c != '\r' && c != '\n' && c != '\0', "CR, LF or NUL in the reason phrase");
       checkFields(r.headers, limits_.maxHeaders, "response head");
       framing_ = r.framing;
       contentLength_ = r.contentLength;
       head = std::to_string(r.status) + " '" + r.reason + "' 1." + std::to_string(r.versionMinor) + " " +
-             framingName(r.framing) + " cl=" + std::to_string(r.contentLength) + " ka=" + std::to_string(r.keepAlive) +
-             " " + describeFields(r.headers);
+             framingName(r.framing) + " cl=" + std::to_string(r.contentLength) +
+             " ka=" + std::to_string(r.keepAlive) + " " + describeFields(r.headers);
     }
     inMessage_ = true;
     bodyBytes_ = 0;
@@ -282,7 +293,8 @@ void fuzzParser(Kind kind, const uint8_t* data, size_t size) {
     return;
   }
   const Trace split = runPieces(kind, limits, wasHead, finish, pieces);
-  check(split == whole, "split input parsed differently:\n  split: " + split.str() + "\n  whole: " + whole.str());
+  check(split == whole,
+        "split input parsed differently:\n  split: " + split.str() + "\n  whole: " + whole.str());
 }
 
 // ---- chunked ------------------------------------------------------------------------------
@@ -330,9 +342,13 @@ std::optional<std::string> referenceDecode(std::string_view in) {
 
 }  // namespace
 
-void fuzzRequestParser(const uint8_t* data, size_t size) { fuzzParser(Kind::Request, data, size); }
+void fuzzRequestParser(const uint8_t* data, size_t size) {
+  fuzzParser(Kind::Request, data, size);
+}
 
-void fuzzResponseParser(const uint8_t* data, size_t size) { fuzzParser(Kind::Response, data, size); }
+void fuzzResponseParser(const uint8_t* data, size_t size) {
+  fuzzParser(Kind::Response, data, size);
+}
 
 void fuzzChunkedDecoder(const uint8_t* data, size_t size) {
   const Limits limits = gatewayLimits(Kind::Request, false);
@@ -366,7 +382,8 @@ void fuzzChunkedDecoder(const uint8_t* data, size_t size) {
     d += r.consumed;
     if (r.event == Event::Error) {
       const int status = parser.errorStatus();
-      check(status == 400 || status == 413 || status == 431, "chunked error status: " + std::to_string(status));
+      check(status == 400 || status == 413 || status == 431,
+            "chunked error status: " + std::to_string(status));
       break;
     }
     if (r.event == Event::NeedMore) {
@@ -390,8 +407,10 @@ void fuzzChunkedDecoder(const uint8_t* data, size_t size) {
     const std::string_view in(input, size);
     for (size_t i = 0; i < size; ++i) pieces.push_back(in.substr(i, 1));
     const Trace bytes = runPieces(Kind::Request, limits, false, false, pieces);
-    const Trace whole = runPieces(Kind::Request, limits, false, false, {std::string_view(buffer.get(), kChunkedHead.size() + size)});
-    check(bytes == whole, "byte-at-a-time chunked body differs:\n  bytes: " + bytes.str() + "\n  whole: " + whole.str());
+    const Trace whole = runPieces(Kind::Request, limits, false, false,
+                                  {std::string_view(buffer.get(), kChunkedHead.size() + size)});
+    check(bytes == whole,
+          "byte-at-a-time chunked body differs:\n  bytes: " + bytes.str() + "\n  whole: " + whole.str());
   }
 }
 
@@ -431,7 +450,8 @@ void fuzzDuration(std::string_view text) {
   }
   check(d.count() >= 0, "negative duration");
   config::Duration again{};
-  check(config::parseDuration(std::to_string(d.count()) + "ms", again, reason) && again == d, "duration round trip");
+  check(config::parseDuration(std::to_string(d.count()) + "ms", again, reason) && again == d,
+        "duration round trip");
 }
 
 void fuzzSize(std::string_view text) {
@@ -467,7 +487,10 @@ void fuzzRate(std::string_view text) {
     return;
   }
   check(requests > 0, "rate of zero requests accepted");
-  const char* unit = period.count() == 1'000 ? "s" : period.count() == 60'000 ? "m" : period.count() == 3'600'000 ? "h" : nullptr;
+  const char* unit = period.count() == 1'000       ? "s"
+                     : period.count() == 60'000    ? "m"
+                     : period.count() == 3'600'000 ? "h"
+                                                   : nullptr;
   check(unit != nullptr, "rate period not a second, minute or hour");
   uint64_t requests2 = 0;
   config::Duration period2{};
@@ -498,11 +521,13 @@ void fuzzPercentDecode(std::string_view text, bool plusIsSpace) {
       if (plusIsSpace) std::replace(expected.begin(), expected.end(), '+', ' ');
       check(*decoded == expected, "text without escapes changed");
     }
-    check(filters::percentDecode(percentEncodeAll(*decoded), plusIsSpace) == decoded, "decode(encode(x)) != x");
+    check(filters::percentDecode(percentEncodeAll(*decoded), plusIsSpace) == decoded,
+          "decode(encode(x)) != x");
   } else {
     check(text.find('%') != std::string_view::npos, "text without '%' rejected");
   }
-  check(filters::percentDecode(percentEncodeAll(text), plusIsSpace) == std::string(text), "decode(encode(raw)) != raw");
+  check(filters::percentDecode(percentEncodeAll(text), plusIsSpace) == std::string(text),
+        "decode(encode(raw)) != raw");
 }
 
 void fuzzLimitJson(std::string_view text) {
@@ -510,7 +535,8 @@ void fuzzLimitJson(std::string_view text) {
   if (json.is_discarded()) return;
   const std::optional<config::RateLimitSpec> limit = filters::limitFromJson(json);
   if (!limit) return;
-  check(limit->requests > 0 && limit->period.count() > 0 && limit->burst > 0, "limit with a zero field accepted");
+  check(limit->requests > 0 && limit->period.count() > 0 && limit->burst > 0,
+        "limit with a zero field accepted");
   const nlohmann::json out = filters::limitToJson(*limit);
   const std::optional<config::RateLimitSpec> back = filters::limitFromJson(out);
   check(back.has_value(), "limitToJson output rejected by limitFromJson: " + clip(out.dump()));
@@ -529,26 +555,78 @@ void fuzzUrl(std::string_view text) {
   check(!url.hostHeader.empty(), "URL without a Host field value");
 }
 
+// trusted_proxies entries and X-Forwarded-For hops: what parses must print and parse back to
+// itself, and a range must contain its own base address and not the other family's.
+void fuzzIpRange(std::string_view text) {
+  std::string error;
+  if (auto range = core::IpRange::parse(text, error)) {
+    check(error.empty(), "IpRange parsed and set an error");
+    check(range->prefixBits >= 0 && range->prefixBits <= (range->base.v6 ? 128 : 32), "prefix out of range");
+    check(range->contains(range->base), "a range does not contain its own base address");
+    std::string again;
+    auto reparsed = core::IpRange::parse(range->str(), again);
+    check(reparsed.has_value() && *reparsed == *range,
+          "IpRange::str() does not parse back to the same range");
+    core::IpAddress other = range->base;
+    other.v6 = !other.v6;
+    check(!range->contains(other), "a range matched the other address family");
+  } else {
+    check(!error.empty(), "IpRange refused without saying why");
+  }
+  if (auto address = core::IpAddress::parse(text)) {
+    std::string unused;
+    auto single = core::IpRange::parse(
+        text.substr(text.front() == '[' ? 1 : 0, text.size() - (text.front() == '[' ? 2 : 0)), unused);
+    check(single.has_value() && single->contains(*address), "an address is not in its own /32 or /128");
+  }
+}
+
 }  // namespace
 
 // First byte picks the parser; the rest is its input.
 //   0 duration, 1 size, 2 address (literal), 3 address (name or literal), 4 rate, 5 integer,
-//   6 method token, 7 percent-decode, 8 percent-decode with '+', 9 limit JSON, 10 loadgen URL
+//   6 method token, 7 percent-decode, 8 percent-decode with '+', 9 limit JSON, 10 loadgen URL,
+//   11 IP address / CIDR range
 void fuzzUnits(const uint8_t* data, size_t size) {
   if (size < 1) return;
   const std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
-  switch (data[0] % 11) {
-    case 0: fuzzDuration(text); break;
-    case 1: fuzzSize(text); break;
-    case 2: fuzzSocketAddress(text, config::HostKind::Literal); break;
-    case 3: fuzzSocketAddress(text, config::HostKind::NameOrLiteral); break;
-    case 4: fuzzRate(text); break;
-    case 5: fuzzInteger(text); break;
-    case 6: check(config::isMethodToken(text) == isToken(text), "isMethodToken disagrees with RFC 9110 tchar"); break;
-    case 7: fuzzPercentDecode(text, false); break;
-    case 8: fuzzPercentDecode(text, true); break;
-    case 9: fuzzLimitJson(text); break;
-    case 10: fuzzUrl(text); break;
+  switch (data[0] % 12) {
+    case 0:
+      fuzzDuration(text);
+      break;
+    case 1:
+      fuzzSize(text);
+      break;
+    case 2:
+      fuzzSocketAddress(text, config::HostKind::Literal);
+      break;
+    case 3:
+      fuzzSocketAddress(text, config::HostKind::NameOrLiteral);
+      break;
+    case 4:
+      fuzzRate(text);
+      break;
+    case 5:
+      fuzzInteger(text);
+      break;
+    case 6:
+      check(config::isMethodToken(text) == isToken(text), "isMethodToken disagrees with RFC 9110 tchar");
+      break;
+    case 7:
+      fuzzPercentDecode(text, false);
+      break;
+    case 8:
+      fuzzPercentDecode(text, true);
+      break;
+    case 9:
+      fuzzLimitJson(text);
+      break;
+    case 10:
+      fuzzUrl(text);
+      break;
+    case 11:
+      fuzzIpRange(text);
+      break;
   }
 }
 
