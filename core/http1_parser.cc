@@ -254,14 +254,16 @@ struct Http1Parser::Impl {
         err = {400, "invalid character in request target"};
         return false;
       }
-      // RFC 9112 3.2: a request target has no fragment. Forwarded, "/status#/../admin" would
-      // mean one path here and maybe another to a backend that resolves dot segments first.
-      if (c == '#') {
-        err = {400, "fragment in request target"};
-        return false;
-      }
     }
     if (!checkVersion(rest.substr(sp2 + 1), err)) return false;
+    // RFC 9112 3.2: a request target has no fragment. Forwarded, "/status#/../admin" would
+    // mean one path here and maybe another to a backend that resolves dot segments first.
+    // (After the version check: a request line is refused for the same reason however its
+    // bytes arrive.)
+    if (target.find('#') != std::string_view::npos) {
+      err = {400, "fragment in request target"};
+      return false;
+    }
 
     sem.isConnect = method == "CONNECT";
     bool ok;

@@ -11,6 +11,11 @@ namespace flowguard::core {
 std::optional<IpAddress> IpAddress::parse(std::string_view text) {
   if (text.size() >= 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
   if (text.empty() || text.size() > 45) return std::nullopt;
+  // inet_pton reads up to a NUL: "10.0.0.1\0junk" must not pass as 10.0.0.1.
+  const bool literalChars = std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '.' || c == ':';
+  });
+  if (!literalChars) return std::nullopt;
   char buffer[46];
   text.copy(buffer, text.size());
   buffer[text.size()] = '\0';

@@ -38,6 +38,9 @@ TEST_CASE("addresses: IPv4, IPv6, bracketed, IPv4-mapped; anything else is not o
     CAPTURE(bad);
     CHECK_FALSE(IpAddress::parse(bad).has_value());
   }
+  // inet_pton would stop at the NUL and accept the address before it.
+  CHECK_FALSE(IpAddress::parse(std::string_view("10.0.0.1\0junk", 13)).has_value());
+  CHECK_FALSE(IpAddress::parse(std::string_view("2001:db8::\0\0", 12)).has_value());
 }
 
 TEST_CASE("ranges: prefixes at the edges, both families") {
