@@ -106,7 +106,8 @@ Json connectionsJson(const core::ConnectionLimit& limit) {
               {"max", limit.max()},
               {"accepted", limit.accepted()},
               {"rejected_connections", limit.rejectedTotal()},
-              {"rejected_by_reason", std::move(rejected)}};
+              {"rejected_by_reason", std::move(rejected)},
+              {"held_for_output", limit.heldForOutput()}};
 }
 
 void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
@@ -182,7 +183,9 @@ Json AdminStats::stats() const {
     out["config"] = Json{{"generation", sources_.live->generation},
                          {"loaded_at", sources_.live->loadedAt},
                          {"reloads_ok", sources_.live->reloadsOk},
-                         {"reloads_failed", sources_.live->reloadsFailed}};
+                         {"reloads_failed", sources_.live->reloadsFailed},
+                         {"reloads_ok_by_trigger", sources_.live->reloadsOkByTrigger},
+                         {"file_saves_unchanged", sources_.live->fileSavesUnchanged}};
   }
 
   filters::CountersView totals;
@@ -256,6 +259,8 @@ Json AdminStats::stats() const {
                           {"no_healthy_host", load(c.noHealthyHost)},
                           {"panic_routed", load(c.panicRouted)},
                           {"ejections", load(c.ejections)},
+                          {"connect_timeouts", load(c.connectTimeouts)},
+                          {"response_timeouts", load(c.responseTimeouts)},
                           {"hosts_healthy", healthy},
                           {"hosts_total", cluster->hosts().size()}};
   }
@@ -433,6 +438,15 @@ std::string AdminStats::prometheus() const {
   for (const auto& [name, cluster] : *sources_.clusters) {
     out += fmt::format("flowguard_cluster_ejections_total{{cluster=\"{}\"}} {}\n", label(name),
                        load(cluster->counters().ejections));
+  }
+  header(out, "flowguard_cluster_timeouts_total", "counter",
+         "Upstream timeouts, by cluster and kind (connect: connect_timeout; response: the cluster timeout).");
+  for (const auto& [name, cluster] : *sources_.clusters) {
+    for (auto [kind, n] : {std::pair{"connect", load(cluster->counters().connectTimeouts)},
+                           std::pair{"response", load(cluster->counters().responseTimeouts)}}) {
+      out += fmt::format("flowguard_cluster_timeouts_total{{cluster=\"{}\",kind=\"{}\"}} {}\n", label(name),
+                         kind, n);
+    }
   }
   auto forHosts = [&](auto write) {
     for (const auto& [name, cluster] : *sources_.clusters) {

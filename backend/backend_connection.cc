@@ -354,6 +354,8 @@ std::string Connection::statsJson() {
   return dumpJson(Json{{"connections_accepted", server_.connectionsAccepted()},
                        {"connections_open", server_.connectionsOpen()},
                        {"requests", server_.requests()},
+                       {"bytes_sent", server_.bytesSent()},
+                       {"responses", server_.responses()},
                        {"health_checks", c.healthChecks},
                        {"health_failures", c.healthFailures},
                        {"injected_failures", c.injectedFailures},
@@ -589,6 +591,7 @@ void Connection::pumpBytes() {
 }
 
 void Connection::finishResponse() {
+  server_.countResponse();
   responseStarted_ = false;  // the next request starts from a clean slate
   if (closing_) return;
   if (!keepAlive_) beginShutdown();
@@ -685,6 +688,7 @@ void Connection::onWrite(uv_write_t* uvReq, int status) {
   std::unique_ptr<WriteReq> req(static_cast<WriteReq*>(uvReq->data));
   Connection* self = req->connection;
   self->queuedBytes_ -= req->bytes;
+  if (status == 0) self->server_.countBytesSent(req->bytes);
   req.reset();
   if (self->closing_) return;  // cancelled by close(); the close callback follows
   if (status < 0) {

@@ -47,6 +47,14 @@ class BackendServer {
   uint64_t connectionsOpen() const { return connections_.size(); }
   uint64_t requests() const { return requests_; }
   void countRequest() { ++requests_; }
+  // Bytes the kernel took from every connection's writes (a write counts once it completed),
+  // so a test can see an upstream held back by a slow reader further down.
+  uint64_t bytesSent() const { return bytesSent_; }
+  void countBytesSent(uint64_t bytes) { bytesSent_ += bytes; }
+  // Responses written to the end (queued whole for the kernel), /_stats and /health ones
+  // included, so a test can wait for an answer to have left instead of sleeping.
+  uint64_t responses() const { return responses_; }
+  void countResponse() { ++responses_; }
   // Shared by all connections: one random sequence and one set of counters per process.
   FaultInjector& faults() { return faults_; }
 
@@ -64,6 +72,8 @@ class BackendServer {
   uint16_t port_ = 0;
   uint64_t connectionsAccepted_ = 0;
   uint64_t requests_ = 0;
+  uint64_t bytesSent_ = 0;
+  uint64_t responses_ = 0;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
   FaultInjector faults_;
 };

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +32,10 @@ struct LiveConfig {
   std::optional<ReloadAttempt> lastReload;
   uint64_t reloadsOk = 0;
   uint64_t reloadsFailed = 0;
+  // Applied reloads by trigger ("signal", "file", "admin"), for /stats.
+  std::map<std::string, uint64_t> reloadsOkByTrigger;
+  // Saves the file watcher read back byte for byte as the config in force: no reload.
+  uint64_t fileSavesUnchanged = 0;
 };
 
 // Top-level sections that differ between `running` and `next` but only take effect on a

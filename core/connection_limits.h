@@ -40,12 +40,17 @@ class ConnectionLimit {
     return rejected_[static_cast<size_t>(reason)].load(std::memory_order_relaxed);
   }
   uint64_t rejectedTotal() const;
+  // Times a connection stopped reading its client because the client was not reading the
+  // answers (write queue above buffer_limit): /stats shows it, so a test can wait for it.
+  void countHeldForOutput() { heldForOutput_.fetch_add(1, std::memory_order_relaxed); }
+  uint64_t heldForOutput() const { return heldForOutput_.load(std::memory_order_relaxed); }
 
  private:
   std::atomic<int64_t> max_;
   std::atomic<int64_t> active_{0};
   std::atomic<uint64_t> accepted_{0};
   std::array<std::atomic<uint64_t>, kRejectReasons> rejected_{};
+  std::atomic<uint64_t> heldForOutput_{0};
 };
 
 // What the whole process shares: the overall connection limit and the memory overload flag

@@ -227,6 +227,8 @@ void DownstreamConnection::updateReading() {
       heldForOutput_ = true;
       timerInHeadPhase_ = false;  // the client is not slow to send; it is not reading
       armTimer(settings().idleTimeout);
+      if (listener_->connectionLimit) listener_->connectionLimit->countHeldForOutput();
+      if (listener_->overload) listener_->overload->connections.countHeldForOutput();
     }
   }
   if (want && !reading_) {

@@ -282,6 +282,8 @@ void RouterFilter::onPoolFailure(upstream::UpstreamFailure failure) {
         503, fmt::format("cluster {} overflow: too many pending requests or connections", cluster_->name()));
     return;
   }
+  if (failure == upstream::UpstreamFailure::ConnectTimeout)
+    cluster_->state().counters().connectTimeouts.fetch_add(1, std::memory_order_relaxed);
   recordResult(upstream::AttemptResult::ConnectFailure);
   endAttempt();
   tried_.push_back(host_);
@@ -417,6 +419,8 @@ void RouterFilter::finishUpstream() {
 void RouterFilter::onUpstreamReset(upstream::UpstreamFailure failure) {
   connection_ = nullptr;
   if (completed_) return;
+  if (failure == upstream::UpstreamFailure::Timeout)
+    cluster_->state().counters().responseTimeouts.fetch_add(1, std::memory_order_relaxed);
   recordResult(upstream::AttemptResult::GatewayFailure);
   endAttempt();
   if (responseStarted_) {

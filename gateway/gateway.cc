@@ -419,7 +419,11 @@ void Supervisor::reloadIfFileChanged() {
   // Unreadable mid-swap (the name briefly gone): the rename's own event follows. Empty: an
   // in-place save truncated the file and has not written it yet; its write's event follows.
   // (An empty file is no config either way; SIGHUP or POST /reload would report it.)
-  if (!text || text->empty() || *text == lastFileText_) return;
+  if (!text || text->empty()) return;
+  if (*text == lastFileText_) {
+    ++live_.fileSavesUnchanged;
+    return;
+  }
   reload("file");
 }
 
@@ -457,6 +461,7 @@ config::ReloadAttempt Supervisor::reload(const std::string& trigger) {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
     if (a.ok) {
       ++live_.reloadsOk;
+      ++live_.reloadsOkByTrigger[trigger];
       fmt::print(stderr, "flowguard: reload ({}): generation {} applied in {:.1f} ms\n", trigger,
                  a.generation, a.durationMs);
       for (const auto& section : a.restartRequired) {
@@ -566,8 +571,12 @@ int Supervisor::run() {
   try {
     generation_ = makeGeneration(live_.config, nullptr);
   } catch (const upstream::HostResolutionError& e) {
-    // As nginx does with its upstreams: a host name that does not resolve stops the start.
-    fmt::print(stderr, "flowguard: {}\n", e.what());
+    // As nginx does with its upstreams: a host name that does not resolve stops the start,
+    // named at its place in the file as a reload and `flowguard validate` name it.
+    const config::ClusterConfig* cluster = live_.config->findCluster(e.cluster);
+    const config::SourceLocation at = cluster != nullptr ? cluster->location : config::SourceLocation{};
+    fmt::print(stderr, "flowguard: {}\n",
+               config::ConfigError{live_.config->sourcePath, at.line, at.column, e.what()}.str());
     return 1;
   }
   installSignals();  // first: a signal during start-up waits for the loop instead of killing us

@@ -32,6 +32,8 @@ struct ClusterCounters {
   std::atomic<uint64_t> noHealthyHost{0};        // no_healthy_hosts: reject answered 503
   std::atomic<uint64_t> panicRouted{0};          // routed to an unhealthy host in panic mode
   std::atomic<uint64_t> ejections{0};
+  std::atomic<uint64_t> connectTimeouts{0};   // connect_timeout passed before the handshake finished
+  std::atomic<uint64_t> responseTimeouts{0};  // `timeout` of silence while waiting for/reading an answer
 };
 
 class ClusterState {
