@@ -10,8 +10,9 @@ BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config libuv1-dev node-llh
 # Packages only the tests need (integration tests start a real Redis and a real PostgreSQL;
 # scripts/check-compose validates docker-compose.yml with docker-compose, no engine needed;
 # the ASan+UBSan run and the fuzz targets are built with clang and libFuzzer, whose runtime
-# libraries are only a recommendation of clang's; llvm gives the reports their symbols).
-TEST_PACKAGES=(redis-server postgresql prometheus chromium docker-compose clang libclang-rt-14-dev llvm)
+# libraries are only a recommendation of clang's; llvm gives the reports their symbols; curl and
+# Python's standard library are the independent HTTP clients of tests/integration/test_oracle).
+TEST_PACKAGES=(redis-server postgresql prometheus chromium docker-compose clang libclang-rt-14-dev llvm curl python3)
 
 # Installs whichever of the given packages are missing; skips apt-get entirely when none are.
 install_packages() {

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/raw_upstream.h"
 #include "tests/support/test_support.h"
 
 namespace flowguard::test {
@@ -39,9 +40,9 @@ inline std::vector<std::string> backendArgv(const std::string& name, uint16_t po
 struct Backend {
   // `extra`: more flags, e.g. {"--hang-rate", "1"}.
   explicit Backend(std::string backendName = "b1", const std::vector<std::string>& extra = {})
-      : name(std::move(backendName)), port(freeTcpPort()), process(backendArgv(name, port, extra)) {
-    process.waitForPort(port);
-  }
+      : name(std::move(backendName)),
+        process(
+            startOnFreePort([&](uint16_t p) { return backendArgv(name, p, extra); }, port, "listening on")) {}
   ~Backend() {
     int status = process.stop();
     INFO("backend " << name << " log tail:\n" << process.logTail());
@@ -71,10 +72,38 @@ struct Backend {
   uint64_t requests() const { return stats()["requests"].get<uint64_t>(); }
 
   std::string name;
-  uint16_t port;
-  Process process;
+  uint16_t port = 0;
+  Process process;  // after name and port, which starting it uses
   bool killed = false;
 };
+
+// A backend's /_stats read by a test that keeps count of its own probes, so what the
+// gateway caused can be told apart from them: each probe is itself one request, and its
+// snapshot includes the answers to every earlier probe but not its own. `others`: requests
+// the test sent to the backend directly some other way (setFault...), each answered.
+struct BackendProbe {
+  const Backend& backend;
+  uint64_t probes = 0;
+  uint64_t others = 0;
+
+  Json read() {
+    ++probes;
+    return backend.stats();
+  }
+  // Requests that came through the gateway (health checks and the test's own excluded).
+  uint64_t proxiedRequests(const Json& s) const {
+    return s.at("requests").get<uint64_t>() - s.at("health_checks").get<uint64_t>() - probes - others;
+  }
+  // Answers to requests that came through the gateway, as of snapshot `s` (the last read).
+  uint64_t proxiedResponses(const Json& s) const {
+    return s.at("responses").get<uint64_t>() - s.at("health_checks").get<uint64_t>() - (probes - 1) - others;
+  }
+};
+
+// The top-level line for an admin listener on 127.0.0.1:adminPort (for GatewaySpec::topLevel).
+inline std::string adminListenerLine(uint16_t adminPort) {
+  return "admin: { address: \"127.0.0.1:" + std::to_string(adminPort) + "\" }";
+}
 
 inline std::string hostList(const std::vector<uint16_t>& ports) {
   std::string out = "[";
@@ -135,15 +164,15 @@ inline std::string writeConfig(const TempDir& dir, const std::string& yaml) {
 
 // The real gateway on a free port. Every test ends with a SIGTERM that must exit 0.
 struct Gateway {
+  // The start-up line comes once every worker is listening (the port opens with the first),
+  // so a test does not race the other workers.
   explicit Gateway(const GatewaySpec& spec)
-      : port(freeTcpPort()),
-        configPath(writeConfig(dir, spec.yaml(port))),
-        process({binaryPath("flowguard"), "-c", configPath}, dir.path()) {
-    process.waitForPort(port);
-    // The start-up line comes once every worker is listening (the port opens with the
-    // first), so a test does not race the other workers.
-    process.waitForLog("flowguard: listener test on");
-  }
+      : process(startOnFreePort(
+            [&](uint16_t p) {
+              configPath = writeConfig(dir, spec.yaml(p));
+              return std::vector<std::string>{binaryPath("flowguard"), "-c", configPath};
+            },
+            port, "flowguard: listener test on", dir.path())) {}
   ~Gateway() {
     int status = process.stop();
     INFO("gateway log tail:\n" << process.logTail());
@@ -154,9 +183,9 @@ struct Gateway {
   Gateway& operator=(const Gateway&) = delete;
 
   TempDir dir;
-  uint16_t port;
+  uint16_t port = 0;
   std::string configPath;
-  Process process;
+  Process process;  // declared last: started once the members above exist
 };
 
 // `flowguard` run to completion with `args` (validate, --version...), stdout and stderr apart.
@@ -208,6 +237,33 @@ inline std::vector<HttpResponse> concurrentGets(uint16_t port, int clients, std:
   return responses;
 }
 
+// GET `path` on the gateway's admin listener (see adminListenerLine), as JSON.
+inline Json adminJson(uint16_t adminPort, std::string_view path) {
+  HttpResponse r = httpGet(adminPort, path);
+  if (r.status != 200) {
+    std::string what = "admin ";
+    what.append(path).append(" answered ").append(std::to_string(r.status)).append(": ");
+    what.append(r.body.substr(0, 300));
+    throw std::runtime_error(what);
+  }
+  return json(r);
+}
+
+// One host of one cluster as the admin /clusters shows it; throws when it is not there.
+inline Json adminClusterHost(uint16_t adminPort, const std::string& cluster, uint16_t hostPort) {
+  const std::string address = "127.0.0.1:" + std::to_string(hostPort);
+  const Json all = adminJson(adminPort, "/clusters");
+  for (const Json& c : all.at("clusters")) {
+    if (c.at("name") != cluster) continue;
+    for (const Json& h : c.at("hosts")) {
+      if (h.at("address") == address) return h;
+    }
+  }
+  std::string what = "no host " + address;
+  what.append(" in cluster ").append(cluster).append(" on /clusters: ").append(all.dump().substr(0, 600));
+  throw std::runtime_error(what);
+}
+
 // A gateway error body: {"error": "...", "status": N, "request_id": "..."}.
 inline void checkErrorJson(const HttpResponse& r, int status) {
   CHECK(r.status == status);
@@ -250,92 +306,5 @@ inline bool isPattern(std::string_view body, uint64_t offset = 0) {
   }
   return true;
 }
-
-// A scripted upstream on a free port: for every request head it reads (a body must not
-// contain a blank line) it writes `response` verbatim, then keeps the connection open or,
-// with closeAfterResponse, closes it. Counts the heads, and keeps every byte received.
-class RawUpstream {
- public:
-  explicit RawUpstream(std::string response, bool closeAfterResponse = false)
-      : response_(std::move(response)), closeAfterResponse_(closeAfterResponse) {
-    listenFd_ = listenOnLoopback(16, port);
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~RawUpstream() {
-    stop_ = true;
-    thread_.join();
-    ::close(listenFd_);
-  }
-  RawUpstream(const RawUpstream&) = delete;
-  RawUpstream& operator=(const RawUpstream&) = delete;
-
-  uint16_t port = 0;
-  std::atomic<int> heads{0};
-  // Everything received so far, over all connections, in arrival order.
-  std::string received() const {
-    std::lock_guard<std::mutex> lock(receivedMutex_);
-    return received_;
-  }
-
- private:
-  void serve() {
-    std::vector<int> clients;
-    std::vector<std::string> buffers;
-    while (!stop_) {
-      std::vector<pollfd> fds{{listenFd_, POLLIN, 0}};
-      for (int fd : clients) fds.push_back({fd, POLLIN, 0});
-      if (::poll(fds.data(), fds.size(), 20) <= 0) continue;
-      if (fds[0].revents & POLLIN) {
-        int fd = ::accept4(listenFd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (fd >= 0) {
-          clients.push_back(fd);
-          buffers.emplace_back();
-        }
-      }
-      for (size_t i = 1; i < fds.size(); ++i) {
-        if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        size_t k = i - 1;
-        char buf[16384];
-        ssize_t n = ::recv(clients[k], buf, sizeof(buf), 0);
-        if (n <= 0) {
-          ::close(clients[k]);
-          clients[k] = -1;
-          continue;
-        }
-        buffers[k].append(buf, static_cast<size_t>(n));
-        {
-          std::lock_guard<std::mutex> lock(receivedMutex_);
-          received_.append(buf, static_cast<size_t>(n));
-        }
-        size_t end;
-        while ((end = buffers[k].find("\r\n\r\n")) != std::string::npos) {
-          buffers[k].erase(0, end + 4);
-          ++heads;
-          ::send(clients[k], response_.data(), response_.size(), MSG_NOSIGNAL);
-          if (closeAfterResponse_) {
-            ::close(clients[k]);
-            clients[k] = -1;
-            break;
-          }
-        }
-      }
-      for (size_t k = clients.size(); k-- > 0;) {
-        if (clients[k] < 0) {
-          clients.erase(clients.begin() + static_cast<long>(k));
-          buffers.erase(buffers.begin() + static_cast<long>(k));
-        }
-      }
-    }
-    for (int fd : clients) ::close(fd);
-  }
-
-  std::string response_;
-  bool closeAfterResponse_;
-  int listenFd_ = -1;
-  std::atomic<bool> stop_{false};
-  mutable std::mutex receivedMutex_;
-  std::string received_;
-  std::thread thread_;
-};
 
 }  // namespace flowguard::test

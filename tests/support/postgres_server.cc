@@ -40,8 +40,14 @@ std::string postgresBinDir() {
 std::vector<std::string> PostgresServer::command(std::vector<std::string> argv) const {
   std::vector<std::string> out;
   if (::geteuid() == 0) {
-    out = {"/usr/bin/setpriv", std::string("--reuid=") + kServiceUser, std::string("--regid=") + kServiceUser,
-           "--clear-groups", "--"};
+    // Changing the user clears the parent-death signal Process sets, so set it again here.
+    out = {"/usr/bin/setpriv",
+           std::string("--reuid=") + kServiceUser,
+           std::string("--regid=") + kServiceUser,
+           "--clear-groups",
+           "--pdeathsig",
+           "KILL",
+           "--"};
   }
   // The caller's working directory may be unreadable for the postgres user.
   std::vector<std::string> chdir = {"/usr/bin/env", "-C", dir_.path()};

@@ -7,13 +7,14 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -21,6 +22,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "core/http1_parser.h"
 #include "core/http_message.h"
@@ -119,6 +122,24 @@ int listenOnLoopback(int backlog, uint16_t& port) {
   return fd;
 }
 
+ClosedPort::ClosedPort() {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) fail(errnoText("socket"));
+  sockaddr_in addr = loopback(0);
+  socklen_t len = sizeof(addr);
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    std::string error = errnoText("bind on 127.0.0.1");
+    ::close(fd_);
+    fail(error);
+  }
+  port_ = ntohs(addr.sin_port);
+}
+
+ClosedPort::~ClosedPort() {
+  ::close(fd_);
+}
+
 namespace {
 
 // The lowest port the kernel hands out as a source port for outgoing connections.
@@ -129,23 +150,23 @@ uint16_t ephemeralPortFloor() {
   return static_cast<uint16_t>(low);
 }
 
-// Claims `port` for this test process until it exits: an flock on a file named after the port,
-// which every test process (in any build tree) checks before taking it.
+// Claims `port` for this test process until it exits: a unix socket bound to an abstract name
+// derived from the port, which every test process (in any build tree) tries to bind before
+// taking the port. An abstract name belongs to the socket, not the file system: it vanishes
+// when the process exits, however it exits, so a crashed test leaves nothing behind.
 bool claimPortForThisProcess(uint16_t port) {
-  static const std::string dir = [] {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string path = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/flowguard-test-ports-" +
-                       std::to_string(::getuid());
-    std::filesystem::create_directories(path);
-    return path;
-  }();
-  int fd = ::open((dir + "/" + std::to_string(port)).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string name = "flowguard-test-port-" + std::to_string(port);
+  std::memcpy(addr.sun_path + 1, name.data(), name.size());  // sun_path[0] == '\0': abstract
+  auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     ::close(fd);
     return false;
   }
-  return true;  // the fd stays open (and the lock held) for the life of the process
+  return true;  // the socket stays open (and the name claimed) for the life of the process
 }
 
 bool bindable(uint16_t port) {
@@ -165,7 +186,9 @@ bool bindable(uint16_t port) {
 // source ports of outgoing connections, and two test processes running in parallel can be handed
 // the same port between its close and the child's bind. Both happened in CI ("address already in
 // use" in a backend while another process answered on its port). So ports come from below the
-// ephemeral range, and each is claimed with a lock that parallel test processes respect.
+// ephemeral range, and each is claimed with a lock that parallel test processes respect. A
+// process that is not a test can still take a port between the check and the child's bind:
+// the fixtures that start servers retry with another port when the child cannot bind.
 uint16_t freeTcpPort() {
   constexpr uint16_t kLowest = 10000;
   const uint16_t ceiling = std::max<uint16_t>(ephemeralPortFloor(), kLowest + 1000);
@@ -192,7 +215,10 @@ std::string binaryPath(std::string_view name) {
 
 TempDir::TempDir() {
   const char* tmp = std::getenv("TMPDIR");
-  std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/flowguard-test-XXXXXX";
+  // The test process's pid is in the name, so the suite's last test (tests/check_leftovers)
+  // can tell a directory left behind by a test that died from one a running test still uses.
+  std::string pattern =
+      fmt::format("{}/flowguard-test-{}-XXXXXX", tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", ::getpid());
   if (::mkdtemp(pattern.data()) == nullptr) fail(errnoText("mkdtemp " + pattern));
   path_ = pattern;
 }
@@ -231,8 +257,35 @@ std::string readFile(const std::string& path) {
 
 // ---- Process --------------------------------------------------------------------------
 
+namespace {
+
+// util-linux's setpriv, which every Debian system has (util-linux is essential).
+constexpr const char* kSetpriv = "/usr/bin/setpriv";
+
+// The environment for a child: ours, plus FLOWGUARD_SPAWNED_BY=<our pid>. With it, the suite's
+// last test (tests/check_leftovers) finds every process a test started (their children inherit
+// it) and tells the ones whose test is gone, which leaked, from those of a test still running.
+std::vector<std::string> childEnvironment() {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::string_view(*e).starts_with("FLOWGUARD_SPAWNED_BY=")) continue;
+    env.emplace_back(*e);
+  }
+  env.push_back(fmt::format("FLOWGUARD_SPAWNED_BY={}", ::getpid()));
+  return env;
+}
+
+}  // namespace
+
+// Why a process group and a parent-death signal: a test that fails, throws or is killed by
+// ctest's timeout must not leave servers running. The group lets stop() reach the children a
+// process starts itself (Chromium's renderers, PostgreSQL's backends); the parent-death signal
+// (set by setpriv just before it executes the program) kills the child when this process dies
+// without running any destructor. The signal is tied to the thread that starts the child, so
+// start processes from the test's main thread (or one that outlives them).
 Process::Process(std::vector<std::string> argv, std::string logDir) : argv_(std::move(argv)) {
   if (argv_.empty()) fail("Process: empty argv");
+  if (::access(argv_[0].c_str(), X_OK) != 0) fail(errnoText("cannot start " + argv_[0]));
   if (logDir.empty()) {
     ownLogDir_ = std::make_unique<TempDir>();
     logDir = ownLogDir_->path();
@@ -246,17 +299,37 @@ Process::Process(std::vector<std::string> argv, std::string logDir) : argv_(std:
   posix_spawn_file_actions_addopen(&actions, 1, logPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attributes, 0);  // a group of its own, led by the child
 
+  std::vector<std::string> command;
+  if (::access(kSetpriv, X_OK) == 0) command = {kSetpriv, "--pdeathsig", "KILL", "--"};
+  command.insert(command.end(), argv_.begin(), argv_.end());
   std::vector<char*> args;
-  for (std::string& a : argv_) args.push_back(a.data());
+  for (std::string& a : command) args.push_back(a.data());
   args.push_back(nullptr);
-  int rc = ::posix_spawn(&pid_, argv_[0].c_str(), &actions, nullptr, args.data(), environ);
+  std::vector<std::string> environment = childEnvironment();
+  std::vector<char*> envp;
+  for (std::string& e : environment) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  int rc = ::posix_spawn(&pid_, command[0].c_str(), &actions, &attributes, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
   if (rc != 0) {
     pid_ = -1;
     fail("cannot start " + argv_[0] + ": " + std::strerror(rc));
   }
 }
+
+Process::Process(Process&& other) noexcept
+    : ownLogDir_(std::move(other.ownLogDir_)),
+      logPath_(std::move(other.logPath_)),
+      argv_(std::move(other.argv_)),
+      pid_(std::exchange(other.pid_, -1)),
+      exitStatus_(std::exchange(other.exitStatus_, std::nullopt)),
+      groupKilled_(other.groupKilled_) {}
 
 Process::~Process() {
   try {
@@ -316,12 +389,17 @@ void Process::signal(int sig) {
 int Process::stop(Millis killAfter) {
   if (pid_ < 0) return -1;
   if (running()) {
-    ::kill(pid_, SIGTERM);
+    ::kill(-pid_, SIGTERM);  // the whole group: a browser's or a database's children too
     if (!waitExit(killAfter)) {
-      ::kill(pid_, SIGKILL);
+      ::kill(-pid_, SIGKILL);
       reap(true);
     }
   }
+  // Whatever the leader left behind in its group goes with it. The group id cannot be handed
+  // to a new process while a member is alive, and with no member left this finds nothing
+  // (done once: long after, the number could name a new group).
+  if (!groupKilled_) ::kill(-pid_, SIGKILL);
+  groupKilled_ = true;
   return *exitStatus_;
 }
 
@@ -540,6 +618,32 @@ size_t rssBytes(pid_t pid) {
 
 size_t peakRssBytes(pid_t pid) {
   return procStatusKb(pid, "VmHWM") * 1024;
+}
+
+std::set<uint16_t> listeningPorts(pid_t pid) {
+  // The process's sockets, by inode: its fds link to "socket:[INODE]".
+  std::set<std::string> inodes;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(fmt::format("/proc/{}/fd", pid), error)) {
+    const std::string target = std::filesystem::read_symlink(entry.path(), error).string();
+    if (target.starts_with("socket:[")) inodes.insert(target.substr(8, target.size() - 9));
+  }
+  // Lines: "sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...",
+  // with local_address as HEXADDR:HEXPORT and st 0A for LISTEN.
+  std::set<uint16_t> ports;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::istringstream in(readFile(table));
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+      fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode;
+      if (state != "0A" || !inodes.contains(inode)) continue;
+      ports.insert(static_cast<uint16_t>(std::stoul(local.substr(local.rfind(':') + 1), nullptr, 16)));
+    }
+  }
+  return ports;
 }
 
 }  // namespace flowguard::test

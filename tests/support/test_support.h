@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -33,6 +34,23 @@ using Millis = std::chrono::milliseconds;
 // ephemeral range (so no outgoing connection takes it) and claimed with a lock file that
 // parallel test processes respect. The caller binds it (or starts a child that does).
 uint16_t freeTcpPort();
+
+// A port on 127.0.0.1 where connections are refused for as long as this object lives: a socket
+// holds it bound (without SO_REUSEADDR, so nothing else can bind it) and never listens. For
+// tests about an upstream or a Redis that is not there: a port merely left closed could be
+// taken by anyone meanwhile.
+class ClosedPort {
+ public:
+  ClosedPort();
+  ~ClosedPort();
+  ClosedPort(const ClosedPort&) = delete;
+  ClosedPort& operator=(const ClosedPort&) = delete;
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
 
 // A listening socket on 127.0.0.1 at a port the kernel picks (SO_REUSEADDR, close-on-exec),
 // for servers a test writes itself. Returns the fd and sets `port`; throws when it cannot.
@@ -91,7 +109,8 @@ void sendAll(int fd, std::string_view data);
 void writeFile(const std::string& path, std::string_view content);
 std::string readFile(const std::string& path);  // "" when missing
 
-// A child process with stdout and stderr in one log file. Destruction stops it.
+// A child process with stdout and stderr in one log file, in a process group of its own, and
+// killed by the kernel if this process dies first. Destruction stops it (and its group).
 class Process {
  public:
   // argv[0] must be a path (no PATH search). logDir empty: a private temp dir.
@@ -99,6 +118,8 @@ class Process {
   ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
+  // The moved-from object no longer owns the child (its destructor does nothing).
+  Process(Process&& other) noexcept;
 
   pid_t pid() const { return pid_; }
   const std::string& logPath() const { return logPath_; }
@@ -118,7 +139,8 @@ class Process {
   std::optional<int> exitStatus() const { return exitStatus_; }
   // Waits up to timeout for the child to exit by itself; returns its status if it did.
   std::optional<int> waitExit(Millis timeout);
-  // SIGTERM, then SIGKILL after killAfter; returns the exit status. Idempotent.
+  // SIGTERM to the child's process group, then SIGKILL after killAfter; whatever is left in
+  // the group once the child has exited is killed too. Returns the exit status. Idempotent.
   int stop(Millis killAfter = 5s);
   // Sends a signal without waiting.
   void signal(int sig);
@@ -131,6 +153,7 @@ class Process {
   std::vector<std::string> argv_;
   pid_t pid_ = -1;
   std::optional<int> exitStatus_;
+  bool groupKilled_ = false;
 };
 
 struct HttpResponse {
@@ -188,10 +211,35 @@ HttpResponse httpGet(uint16_t port, std::string_view path,
                      const std::vector<std::pair<std::string, std::string>>& headers = {},
                      Millis timeout = 10s);
 
+// Starts argvFor(port) on a port from freeTcpPort() and waits until the child logs
+// `listeningLine` (a connect alone could reach a stranger on the port). When a process outside
+// the suite took the port first and the child says "address already in use", tries again on
+// another port (three attempts). Sets `port` to the port in use.
+template <typename ArgvFor>
+Process startOnFreePort(ArgvFor argvFor, uint16_t& port, std::string_view listeningLine,
+                        const std::string& logDir = {}) {
+  for (int attempt = 1;; ++attempt) {
+    port = freeTcpPort();
+    Process process(argvFor(port), logDir);
+    try {
+      process.waitForPort(port);
+      process.waitForLog(listeningLine);
+      return process;
+    } catch (const std::exception&) {
+      if (attempt == 3 || process.logText().find("address already in use") == std::string::npos) throw;
+    }
+  }
+}
+
 // Resident set size and its peak (VmRSS, VmHWM from /proc/PID/status) in bytes; 0 when
 // the process is gone.
 size_t rssBytes(pid_t pid);
 size_t peakRssBytes(pid_t pid);
+
+// The TCP ports (IPv4 and IPv6) the process has listening sockets on: the LISTEN entries of
+// /proc/net/tcp{,6} whose socket is one of the process's fds. Tells what the process itself
+// listens on, where a connect could reach whoever took a port since.
+std::set<uint16_t> listeningPorts(pid_t pid);
 
 void sleepFor(Millis duration);
 
