@@ -2,6 +2,8 @@
 // per-key overrides, revocation, and the limit JSON both ways.
 #include <doctest/doctest.h>
 
+#include <string>
+
 #include "config/config_loader.h"
 #include "filters/stored_keys.h"
 
@@ -24,6 +26,27 @@ store::StoredKey storedKey(int64_t id, const std::string& key, const std::string
 }
 
 }  // namespace
+
+// Known-answer vectors for the digest keys are stored and looked up by. The expected values
+// come from outside FlowGuard (FIPS 180-2 / NIST CSHA examples, confirmed with coreutils:
+// `printf abc | sha256sum`), so an identity, truncated or otherwise wrong "digest" fails here
+// even though every lookup in the product would still agree with itself.
+TEST_CASE("digestKey is SHA-256: known-answer vectors") {
+  auto hex = [](const filters::KeyDigest& d) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : d) {
+      out += digits[c >> 4];
+      out += digits[c & 0xf];
+    }
+    return out;
+  };
+  CHECK(hex(filters::digestKey("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(hex(filters::digestKey("")) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  // Two blocks (56 bytes: the padding spills into a second block).
+  CHECK(hex(filters::digestKey("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")) ==
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
 
 TEST_CASE("stored keys: issued, limited by plan or override, revoked") {
   auto loaded = config::loadConfigText(R"(listeners:

@@ -32,6 +32,7 @@
 #include "core/http1_parser.h"
 #include "core/http_message.h"
 #include "tests/integration/gateway_fixture.h"
+#include "tests/test_skip.h"
 
 namespace flowguard::test {
 namespace {
@@ -410,6 +411,7 @@ struct Recorded {
 };
 
 constexpr std::string_view kCannedPrefix = "/__corpus_response/";
+constexpr std::string_view kFencePrefix = "/__corpus_fence/";
 
 // A raw TCP backend on a free port. Requests are split with FlowGuard's parser and recorded
 // whole (a message counts only once complete); each is answered 200 "ok". A request for
@@ -456,6 +458,20 @@ class RecordingUpstream {
     return lastCanned_;
   }
   uint64_t accepts() const { return accepts_; }
+
+  // The gateway in front of this upstream, for fence().
+  void setGatewayPort(uint16_t gatewayPort) { gatewayPort_ = gatewayPort; }
+  // Instead of a pause before checking that nothing (more) reached the backend: a request
+  // through the gateway that is answered here unrecorded. Its answer coming back is the
+  // event: the gateway's one worker wrote whatever it forwarded before the fence first, and
+  // serve() reads every readable connection in each round, so all of it is recorded by now.
+  void fence() {
+    if (gatewayPort_ == 0) throw std::runtime_error("RecordingUpstream::fence: no gateway port set");
+    const std::string path = std::string(kFencePrefix) + std::to_string(++fences_);
+    HttpResponse r = httpGet(gatewayPort_, path, {}, 5s);
+    if (r.status != 200 || r.body != "ok")
+      throw std::runtime_error("fence " + path + " answered " + std::to_string(r.status) + ": " + r.body);
+  }
 
   uint16_t port = 0;
 
@@ -516,7 +532,7 @@ class RecordingUpstream {
       sendAll(c.fd, canned.bytes);
       return !canned.closeAfter;
     }
-    records_.push_back(c.cur);
+    if (!c.cur.target.starts_with(kFencePrefix)) records_.push_back(c.cur);
     lock.unlock();
     sendAll(c.fd, c.cur.method == "HEAD" ? "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"
                                          : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
@@ -567,6 +583,8 @@ class RecordingUpstream {
   int listenFd_ = -1;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> accepts_{0};
+  uint16_t gatewayPort_ = 0;
+  uint64_t fences_ = 0;
   std::mutex mutex_;
   std::vector<Canned> canned_;
   std::vector<Recorded> records_;
@@ -716,6 +734,7 @@ std::string readOk(HttpClient& client, const Expected& e) {
 }
 
 std::string checkRecords(RecordingUpstream& up, const std::vector<Expected>& expected, size_t count) {
+  up.fence();  // anything the gateway forwarded has arrived
   std::vector<Recorded> got = up.records();
   if (got.size() != count) {
     std::string what;
@@ -786,8 +805,7 @@ std::string replayRequest(const LlhttpCase& c, uint16_t gwPort, RecordingUpstrea
       // The bytes after the message must not reach the backend as a request.
       if (c.outcome == Outcome::AfterClose && !client.peerClosed(3s))
         return "connection not closed after Connection: close";
-      if (c.outcome == Outcome::Upgrade) sleepFor(100ms);
-      break;
+      break;  // checkRecords' fence waits for anything the gateway forwarded
     case Outcome::Error:
     case Outcome::H2Preface:
       if (std::string d = checkRejected(client); !d.empty()) {
@@ -917,7 +935,7 @@ std::string replayDesync(const DesyncCase& c, uint16_t gwPort, RecordingUpstream
     if (errorText(r).find("missing Host") != std::string::npos) return "rejected only for the missing Host";
     if (lower(r.header("Connection")) != "close") return "rejection without Connection: close";
     if (!client.peerClosed(3s)) return "connection left open after the rejection";
-    sleepFor(20ms);
+    up.fence();  // anything the gateway forwarded has arrived
     std::vector<Recorded> got = up.records();
     if (!got.empty())
       return "rejected, yet " + std::to_string(got.size()) + " request(s) reached the backend";
@@ -1007,7 +1025,8 @@ void judge(const std::string& name, const std::string& failure, const Listed& li
 TEST_CASE("public HTTP/1.1 corpora replayed against the gateway") {
   std::string dir = corporaDir();
   if (dir.empty()) {
-    MESSAGE(
+    // Reported as skipped (exit 77), never as passed; scripts/test fails CI on it.
+    skipTest(
         "HTTP/1.1 corpora not found (set FLOWGUARD_CORPORA_DIR, or place them at "
         "$FLOWGUARD_SOURCE_DIR/../shared/corpora): conformance replay skipped");
     return;
@@ -1035,6 +1054,7 @@ TEST_CASE("public HTTP/1.1 corpora replayed against the gateway") {
 
   GatewaySpec spec = proxySpec({up.port}, "retries: 0");
   Gateway gw(spec);
+  up.setGatewayPort(gw.port);
 
   std::set<std::string> allNames;
   Tally reqTally, respTally, desyncTally;

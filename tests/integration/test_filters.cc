@@ -1,6 +1,8 @@
 // The auth, rate_limit and metrics filters in front of the router, through the real
 // gateway and a real backend.
 #include <atomic>
+#include <mutex>
+#include <string>
 #include <thread>
 
 #include "tests/integration/gateway_fixture.h"
@@ -117,11 +119,21 @@ TEST_CASE("rate_limit: overrides, fixed windows, client-IP limits and shadow mod
     CHECK(ok == 2);
   }
   SUBCASE("shadow mode counts but never rejects") {
-    Gateway gw(chain({b.port}, {kAuth, "{ name: rate_limit, rate: 1/m, burst: 1, shadow: true }"}));
+    uint16_t adminPort = freeTcpPort();
+    GatewaySpec spec = chain({b.port}, {kAuth, "{ name: rate_limit, rate: 1/m, burst: 1, shadow: true }"});
+    spec.topLevel = {adminListenerLine(adminPort)};
+    Gateway gw(spec);
     for (int i = 0; i < 4; ++i) {
       HttpResponse r = httpGet(gw.port, "/x", {{"X-API-Key", "secret-key-one"}});
       CHECK(r.status == 200);
     }
+    // The burst of one allowed the first; the other three would have been limited, and are
+    // counted as such (the decision is made before the request is forwarded).
+    Json limits = adminJson(adminPort, "/stats").at("rate_limit").at("test");
+    CAPTURE(limits.dump());
+    CHECK(limits.at("allowed") == 1);
+    CHECK(limits.at("shadow_limited") == 3);
+    CHECK(limits.at("limited") == 0);
   }
 }
 
@@ -133,17 +145,25 @@ TEST_CASE("rate_limit local store is exact across workers") {
   constexpr int kThreads = 8;
   constexpr int kEach = 20;
   std::atomic<int> ok{0}, limited{0};
+  std::mutex failureMutex;
+  std::string failure;  // the first request that threw (a thread must not end by throwing)
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
-      for (int i = 0; i < kEach; ++i) {
-        // A new connection each time, so the kernel spreads them over both workers.
-        int status = httpGet(gw.port, "/x", {{"X-API-Key", "secret-key-one"}}).status;
-        (status == 200 ? ok : limited)++;
+      try {
+        for (int i = 0; i < kEach; ++i) {
+          // A new connection each time, so the kernel spreads them over both workers.
+          int status = httpGet(gw.port, "/x", {{"X-API-Key", "secret-key-one"}}).status;
+          (status == 200 ? ok : limited)++;
+        }
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(failureMutex);
+        if (failure.empty()) failure = e.what();
       }
     });
   }
   for (auto& t : threads) t.join();
+  REQUIRE_MESSAGE(failure.empty(), "a client thread failed: " << failure);
   CHECK(ok == 50);
   CHECK(limited == kThreads * kEach - 50);
 }
@@ -152,13 +172,28 @@ TEST_CASE("metrics: the access log has one JSON line per request with the key pr
   Backend b;
   TempDir logs;
   std::string logPath = logs.file("access.log");
-  Gateway gw(chain({b.port}, {kAuth, "{ name: metrics, access_log: { path: " + logPath + " } }"}));
+  uint16_t adminPort = freeTcpPort();
+  GatewaySpec spec = chain({b.port}, {kAuth, "{ name: metrics, access_log: { path: " + logPath + " } }"});
+  spec.topLevel = {adminListenerLine(adminPort)};
+  Gateway gw(spec);
   CHECK(httpGet(gw.port, "/x", {{"X-API-Key", "secret-key-one"}}).status == 200);
   CHECK(httpGet(gw.port, "/y").status == 401);
+  // The listener's counters on /stats. A request is counted when it ends, which may be a
+  // moment after the client has its answer: wait for both.
+  Json counters;
+  REQUIRE(waitUntil(
+      [&] {
+        return (counters = adminJson(adminPort, "/stats").at("listeners").at("test")).at("requests") == 2;
+      },
+      10s));
+  CAPTURE(counters.dump());
+  CHECK(counters.at("2xx") == 1);
+  CHECK(counters.at("3xx") == 0);
+  CHECK(counters.at("4xx") == 1);
+  CHECK(counters.at("429") == 0);
+  CHECK(counters.at("5xx") == 0);
+  CHECK(counters.at("local_replies") == 1);
   REQUIRE(gw.process.stop() == 0);  // flushes the buffered lines
-  // The counters, reported at exit until the admin listener serves them.
-  CHECK(gw.process.logText().find("flowguard: metrics test: requests=2 2xx=1 3xx=0 4xx=1 429=0 5xx=0 "
-                                  "local_replies=1 ") != std::string::npos);
   std::string text = readFile(logPath);
   CHECK(text.find("secret-key-one") == std::string::npos);  // never the whole key
   std::vector<Json> lines;

@@ -178,17 +178,22 @@ TEST_CASE("a client that leaves before the answer does not cost an upstream conn
   Backend b;
   Gateway gw(proxySpec({b.port}));
   REQUIRE(httpGet(gw.port, "/warm").status == 200);  // one pooled upstream connection
+  BackendProbe probe{b};
   {
     HttpClient c;
     c.connect(gw.port);
-    c.sendRaw(get("/delay/300"));
-    sleepFor(Millis(100));  // the request is at the backend; now the client hangs up
+    c.sendRaw(get("/delay/1000"));
+    // The backend counts a request at its head: once it has this one, the client hangs up
+    // (well within the second the answer takes).
+    REQUIRE(waitUntil([&] { return probe.proxiedRequests(probe.read()) == 2; }, 10s));
   }
-  // The gateway reads the late answer, drops it, and keeps the connection: the next
-  // request (sent after the late answer arrived) reuses it.
-  sleepFor(Millis(500));
+  // The gateway reads the late answer, drops it, and keeps the connection. The next request
+  // goes out once the backend has written that answer: it is then in the gateway's socket,
+  // and the gateway reads it before a request on a connection opened after it arrived.
+  REQUIRE(waitUntil([&] { return probe.proxiedResponses(probe.read()) == 2; }, 10s));
   REQUIRE(httpGet(gw.port, "/after").status == 200);
-  uint64_t upstreamConnections = b.connectionsAccepted() - 2;  // startup probe + this probe
+  // Accepted: the startup probe, the gateway's connections, the probes and this one.
+  uint64_t upstreamConnections = b.connectionsAccepted() - 2 - probe.probes;
   CHECK(upstreamConnections == 1);
 }
 
@@ -569,7 +574,13 @@ TEST_CASE("an upstream that closes without answering: 502, retried only when saf
 
 TEST_CASE("an upstream closing mid-response closes the client connection") {
   RawUpstream up("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789", /*closeAfterResponse=*/true);
-  Gateway gw(proxySpec({up.port}));
+  uint16_t adminPort = freeTcpPort();
+  // Retries on a reset are allowed (and the GET is idempotent), so only the bytes already
+  // sent to the client keep the gateway from trying again.
+  GatewaySpec spec = proxySpec({up.port}, "retries: 2, retry_on: [connect-failure, reset]");
+  spec.topLevel = {adminListenerLine(adminPort)};
+  Gateway gw(spec);
+  auto retries = [&] { return adminJson(adminPort, "/stats").at("clusters").at("backends").at("retries"); };
   HttpClient c;
   c.connect(gw.port);
   c.sendRaw(get("/truncated"));
@@ -577,11 +588,17 @@ TEST_CASE("an upstream closing mid-response closes the client connection") {
   // The client must learn that the body is incomplete: a close, not a hang.
   CHECK_THROWS_WITH(c.readResponse(5s), doctest::Contains("closed"));
   CHECK(Clock::now() - start < 4s);
+  // Response bytes had reached the client: not retried. The gateway decides on a retry
+  // before it closes the client, so the counter is final now; the upstream saw one head.
+  CHECK(retries() == 0);
+  CHECK(up.heads == 1);
   // The gateway itself is fine.
   HttpClient other;
   other.connect(gw.port);
   other.sendRaw(get("/again"));
   CHECK_THROWS_WITH(other.readResponse(5s), doctest::Contains("closed"));
+  CHECK(retries() == 0);
+  CHECK(up.heads == 2);
 }
 
 TEST_CASE("a backend restart does not break pooled connections") {

@@ -57,15 +57,13 @@ TEST_CASE("malformed and oversized requests are refused with JSON and a close") 
        400},
       {"two different Content-Lengths",
        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400},
-      {"Content-Length list", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\nhello!",
-       400},
+      {"Content-Length list", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\nhello!", 400},
       {"HTTP/1.1 without Host", "GET / HTTP/1.1\r\nX-A: b\r\n\r\n", 400},
       {"unknown transfer coding",
        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: foo, chunked\r\n\r\n0\r\n\r\n", 501},
       {"head larger than max_header_bytes",
        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'b') + "\r\n\r\n", 431},
-      {"more fields than max_headers", "GET / HTTP/1.1\r\nHost: x\r\n" + manyHeaders(15) + "\r\n",
-       431},
+      {"more fields than max_headers", "GET / HTTP/1.1\r\nHost: x\r\n" + manyHeaders(15) + "\r\n", 431},
       {"Content-Length above max_request_body",
        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n" + std::string(2000, 'c'), 413},
   };
@@ -125,30 +123,44 @@ TEST_CASE("a chunked body above max_request_body gets 413 and a close") {
 }
 
 TEST_CASE("header and idle timeouts") {
+  // Different settings, so each subcase tells which timer closed the connection: each must
+  // fire no sooner than its setting and no later than twice it. The lower bounds are
+  // measured from before the step that starts the timer (it cannot start earlier), the
+  // upper ones from the last byte the test sent. This test runs alone (RUN_SERIAL), so
+  // twice the setting is room enough for scheduling delays.
+  constexpr Millis kHeader{400};
+  constexpr Millis kIdle{1200};
+  // The gateway's timers run on libuv's loop clock: milliseconds of a coarse monotonic clock
+  // read when the loop wakes, which may lag the real time by a few ms (a jiffy), so a timer
+  // can end that much before its setting measured on a precise clock.
+  constexpr Millis kLoopClockSlack{10};
   Backend b;
   GatewaySpec spec = proxySpec({b.port});
-  spec.listener = {"header_timeout: 300ms", "idle_timeout: 300ms"};
+  spec.listener = {"header_timeout: 400ms", "idle_timeout: 1200ms"};
   Gateway gw(spec);
 
   SUBCASE("a head not finished within header_timeout gets 408 and a close") {
     HttpClient c;
+    auto beforeConnect = Clock::now();  // the header timer starts when the gateway accepts
     c.connect(gw.port);
-    auto start = Clock::now();
     c.sendRaw("GET /slow HTTP/1.1\r\nHost: x\r\nX-Partial: ");
+    auto lastByteSent = Clock::now();
     HttpResponse r = c.readResponse(5s);
-    auto elapsed = Clock::now() - start;
+    auto answered = Clock::now();
+    CAPTURE(std::chrono::duration_cast<Millis>(answered - beforeConnect).count());
+    CAPTURE(std::chrono::duration_cast<Millis>(answered - lastByteSent).count());
     checkErrorJson(r, 408);
     CHECK(r.header("Connection") == "close");
     CHECK(c.peerClosed(5s));
-    CHECK(elapsed >= Millis(250));
-    CHECK(elapsed < Millis(3000));
+    CHECK(answered - beforeConnect >= kHeader - kLoopClockSlack);
+    CHECK(answered - lastByteSent <= 2 * kHeader);
     CHECK(b.requests() == 1);  // only the probe
   }
   SUBCASE("a head trickled byte by byte still times out") {
     HttpClient c;
+    auto beforeConnect = Clock::now();
     c.connect(gw.port);
     const std::string head = "GET /trickle HTTP/1.1\r\nHost: x\r\nX-Long: " + std::string(200, 'a');
-    auto start = Clock::now();
     bool closed = false;
     for (size_t i = 0; i < head.size() && !closed; ++i) {
       try {
@@ -159,35 +171,47 @@ TEST_CASE("header and idle timeouts") {
       closed = c.peerClosed(Millis(20));
     }
     CHECK((closed || c.peerClosed(2s)));
-    CHECK(Clock::now() - start < Millis(2000));  // the whole head would take ~4 s
+    auto elapsed = Clock::now() - beforeConnect;
+    CAPTURE(std::chrono::duration_cast<Millis>(elapsed).count());
+    // Each byte is a new arrival, yet none restarts the head's clock (the whole head would
+    // take ~4 s), and the idle timer is not the one that fires.
+    CHECK(elapsed >= kHeader - kLoopClockSlack);
+    CHECK(elapsed < kIdle);
     checkErrorJson(c.readResponse(), 408);
   }
   SUBCASE("an idle keep-alive connection is closed after idle_timeout") {
     HttpClient c;
     c.connect(gw.port);
+    auto beforeSend = Clock::now();  // the idle timer starts after the answer is written
     c.sendRaw(get("/one"));
+    auto lastByteSent = Clock::now();
     CHECK(c.readResponse().status == 200);
-    auto start = Clock::now();
     CHECK(c.peerClosed(5s));
-    auto elapsed = Clock::now() - start;
-    CHECK(elapsed >= Millis(100));  // the timer started a little before `start`
-    CHECK(elapsed < Millis(3000));
+    auto closedAt = Clock::now();
+    CAPTURE(std::chrono::duration_cast<Millis>(closedAt - beforeSend).count());
+    CHECK(closedAt - beforeSend >= kIdle - kLoopClockSlack);
+    CHECK(closedAt - lastByteSent <= 2 * kIdle);
   }
-  SUBCASE("a connection that never sends a byte is closed after idle_timeout") {
+  SUBCASE("a connection that never sends a byte is closed after header_timeout") {
+    // The first request is due within the header timeout from the accept.
     HttpClient c;
+    auto beforeConnect = Clock::now();
     c.connect(gw.port);
-    auto start = Clock::now();
+    auto connected = Clock::now();
     CHECK(c.peerClosed(5s));
-    CHECK(Clock::now() - start < Millis(3000));
+    auto closedAt = Clock::now();
+    CAPTURE(std::chrono::duration_cast<Millis>(closedAt - beforeConnect).count());
+    CHECK(closedAt - beforeConnect >= kHeader - kLoopClockSlack);
+    CHECK(closedAt - connected <= 2 * kHeader);
   }
   SUBCASE("a connection kept busy is not closed") {
     HttpClient c;
     c.connect(gw.port);
-    // Five requests 150 ms apart span 600 ms: twice the idle timeout, never idle for it.
+    // Five requests 600 ms apart span 2.4 s: twice the idle timeout, never idle for it.
     for (int i = 0; i < 5; ++i) {
       c.sendRaw(get("/busy"));
       CHECK(c.readResponse().status == 200);
-      CHECK_FALSE(c.peerClosed(Millis(150)));
+      CHECK_FALSE(c.peerClosed(Millis(600)));
     }
   }
 }
@@ -218,7 +242,8 @@ TEST_CASE("concurrent requests queue for the per-host connection limit") {
 
 TEST_CASE("requests beyond max_pending_requests get 503") {
   Backend b;
-  Gateway gw(proxySpec({b.port}, "max_connections_per_host: 1, circuit_breakers: { max_pending_requests: 2 }"));
+  Gateway gw(
+      proxySpec({b.port}, "max_connections_per_host: 1, circuit_breakers: { max_pending_requests: 2 }"));
   constexpr int kClients = 10;
   // All ten arrive within milliseconds; each holds the only connection for 500 ms.
   int ok = 0, overflow = 0;

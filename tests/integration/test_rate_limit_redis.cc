@@ -21,13 +21,15 @@ using Clock = std::chrono::steady_clock;
 
 const char* kAuth = "{ name: auth, keys: [ { key: secret-key-one, name: one } ] }";
 
+// With an admin listener on `adminPort`, for the rate-limit counters in /stats.
 GatewaySpec redisSpec(uint16_t backendPort, std::vector<std::string> filters, const RedisServer& redis,
-                      const std::string& timeout, unsigned workers = 1) {
+                      const std::string& timeout, uint16_t adminPort, unsigned workers = 1) {
   GatewaySpec spec = proxySpec({backendPort});
   spec.workers = workers;
   spec.filters = std::move(filters);
-  spec.topLevel = {"redis: { url: \"redis://127.0.0.1:" + std::to_string(redis.port()) + "/0\", timeout: " +
-                   timeout + " }"};
+  spec.topLevel = {"redis: { url: \"redis://127.0.0.1:" + std::to_string(redis.port()) +
+                       "/0\", timeout: " + timeout + " }",
+                   adminListenerLine(adminPort)};
   return spec;
 }
 
@@ -44,7 +46,8 @@ std::string redisReply(uint16_t port, const std::vector<std::string>& args) {
   auto deadline = Clock::now() + 2s;
   while (reply.find("\r\n") == std::string::npos) {
     auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
-    if (left <= 0 || ::poll(&pfd, 1, static_cast<int>(left)) <= 0) throw std::runtime_error("redis: no reply");
+    if (left <= 0 || ::poll(&pfd, 1, static_cast<int>(left)) <= 0)
+      throw std::runtime_error("redis: no reply");
     char buf[512];
     ssize_t n = ::recv(c.fd(), buf, sizeof(buf), 0);
     if (n <= 0) throw std::runtime_error("redis: connection closed");
@@ -67,24 +70,18 @@ struct RateLimitCounters {
   uint64_t failureDecisions = 0;
 };
 
-// Stops the gateway (it must exit 0) and reads its exit line for listener "test".
-RateLimitCounters exitCounters(Gateway& gw) {
-  REQUIRE(gw.process.stop() == 0);
-  std::string log = gw.process.logText();
-  INFO("gateway log:\n" << log);
-  const std::string prefix = "flowguard: rate_limit test: ";
-  size_t at = log.find(prefix);
-  REQUIRE(at != std::string::npos);
+// The decisions of listener "test" so far, from the admin listener's /stats (summed over the
+// workers; each is counted before its answer is sent, so they are exact once the answers are in).
+RateLimitCounters statsCounters(uint16_t adminPort) {
+  Json all = adminJson(adminPort, "/stats");
+  INFO("/stats rate_limit: " << all["rate_limit"].dump());
+  REQUIRE(all["rate_limit"].contains("test"));
+  const Json& t = all["rate_limit"]["test"];
   RateLimitCounters c;
-  unsigned long long v[4] = {};
-  int n = std::sscanf(log.c_str() + at + prefix.size(),
-                      "allowed=%llu limited=%llu shadow_limited=%llu failure_mode_decisions=%llu", &v[0], &v[1],
-                      &v[2], &v[3]);
-  REQUIRE(n == 4);
-  c.allowed = v[0];
-  c.limited = v[1];
-  c.shadowLimited = v[2];
-  c.failureDecisions = v[3];
+  c.allowed = t.at("allowed").get<uint64_t>();
+  c.limited = t.at("limited").get<uint64_t>();
+  c.shadowLimited = t.at("shadow_limited").get<uint64_t>();
+  c.failureDecisions = t.at("failure_mode_decisions").get<uint64_t>();
   return c;
 }
 
@@ -153,12 +150,15 @@ int drainRedisBucket(const Gateway& gw, uint64_t burst) {
 
 }  // namespace
 
-TEST_CASE("rate_limit store: redis admits exactly its burst, then 429 with Retry-After and RateLimit headers") {
+TEST_CASE(
+    "rate_limit store: redis admits exactly its burst, then 429 with Retry-After and RateLimit headers") {
   RedisServer redis;
   Backend b;
   // deny: a Redis failure shows up as a missing 200, never as an extra one.
-  Gateway gw(redisSpec(b.port, {"{ name: rate_limit, rate: 1/m, burst: 5, store: redis, failure_mode: deny }"}, redis,
-                       "1s"));
+  const uint16_t adminPort = freeTcpPort();
+  Gateway gw(redisSpec(b.port,
+                       {"{ name: rate_limit, rate: 1/m, burst: 5, store: redis, failure_mode: deny }"}, redis,
+                       "1s", adminPort));
   HttpClient c;
   c.connect(gw.port);
   for (int i = 0; i < 5; ++i) {
@@ -183,10 +183,11 @@ TEST_CASE("rate_limit store: redis admits exactly its burst, then 429 with Retry
   CHECK(retryAfter <= 60);
   CHECK(redisDbSize(redis.port()) == 1);  // one caller, one bucket, held by Redis
   CHECK(b.requests() == 5 + 1);           // the 429 never reached the backend (+ this probe)
-  RateLimitCounters counters = exitCounters(gw);
+  RateLimitCounters counters = statsCounters(adminPort);
   CHECK(counters.allowed == 5);
   CHECK(counters.limited == 1);
   CHECK(counters.failureDecisions == 0);
+  CHECK(counters.shadowLimited == 0);
 }
 
 TEST_CASE("rate_limit store: redis: two gateways share one limit exactly") {
@@ -196,8 +197,9 @@ TEST_CASE("rate_limit store: redis: two gateways share one limit exactly") {
   // A generous timeout and deny: a slow Redis can only lower the count, and shows in the
   // failure counters.
   const std::string limit = "{ name: rate_limit, rate: 1/h, burst: 200, store: redis, failure_mode: deny }";
-  Gateway gwA(redisSpec(b.port, {kAuth, limit}, redis, "2s", 2));
-  Gateway gwB(redisSpec(b.port, {kAuth, limit}, redis, "2s", 2));
+  const uint16_t adminA = freeTcpPort(), adminB = freeTcpPort();
+  Gateway gwA(redisSpec(b.port, {kAuth, limit}, redis, "2s", adminA, 2));
+  Gateway gwB(redisSpec(b.port, {kAuth, limit}, redis, "2s", adminB, 2));
   const uint16_t ports[2] = {gwA.port, gwB.port};
 
   constexpr int kThreads = 6;
@@ -239,8 +241,8 @@ TEST_CASE("rate_limit store: redis: two gateways share one limit exactly") {
   CHECK(redisDbSize(redis.port()) == 1);  // both replicas used the same key
   CHECK(b.requests() == static_cast<uint64_t>(total) + 1);
 
-  RateLimitCounters a = exitCounters(gwA);
-  RateLimitCounters bb = exitCounters(gwB);
+  RateLimitCounters a = statsCounters(adminA);
+  RateLimitCounters bb = statsCounters(adminB);
   CHECK(a.allowed + a.limited == kThreads * kEach / 2);  // every request decided by Redis...
   CHECK(bb.allowed + bb.limited == kThreads * kEach / 2);
   CHECK(a.allowed == static_cast<uint64_t>(okA));
@@ -259,7 +261,8 @@ TEST_CASE("rate_limit store: redis: failure modes while Redis is down, Redis aga
   };
 
   SUBCASE("allow: requests pass, none waits") {
-    Gateway gw(redisSpec(b.port, {filter("allow")}, redis, "250ms"));
+    const uint16_t adminPort = freeTcpPort();
+    Gateway gw(redisSpec(b.port, {filter("allow")}, redis, "250ms", adminPort));
     for (uint64_t i = 0; i < kBurst; ++i) REQUIRE(httpGet(gw.port, "/x").status == 200);
     REQUIRE(httpGet(gw.port, "/x").status == 429);  // the Redis bucket is empty
 
@@ -276,7 +279,7 @@ TEST_CASE("rate_limit store: redis: failure modes while Redis is down, Redis aga
     for (int status : polls) CHECK(status == 200);  // allowed by Redis's fresh bucket or the failure mode
     int drained = drainRedisBucket(gw, kBurst);
     CHECK(redisDbSize(redis.port()) == 1);
-    RateLimitCounters c = exitCounters(gw);
+    RateLimitCounters c = statsCounters(adminPort);
     INFO("polling requests: " << polls.size() << ", 200s after: " << drained);
     CHECK(c.failureDecisions >= kOutage);
     CHECK(c.limited == 2);  // the one before the outage and the one after: both from Redis
@@ -284,7 +287,8 @@ TEST_CASE("rate_limit store: redis: failure modes while Redis is down, Redis aga
   }
 
   SUBCASE("deny: requests get 429 at once") {
-    Gateway gw(redisSpec(b.port, {filter("deny")}, redis, "250ms"));
+    const uint16_t adminPort = freeTcpPort();
+    Gateway gw(redisSpec(b.port, {filter("deny")}, redis, "250ms", adminPort));
     for (int i = 0; i < 2; ++i) REQUIRE(httpGet(gw.port, "/x").status == 200);
 
     redis.stop();
@@ -303,14 +307,15 @@ TEST_CASE("rate_limit store: redis: failure modes while Redis is down, Redis aga
     CHECK(polls.back() == 200);
     for (size_t i = 0; i + 1 < polls.size(); ++i) CHECK(polls[i] == 429);
     int drained = drainRedisBucket(gw, kBurst);
-    RateLimitCounters c = exitCounters(gw);
+    RateLimitCounters c = statsCounters(adminPort);
     CHECK(c.failureDecisions >= kOutage);
     CHECK(c.limited == 1);  // failure-mode 429s are not counted as limited
     CHECK(c.allowed == 2 + 1 + static_cast<uint64_t>(drained));
   }
 
   SUBCASE("local: the in-process limit applies, counted from a fresh local bucket") {
-    Gateway gw(redisSpec(b.port, {filter("local")}, redis, "250ms"));
+    const uint16_t adminPort = freeTcpPort();
+    Gateway gw(redisSpec(b.port, {filter("local")}, redis, "250ms", adminPort));
     // Two tokens taken in Redis: the local bucket does not know about them.
     for (int i = 0; i < 2; ++i) REQUIRE(httpGet(gw.port, "/x").status == 200);
 
@@ -323,7 +328,8 @@ TEST_CASE("rate_limit store: redis: failure modes while Redis is down, Redis aga
       if (t.response.status == 200) {
         ++ok;
         CHECK(limited == 0);  // the burst first, then only 429s
-        CHECK(t.response.header("RateLimit-Remaining") == std::to_string(kBurst - 1 - static_cast<uint64_t>(i)));
+        CHECK(t.response.header("RateLimit-Remaining") ==
+              std::to_string(kBurst - 1 - static_cast<uint64_t>(i)));
       } else {
         checkErrorJson(t.response, 429);
         CHECK(errorOf(t.response).find("rate limit exceeded") != std::string::npos);
@@ -344,7 +350,7 @@ TEST_CASE("rate_limit store: redis: failure modes while Redis is down, Redis aga
       ++localLimitedPolls;
     }
     int drained = drainRedisBucket(gw, kBurst);
-    RateLimitCounters c = exitCounters(gw);
+    RateLimitCounters c = statsCounters(adminPort);
     CHECK(c.failureDecisions >= kOutage);
     // Local 429s (outage and polling) plus the final one from Redis.
     CHECK(c.limited == static_cast<uint64_t>(limited + localLimitedPolls + 1));

@@ -3,6 +3,8 @@
 // backend killed under load.
 #include <atomic>
 #include <map>
+#include <mutex>
+#include <string>
 #include <thread>
 
 #include "tests/integration/gateway_fixture.h"
@@ -13,7 +15,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::string backendOf(const HttpResponse& r) { return json(r).value("backend", std::string()); }
+std::string backendOf(const HttpResponse& r) {
+  return json(r).value("backend", std::string());
+}
 
 // Sequential GETs on one keep-alive connection; returns how often each backend answered.
 std::map<std::string, int> spread(uint16_t port, int count, const std::string& path = "/spread") {
@@ -73,17 +77,21 @@ TEST_CASE("no healthy host: reject answers 503, panic still routes") {
   }
   SUBCASE("initial_state: unhealthy gets no traffic before the first passing checks") {
     b1.setFault(R"({"healthy": true})");
-    Gateway gw(proxySpec({b1.port}, "health_check: { interval: 5s, timeout: 1s, initial_state: unhealthy }, "
-                                    "no_healthy_hosts: reject"));
+    Gateway gw(proxySpec({b1.port},
+                         "health_check: { interval: 5s, timeout: 1s, initial_state: unhealthy }, "
+                         "no_healthy_hosts: reject"));
     checkErrorJson(httpGet(gw.port, "/x"), 503);
   }
 }
 
 TEST_CASE("passive outlier detection ejects a host that keeps answering 5xx") {
   Backend bad("bad", {"--fail-rate", "1"}), good("good");
-  Gateway gw(proxySpec({bad.port, good.port},
-                       "retry_on: [connect-failure], outlier_detection: { consecutive_5xx: 3, "
-                       "base_ejection_time: 30s }"));
+  uint16_t adminPort = freeTcpPort();
+  GatewaySpec spec = proxySpec({bad.port, good.port},
+                               "retry_on: [connect-failure], outlier_detection: { consecutive_5xx: 3, "
+                               "base_ejection_time: 30s }");
+  spec.topLevel = {adminListenerLine(adminPort)};
+  Gateway gw(spec);
   int errors = 0;
   HttpClient c;
   c.connect(gw.port);
@@ -95,8 +103,10 @@ TEST_CASE("passive outlier detection ejects a host that keeps answering 5xx") {
   // Round robin sends every other request to "bad" until its third 5xx in a row.
   CHECK(errors == 3);
   CHECK(bad.requests() == 3 + 1);  // + this stats probe
-  REQUIRE(gw.process.stop() == 0);
-  CHECK(gw.process.logText().find("ejections=1 ") != std::string::npos);
+  // The gateway's own count: one ejection (of "bad", the only host with 5xx).
+  CHECK(adminJson(adminPort, "/stats").at("clusters").at("backends").at("ejections") == 1);
+  CHECK(adminClusterHost(adminPort, "backends", bad.port).at("ejections") == 1);
+  CHECK(adminClusterHost(adminPort, "backends", good.port).at("ejections") == 0);
 }
 
 TEST_CASE("5xx answers are retried on another host when retry_on says so") {
@@ -149,7 +159,10 @@ TEST_CASE("a hanging upstream: 504 after the timeout, or success on another host
 
 TEST_CASE("circuit breaker: requests beyond max_requests get 503") {
   Backend b("b1");
-  Gateway gw(proxySpec({b.port}, "circuit_breakers: { max_requests: 2 }"));
+  uint16_t adminPort = freeTcpPort();
+  GatewaySpec spec = proxySpec({b.port}, "circuit_breakers: { max_requests: 2 }");
+  spec.topLevel = {adminListenerLine(adminPort)};
+  Gateway gw(spec);
   constexpr int kClients = 6;
   int ok = 0, overflow = 0;
   for (const HttpResponse& r : concurrentGets(gw.port, kClients, "/delay/400")) {
@@ -165,85 +178,177 @@ TEST_CASE("circuit breaker: requests beyond max_requests get 503") {
   CHECK(overflow == kClients - 2);
   // The slots come back: the cluster serves again once those are done.
   CHECK(httpGet(gw.port, "/after").status == 200);
-  // The overflow counter, reported at exit until the admin listener exists.
-  REQUIRE(gw.process.stop() == 0);
-  CHECK(gw.process.logText().find("overflow_requests=4 ") != std::string::npos);
+  // The gateway counted each refusal as a max_requests overflow, and nothing else.
+  Json cluster = adminJson(adminPort, "/stats").at("clusters").at("backends");
+  CHECK(cluster.at("overflow_requests") == kClients - 2);
+  CHECK(cluster.at("overflow_pending") == 0);
+  CHECK(cluster.at("overflow_connections") == 0);
+  CHECK(cluster.at("requests") == 2 + 1);  // admitted ones only: the two, then /after
 }
 
 namespace {
 
 // Steady GET load over `connections` keep-alive connections until `stop`; counts answers.
+// A thread that fails outside a request (it cannot connect) records why and ends; the
+// failure is reported after the join. The destructor joins, so every way out of a test
+// (a failed REQUIRE included) ends the threads.
 struct Load {
   std::atomic<bool> stop{false};
   std::atomic<int> ok{0};
   std::atomic<int> errors{0};
+  std::mutex failureMutex;
+  std::string failure;  // the first thread failure, "" when none
   std::vector<std::thread> threads;
 
   Load(uint16_t port, int connections) {
     for (int i = 0; i < connections; ++i) {
       threads.emplace_back([this, port] {
-        auto c = std::make_unique<HttpClient>();
-        c->connect(port);
-        while (!stop) {
-          try {
-            c->sendRaw(get("/delay/10"));
-            HttpResponse r = c->readResponse(10s);
-            (r.status == 200 ? ok : errors)++;
-            if (r.keepAlive) continue;
-          } catch (const std::exception&) {
-            errors++;  // the gateway closed on us: also a client-visible error
-          }
-          c = std::make_unique<HttpClient>();
-          c->connect(port);
+        try {
+          run(port);
+        } catch (const std::exception& e) {
+          std::lock_guard<std::mutex> lock(failureMutex);
+          if (failure.empty()) failure = e.what();
         }
       });
     }
   }
-  void finish() {
+  ~Load() { finish(); }
+  Load(const Load&) = delete;
+  Load& operator=(const Load&) = delete;
+
+  void run(uint16_t port) {
+    auto c = std::make_unique<HttpClient>();
+    c->connect(port);
+    while (!stop) {
+      try {
+        c->sendRaw(get("/delay/10"));
+        HttpResponse r = c->readResponse(10s);
+        (r.status == 200 ? ok : errors)++;
+        if (r.status != 200) note(std::to_string(r.status) + " " + r.body);
+        if (r.keepAlive) continue;
+      } catch (const std::exception& e) {
+        errors++;  // the gateway closed on us: also a client-visible error
+        note(e.what());
+      }
+      c = std::make_unique<HttpClient>();
+      c->connect(port);
+    }
+  }
+  void note(const std::string& what) {
+    std::lock_guard<std::mutex> lock(failureMutex);
+    if (errorLog.size() < 10) errorLog.push_back(what);
+  }
+  std::vector<std::string> errorLog;  // what the first errors were, for the failure message
+
+  // Stops and joins (idempotent); returns the first thread failure, "" when none.
+  std::string finish() {
     stop = true;
-    for (auto& t : threads) t.join();
+    for (auto& t : threads) {
+      if (t.joinable()) t.join();
+    }
+    std::lock_guard<std::mutex> lock(failureMutex);
+    return failure;
   }
 };
 
-}  // namespace
-
-namespace {
-
 struct KillResult {
-  int ok;
-  int errors;
+  int ok = 0;
+  int errors = 0;
+  uint64_t inFlight = 0;         // requests b2 held (read, unanswered) when it was killed
+  uint64_t retries = 0;          // the gateway's /stats retry counter for the cluster
+  uint64_t connectFailures = 0;  // attempts that found no listener, over all hosts (/clusters)
+  uint64_t sentToHosts = 0;      // requests the three backends received from the gateway
 };
 
-// Three backends behind the gateway, steady load from `connections` clients, and the
-// second backend killed with SIGKILL half a second in.
+uint64_t u64(const Json& j) {
+  return j.get<uint64_t>();
+}
+
+// Three backends behind the gateway and steady load from `connections` clients. Then the
+// second backend stops answering (it reads each request and holds it), every client ends
+// up with its one request waiting there, and b2 is killed with SIGKILL: the requests in
+// flight on it at that moment are exactly the ones it holds, counted by b2 itself. The load
+// goes on over the other two (new requests to b2 are connect failures, always retried).
 KillResult killOneUnderLoad(const std::string& retryOn, int connections) {
   Backend b1("b1"), b2("b2"), b3("b3");
-  Gateway gw(proxySpec({b1.port, b2.port, b3.port},
-                       std::string(kFastHealthCheck) + ", retries: 2, retry_on: " + retryOn));
+  uint16_t adminPort = freeTcpPort();
+  // The retry budget is out of the way (min_retries well above the three clients): a
+  // request may still hold its budget slot for a moment after its client has the answer,
+  // so a floor of three could refuse a connect-failure retry that this test counts on.
+  GatewaySpec spec =
+      proxySpec({b1.port, b2.port, b3.port},
+                std::string(kFastHealthCheck) +
+                    ", retries: 2, retry_budget: { percent: 20, min_retries: 10 }, retry_on: " + retryOn);
+  spec.topLevel = {adminListenerLine(adminPort)};
+  Gateway gw(spec);
   Load load(gw.port, connections);
-  sleepFor(500ms);
+  REQUIRE(waitUntil([&] { return load.ok >= 30; }, 20s));  // traffic over all three hosts
+
+  b2.setFault(R"({"hang_rate": 1})");  // its /health still passes: it stays in rotation
+  BackendProbe probe2{b2};
+  probe2.others = 1;  // the setFault
+  Json atKill;
+  // Round robin gives every client b2 within a few requests; a client waiting there sends
+  // nothing more, so once b2 holds `connections` requests nothing changes until the kill.
+  REQUIRE(waitUntil(
+      [&] { return u64((atKill = probe2.read()).at("hangs")) == static_cast<uint64_t>(connections); }, 20s));
+  KillResult result;
+  result.inFlight = u64(atKill.at("hangs"));
+  // The gateway agrees: that many attempts open on b2, no client has seen an error yet.
+  CHECK(adminClusterHost(adminPort, "backends", b2.port).at("active_requests") == connections);
+  CHECK(load.errors == 0);
+  const uint64_t sentToB2 = probe2.proxiedRequests(atKill);
+
+  const int okAtKill = load.ok;
   b2.kill();
-  sleepFor(1000ms);
-  load.finish();
-  MESSAGE("retry_on " << retryOn << ": " << load.ok.load() << " ok, " << load.errors.load() << " errors");
-  return {load.ok.load(), load.errors.load()};
+  REQUIRE(waitUntil([&] { return load.ok >= okAtKill + 50; }, 20s));
+  std::string failure = load.finish();
+  CHECK_MESSAGE(failure.empty(), "a load thread failed: " << failure);
+
+  for (const std::string& e : load.errorLog) MESSAGE("client error: " << e);
+  result.ok = load.ok;
+  result.errors = load.errors;
+  result.retries = u64(adminJson(adminPort, "/stats").at("clusters").at("backends").at("retries"));
+  for (uint16_t port : {b1.port, b2.port, b3.port}) {
+    result.connectFailures += u64(adminClusterHost(adminPort, "backends", port).at("connect_failures"));
+  }
+  BackendProbe probe1{b1}, probe3{b3};
+  result.sentToHosts =
+      sentToB2 + probe1.proxiedRequests(probe1.read()) + probe3.proxiedRequests(probe3.read());
+  MESSAGE("retry_on " << retryOn << ": " << result.ok << " ok, " << result.errors << " errors, "
+                      << result.inFlight << " in flight on b2 at the kill, " << result.retries << " retries, "
+                      << result.connectFailures << " connect failures, " << result.sentToHosts
+                      << " requests reached a backend");
+  return result;
 }
 
 }  // namespace
 
 TEST_CASE("a backend killed under load: errors only for requests in flight on it, none with retries") {
-  constexpr int kConnections = 4;
+  constexpr int kConnections = 3;
   SUBCASE("retries on reset: no client sees an error") {
     KillResult result = killOneUnderLoad("[connect-failure, reset]", kConnections);
+    CHECK(result.inFlight == kConnections);
     CHECK(result.ok > 50);
     CHECK(result.errors == 0);
+    // Every request lost with b2 was sent again: the gateway counted the retries, and the
+    // backends together received exactly that many requests more than the clients sent.
+    // (Every connect failure to the dead b2 is retried too, once.)
+    CHECK(result.retries == result.connectFailures + result.inFlight);
+    CHECK(result.sentToHosts == static_cast<uint64_t>(result.ok + result.errors) + result.inFlight);
   }
   SUBCASE("no retry on reset: at most the requests in flight on the dead host fail") {
     KillResult result = killOneUnderLoad("[connect-failure]", kConnections);
+    CHECK(result.inFlight == kConnections);
     CHECK(result.ok > 50);
-    // Each client connection has at most one request in flight, so at most that many
-    // were on the dead host when it died; new requests to it are connect failures, retried.
-    CHECK(result.errors <= kConnections);
+    // Errors only for the requests b2 held when it died; new requests to it are connect
+    // failures, retried. Each of those it held fails (a reset is not retried here).
+    CHECK(result.errors <= static_cast<int>(result.inFlight));
+    CHECK(result.errors == static_cast<int>(result.inFlight));
+    // Nothing was sent twice: the only retries were for connect failures, and the backends
+    // received exactly what the clients sent.
+    CHECK(result.retries == result.connectFailures);
+    CHECK(result.sentToHosts == static_cast<uint64_t>(result.ok + result.errors));
   }
 }
 
