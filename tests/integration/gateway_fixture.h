@@ -100,9 +100,12 @@ struct BackendProbe {
   }
 };
 
-// The top-level line for an admin listener on 127.0.0.1:adminPort (for GatewaySpec::topLevel).
-inline std::string adminListenerLine(uint16_t adminPort) {
-  return "admin: { address: \"127.0.0.1:" + std::to_string(adminPort) + "\" }";
+// The top-level line for an admin listener on host:adminPort, with `options` (e.g. "token: t")
+// added to its mapping.
+inline std::string adminListenerLine(uint16_t adminPort, const std::string& options = {},
+                                     const std::string& host = "127.0.0.1") {
+  return "admin: { address: \"" + host + ":" + std::to_string(adminPort) + "\"" +
+         (options.empty() ? "" : ", " + options) + " }";
 }
 
 inline std::string hostList(const std::vector<uint16_t>& ports) {
@@ -130,8 +133,12 @@ struct GatewaySpec {
   std::vector<std::string> routes;
   std::vector<std::string> clusters;
   std::vector<std::string> topLevel;  // whole top-level lines appended as given, e.g. "redis: { ... }"
+  bool admin = false;                 // an admin listener on a port Gateway picks (Gateway::adminPort)
+  std::string adminOptions;           // more settings of that listener, e.g. "token: t"
+  std::string adminHost = "127.0.0.1";
 
-  std::string yaml(uint16_t port) const {
+  // The file for a listener on `port` and, when adminPort is not 0, an admin listener on it.
+  std::string yaml(uint16_t port, uint16_t adminPort = 0) const {
     std::string out = "workers: " + std::to_string(workers) + "\n";
     out += "listeners:\n  - name: test\n    address: 127.0.0.1:" + std::to_string(port) + "\n";
     for (const auto& line : listener) out += "    " + line + "\n";
@@ -144,6 +151,7 @@ struct GatewaySpec {
       for (const auto& cluster : clusters) out += "  - " + cluster + "\n";
     }
     for (const auto& line : topLevel) out += line + "\n";
+    if (adminPort != 0) out += adminListenerLine(adminPort, adminOptions, adminHost) + "\n";
     return out;
   }
 };
@@ -162,17 +170,23 @@ inline std::string writeConfig(const TempDir& dir, const std::string& yaml) {
   return path;
 }
 
-// The real gateway on a free port. Every test ends with a SIGTERM that must exit 0.
+// The real gateway on a free port (and with spec.admin, its admin listener on another). Every
+// test ends with a SIGTERM that must exit 0.
 struct Gateway {
-  // The start-up line comes once every worker is listening (the port opens with the first),
-  // so a test does not race the other workers.
+  // The listener's start-up line comes once every worker is listening (the port opens with the
+  // first), so a test does not race the other workers. The admin listener starts after the
+  // listeners: its line is the one to wait for, so that a stranger on the admin port gets both
+  // ports picked again.
   explicit Gateway(const GatewaySpec& spec)
       : process(startOnFreePort(
             [&](uint16_t p) {
-              configPath = writeConfig(dir, spec.yaml(p));
+              adminPort = spec.admin ? freeTcpPort() : 0;
+              configPath = writeConfig(dir, spec.yaml(p, adminPort));
               return std::vector<std::string>{binaryPath("flowguard"), "-c", configPath};
             },
-            port, "flowguard: listener test on", dir.path())) {}
+            port, spec.admin ? "flowguard: admin on" : "flowguard: listener test on", dir.path())) {
+    process.waitForLog("flowguard: listener test on");
+  }
   ~Gateway() {
     int status = process.stop();
     INFO("gateway log tail:\n" << process.logTail());
@@ -184,6 +198,7 @@ struct Gateway {
 
   TempDir dir;
   uint16_t port = 0;
+  uint16_t adminPort = 0;  // 0 without spec.admin
   std::string configPath;
   Process process;  // declared last: started once the members above exist
 };

@@ -43,7 +43,6 @@ std::map<std::string, double> parsePrometheus(const std::string& text) {
 TEST_CASE("admin: stats, clusters, Prometheus, drain, config dump and store endpoints") {
   Backend b1("b1"), b2("b2");
   TempDir dir;
-  const uint16_t adminPort = freeTcpPort();
   GatewaySpec spec = proxySpec(
       {b1.port, b2.port}, "retries: 0, health_check: { path: /health, interval: 200ms, timeout: 100ms }");
   spec.workers = 2;
@@ -52,11 +51,11 @@ TEST_CASE("admin: stats, clusters, Prometheus, drain, config dump and store endp
       "{ name: rate_limit, algorithm: fixed_window, limit: 6, window: 1h }", "{ name: metrics }"};
   spec.routes.insert(spec.routes.begin(),
                      "{ match: { path: /register, methods: [POST] }, handler: register }");
-  spec.topLevel = {"admin: { address: \"127.0.0.1:" + std::to_string(adminPort) + "\" }",
-                   "storage: { url: \"sqlite://" + dir.file("admin.db") +
-                       "\", password: \"pg-secret-123\", flush_interval: 50ms }"};
+  spec.topLevel = {"storage: { url: \"sqlite://" + dir.file("admin.db") +
+                   "\", password: \"pg-secret-123\", flush_interval: 50ms }"};
+  spec.admin = true;
   Gateway gw(spec);
-  gw.process.waitForLog("flowguard: admin on");
+  const uint16_t adminPort = gw.adminPort;
 
   // The known sequence: 6 proxied (limit 6), 2 limited, 3 without a key.
   const std::string key = "X-API-Key: admin-test-key-0001\r\n";
@@ -223,12 +222,12 @@ TEST_CASE("admin: stats, clusters, Prometheus, drain, config dump and store endp
 
 TEST_CASE("admin: a non-loopback bind needs the token, and every request must carry it") {
   Backend b1("b1");
-  const uint16_t adminPort = freeTcpPort();
   GatewaySpec spec = proxySpec({b1.port});
-  spec.topLevel = {"admin: { address: \"0.0.0.0:" + std::to_string(adminPort) +
-                   "\", token: \"s3cret-admin-token\" }"};
+  spec.admin = true;
+  spec.adminHost = "0.0.0.0";
+  spec.adminOptions = "token: \"s3cret-admin-token\"";
   Gateway gw(spec);
-  gw.process.waitForLog("flowguard: admin on");
+  const uint16_t adminPort = gw.adminPort;
   CHECK(call(adminPort, "GET", "/stats").status == 401);
   CHECK(call(adminPort, "GET", "/stats", "Authorization: Bearer wrong-token\r\n").status == 401);
   CHECK(call(adminPort, "GET", "/clusters", "Authorization: Basic czNjcmV0\r\n").status == 401);

@@ -20,19 +20,17 @@ using Json = nlohmann::json;
 
 namespace {
 
-std::vector<std::string> backendArgs(uint16_t port, std::string name,
-                                     std::vector<std::string> extra) {
-  std::vector<std::string> args{binaryPath("flowguard-backend"), "--port", std::to_string(port),
-                                "--name", std::move(name)};
+std::vector<std::string> backendArgs(uint16_t port, std::string name, std::vector<std::string> extra) {
+  std::vector<std::string> args{binaryPath("flowguard-backend"), "--port", std::to_string(port), "--name",
+                                std::move(name)};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
 
 struct Backend {
   explicit Backend(std::string name = "b1", std::vector<std::string> extra = {})
-      : port(freeTcpPort()), process(backendArgs(port, std::move(name), std::move(extra))) {
-    process.waitForPort(port);
-  }
+      : process(
+            startOnFreePort([&](uint16_t p) { return backendArgs(p, name, extra); }, port, "listening on")) {}
   // Every test ends with a clean SIGTERM exit (sanitizer builds report errors as a failure
   // exit status, so this also catches memory errors and leaks in the backend).
   ~Backend() {
@@ -42,16 +40,17 @@ struct Backend {
   }
   Backend(const Backend&) = delete;
   Backend& operator=(const Backend&) = delete;
-  uint16_t port;
+  uint16_t port = 0;
   Process process;
 };
 
 std::string get(std::string_view path, std::string_view extra = {}) {
-  return "GET " + std::string(path) + " HTTP/1.1\r\nHost: backend\r\n" + std::string(extra) +
-         "\r\n";
+  return "GET " + std::string(path) + " HTTP/1.1\r\nHost: backend\r\n" + std::string(extra) + "\r\n";
 }
 
-Json json(const HttpResponse& r) { return Json::parse(r.body); }
+Json json(const HttpResponse& r) {
+  return Json::parse(r.body);
+}
 
 bool isPattern(const std::string& body) {
   for (size_t i = 0; i < body.size(); ++i) {
@@ -75,9 +74,9 @@ TEST_CASE("health and startup line") {
   Json j = json(r);
   CHECK(j["status"] == "ok");
   CHECK(j["name"] == "alpha");
-  CHECK(b.process.waitForLog("flowguard-backend alpha listening on 127.0.0.1:" +
-                             std::to_string(b.port) + "\n")
-            .size() > 0);
+  CHECK(
+      b.process.waitForLog("flowguard-backend alpha listening on 127.0.0.1:" + std::to_string(b.port) + "\n")
+          .size() > 0);
 }
 
 TEST_CASE("port 0 prints the real port") {
@@ -96,8 +95,9 @@ TEST_CASE("request description: method, path, query, headers, body size") {
   Backend b;
   HttpClient c;
   c.connect(b.port);
-  c.sendRaw("POST /some/where?x=1&y=two HTTP/1.1\r\nHost: backend\r\nX-Test: abc\r\n"
-            "X-Dup: one\r\nx-dup: two\r\nContent-Length: 11\r\n\r\nhello world");
+  c.sendRaw(
+      "POST /some/where?x=1&y=two HTTP/1.1\r\nHost: backend\r\nX-Test: abc\r\n"
+      "X-Dup: one\r\nx-dup: two\r\nContent-Length: 11\r\n\r\nhello world");
   HttpResponse r = c.readResponse();
   REQUIRE(r.status == 200);
   Json j = json(r);
@@ -113,8 +113,9 @@ TEST_CASE("request description: method, path, query, headers, body size") {
   CHECK(j["request_on_connection"] == 1);
 
   // A chunked body is counted after decoding.
-  c.sendRaw("PUT /up HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n"
-            "5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n");
+  c.sendRaw(
+      "PUT /up HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n");
   Json k = json(c.readResponse());
   CHECK(k["method"] == "PUT");
   CHECK(k["body_bytes"] == 8);
@@ -235,8 +236,10 @@ TEST_CASE("/echo round trip of 1 MB, with Content-Length and chunked") {
   {
     // Sending and reading at once: the backend stops reading while its echo is unread.
     std::thread sender([&] {
-      c.sendRaw("POST /echo HTTP/1.1\r\nHost: b\r\nContent-Type: application/x-test\r\n"
-                "Content-Length: " + std::to_string(payload.size()) + "\r\n\r\n");
+      c.sendRaw(
+          "POST /echo HTTP/1.1\r\nHost: b\r\nContent-Type: application/x-test\r\n"
+          "Content-Length: " +
+          std::to_string(payload.size()) + "\r\n\r\n");
       c.sendRaw(payload);
     });
     HttpResponse r = c.readResponse(30s);
@@ -336,12 +339,10 @@ TEST_CASE("large bodies stream in bounded memory") {
   CHECK(c.bodyBytes() == kSize);
 
   std::thread sender([&] {
-    c.sendRaw("POST /upload HTTP/1.1\r\nHost: b\r\nContent-Length: " + std::to_string(kSize) +
-              "\r\n\r\n");
+    c.sendRaw("POST /upload HTTP/1.1\r\nHost: b\r\nContent-Length: " + std::to_string(kSize) + "\r\n\r\n");
     std::string block(1 << 20, 'u');
     for (uint64_t sent = 0; sent < kSize; sent += block.size()) {
-      c.sendRaw(std::string_view(block).substr(0, std::min<uint64_t>(block.size(), kSize - sent)),
-                120s);
+      c.sendRaw(std::string_view(block).substr(0, std::min<uint64_t>(block.size(), kSize - sent)), 120s);
     }
   });
   HttpResponse up = c.readResponse(120s);
@@ -394,7 +395,9 @@ HttpResponse postFault(uint16_t port, std::string_view body) {
   return request(port, post("/_fault", body));
 }
 
-Json stats(uint16_t port) { return json(httpGet(port, "/_stats")); }
+Json stats(uint16_t port) {
+  return json(httpGet(port, "/_stats"));
+}
 
 bool isInjectedFailure(const HttpResponse& r, std::string_view name) {
   if (r.status != 500 && r.status != 503) return false;
@@ -450,8 +453,8 @@ std::string readUntilClosed(int fd, bool& reset, Millis timeout = 5s) {
 
 TEST_CASE("fault: startup line lists the active faults after the usual prefix") {
   Backend b("faulty", {"--fail-rate", "1", "--latency", "5:2", "--seed", "5"});
-  b.process.waitForLog("flowguard-backend faulty listening on 127.0.0.1:" +
-                       std::to_string(b.port) + " faults: fail-rate=1 latency=5+-2ms seed=5\n");
+  b.process.waitForLog("flowguard-backend faulty listening on 127.0.0.1:" + std::to_string(b.port) +
+                       " faults: fail-rate=1 latency=5+-2ms seed=5\n");
 }
 
 TEST_CASE("fault: fail-rate 1 answers every request 500 or 503; control endpoints are spared") {
@@ -626,10 +629,14 @@ TEST_CASE("fault: hang-rate 1 reads requests and never answers; control endpoint
 TEST_CASE("fault: /_fault reports and changes faults at run time") {
   Backend b("b1", {"--seed", "9"});
   Json initial = json(httpGet(b.port, "/_fault"));
-  CHECK(initial == Json{{"fail_rate", 0.0},        {"latency_ms", 0},
-                        {"latency_jitter_ms", 0},  {"health_fail_rate", 0.0},
-                        {"flap_interval_ms", 0},   {"reset_rate", 0.0},
-                        {"hang_rate", 0.0},        {"healthy", nullptr},
+  CHECK(initial == Json{{"fail_rate", 0.0},
+                        {"latency_ms", 0},
+                        {"latency_jitter_ms", 0},
+                        {"health_fail_rate", 0.0},
+                        {"flap_interval_ms", 0},
+                        {"reset_rate", 0.0},
+                        {"hang_rate", 0.0},
+                        {"healthy", nullptr},
                         {"seed", 9}});
   CHECK(httpGet(b.port, "/x").status == 200);
 
@@ -713,12 +720,10 @@ TEST_CASE("fault: bad /_fault requests get 400 (413, 405) and change nothing") {
     CHECK(json(r)["error"].is_string());
     CHECK_FALSE(json(r)["error"].get<std::string>().empty());
   }
-  CHECK(json(request(b.port, post("/_fault", R"({"nope": 1})")))["error"]
-            .get<std::string>()
-            .find("nope") != std::string::npos);
-  CHECK(json(request(b.port, post("/_fault", R"({"fail_rate": 7})")))["error"]
-            .get<std::string>()
-            .find("fail_rate") != std::string::npos);
+  CHECK(json(request(b.port, post("/_fault", R"({"nope": 1})")))["error"].get<std::string>().find("nope") !=
+        std::string::npos);
+  CHECK(json(request(b.port, post("/_fault", R"({"fail_rate": 7})")))["error"].get<std::string>().find(
+            "fail_rate") != std::string::npos);
 
   HttpResponse big = request(b.port, post("/_fault", std::string(100 * 1024, ' ')));
   CHECK(big.status == 413);

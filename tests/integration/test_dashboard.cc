@@ -127,13 +127,12 @@ TEST_CASE("dashboard: every host is on the page, and a failing host turns unheal
   REQUIRE_MESSAGE(!chromium.empty(),
                   "chromium is not installed (apt-get install chromium; scripts/test does)");
   Backend b1("b1"), b2("b2"), b3("b3");
-  const uint16_t adminPort = freeTcpPort();
   GatewaySpec spec = proxySpec({b1.port, b2.port, b3.port},
                                "health_check: { path: /health, interval: 200ms, timeout: 150ms, "
                                "healthy_threshold: 1, unhealthy_threshold: 2 }");
-  spec.topLevel = {"admin: { address: \"127.0.0.1:" + std::to_string(adminPort) + "\" }"};
+  spec.admin = true;
   Gateway gw(spec);
-  gw.process.waitForLog("flowguard: admin on");
+  const uint16_t adminPort = gw.adminPort;
   for (int i = 0; i < 9; ++i) CHECK(httpGet(gw.port, "/echo").status == 200);
 
   TempDir dir;
@@ -192,18 +191,18 @@ TEST_CASE("dashboard: rps, p99, busiest keys, log lines, and the admin token fro
                   "chromium is not installed (apt-get install chromium; scripts/test does)");
   Backend b1("b1");
   TempDir dataDir;
-  const uint16_t adminPort = freeTcpPort();
   const std::string adminToken = "dash-admin-token-5b1e0c";
   GatewaySpec spec = proxySpec({b1.port});
   spec.filters = {
       "{ name: auth, keys: [ { key: alpha-key-0123456789, name: alpha-busiest }, "
       "{ key: beta-key-9876543210, name: beta-quiet } ] }",
       "{ name: metrics, access_log: off }"};
-  spec.topLevel = {
-      "admin: { address: \"127.0.0.1:" + std::to_string(adminPort) + "\", token: " + adminToken + " }",
-      "storage: { url: \"sqlite://" + dataDir.file("flowguard.db") + "\", flush_interval: 50ms }"};
+  spec.topLevel = {"storage: { url: \"sqlite://" + dataDir.file("flowguard.db") +
+                   "\", flush_interval: 50ms }"};
+  spec.admin = true;
+  spec.adminOptions = "token: " + adminToken;
   Gateway gw(spec);
-  gw.process.waitForLog("flowguard: admin on");
+  const uint16_t adminPort = gw.adminPort;
 
   // Known traffic: alpha is the busiest key by far, beta has a few requests.
   auto send = [&](const std::string& key, const std::string& path) {

@@ -45,29 +45,6 @@ Json seenHeaders(const HttpResponse& r) {
   return body["headers"];
 }
 
-// A TCP port on 127.0.0.1 that refuses every connection for as long as this object lives: the
-// socket is bound (so no other process can take the port) but never listens, so a connect gets
-// RST at once. Unlike a port that was merely free a moment ago, it cannot start answering.
-struct RefusingPort {
-  RefusingPort() {
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-    socklen_t len = sizeof(addr);
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    port = ntohs(addr.sin_port);
-    REQUIRE(connectOnce(port) == ECONNREFUSED);
-  }
-  ~RefusingPort() { ::close(fd); }
-  RefusingPort(const RefusingPort&) = delete;
-  RefusingPort& operator=(const RefusingPort&) = delete;
-  int fd = -1;
-  uint16_t port = 0;
-};
-
 // One request sent from `sourceIp` (127.0.0.0/8 is all loopback on Linux, so 127.0.0.2 is a
 // second client address the gateway sees as such), read until the gateway closes (the request
 // must say Connection: close). Returns the status code of the answer.
@@ -284,15 +261,15 @@ TEST_CASE("documented: access_log sample logs every request at 1 and a share of 
 // through by failure_mode: allow while Redis is away have no decision, so they carry none.)"
 TEST_CASE("documented: no RateLimit headers on requests let through by failure_mode: allow") {
   Backend b;
-  RefusingPort redisDown;  // Redis "at" a port that refuses for the whole test
-  const uint16_t adminPort = freeTcpPort();
+  ClosedPort redisDown;  // Redis "at" a port that refuses for the whole test
   auto spec = [&](const char* store) {
     GatewaySpec s = proxySpec({b.port});
     // A limit of 1: had any request below been decided, the second would be 429.
     s.filters = {
         fmt::format("{{ name: rate_limit, store: {}, failure_mode: allow, rate: 1/h, burst: 1 }}", store)};
-    s.topLevel = {fmt::format("redis: {{ url: \"redis://127.0.0.1:{}/0\", timeout: 50ms }}", redisDown.port),
-                  adminListenerLine(adminPort)};
+    s.topLevel = {
+        fmt::format("redis: {{ url: \"redis://127.0.0.1:{}/0\", timeout: 50ms }}", redisDown.port())};
+    s.admin = true;
     return s;
   };
   auto limitHeaders = [](const HttpResponse& r) {
@@ -312,7 +289,7 @@ TEST_CASE("documented: no RateLimit headers on requests let through by failure_m
       CHECK(limitHeaders(r) == std::vector<std::string>{});
     }
     // They went through the failure mode, not around the limiter.
-    Json stats = adminJson(adminPort, "/stats");
+    Json stats = adminJson(gw.adminPort, "/stats");
     CHECK(stats["rate_limit"]["test"]["failure_mode_decisions"] == 5);
     CHECK(stats["rate_limit"]["test"]["allowed"] == 0);
   }
@@ -386,7 +363,6 @@ TEST_CASE("documented: a sane client X-Request-Id is kept, an insane one replace
 // restart; a reload that changes them says so (log and `restart_required` in /config_dump)."
 TEST_CASE("documented: a reload that changes workers reports restart_required in /config_dump") {
   Backend b;
-  const uint16_t adminPort = freeTcpPort();
   auto spec = [&](unsigned workers, bool extraRoute) {
     GatewaySpec s = proxySpec({b.port});
     s.workers = workers;
@@ -394,17 +370,17 @@ TEST_CASE("documented: a reload that changes workers reports restart_required in
       s.routes.insert(s.routes.begin(),
                       "{ match: { path: /added }, direct_response: { status: 200, body: added } }");
     }
-    s.topLevel = {adminListenerLine(adminPort)};
+    s.admin = true;
     return s;
   };
   Gateway gw(spec(1, false));
-  gw.process.waitForLog("flowguard: admin on");
+  const uint16_t adminPort = gw.adminPort;
   Json before = adminJson(adminPort, "/config_dump");
   REQUIRE(before["last_reload"].is_null());
   const int64_t generation = before["generation"].get<int64_t>();
 
   // workers 1 -> 2 together with a change a reload does apply (a new route).
-  writeFile(gw.configPath, spec(2, true).yaml(gw.port));
+  writeFile(gw.configPath, spec(2, true).yaml(gw.port, adminPort));
   HttpResponse reload = admin(adminPort, "POST", "/reload");
   REQUIRE_MESSAGE(reload.status == 200, reload.body);
   Json dump = adminJson(adminPort, "/config_dump");
@@ -419,7 +395,7 @@ TEST_CASE("documented: a reload that changes workers reports restart_required in
   CHECK(added.body == "added");
 
   // Back to one worker: nothing needs a restart any more.
-  writeFile(gw.configPath, spec(1, false).yaml(gw.port));
+  writeFile(gw.configPath, spec(1, false).yaml(gw.port, adminPort));
   reload = admin(adminPort, "POST", "/reload");
   REQUIRE_MESSAGE(reload.status == 200, reload.body);
   dump = adminJson(adminPort, "/config_dump");
@@ -473,8 +449,7 @@ TEST_CASE("documented: flowguard validate --no-resolve accepts a host name that 
 // after a warm-up that did the same.
 TEST_CASE("documented: no fd growth over a few thousand requests") {
   Backend b;
-  RefusingPort dead;  // a cluster whose only host refuses: 502 after a failed connect
-  const uint16_t adminPort = freeTcpPort();
+  ClosedPort dead;  // a cluster whose only host refuses: 502 after a failed connect
   GatewaySpec s;
   // Key two has a limit of one request an hour (used up before the warm-up): its requests
   // are 429s. Everyone else's limit is out of reach.
@@ -488,10 +463,10 @@ TEST_CASE("documented: no fd growth over a few thousand requests") {
   // One idle upstream connection at most: with no request in flight the pool holds exactly
   // one (each round ends with a proxied request), however the requests of a round overlapped.
   s.clusters = {clusterYaml("backends", {b.port}, "max_idle_per_host: 1"),
-                clusterYaml("dead", {dead.port}, "retries: 0")};
-  s.topLevel = {adminListenerLine(adminPort)};
+                clusterYaml("dead", {dead.port()}, "retries: 0")};
+  s.admin = true;
   Gateway gw(s);
-  gw.process.waitForLog("flowguard: admin on");
+  const uint16_t adminPort = gw.adminPort;
   const std::string key = "X-API-Key: fd-key-0001\r\n";
   REQUIRE(ask(gw.port, get("/ok/first", "X-API-Key: fd-key-0002\r\n")).status == 200);
 

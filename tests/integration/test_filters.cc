@@ -119,10 +119,10 @@ TEST_CASE("rate_limit: overrides, fixed windows, client-IP limits and shadow mod
     CHECK(ok == 2);
   }
   SUBCASE("shadow mode counts but never rejects") {
-    uint16_t adminPort = freeTcpPort();
     GatewaySpec spec = chain({b.port}, {kAuth, "{ name: rate_limit, rate: 1/m, burst: 1, shadow: true }"});
-    spec.topLevel = {adminListenerLine(adminPort)};
+    spec.admin = true;
     Gateway gw(spec);
+    const uint16_t adminPort = gw.adminPort;
     for (int i = 0; i < 4; ++i) {
       HttpResponse r = httpGet(gw.port, "/x", {{"X-API-Key", "secret-key-one"}});
       CHECK(r.status == 200);
@@ -172,10 +172,10 @@ TEST_CASE("metrics: the access log has one JSON line per request with the key pr
   Backend b;
   TempDir logs;
   std::string logPath = logs.file("access.log");
-  uint16_t adminPort = freeTcpPort();
   GatewaySpec spec = chain({b.port}, {kAuth, "{ name: metrics, access_log: { path: " + logPath + " } }"});
-  spec.topLevel = {adminListenerLine(adminPort)};
+  spec.admin = true;
   Gateway gw(spec);
+  const uint16_t adminPort = gw.adminPort;
   CHECK(httpGet(gw.port, "/x", {{"X-API-Key", "secret-key-one"}}).status == 200);
   CHECK(httpGet(gw.port, "/y").status == 401);
   // The listener's counters on /stats. A request is counted when it ends, which may be a

@@ -29,26 +29,31 @@ std::string rootConfig() {
 // The root flowguard.yaml with its state (SQLite file, admin token) in `stateDir`.
 struct RootGateway {
   RootGateway(const TempDir& stateDir, const std::vector<uint16_t>& backends, const std::string& adminHost,
-              std::map<std::string, std::string> extraEnv = {})
-      : port(freeTcpPort()), adminPort(freeTcpPort()) {
-    std::map<std::string, std::string> env = {
-        {"FLOWGUARD_WORKERS", "2"},
-        {"FLOWGUARD_LISTEN_ADDRESS", "127.0.0.1:" + std::to_string(port)},
-        {"FLOWGUARD_ADMIN_ADDRESS", adminHost + ":" + std::to_string(adminPort)},
-        {"FLOWGUARD_ADMIN_TOKEN", ""},
-        {"FLOWGUARD_STORAGE_URL", "sqlite://" + stateDir.file("flowguard.db")},
-        {"FLOWGUARD_STATE_DIR", stateDir.path()},
-        {"FLOWGUARD_REDIS_URL", ""},
-        {"FLOWGUARD_RATE_LIMIT_STORE", "local"}};
-    for (size_t i = 0; i < backends.size(); ++i)
-      env["FLOWGUARD_BACKEND_" + std::to_string(i + 1)] = "127.0.0.1:" + std::to_string(backends[i]);
-    for (auto& [name, value] : extraEnv) env[name] = value;
-    ScopedEnv scoped(env);
-    process =
-        std::make_unique<Process>(std::vector<std::string>{binaryPath("flowguard"), "-c", rootConfig()});
-    process->waitForPort(port);
+              std::map<std::string, std::string> extraEnv = {}) {
+    // The environment holds the ports, so it is set for each attempt's spawn (and restored
+    // when the constructor ends). The admin listener starts last: its line is the one to wait
+    // for, so a stranger on either port gets both picked again.
+    std::optional<ScopedEnv> scoped;
+    auto argvFor = [&](uint16_t p) {
+      adminPort = freeTcpPort();
+      std::map<std::string, std::string> env = {
+          {"FLOWGUARD_WORKERS", "2"},
+          {"FLOWGUARD_LISTEN_ADDRESS", "127.0.0.1:" + std::to_string(p)},
+          {"FLOWGUARD_ADMIN_ADDRESS", adminHost + ":" + std::to_string(adminPort)},
+          {"FLOWGUARD_ADMIN_TOKEN", ""},
+          {"FLOWGUARD_STORAGE_URL", "sqlite://" + stateDir.file("flowguard.db")},
+          {"FLOWGUARD_STATE_DIR", stateDir.path()},
+          {"FLOWGUARD_REDIS_URL", ""},
+          {"FLOWGUARD_RATE_LIMIT_STORE", "local"}};
+      for (size_t i = 0; i < backends.size(); ++i)
+        env["FLOWGUARD_BACKEND_" + std::to_string(i + 1)] = "127.0.0.1:" + std::to_string(backends[i]);
+      for (auto& [name, value] : extraEnv) env[name] = value;
+      scoped.reset();
+      scoped.emplace(env);
+      return std::vector<std::string>{binaryPath("flowguard"), "-c", rootConfig()};
+    };
+    process = std::make_unique<Process>(startOnFreePort(argvFor, port, "flowguard: admin on"));
     process->waitForLog("flowguard: listener public on");
-    process->waitForPort(adminPort);
   }
   ~RootGateway() {
     const int status = process->stop();
@@ -56,8 +61,8 @@ struct RootGateway {
     CHECK(status == 0);
   }
 
-  uint16_t port;
-  uint16_t adminPort;
+  uint16_t port = 0;
+  uint16_t adminPort = 0;
   std::unique_ptr<Process> process;
 };
 

@@ -233,8 +233,8 @@ TEST_CASE("EOF in the middle of a request closes the connection without an answe
 TEST_CASE("a dead host is skipped by retries; all hosts dead gives 502") {
   SUBCASE("one of three hosts refuses connections") {
     Backend b1("b1"), b2("b2");
-    uint16_t dead = freeTcpPort();
-    Gateway gw(proxySpec({b1.port, dead, b2.port}, "retries: 2"));
+    ClosedPort dead;
+    Gateway gw(proxySpec({b1.port, dead.port(), b2.port}, "retries: 2"));
     std::map<std::string, int> counts;
     HttpClient c;
     c.connect(gw.port);
@@ -250,12 +250,14 @@ TEST_CASE("a dead host is skipped by retries; all hosts dead gives 502") {
     CHECK(counts["b2"] > 0);
   }
   SUBCASE("every host refuses connections") {
-    Gateway gw(proxySpec({freeTcpPort(), freeTcpPort(), freeTcpPort()}, "retries: 2"));
+    ClosedPort dead1, dead2, dead3;
+    Gateway gw(proxySpec({dead1.port(), dead2.port(), dead3.port()}, "retries: 2"));
     HttpResponse r = httpGet(gw.port, "/nobody-home");
     checkErrorJson(r, 502);
   }
   SUBCASE("the only host refuses connections, retries left over") {
-    Gateway gw(proxySpec({freeTcpPort()}, "retries: 2"));
+    ClosedPort dead;
+    Gateway gw(proxySpec({dead.port()}, "retries: 2"));
     HttpResponse r = httpGet(gw.port, "/nobody-home");
     checkErrorJson(r, 502);
   }
@@ -517,8 +519,8 @@ TEST_CASE("workers: 2 share the listener and both serve requests") {
 
 TEST_CASE("upstream statuses, HEAD and a POST body pass through unchanged") {
   Backend b1("b1"), b2("b2");
-  uint16_t dead = freeTcpPort();
-  Gateway gw(proxySpec({dead, b1.port, b2.port}, "retries: 2"));
+  ClosedPort dead;
+  Gateway gw(proxySpec({dead.port(), b1.port, b2.port}, "retries: 2"));
   HttpClient c;
   c.connect(gw.port);
   // A 5xx answer is an answer: passed on, not retried on another host.
@@ -574,12 +576,12 @@ TEST_CASE("an upstream that closes without answering: 502, retried only when saf
 
 TEST_CASE("an upstream closing mid-response closes the client connection") {
   RawUpstream up("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789", /*closeAfterResponse=*/true);
-  uint16_t adminPort = freeTcpPort();
   // Retries on a reset are allowed (and the GET is idempotent), so only the bytes already
   // sent to the client keep the gateway from trying again.
   GatewaySpec spec = proxySpec({up.port}, "retries: 2, retry_on: [connect-failure, reset]");
-  spec.topLevel = {adminListenerLine(adminPort)};
+  spec.admin = true;
   Gateway gw(spec);
+  const uint16_t adminPort = gw.adminPort;
   auto retries = [&] { return adminJson(adminPort, "/stats").at("clusters").at("backends").at("retries"); };
   HttpClient c;
   c.connect(gw.port);
@@ -626,7 +628,8 @@ TEST_CASE("SIGTERM right after the port opens still drains and exits 0") {
   // An orchestrator may stop the gateway as soon as its port answers. The gateway must
   // not accept connections before its SIGTERM handling is in place, or such a stop kills
   // it (status 143) instead of draining.
-  GatewaySpec spec = proxySpec({freeTcpPort()});
+  ClosedPort upstream;  // never reached: no request is sent
+  GatewaySpec spec = proxySpec({upstream.port()});
   spec.workers = 2;
   for (int attempt = 0; attempt < 10; ++attempt) {
     CAPTURE(attempt);

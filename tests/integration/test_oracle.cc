@@ -329,14 +329,13 @@ TEST_CASE("oracle: local replies 404, 401 and 429 carry a JSON body of exactly C
 
 TEST_CASE("oracle: admin /stats and /clusters by Python's json, the Prometheus text by curl") {
   Backend b("b1");
-  const uint16_t adminPort = freeTcpPort();
   GatewaySpec spec;
   spec.filters = {"{ name: metrics }"};
   spec.routes = {"{ match: { prefix: /api }, cluster: backends }"};
   spec.clusters = {clusterYaml("backends", {b.port})};
-  spec.topLevel = {fmt::format("admin: {{ address: \"127.0.0.1:{}\" }}", adminPort)};
+  spec.admin = true;
   Gateway gw(spec);
-  gw.process.waitForLog("flowguard: admin on");
+  const uint16_t adminPort = gw.adminPort;
   // The script sends 4 proxied requests and 2 to no route, then waits for /stats to count 6.
   Json r = oracle("admin", gw.port, {"--admin-port", std::to_string(adminPort), "--expect-requests", "6"});
   CHECK(r["traffic"] == Json::array({200, 200, 200, 200, 404, 404}));

@@ -33,17 +33,17 @@ Json stats(uint16_t adminPort) {
 // A gateway answering /* itself (no upstream), with metrics and an admin listener.
 struct LocalGateway {
   explicit LocalGateway(std::vector<std::string> listener, std::vector<std::string> topLevel = {},
-                        std::string body = "ok")
-      : adminPort(freeTcpPort()) {
+                        std::string body = "ok") {
     spec.listener = std::move(listener);
     spec.filters = {"{ name: metrics }"};
     spec.routes = {"{ match: { prefix: / }, direct_response: { status: 200, body: \"" + body + "\" } }"};
     spec.topLevel = std::move(topLevel);
-    spec.topLevel.push_back("admin: { address: \"127.0.0.1:" + std::to_string(adminPort) + "\" }");
+    spec.admin = true;
     gw = std::make_unique<Gateway>(spec);
+    adminPort = gw->adminPort;
   }
   GatewaySpec spec;
-  uint16_t adminPort;
+  uint16_t adminPort = 0;
   std::unique_ptr<Gateway> gw;
 };
 
@@ -118,7 +118,7 @@ TEST_CASE(
   auto reloadWith = [&](const std::string& overload) {
     GatewaySpec spec = g.spec;
     spec.topLevel[0] = overload;
-    writeFile(g.gw->configPath, spec.yaml(port));
+    writeFile(g.gw->configPath, spec.yaml(port, g.adminPort));
     HttpResponse r = call(g.adminPort, "POST", "/reload");
     REQUIRE_MESSAGE(r.status == 200, r.body);
   };

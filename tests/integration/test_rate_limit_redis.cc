@@ -21,15 +21,15 @@ using Clock = std::chrono::steady_clock;
 
 const char* kAuth = "{ name: auth, keys: [ { key: secret-key-one, name: one } ] }";
 
-// With an admin listener on `adminPort`, for the rate-limit counters in /stats.
+// With an admin listener (Gateway::adminPort), for the rate-limit counters in /stats.
 GatewaySpec redisSpec(uint16_t backendPort, std::vector<std::string> filters, const RedisServer& redis,
-                      const std::string& timeout, uint16_t adminPort, unsigned workers = 1) {
+                      const std::string& timeout, unsigned workers = 1) {
   GatewaySpec spec = proxySpec({backendPort});
   spec.workers = workers;
   spec.filters = std::move(filters);
   spec.topLevel = {"redis: { url: \"redis://127.0.0.1:" + std::to_string(redis.port()) +
-                       "/0\", timeout: " + timeout + " }",
-                   adminListenerLine(adminPort)};
+                   "/0\", timeout: " + timeout + " }"};
+  spec.admin = true;
   return spec;
 }
 
@@ -155,10 +155,9 @@ TEST_CASE(
   RedisServer redis;
   Backend b;
   // deny: a Redis failure shows up as a missing 200, never as an extra one.
-  const uint16_t adminPort = freeTcpPort();
-  Gateway gw(redisSpec(b.port,
-                       {"{ name: rate_limit, rate: 1/m, burst: 5, store: redis, failure_mode: deny }"}, redis,
-                       "1s", adminPort));
+  Gateway gw(redisSpec(
+      b.port, {"{ name: rate_limit, rate: 1/m, burst: 5, store: redis, failure_mode: deny }"}, redis, "1s"));
+  const uint16_t adminPort = gw.adminPort;
   HttpClient c;
   c.connect(gw.port);
   for (int i = 0; i < 5; ++i) {
@@ -197,9 +196,9 @@ TEST_CASE("rate_limit store: redis: two gateways share one limit exactly") {
   // A generous timeout and deny: a slow Redis can only lower the count, and shows in the
   // failure counters.
   const std::string limit = "{ name: rate_limit, rate: 1/h, burst: 200, store: redis, failure_mode: deny }";
-  const uint16_t adminA = freeTcpPort(), adminB = freeTcpPort();
-  Gateway gwA(redisSpec(b.port, {kAuth, limit}, redis, "2s", adminA, 2));
-  Gateway gwB(redisSpec(b.port, {kAuth, limit}, redis, "2s", adminB, 2));
+  Gateway gwA(redisSpec(b.port, {kAuth, limit}, redis, "2s", 2));
+  Gateway gwB(redisSpec(b.port, {kAuth, limit}, redis, "2s", 2));
+  const uint16_t adminA = gwA.adminPort, adminB = gwB.adminPort;
   const uint16_t ports[2] = {gwA.port, gwB.port};
 
   constexpr int kThreads = 6;
@@ -261,8 +260,8 @@ TEST_CASE("rate_limit store: redis: failure modes while Redis is down, Redis aga
   };
 
   SUBCASE("allow: requests pass, none waits") {
-    const uint16_t adminPort = freeTcpPort();
-    Gateway gw(redisSpec(b.port, {filter("allow")}, redis, "250ms", adminPort));
+    Gateway gw(redisSpec(b.port, {filter("allow")}, redis, "250ms"));
+    const uint16_t adminPort = gw.adminPort;
     for (uint64_t i = 0; i < kBurst; ++i) REQUIRE(httpGet(gw.port, "/x").status == 200);
     REQUIRE(httpGet(gw.port, "/x").status == 429);  // the Redis bucket is empty
 
@@ -287,8 +286,8 @@ TEST_CASE("rate_limit store: redis: failure modes while Redis is down, Redis aga
   }
 
   SUBCASE("deny: requests get 429 at once") {
-    const uint16_t adminPort = freeTcpPort();
-    Gateway gw(redisSpec(b.port, {filter("deny")}, redis, "250ms", adminPort));
+    Gateway gw(redisSpec(b.port, {filter("deny")}, redis, "250ms"));
+    const uint16_t adminPort = gw.adminPort;
     for (int i = 0; i < 2; ++i) REQUIRE(httpGet(gw.port, "/x").status == 200);
 
     redis.stop();
@@ -314,8 +313,8 @@ TEST_CASE("rate_limit store: redis: failure modes while Redis is down, Redis aga
   }
 
   SUBCASE("local: the in-process limit applies, counted from a fresh local bucket") {
-    const uint16_t adminPort = freeTcpPort();
-    Gateway gw(redisSpec(b.port, {filter("local")}, redis, "250ms", adminPort));
+    Gateway gw(redisSpec(b.port, {filter("local")}, redis, "250ms"));
+    const uint16_t adminPort = gw.adminPort;
     // Two tokens taken in Redis: the local bucket does not know about them.
     for (int i = 0; i < 2; ++i) REQUIRE(httpGet(gw.port, "/x").status == 200);
 

@@ -68,14 +68,18 @@ std::string linesWith(const std::string& text, const std::string& needle) {
 // A gateway with an admin listener whose config file the test rewrites while it runs. Every
 // config it is given keeps the same listener and admin addresses, so every reload applies.
 struct ReloadableGateway {
+  // The admin listener starts after the listeners: its line is the one to wait for, so a
+  // stranger on either port gets both picked again.
   explicit ReloadableGateway(const GatewaySpec& spec)
-      : port(freeTcpPort()),
-        adminPort(freeTcpPort()),
-        configPath(writeConfig(dir, yaml(spec))),
-        process({binaryPath("flowguard"), "-c", configPath}, dir.path()) {
-    process.waitForPort(port);
+      : process(startOnFreePort(
+            [&](uint16_t p) {
+              port = p;
+              adminPort = freeTcpPort();
+              configPath = writeConfig(dir, yaml(spec));
+              return std::vector<std::string>{binaryPath("flowguard"), "-c", configPath};
+            },
+            port, "flowguard: admin on", dir.path())) {
     process.waitForLog("flowguard: listener test on");
-    process.waitForLog("flowguard: admin on");
   }
   ~ReloadableGateway() {
     int status = process.stop();
@@ -86,10 +90,7 @@ struct ReloadableGateway {
   ReloadableGateway(const ReloadableGateway&) = delete;
   ReloadableGateway& operator=(const ReloadableGateway&) = delete;
 
-  std::string yaml(GatewaySpec spec) const {
-    spec.topLevel.push_back("admin: { address: \"127.0.0.1:" + std::to_string(adminPort) + "\" }");
-    return spec.yaml(port);
-  }
+  std::string yaml(const GatewaySpec& spec) const { return spec.yaml(port, adminPort); }
   // Truncate and write the file itself (what `echo > file` or a simple editor does).
   void saveInPlace(const std::string& text) const { writeFile(configPath, text); }
   // Write a temp file next to it and rename() it over the config (what vim or an atomic
@@ -127,10 +128,10 @@ struct ReloadableGateway {
   }
 
   TempDir dir;
-  uint16_t port;
-  uint16_t adminPort;
+  uint16_t port = 0;
+  uint16_t adminPort = 0;
   std::string configPath;
-  Process process;
+  Process process;  // declared last: started once the members above exist
 };
 
 // ---- 1: alternating configs under load --------------------------------------------------

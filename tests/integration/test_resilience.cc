@@ -86,12 +86,12 @@ TEST_CASE("no healthy host: reject answers 503, panic still routes") {
 
 TEST_CASE("passive outlier detection ejects a host that keeps answering 5xx") {
   Backend bad("bad", {"--fail-rate", "1"}), good("good");
-  uint16_t adminPort = freeTcpPort();
   GatewaySpec spec = proxySpec({bad.port, good.port},
                                "retry_on: [connect-failure], outlier_detection: { consecutive_5xx: 3, "
                                "base_ejection_time: 30s }");
-  spec.topLevel = {adminListenerLine(adminPort)};
+  spec.admin = true;
   Gateway gw(spec);
+  const uint16_t adminPort = gw.adminPort;
   int errors = 0;
   HttpClient c;
   c.connect(gw.port);
@@ -159,10 +159,10 @@ TEST_CASE("a hanging upstream: 504 after the timeout, or success on another host
 
 TEST_CASE("circuit breaker: requests beyond max_requests get 503") {
   Backend b("b1");
-  uint16_t adminPort = freeTcpPort();
   GatewaySpec spec = proxySpec({b.port}, "circuit_breakers: { max_requests: 2 }");
-  spec.topLevel = {adminListenerLine(adminPort)};
+  spec.admin = true;
   Gateway gw(spec);
+  const uint16_t adminPort = gw.adminPort;
   constexpr int kClients = 6;
   int ok = 0, overflow = 0;
   for (const HttpResponse& r : concurrentGets(gw.port, kClients, "/delay/400")) {
@@ -271,7 +271,6 @@ uint64_t u64(const Json& j) {
 // goes on over the other two (new requests to b2 are connect failures, always retried).
 KillResult killOneUnderLoad(const std::string& retryOn, int connections) {
   Backend b1("b1"), b2("b2"), b3("b3");
-  uint16_t adminPort = freeTcpPort();
   // The retry budget is out of the way (min_retries well above the three clients): a
   // request may still hold its budget slot for a moment after its client has the answer,
   // so a floor of three could refuse a connect-failure retry that this test counts on.
@@ -279,8 +278,9 @@ KillResult killOneUnderLoad(const std::string& retryOn, int connections) {
       proxySpec({b1.port, b2.port, b3.port},
                 std::string(kFastHealthCheck) +
                     ", retries: 2, retry_budget: { percent: 20, min_retries: 10 }, retry_on: " + retryOn);
-  spec.topLevel = {adminListenerLine(adminPort)};
+  spec.admin = true;
   Gateway gw(spec);
+  const uint16_t adminPort = gw.adminPort;
   Load load(gw.port, connections);
   REQUIRE(waitUntil([&] { return load.ok >= 30; }, 20s));  // traffic over all three hosts
 
@@ -356,7 +356,8 @@ TEST_CASE("requests waiting for a connection to a dead host all fail fast, none 
   // One connection per host: three requests queue behind one connect attempt. When it is
   // refused, the first gets the failure and the pool must try again for the others (or
   // fail them) instead of leaving them waiting with no timer.
-  Gateway gw(proxySpec({freeTcpPort()}, "retries: 0, max_connections_per_host: 1"));
+  ClosedPort dead;
+  Gateway gw(proxySpec({dead.port()}, "retries: 0, max_connections_per_host: 1"));
   auto start = Clock::now();
   for (const HttpResponse& r : concurrentGets(gw.port, 3, "/dead")) checkErrorJson(r, 502);
   CHECK(Clock::now() - start < 5s);

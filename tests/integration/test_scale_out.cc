@@ -28,8 +28,7 @@ constexpr int kRequests = 2000;
 constexpr int kLimit = 600;
 constexpr const char* kKey = "scale-out-key-0001";
 
-GatewaySpec scaleSpec(uint16_t backendPort, const RedisServer& redis, const std::string& storageUrl,
-                      uint16_t adminPort) {
+GatewaySpec scaleSpec(uint16_t backendPort, const RedisServer& redis, const std::string& storageUrl) {
   GatewaySpec spec = proxySpec({backendPort}, "retries: 0");
   spec.workers = 2;
   // A generous Redis timeout and failure_mode deny: a slow Redis can only lower the count, and
@@ -39,8 +38,8 @@ GatewaySpec scaleSpec(uint16_t backendPort, const RedisServer& redis, const std:
                       ", window: 1h, by: api_key, store: redis, failure_mode: deny }"};
   spec.topLevel = {
       "redis: { url: \"redis://127.0.0.1:" + std::to_string(redis.port()) + "/0\", timeout: 2s }",
-      "storage: { url: \"" + storageUrl + "\", flush_interval: 50ms }",
-      "admin: { address: \"127.0.0.1:" + std::to_string(adminPort) + "\" }"};
+      "storage: { url: \"" + storageUrl + "\", flush_interval: 50ms }"};
+  spec.admin = true;
   return spec;
 }
 
@@ -65,10 +64,8 @@ TEST_CASE("scale-out: three gateways, one Redis, one PostgreSQL: one key's limit
     std::vector<std::unique_ptr<Gateway>> gateways;
     std::vector<uint16_t> adminPorts;
     for (int g = 0; g < kGateways; ++g) {
-      adminPorts.push_back(freeTcpPort());
-      gateways.push_back(
-          std::make_unique<Gateway>(scaleSpec(backend.port, redis, storageUrl, adminPorts.back())));
-      gateways.back()->process.waitForLog("flowguard: admin on");
+      gateways.push_back(std::make_unique<Gateway>(scaleSpec(backend.port, redis, storageUrl)));
+      adminPorts.push_back(gateways.back()->adminPort);
     }
 
     // Every thread connects first, then all start together; each takes request slots from one

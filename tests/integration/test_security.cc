@@ -329,10 +329,10 @@ TEST_CASE("item 3: plans are self-service only when they say so; /register is li
 
 TEST_CASE("item 4: the admin listener refuses DNS rebinding and cross-site requests") {
   Backend b;
-  const uint16_t adminPort = freeTcpPort();
   GatewaySpec spec = proxySpec({b.port});
-  spec.topLevel = {"admin: { address: \"127.0.0.1:" + std::to_string(adminPort) + "\" }"};
+  spec.admin = true;
   Gateway gw(spec);
+  const uint16_t adminPort = gw.adminPort;
   const std::string self = "127.0.0.1:" + std::to_string(adminPort);
   auto admin = [&](const std::string& method, const std::string& path, const std::string& headers) {
     const bool body = method != "GET" && method != "OPTIONS";
@@ -384,7 +384,6 @@ TEST_CASE("item 4: the admin listener refuses DNS rebinding and cross-site reque
 TEST_CASE("item 3: an operator moves a registered key to a plan that is not self-service") {
   Backend b;
   TempDir dir;
-  const uint16_t adminPort = freeTcpPort();
   GatewaySpec spec;
   spec.filters = {"{ name: auth, exempt: [ { path: /register, methods: [POST] } ] }",
                   "{ name: rate_limit, rate: 1/h, burst: 1 }"};
@@ -392,9 +391,10 @@ TEST_CASE("item 3: an operator moves a registered key to a plan that is not self
                  "{ match: { prefix: / }, cluster: backends }"};
   spec.clusters = {clusterYaml("backends", {b.port})};
   spec.topLevel = {"storage: { url: \"sqlite://" + dir.file("keys.db") + "\", key_poll_interval: 100ms }",
-                   "plans: { free: { rate: 1/h, burst: 1 }, pro: { rate: 100/s, burst: 100 } }",
-                   "admin: { address: \"127.0.0.1:" + std::to_string(adminPort) + "\" }"};
+                   "plans: { free: { rate: 1/h, burst: 1 }, pro: { rate: 100/s, burst: 100 } }"};
+  spec.admin = true;
   Gateway gw(spec);
+  const uint16_t adminPort = gw.adminPort;
   HttpResponse reg = ask(gw.port, "POST /register HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
   REQUIRE(reg.status == 201);
   const std::string key = json(reg)["api_key"];

@@ -52,16 +52,16 @@ HttpResponse call(uint16_t port, const std::string& method, const std::string& p
 // A gateway whose end the test drives: it sends the signals and judges the exit status
 // itself (the destructor only makes sure the process is gone).
 struct DrainingGateway {
-  DrainingGateway(GatewaySpec spec, const std::vector<std::string>& topLevel)
-      : port(freeTcpPort()), adminPort(freeTcpPort()) {
+  DrainingGateway(GatewaySpec spec, const std::vector<std::string>& topLevel) {
     spec.topLevel = topLevel;
-    spec.topLevel.push_back("admin: { address: \"127.0.0.1:" + std::to_string(adminPort) + "\" }");
-    configPath = writeConfig(dir, spec.yaml(port));
-    process = std::make_unique<Process>(std::vector<std::string>{binaryPath("flowguard"), "-c", configPath},
-                                        dir.path());
-    process->waitForPort(port);
+    auto argvFor = [&](uint16_t p) {
+      adminPort = freeTcpPort();
+      configPath = writeConfig(dir, spec.yaml(p, adminPort));
+      return std::vector<std::string>{binaryPath("flowguard"), "-c", configPath};
+    };
+    // The admin listener starts after the listeners: its line is the one to wait for.
+    process = std::make_unique<Process>(startOnFreePort(argvFor, port, "flowguard: admin on", dir.path()));
     process->waitForLog("flowguard: listener test on");
-    process->waitForLog("flowguard: admin on");
   }
   ~DrainingGateway() {
     process->stop(1s);
@@ -71,8 +71,8 @@ struct DrainingGateway {
   DrainingGateway& operator=(const DrainingGateway&) = delete;
 
   TempDir dir;
-  uint16_t port;
-  uint16_t adminPort;
+  uint16_t port = 0;
+  uint16_t adminPort = 0;
   std::string configPath;
   std::unique_ptr<Process> process;
 };

@@ -275,14 +275,14 @@ void yamlKeysFollowReloads(const std::string& kind) {
   TempDir dir;
   Backend backend;
   GatewaySpec spec = storeSpec(backend.port, freshStore(kind, dir));
-  const uint16_t adminPort = freeTcpPort();
-  spec.topLevel.push_back(adminListenerLine(adminPort));
+  spec.admin = true;
   Gateway gw(spec);
+  const uint16_t adminPort = gw.adminPort;
   CHECK(request(gw.port, "GET", "/echo", "yaml-static-key-0001").status == 200);
   const std::string oldKey = "key: yaml-static-key-0001, name: static";
   spec.filters[0].replace(spec.filters[0].find(oldKey), oldKey.size(),
                           "key: yaml-other-key-00002, name: other");
-  writeFile(gw.configPath, spec.yaml(gw.port));  // the file watcher applies it
+  writeFile(gw.configPath, spec.yaml(gw.port, adminPort));  // the file watcher applies it
   // Applied once the admin listener reports generation 2 (not a log line).
   REQUIRE(waitUntil([&] { return adminJson(adminPort, "/stats").at("config").at("generation") == 2; }, 10s));
   CHECK(request(gw.port, "GET", "/echo", "yaml-static-key-0001").status == 401);
@@ -528,9 +528,9 @@ TEST_CASE("postgres stopped mid-run: proxying goes on, /register is 503, logs re
   // queue in the order the requests were made and "the newest" is well defined.
   GatewaySpec spec = storeSpec(backend.port, url, "log_queue: 20");
   spec.workers = 1;
-  const uint16_t adminPort = freeTcpPort();
-  spec.topLevel.push_back(adminListenerLine(adminPort));
+  spec.admin = true;
   Gateway gw(spec);
+  const uint16_t adminPort = gw.adminPort;
   // The store's counters, from the admin listener (its requests are not in the request log).
   auto store = [&] { return adminJson(adminPort, "/stats").at("store"); };
   Registered k = registerKey(gw.port, R"({"name": "before", "plan": "big"})");

@@ -144,11 +144,10 @@ TEST_CASE("connect_timeout: an upstream that never completes the handshake is a 
     CHECK_FALSE(connectCompletes(probe, 500ms));
     ::close(probe);
   }
-  const uint16_t adminPort = freeTcpPort();
   GatewaySpec spec = proxySpec({hole.port}, "connect_timeout: 400ms, timeout: 30s, retries: 0");
-  spec.topLevel = {adminListenerLine(adminPort)};
+  spec.admin = true;
   Gateway gw(spec);
-  gw.process.waitForLog("flowguard: admin on");
+  const uint16_t adminPort = gw.adminPort;
   CHECK(clusterStats(adminPort)["connect_timeouts"] == 0);
 
   const auto sent = Clock::now();
@@ -179,11 +178,10 @@ TEST_CASE("timeout: an upstream silent in the middle of a body gets the client c
       "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n" +
       std::string(1000, 'x');
   RawUpstream up(partial);
-  const uint16_t adminPort = freeTcpPort();
   GatewaySpec spec = proxySpec({up.port}, "timeout: 500ms, retries: 0");
-  spec.topLevel = {adminListenerLine(adminPort)};
+  spec.admin = true;
   Gateway gw(spec);
-  gw.process.waitForLog("flowguard: admin on");
+  const uint16_t adminPort = gw.adminPort;
 
   HttpClient c;
   c.connect(gw.port);

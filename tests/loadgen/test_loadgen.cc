@@ -224,8 +224,8 @@ TEST_CASE("keys are spread round-robin and counted per key") {
 
 TEST_CASE("an unreachable target ends with a non-zero exit status") {
   TempDir dir;
-  uint16_t port = freeTcpPort();
-  Run run = runLoadgen(dir, {"-n", "20", "-c", "2", url(port)}, 30s);
+  ClosedPort closed;  // refuses connections for the whole test
+  Run run = runLoadgen(dir, {"-n", "20", "-c", "2", url(closed.port())}, 30s);
   INFO(run.output);
   CHECK(run.status != 0);
   CHECK(run.json["responses"] == 0);

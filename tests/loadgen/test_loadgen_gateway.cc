@@ -87,14 +87,13 @@ TEST_CASE("no arguments and a config.json: ratelimit.log agrees with the gateway
   const std::string key = "loadgen-first-hour-key-0001";  // 27 characters: prefix "loadgen-f"
   const std::string prefix = "loadgen-f";
   Backend backend;
-  const uint16_t adminPort = freeTcpPort();
   GatewaySpec spec = proxySpec({backend.port}, "retries: 0");
   spec.filters = {"{ name: auth, keys: [ { key: " + key + ", name: first-hour } ] }",
                   "{ name: rate_limit, algorithm: fixed_window, limit: 20, window: 1h }",
                   "{ name: metrics }"};
-  spec.topLevel = {"admin: { address: \"127.0.0.1:" + std::to_string(adminPort) + "\" }"};
+  spec.admin = true;
   Gateway gw(spec);
-  gw.process.waitForLog("flowguard: admin on");
+  const uint16_t adminPort = gw.adminPort;
 
   TempDir dir;  // holds only config.json
   const std::string proxyUrl = "http://127.0.0.1:" + std::to_string(gw.port) + "/echo";

@@ -335,22 +335,29 @@ struct Outcome {
 
 class Replay {
  public:
-  Replay() : up1_(log_), up2_(log_), up3_(log_), publicPort_(freeTcpPort()), adminPort_(freeTcpPort()) {
-    ScopedEnv env({{"FLOWGUARD_WORKERS", "1"},
-                   {"FLOWGUARD_LISTEN_ADDRESS", "127.0.0.1:" + std::to_string(publicPort_)},
-                   {"FLOWGUARD_ADMIN_ADDRESS", "127.0.0.1:" + std::to_string(adminPort_)},
-                   {"FLOWGUARD_ADMIN_TOKEN", ""},
-                   {"FLOWGUARD_BACKEND_1", "127.0.0.1:" + std::to_string(up1_.port)},
-                   {"FLOWGUARD_BACKEND_2", "127.0.0.1:" + std::to_string(up2_.port)},
-                   {"FLOWGUARD_BACKEND_3", "127.0.0.1:" + std::to_string(up3_.port)},
-                   {"FLOWGUARD_STORAGE_URL", "sqlite://" + state_.file("flowguard.db")},
-                   {"FLOWGUARD_STATE_DIR", state_.path()},
-                   {"FLOWGUARD_REDIS_URL", ""},
-                   {"FLOWGUARD_RATE_LIMIT_STORE", "local"}});
-    gateway_ = std::make_unique<Process>(
-        std::vector<std::string>{binaryPath("flowguard"), "-c", sourceDir() + "/flowguard.yaml"});
-    gateway_->waitForPort(publicPort_);
-    gateway_->waitForPort(adminPort_);
+  Replay() : up1_(log_), up2_(log_), up3_(log_) {
+    // The environment holds the ports, so it is set for each attempt's spawn. The admin
+    // listener starts last: its line is the one to wait for, so a stranger on either port
+    // gets both picked again.
+    std::optional<ScopedEnv> env;
+    auto argvFor = [&](uint16_t publicPort) {
+      adminPort_ = freeTcpPort();
+      env.reset();
+      env.emplace(std::map<std::string, std::string>{
+          {"FLOWGUARD_WORKERS", "1"},
+          {"FLOWGUARD_LISTEN_ADDRESS", "127.0.0.1:" + std::to_string(publicPort)},
+          {"FLOWGUARD_ADMIN_ADDRESS", "127.0.0.1:" + std::to_string(adminPort_)},
+          {"FLOWGUARD_ADMIN_TOKEN", ""},
+          {"FLOWGUARD_BACKEND_1", "127.0.0.1:" + std::to_string(up1_.port)},
+          {"FLOWGUARD_BACKEND_2", "127.0.0.1:" + std::to_string(up2_.port)},
+          {"FLOWGUARD_BACKEND_3", "127.0.0.1:" + std::to_string(up3_.port)},
+          {"FLOWGUARD_STORAGE_URL", "sqlite://" + state_.file("flowguard.db")},
+          {"FLOWGUARD_STATE_DIR", state_.path()},
+          {"FLOWGUARD_REDIS_URL", ""},
+          {"FLOWGUARD_RATE_LIMIT_STORE", "local"}});
+      return std::vector<std::string>{binaryPath("flowguard"), "-c", sourceDir() + "/flowguard.yaml"};
+    };
+    gateway_ = std::make_unique<Process>(startOnFreePort(argvFor, publicPort_, "flowguard: admin on"));
     placeholders_ = {{"{KEY}", kDemoKey},
                      {"{ADMIN}", "127.0.0.1:" + std::to_string(adminPort_)},
                      {"{PUBLIC}", "127.0.0.1:" + std::to_string(publicPort_)}};
@@ -446,7 +453,7 @@ class Replay {
   TempDir state_;
   RecordLog log_;
   RecordingUpstream up1_, up2_, up3_;
-  uint16_t publicPort_, adminPort_;
+  uint16_t publicPort_ = 0, adminPort_ = 0;
   std::unique_ptr<Process> gateway_;
   Fields placeholders_;
   std::set<std::string> keys_;

@@ -167,8 +167,8 @@ TEST_CASE("logs are batched, written, and flushed by stop()") {
 }
 
 TEST_CASE("a database that cannot be reached: jobs fail fast, the log queue keeps the newest") {
-  const uint16_t port = flowguard::test::freeTcpPort();  // nothing listens there
-  StoreService service(makeStore("postgres://nobody@127.0.0.1:" + std::to_string(port) + "/none"),
+  const flowguard::test::ClosedPort closed;  // refuses connections for the whole test
+  StoreService service(makeStore("postgres://nobody@127.0.0.1:" + std::to_string(closed.port()) + "/none"),
                        storageConfig(10));
   service.start();
   CHECK_FALSE(service.waitForKeys(300ms));
