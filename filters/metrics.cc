@@ -1,5 +1,6 @@
 #include "filters/metrics.h"
 
+#include "core/status_class.h"
 #include "filters/path_redaction.h"
 
 #include <fcntl.h>
@@ -38,11 +39,9 @@ void StatusCounters::record(const core::StreamInfo& info) {
   bump(requests);
   int status = info.responseStatus;
   if (info.downstreamReset) bump(resets);
-  if (status >= 200 && status < 300) bump(status2xx);
-  if (status >= 300 && status < 400) bump(status3xx);
-  if (status >= 400 && status < 500) bump(status4xx);
-  if (status == 429) bump(status429);
-  if (status >= 500) bump(status5xx);
+  core::countStatus(
+      status, [](std::atomic<uint64_t>& c) { bump(c); }, status2xx, status3xx, status4xx, status429,
+      status5xx);
   if (!info.localReplyReason.empty()) bump(localReplies);
   bump(bytesIn, info.requestBodyBytes);
   bump(bytesOut, info.responseBodyBytes);

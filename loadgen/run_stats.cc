@@ -2,14 +2,23 @@
 
 #include <algorithm>
 
+#include "core/status_class.h"
+
 namespace flowguard::loadgen {
 
 Outcome classify(int status) {
-  if (status == 429) return Outcome::S429;
-  if (status >= 200 && status < 300) return Outcome::S2xx;
-  if (status >= 300 && status < 400) return Outcome::S3xx;
-  if (status >= 400 && status < 500) return Outcome::S4xx;
-  if (status >= 500) return Outcome::S5xx;
+  switch (core::statusClass(status)) {
+    case core::StatusClass::Success:
+      return Outcome::S2xx;
+    case core::StatusClass::Redirection:
+      return Outcome::S3xx;
+    case core::StatusClass::ClientError:
+      return status == 429 ? Outcome::S429 : Outcome::S4xx;
+    case core::StatusClass::ServerError:
+      return Outcome::S5xx;
+    case core::StatusClass::None:
+      break;
+  }
   return Outcome::Error;  // 0 (no response) and the odd final 1xx
 }
 

@@ -7,6 +7,7 @@
 #include <map>
 #include <span>
 
+#include "core/status_class.h"
 #include "store/store.h"
 
 namespace flowguard::store {
@@ -29,11 +30,8 @@ inline std::map<int64_t, UsageDelta> usageByKey(std::span<const LogRecord> recor
     if (r.keyId == 0) continue;
     UsageDelta& d = deltas[r.keyId];
     ++d.requests;
-    if (r.status >= 200 && r.status < 300) ++d.status2xx;
-    if (r.status >= 300 && r.status < 400) ++d.status3xx;
-    if (r.status >= 400 && r.status < 500) ++d.status4xx;
-    if (r.status == 429) ++d.status429;
-    if (r.status >= 500 && r.status < 600) ++d.status5xx;
+    core::countStatus(
+        r.status, [](int64_t& c) { ++c; }, d.status2xx, d.status3xx, d.status4xx, d.status429, d.status5xx);
     d.lastUsedMs = std::max(d.lastUsedMs, r.timeMs);
   }
   return deltas;

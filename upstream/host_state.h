@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/latency_histogram.h"
+#include "core/status_class.h"
 
 namespace flowguard::upstream {
 
@@ -49,11 +50,7 @@ struct HostState {
 
   void recordStatus(int status) {
     auto bump = [](std::atomic<uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); };
-    if (status >= 200 && status < 300) bump(status2xx);
-    if (status >= 300 && status < 400) bump(status3xx);
-    if (status >= 400 && status < 500) bump(status4xx);
-    if (status == 429) bump(status429);
-    if (status >= 500 && status < 600) bump(status5xx);
+    core::countStatus(status, bump, status2xx, status3xx, status4xx, status429, status5xx);
   }
 
   bool ejected(int64_t nowMs) const { return nowMs < ejectedUntilMs.load(std::memory_order_relaxed); }
