@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
+#include <vector>
 
 #include "admin/dashboard_html.h"
 #include "core/wall_clock.h"
@@ -276,6 +278,34 @@ bool ownHost(std::string_view host, const config::SocketAddress& listening) {
   return host == listening.host;
 }
 
+// The part of `path` that the {placeholder} of `pattern` stands for ("" for a pattern without
+// one), or nothing when `path` does not match. A placeholder stands for at least one byte.
+std::optional<std::string_view> matchEndpointPath(std::string_view pattern, std::string_view path) {
+  const size_t open = pattern.find('{');
+  if (open == std::string_view::npos) {
+    if (pattern != path) return std::nullopt;
+    return std::string_view();
+  }
+  const std::string_view prefix = pattern.substr(0, open);
+  const std::string_view suffix = pattern.substr(pattern.find('}', open) + 1);
+  if (path.size() <= prefix.size() + suffix.size() || !path.starts_with(prefix) || !path.ends_with(suffix)) {
+    return std::nullopt;
+  }
+  return path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
+}
+
+// Whether `method` is one of `methods` ("GET", "PATCH, DELETE"); HEAD goes where GET does.
+bool allowsMethod(std::string_view methods, std::string_view method) {
+  if (method == "HEAD") method = "GET";
+  while (!methods.empty()) {
+    const size_t comma = methods.find(", ");
+    if (methods.substr(0, comma) == method) return true;
+    if (comma == std::string_view::npos) break;
+    methods.remove_prefix(comma + 2);
+  }
+  return false;
+}
+
 }  // namespace
 
 // Refuses what a web page the operator happens to visit could make the browser send here
@@ -338,90 +368,121 @@ core::FilterStatus AdminFilter::onRequest() {
   }
   const std::string_view path = head.path();
   const std::string_view method = head.method;
-  const bool get = method == "GET" || method == "HEAD";
-  AdminStats& stats = factory_.stats_;
-  auto wrongMethod = [&](std::string_view allowed) {
-    callbacks().sendLocalReply(405, fmt::format("{} {} is not allowed here (use {})", method, path, allowed));
-    return core::FilterStatus::Stop;
-  };
-
-  if (path == "/server") {
-    if (!get) return wrongMethod("GET");
-    callbacks().sendLocalReply(200, "text/html; charset=utf-8", std::string(kDashboardHtml));
-  } else if (path == "/stats") {
-    if (!get) return wrongMethod("GET");
-    json(200, stats.stats());
-  } else if (path == "/stats/prometheus") {
-    if (!get) return wrongMethod("GET");
-    callbacks().sendLocalReply(200, "text/plain; version=0.0.4; charset=utf-8", stats.prometheus());
-  } else if (path == "/stats/history") {
-    if (!get) return wrongMethod("GET");
-    json(200, stats.history());
-  } else if (path == "/clusters" || path == "/server_stats") {
-    if (!get) return wrongMethod("GET");
-    json(200, stats.clusters());
-  } else if (path == "/config_dump") {
-    if (!get) return wrongMethod("GET");
-    callbacks().sendLocalReply(200, "application/json", liveConfigDump(factory_.live_).dump(2) + "\n");
-  } else if (path == "/reload") {
-    if (method != "POST") return wrongMethod("POST");
-    if (!factory_.reload_) {
-      callbacks().sendLocalReply(503, "this gateway cannot reload");
+  for (const Endpoint& endpoint : endpoints()) {
+    const std::optional<std::string_view> argument = matchEndpointPath(endpoint.path, path);
+    if (!argument) continue;
+    if (!allowsMethod(endpoint.methods, method)) {
+      callbacks().sendLocalReply(
+          405, fmt::format("{} {} is not allowed here (use {})", method, path, endpoint.methods));
       return core::FilterStatus::Stop;
     }
-    const config::ReloadAttempt attempt = factory_.reload_();
-    json(attempt.ok ? 200 : 400, reloadAttemptJson(attempt));
-  } else if (path == "/ready") {
-    if (!get) return wrongMethod("GET");
-    json(stats.draining() ? 503 : 200, Json{{"ready", !stats.draining()}});
-  } else if (path == "/status") {
-    if (!get) return wrongMethod("GET");
-    json(200, Json{{"status", stats.draining() ? "draining" : "ok"}, {"service", "flowguard"}});
-  } else if (path == "/metrics") {
-    if (!get) return wrongMethod("GET");
-    json(200, stats.summary());
-  } else if (path == "/healthcheck/fail" || path == "/healthcheck/ok") {
-    if (method != "POST") return wrongMethod("POST");
-    stats.setDraining(path == "/healthcheck/fail");
-    json(200, Json{{"draining", stats.draining()}});
-  } else if (path == "/keys" || path == "/all_keys") {
-    if (!get) return wrongMethod("GET");
-    storeRequest(factory_.listKeys_);
-  } else if (path == "/logs" || path == "/view_logs") {
-    if (!get) return wrongMethod("GET");
-    storeRequest(factory_.viewLogs_);
-  } else if (path.starts_with("/keys/") && path.ends_with("/metrics") && path.size() > 14) {
-    if (!get) return wrongMethod("GET");
-    // The key may hold '/'-free characters only: a base64url key never has one.
-    std::string_view key = path.substr(6, path.size() - 6 - 8);
+    endpoint.answer(*this, method, *argument);
+    return core::FilterStatus::Stop;
+  }
+  callbacks().sendLocalReply(404, fmt::format("no admin endpoint {} (GET /help lists them)", path));
+  return core::FilterStatus::Stop;
+}
+
+const std::vector<AdminFilter::Endpoint>& AdminFilter::endpoints() {
+  // The store endpoints' key (in /keys/{key}/metrics and /metrics/{key}) is %-decoded; a
+  // base64url key never holds '/'.
+  auto keyMetrics = [](AdminFilter& self, std::string_view, std::string_view key) {
     auto decoded = filters::percentDecode(key, false);
     if (!decoded) {
-      callbacks().sendLocalReply(400, "malformed %-escape in the key");
-      return core::FilterStatus::Stop;
+      self.callbacks().sendLocalReply(400, "malformed %-escape in the key");
+      return;
     }
-    storeRequest(factory_.keyMetrics_, std::move(*decoded));
-  } else if (path.starts_with("/keys/")) {
-    if (method == "PATCH") {
-      storeRequest(factory_.updateKey_);
-    } else if (method == "DELETE") {
-      storeRequest(factory_.revokeKey_);
-    } else {
-      return wrongMethod("DELETE or PATCH");
-    }
-  } else if (path.starts_with("/metrics/")) {
-    // The original's /metrics/{api-key}, any key (this listener is the operator's).
-    if (!get) return wrongMethod("GET");
-    auto decoded = filters::percentDecode(path.substr(9), false);
-    if (!decoded) {
-      callbacks().sendLocalReply(400, "malformed %-escape in the key");
-      return core::FilterStatus::Stop;
-    }
-    storeRequest(factory_.keyMetrics_, std::move(*decoded));
-  } else {
-    callbacks().sendLocalReply(404,
-                               fmt::format("no admin endpoint {} (see /server, /stats, /clusters)", path));
-  }
-  return core::FilterStatus::Stop;
+    self.storeRequest(self.factory_.keyMetrics_, std::move(*decoded));
+  };
+  auto clusters = [](AdminFilter& self, std::string_view, std::string_view) {
+    self.json(200, self.factory_.stats_.clusters());
+  };
+  auto keys = [](AdminFilter& self, std::string_view, std::string_view) {
+    self.storeRequest(self.factory_.listKeys_);
+  };
+  auto logs = [](AdminFilter& self, std::string_view, std::string_view) {
+    self.storeRequest(self.factory_.viewLogs_);
+  };
+  static const std::vector<Endpoint> table = {
+      {"/server", "GET", "the live dashboard (HTML; with a token, open it as /server#token=...)",
+       [](AdminFilter& self, std::string_view, std::string_view) {
+         self.callbacks().sendLocalReply(200, "text/html; charset=utf-8", std::string(kDashboardHtml));
+       }},
+      {"/stats", "GET", "every counter and latency summary, summed over workers (JSON)",
+       [](AdminFilter& self, std::string_view, std::string_view) {
+         self.json(200, self.factory_.stats_.stats());
+       }},
+      {"/stats/prometheus", "GET", "the same counters in Prometheus text format 0.0.4",
+       [](AdminFilter& self, std::string_view, std::string_view) {
+         self.callbacks().sendLocalReply(200, "text/plain; version=0.0.4; charset=utf-8",
+                                         self.factory_.stats_.prometheus());
+       }},
+      {"/stats/history", "GET", "the status mix per second over the last 5 minutes",
+       [](AdminFilter& self, std::string_view, std::string_view) {
+         self.json(200, self.factory_.stats_.history());
+       }},
+      {"/clusters", "GET",
+       "every cluster and host: health, last check, ejections, connections, rps, statuses, p50/p99",
+       clusters},
+      {"/server_stats", "GET", "= /clusters (the original's name)", clusters},
+      {"/config_dump", "GET", "the config in force (secrets masked), its generation and the last reload",
+       [](AdminFilter& self, std::string_view, std::string_view) {
+         self.callbacks().sendLocalReply(200, "application/json",
+                                         liveConfigDump(self.factory_.live_).dump(2) + "\n");
+       }},
+      {"/reload", "POST", "applies the config file now and says how it went",
+       [](AdminFilter& self, std::string_view, std::string_view) {
+         if (!self.factory_.reload_) {
+           self.callbacks().sendLocalReply(503, "this gateway cannot reload");
+           return;
+         }
+         const config::ReloadAttempt attempt = self.factory_.reload_();
+         self.json(attempt.ok ? 200 : 400, reloadAttemptJson(attempt));
+       }},
+      {"/ready", "GET", "200 when serving, 503 while draining (for load balancers)",
+       [](AdminFilter& self, std::string_view, std::string_view) {
+         const bool draining = self.factory_.stats_.draining();
+         self.json(draining ? 503 : 200, Json{{"ready", !draining}});
+       }},
+      {"/status", "GET", "the original's status: ok or draining",
+       [](AdminFilter& self, std::string_view, std::string_view) {
+         self.json(200, Json{{"status", self.factory_.stats_.draining() ? "draining" : "ok"},
+                             {"service", "flowguard"}});
+       }},
+      {"/metrics", "GET", "the original's summary of requests and statuses",
+       [](AdminFilter& self, std::string_view, std::string_view) {
+         self.json(200, self.factory_.stats_.summary());
+       }},
+      {"/healthcheck/fail", "POST", "starts draining: /ready answers 503",
+       [](AdminFilter& self, std::string_view, std::string_view) {
+         self.factory_.stats_.setDraining(true);
+         self.json(200, Json{{"draining", true}});
+       }},
+      {"/healthcheck/ok", "POST", "stops draining",
+       [](AdminFilter& self, std::string_view, std::string_view) {
+         self.factory_.stats_.setDraining(false);
+         self.json(200, Json{{"draining", false}});
+       }},
+      {"/keys", "GET", "every API key: name, plan, prefix, usage (never the key)", keys},
+      {"/all_keys", "GET", "= /keys (the original's name)", keys},
+      {"/logs", "GET", "the newest request log records (?limit=N)", logs},
+      {"/view_logs", "GET", "= /logs (the original's name)", logs},
+      {"/keys/{key}/metrics", "GET", "one key's usage, by the key itself", keyMetrics},
+      {"/keys/{id}", "PATCH, DELETE", "PATCH: changes a key's name or plan; DELETE: revokes it",
+       [](AdminFilter& self, std::string_view method, std::string_view) {
+         self.storeRequest(method == "PATCH" ? self.factory_.updateKey_ : self.factory_.revokeKey_);
+       }},
+      {"/metrics/{key}", "GET", "= /keys/{key}/metrics (the original's name)", keyMetrics},
+      {"/help", "GET", "this list",
+       [](AdminFilter& self, std::string_view, std::string_view) {
+         Json list = Json::array();
+         for (const Endpoint& e : endpoints()) {
+           list.push_back(Json{{"path", e.path}, {"methods", e.methods}, {"help", e.help}});
+         }
+         self.json(200, Json{{"endpoints", std::move(list)}});
+       }},
+  };
+  return table;
 }
 
 void AdminFilter::onRequestBody(std::string_view data, bool endStream, const core::HeaderMap*) {

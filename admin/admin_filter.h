@@ -1,12 +1,14 @@
 // The admin listener's only filter: checks the token, then answers each admin endpoint
-// (see admin_server.h for the list). Store-backed endpoints (/keys, /logs, ...) go through
-// the same StoreHandler as the public listeners' `handler:` routes.
+// (one table, AdminFilter::endpoints(); GET /help lists it). Store-backed endpoints (/keys, /logs, ...) go
+// through the same StoreHandler as the public listeners' `handler:` routes.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "admin/admin_stats.h"
 #include "config/config.h"
@@ -47,6 +49,17 @@ class AdminFilter final : public core::Filter {
   core::FilterStatus onRequest() override;
   void onRequestBody(std::string_view data, bool endStream, const core::HeaderMap* trailers) override;
   void onComplete(const core::StreamInfo& info) override;
+
+  // One admin endpoint: its path, where one {placeholder} may stand for a non-empty part
+  // (passed to `answer` as `argument`); the methods it takes (GET includes HEAD); and what
+  // GET /help says of it. The first entry whose path matches answers.
+  struct Endpoint {
+    std::string_view path;
+    std::string_view methods;  // "GET", "POST" or "PATCH, DELETE"
+    std::string_view help;
+    void (*answer)(AdminFilter& self, std::string_view method, std::string_view argument);
+  };
+  static const std::vector<Endpoint>& endpoints();
 
  private:
   void json(int status, const nlohmann::json& body);

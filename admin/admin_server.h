@@ -2,16 +2,14 @@
 // the gateway's own HTTP/1.1 connection code with a one-filter chain (AdminFilter), so it
 // has the same strict parsing and timeouts as the public listeners.
 //
-//   GET  /stats  /stats/prometheus  /stats/history  /clusters (= /server_stats)
-//   GET  /config_dump  /ready  /status  /metrics (summary)  /server (the dashboard)
-//   POST /healthcheck/fail  /healthcheck/ok   (draining on / off: /ready turns 503)
-//   POST /reload   (apply flowguard.yaml now; 200 with the new generation, or 400 with the errors)
-//   GET  /keys (= /all_keys)  DELETE /keys/{id}  GET /keys/{key}/metrics  GET /logs (= /view_logs)
+// The endpoints are one table, AdminFilter::endpoints() in admin_filter.cc (path, methods,
+// help, answer); GET /help lists it.
 //
 // With a token (admin.token, or the one generated when the listener is not on loopback),
 // every request needs `Authorization: Bearer <token>` (digests are
 // compared, not strings), except the dashboard page itself, which reads the token from
-// /server#token=... and sends it with its own requests. Mutations answer only to POST/DELETE.
+// /server#token=... and sends it with its own requests. Mutations answer only to POST,
+// PATCH and DELETE.
 #pragma once
 
 #include <memory>

@@ -189,7 +189,36 @@ TEST_CASE("admin: stats, clusters, Prometheus, drain, config dump and store endp
   CHECK(page.status == 200);
   CHECK(page.header("content-type").find("text/html") == 0);
   CHECK(page.body.find("<html") != std::string::npos);
-  CHECK(call(adminPort, "GET", "/nothing-here").status == 404);
+  HttpResponse unknown = call(adminPort, "GET", "/nothing-here");
+  CHECK(unknown.status == 404);
+  CHECK(json(unknown)["error"].get<std::string>().find("GET /help lists them") != std::string::npos);
+
+  // The endpoints list themselves, each with its methods and a line of help: every path this
+  // test uses is there, and a wrong method is told the right ones.
+  Json help = json(call(adminPort, "GET", "/help"));
+  std::map<std::string, std::string> methods;
+  for (const Json& e : help.at("endpoints")) {
+    methods[e.at("path").get<std::string>()] = e.at("methods").get<std::string>();
+    CHECK_FALSE(e.at("help").get<std::string>().empty());
+  }
+  for (const char* path : {"/server",         "/stats",         "/stats/prometheus",
+                           "/stats/history",  "/clusters",      "/server_stats",
+                           "/config_dump",    "/reload",        "/ready",
+                           "/status",         "/metrics",       "/healthcheck/fail",
+                           "/healthcheck/ok", "/keys",          "/all_keys",
+                           "/logs",           "/view_logs",     "/keys/{key}/metrics",
+                           "/keys/{id}",      "/metrics/{key}", "/help"}) {
+    CAPTURE(path);
+    CHECK(methods.contains(path));
+  }
+  CHECK(methods.size() == 21);
+  CHECK(methods["/reload"] == "POST");
+  CHECK(methods["/keys/{id}"] == "PATCH, DELETE");
+  CHECK(methods["/stats"] == "GET");
+  CHECK(call(adminPort, "POST", "/help").status == 405);
+  HttpResponse wrong = call(adminPort, "PUT", "/keys/1");
+  CHECK(wrong.status == 405);
+  CHECK(json(wrong)["error"] == "PUT /keys/1 is not allowed here (use PATCH, DELETE)");
 
   // Store endpoints on the admin side: keys, one key's metrics, revocation, logs.
   HttpResponse reg =
