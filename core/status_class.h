@@ -17,7 +17,7 @@ constexpr StatusClass statusClass(int status) {
 }
 
 // Increments the counter of `status`'s class among c2xx..c5xx, and c429 for a 429 (which is
-// also in c4xx). Works on any counter type with ++ (plain integers, or atomics via a wrapper).
+// also in c4xx). `bump` increments one counter: a relaxed add for atomics, ++ for integers.
 template <typename Bump, typename Counter>
 constexpr void countStatus(int status, Bump bump, Counter& c2xx, Counter& c3xx, Counter& c4xx, Counter& c429,
                            Counter& c5xx) {
