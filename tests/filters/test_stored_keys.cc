@@ -6,6 +6,7 @@
 
 #include "config/config_loader.h"
 #include "filters/stored_keys.h"
+#include "tests/support/test_support.h"
 
 using namespace flowguard;
 using namespace std::chrono_literals;
@@ -32,15 +33,7 @@ store::StoredKey storedKey(int64_t id, const std::string& key, const std::string
 // `printf abc | sha256sum`), so an identity, truncated or otherwise wrong "digest" fails here
 // even though every lookup in the product would still agree with itself.
 TEST_CASE("digestKey is SHA-256: known-answer vectors") {
-  auto hex = [](const filters::KeyDigest& d) {
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : d) {
-      out += digits[c >> 4];
-      out += digits[c & 0xf];
-    }
-    return out;
-  };
+  auto hex = [](const filters::KeyDigest& d) { return flowguard::test::toHex(d); };
   CHECK(hex(filters::digestKey("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   CHECK(hex(filters::digestKey("")) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   // Two blocks (56 bytes: the padding spills into a second block).

@@ -33,10 +33,6 @@ long elapsedMs(Clock::time_point since) {
 // (each still tells a working drain from a broken one: an order of events, or far from the
 // drain_timeout). bench/timing-bounds.sh runs this with FLOWGUARD_PRECISE_TIMING=1 on a quiet
 // machine for the tight figures.
-bool preciseTiming() {
-  const char* precise = std::getenv("FLOWGUARD_PRECISE_TIMING");
-  return precise != nullptr && *precise == '1';
-}
 long boundMs(long precise, long sanity) {
   return preciseTiming() ? precise : sanity;
 }

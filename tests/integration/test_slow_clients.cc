@@ -28,8 +28,7 @@ constexpr auto kLoadTime = 5s;
 // or a sanity bound that a loaded CI machine keeps: a gateway that stalls its normal clients
 // behind the slow ones (a blocking read, a serial accept loop) misses even that.
 double p99BoundMs() {
-  const char* precise = std::getenv("FLOWGUARD_PRECISE_TIMING");
-  return precise != nullptr && *precise == '1' ? 50.0 : 1000.0;
+  return preciseTiming() ? 50.0 : 1000.0;
 }
 
 enum class Kind { Slowloris, SlowBody };

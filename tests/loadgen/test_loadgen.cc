@@ -49,8 +49,7 @@ std::string url(uint16_t port, const std::string& path = "/") {
 // on a quiet machine), else a sanity bound a loaded CI machine keeps. The open loop's schedule
 // is exact; what strays is the machine's ability to keep it, which ctest cannot promise.
 double rateTolerance() {
-  const char* precise = std::getenv("FLOWGUARD_PRECISE_TIMING");
-  return precise != nullptr && *precise == '1' ? 0.02 : 0.20;
+  return preciseTiming() ? 0.02 : 0.20;
 }
 
 }  // namespace

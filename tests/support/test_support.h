@@ -35,6 +35,27 @@ using Millis = std::chrono::milliseconds;
 // parallel test processes respect. The caller binds it (or starts a child that does).
 uint16_t freeTcpPort();
 
+// Whether the precise timing bounds apply (FLOWGUARD_PRECISE_TIMING=1, as bench/timing-bounds.sh
+// sets on a quiet machine); otherwise tests check durations only against sanity bounds that a
+// loaded CI machine keeps.
+inline bool preciseTiming() {
+  const char* precise = std::getenv("FLOWGUARD_PRECISE_TIMING");
+  return precise != nullptr && *precise == '1';
+}
+
+// Lower-case hex of any byte sequence (a std::string, a digest array), written here rather than
+// taken from the product, so tests that check digests do not share the code they check.
+template <typename Bytes>
+std::string toHex(const Bytes& bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 0xf];
+  }
+  return out;
+}
+
 // A port on 127.0.0.1 where connections are refused for as long as this object lives: a socket
 // holds it bound (without SO_REUSEADDR, so nothing else can bind it) and never listens. For
 // tests about an upstream or a Redis that is not there: a port merely left closed could be
