@@ -7,9 +7,16 @@
 # children inherit; every TempDir is named flowguard-test-<the test's pid>-XXXXXX. A process or
 # a directory whose test process is gone has leaked. One still owned by a live test (another
 # ctest run on the same machine) is left alone. Leftovers are listed, removed, and fail this test.
+#
+# Temp dirs are judged only when this run made them: tests/mark_suite_start touched
+# FLOWGUARD_SUITE_STAMP before the first test, and a directory last changed before that belongs
+# to an earlier run (one killed with the session that ran it leaves its dirs behind, and CI runs
+# on that same machine). Such a directory is named and removed, but is not this run's failure.
 set -u
 suite="${FLOWGUARD_TEST_SUITE:?run through ctest}"
+stamp="${FLOWGUARD_SUITE_STAMP:?run through ctest}"
 tmp="${TMPDIR:-/tmp}"
+[ -e "$stamp" ] || { echo "no $stamp: mark_suite_start did not run"; exit 1; }
 
 # Leaked processes: PID STARTER, one per line.
 leaked_processes() {
@@ -43,6 +50,11 @@ for dir in "$tmp"/flowguard-test-*; do
   owner=${owner%%-*}
   [[ "$owner" =~ ^[0-9]+$ ]] || continue  # not named by a test process (older naming)
   kill -0 "$owner" 2>/dev/null && continue
+  if ! [ "$dir" -nt "$stamp" ]; then
+    echo "removed $dir: left by an earlier run (its test process $owner is gone), not by this one"
+    rm -rf "$dir"
+    continue
+  fi
   echo "leftover temp dir $dir (its test process $owner is gone): $(find "$dir" -maxdepth 2 | head -5 | tr '\n' ' ')"
   rm -rf "$dir"
   status=1
