@@ -9,6 +9,7 @@
 
 #include "admin/dashboard_html.h"
 #include "core/wall_clock.h"
+#include "filters/filter_plugin.h"
 #include "filters/stored_keys.h"
 
 namespace flowguard::admin {
@@ -100,7 +101,14 @@ Json filterJson(const config::FilterConfig& filter) {
                                                                                            : "local"},
                     {"shadow", s.shadow},
                     {"overrides", std::move(overrides)}});
+        } else if constexpr (std::is_same_v<T, config::PluginFilterConfig>) {
+          if (const filters::FilterPlugin* plugin = filters::findFilterPlugin(filter.name);
+              plugin && s.settings) {
+            j.update(plugin->dump(*s.settings));
+            j["name"] = filter.name;
+          }
         } else {
+          static_assert(std::is_same_v<T, config::MetricsConfig>);
           j.update({{"access_log", s.accessLog.enabled
                                        ? Json{{"path", s.accessLog.path}, {"sample", s.accessLog.sample}}
                                        : Json("off")},

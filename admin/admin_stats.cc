@@ -114,6 +114,48 @@ void header(std::string& out, std::string_view name, std::string_view type, std:
   out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
+// {listener: {filter: {counter: value}}} for the plugged filters, from their declarations.
+Json pluggedFilterStatsJson(const std::vector<ListenerSources>& listeners) {
+  Json out = Json::object();
+  for (const ListenerSources& l : listeners) {
+    for (const ListenerSources::FilterStats& f : l.filterStats) {
+      Json counters = Json::object();
+      const auto decls = f.stats->decls();
+      for (size_t i = 0; i < decls.size(); ++i) counters[std::string(decls[i].name)] = f.stats->value(i);
+      out[l.name][f.filter] = std::move(counters);
+    }
+  }
+  return out;
+}
+
+// One counter family per declared counter of a plugged filter, flowguard_<filter>_<counter>_total,
+// with a sample per listener that has the filter. A family's samples follow its one header.
+void writePluggedFilterStats(std::string& out, const std::vector<ListenerSources>& listeners) {
+  struct Family {
+    std::string name;
+    std::string_view help;
+    std::string samples;
+  };
+  std::vector<Family> families;
+  for (const ListenerSources& l : listeners) {
+    for (const ListenerSources::FilterStats& f : l.filterStats) {
+      const auto decls = f.stats->decls();
+      for (size_t i = 0; i < decls.size(); ++i) {
+        std::string name = fmt::format("flowguard_{}_{}_total", f.filter, decls[i].name);
+        auto family =
+            std::find_if(families.begin(), families.end(), [&](const Family& x) { return x.name == name; });
+        if (family == families.end())
+          family = families.insert(families.end(), Family{name, decls[i].help, {}});
+        family->samples += fmt::format("{}{{listener=\"{}\"}} {}\n", name, label(l.name), f.stats->value(i));
+      }
+    }
+  }
+  for (const Family& family : families) {
+    header(out, family.name, "counter", family.help);
+    out += family.samples;
+  }
+}
+
 }  // namespace
 
 AdminStats::AdminStats(StatsSources sources) : sources_(std::move(sources)) {}
@@ -225,6 +267,7 @@ Json AdminStats::stats() const {
   out["latency_ms"] = filters::latencyPercentilesMs(latency);
   out["listeners"] = std::move(listeners);
   out["rate_limit"] = std::move(rateLimits);
+  out["filters"] = pluggedFilterStatsJson(sources_.listeners);
 
   Json listenerConnections = Json::object();
   for (const ListenerSources& l : sources_.listeners) {
@@ -421,6 +464,8 @@ std::string AdminStats::prometheus() const {
                          label(l.name), outcome, n);
     }
   }
+
+  writePluggedFilterStats(out, sources_.listeners);
 
   // Per cluster and per host.
   header(out, "flowguard_cluster_requests_total", "counter", "Requests routed to a cluster.");

@@ -23,6 +23,7 @@
 #include "config/live_config.h"
 #include "core/connection_limits.h"
 #include "core/latency_histogram.h"
+#include "core/stat_set.h"
 #include "filters/gateway_summary.h"
 #include "filters/metrics.h"
 #include "filters/rate_limit.h"
@@ -37,6 +38,12 @@ struct ListenerSources {
   std::shared_ptr<filters::MetricsRegistry> metrics;
   std::shared_ptr<filters::RateLimitShared> rateLimit;
   std::shared_ptr<core::ConnectionLimit> connections;  // admission over all workers; may be null
+  // The declared counters of the listener's plugged filters (filters/filter_plugin.h), in chain order.
+  struct FilterStats {
+    std::string filter;  // its name in flowguard.yaml
+    std::shared_ptr<const core::StatSet> stats;
+  };
+  std::vector<FilterStats> filterStats;
 };
 
 struct StatsSources {

@@ -1,6 +1,7 @@
 // flowguard.yaml as plain immutable structs. Parsed once (config_loader.h), then shared
-// read-only by every worker through std::shared_ptr<const Config>. Nothing outside config/
-// reads YAML: every filter gets its own typed struct from here.
+// read-only by every worker through std::shared_ptr<const Config>. YAML is read only here and
+// by the parsers plugged filters register (filters/README.md): every filter gets its own
+// typed struct.
 #pragma once
 
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <variant>
 #include <vector>
 
+#include "config/filter_plugin.h"
 #include "core/ip_range.h"
 
 namespace flowguard::config {
@@ -179,8 +181,10 @@ struct MetricsConfig {
   bool operator==(const MetricsConfig&) const = default;
 };
 
-// One entry of a listener's `filters:` list.
-using FilterSettings = std::variant<RouterConfig, AuthConfig, RateLimitConfig, MetricsConfig>;
+// One entry of a listener's `filters:` list: one of the filters config/ types itself, or a
+// filter from a folder of its own under filters/ (filter_plugin.h).
+using FilterSettings =
+    std::variant<RouterConfig, AuthConfig, RateLimitConfig, MetricsConfig, PluginFilterConfig>;
 
 struct FilterConfig {
   std::string name;  // "router", ...

@@ -490,18 +490,7 @@ ListenerConfig parseListener(YamlReader& r, const YAML::Node& node, FilterParseC
     if (auto value = r.boolean(*trailers, "forward_trailers")) listener.forwardTrailers = *value;
   }
   if (auto proxies = YamlReader::find(node, "trusted_proxies")) {
-    if (r.expectList(*proxies, "'trusted_proxies'")) {
-      for (const YAML::Node& item : *proxies) {
-        auto text = r.string(item, "trusted_proxies entry");
-        if (!text) continue;
-        std::string error;
-        if (auto range = core::IpRange::parse(*text, error)) {
-          listener.trustedProxies.push_back(*range);
-        } else {
-          r.error(item, error);
-        }
-      }
-    }
+    if (auto ranges = r.ipRanges(*proxies, "trusted_proxies")) listener.trustedProxies = std::move(*ranges);
   }
   if (auto clientId = YamlReader::find(node, "client_request_id")) {
     if (auto index = r.choice(*clientId, "client_request_id", "client_request_id setting", {"drop", "keep"}))

@@ -3,17 +3,26 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace flowguard::config {
 
-const std::vector<FilterParser>& filterParsers() {
-  static const std::vector<FilterParser> kParsers{
+namespace {
+
+std::vector<FilterParser>& parserTable() {
+  static std::vector<FilterParser> parsers{
       {"auth", false, &parseAuthFilter},
       {"rate_limit", false, &parseRateLimitFilter},
       {"metrics", false, &parseMetricsFilter},
       {"router", true, &parseRouterFilter},
   };
-  return kParsers;
+  return parsers;
+}
+
+}  // namespace
+
+const std::vector<FilterParser>& filterParsers() {
+  return parserTable();
 }
 
 const FilterParser* findFilterParser(std::string_view name) {
@@ -21,6 +30,13 @@ const FilterParser* findFilterParser(std::string_view name) {
     if (parser.name == name) return &parser;
   }
   return nullptr;
+}
+
+void registerFilterParser(FilterParser parser) {
+  if (findFilterParser(parser.name) != nullptr) {
+    throw std::logic_error(fmt::format("filter '{}' is registered twice", parser.name));
+  }
+  parserTable().push_back(std::move(parser));
 }
 
 namespace {

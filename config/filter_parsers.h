@@ -1,11 +1,14 @@
-// Internal to config/: the table of filters flowguard.yaml knows. Each filter's YAML keys are
-// parsed by its own function into its own struct; adding a filter means adding its struct to
-// FilterSettings (config.h), writing its parse function, and adding one row to the table in
-// filter_parsers.cc.
+// config/'s table of the filters flowguard.yaml knows, and what a filter parser is given.
+// Each filter's YAML keys are parsed by its own function into its own settings. The filters
+// config/ types itself (router, auth, rate_limit, metrics) are rows of the table in
+// filter_parsers.cc; a filter in a folder of its own under filters/ adds its row at start-up
+// with registerFilterParser (filters/README.md), and its settings derive from PluginSettings.
 #pragma once
 
 #include <yaml-cpp/yaml.h>
 
+#include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -27,18 +30,33 @@ struct FilterParseContext {
 
 // `node` is the filter's map: `name:` plus the filter's own keys at the same level. Problems
 // are reported through ctx.reader; the returned settings are only used when there were none.
-using FilterParseFn = FilterSettings (*)(const YAML::Node& node, FilterParseContext& ctx);
+using FilterParseFn = std::function<FilterSettings(const YAML::Node& node, FilterParseContext& ctx)>;
 
 struct FilterParser {
-  std::string_view name;
+  std::string name;
   // A terminal filter answers the request itself; a listener's chain must end with exactly
   // one of them (today: the router).
-  bool terminal;
+  bool terminal = false;
   FilterParseFn parse;
 };
 
+// The built-in rows first, then every registered one, in registration order.
 const std::vector<FilterParser>& filterParsers();
 const FilterParser* findFilterParser(std::string_view name);
+
+// Adds a plugged filter's row. Called once per filter at start-up, before any config is
+// loaded and before any other thread runs; a name already known is a programming error
+// (std::logic_error).
+void registerFilterParser(FilterParser parser);
+
+// The parse function of a plugged filter: `parse` returns its settings (or null after it
+// reported a problem through ctx.reader), wrapped as the FilterSettings alternative.
+template <class Settings>
+FilterParseFn pluginParser(std::shared_ptr<const Settings> (*parse)(const YAML::Node&, FilterParseContext&)) {
+  return [parse](const YAML::Node& node, FilterParseContext& ctx) -> FilterSettings {
+    return PluginFilterConfig{parse(node, ctx)};
+  };
+}
 
 // One function per filter.
 FilterSettings parseRouterFilter(const YAML::Node& node, FilterParseContext& ctx);

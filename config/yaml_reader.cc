@@ -223,6 +223,25 @@ std::optional<std::vector<std::string>> YamlReader::stringList(const YAML::Node&
   return values;
 }
 
+std::optional<std::vector<core::IpRange>> YamlReader::ipRanges(const YAML::Node& node, std::string_view key) {
+  if (!usable(node) || !expectList(node, fmt::format("'{}'", key))) return std::nullopt;
+  std::vector<core::IpRange> ranges;
+  bool ok = true;
+  for (const YAML::Node& item : node) {
+    std::optional<std::string> text = string(item, fmt::format("{} entry", key));
+    std::string problem;
+    std::optional<core::IpRange> range = text ? core::IpRange::parse(*text, problem) : std::nullopt;
+    if (range) {
+      ranges.push_back(*range);
+    } else {
+      if (text) error(item, problem);  // the message quotes the entry
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return ranges;
+}
+
 std::optional<bool> YamlReader::boolean(const YAML::Node& node, std::string_view key) {
   std::optional<std::string> text = scalar(node, key, "true or false");
   if (!text) return std::nullopt;

@@ -1,4 +1,4 @@
-// Internal to config/: typed, error-collecting reads over a yaml-cpp tree. Each read that
+// Typed, error-collecting reads over a yaml-cpp tree. Each read that
 // fails records "what was expected" at the offending node and returns nullopt, so the
 // loader keeps going and an operator sees every mistake of a file in one run.
 #pragma once
@@ -63,6 +63,8 @@ class YamlReader {
                                        HostKind kind = HostKind::Literal);
   // A list of strings (each reported on its own if it is not a string).
   std::optional<std::vector<std::string>> stringList(const YAML::Node& node, std::string_view key);
+  // A list of CIDR ranges or single addresses, IPv4 or IPv6 ("10.0.0.0/8", "::1").
+  std::optional<std::vector<core::IpRange>> ipRanges(const YAML::Node& node, std::string_view key);
   // `true` or `false` only: YAML 1.1's yes/no/on/off are ambiguous next to string values.
   std::optional<bool> boolean(const YAML::Node& node, std::string_view key);
   // A finite decimal number such as 0.25.

@@ -40,22 +40,28 @@ std::optional<IpRange> IpRange::parse(std::string_view text, std::string& error)
     return std::nullopt;
   }
   const int maxBits = address->v6 ? 128 : 32;
+  // An IPv4-mapped IPv6 range (::ffff:10.0.0.0/104) is the IPv4 range it maps, and its prefix
+  // counts the 96 bits of the mapping prefix too.
+  const bool mapped = !address->v6 && text.substr(0, slash).find(':') != std::string_view::npos;
+  const int minWritten = mapped ? 96 : 0;
+  const int maxWritten = mapped ? 128 : maxBits;
   IpRange range{*address, maxBits};
   if (slash != std::string_view::npos) {
     std::string_view bits = text.substr(slash + 1);
     int value = -1;
     auto [end, ec] = std::from_chars(bits.data(), bits.data() + bits.size(), value);
-    if (bits.empty() || ec != std::errc() || end != bits.data() + bits.size() || value < 0 ||
-        value > maxBits) {
-      error = fmt::format("prefix length in '{}' must be 0..{}", text, maxBits);
+    if (bits.empty() || ec != std::errc() || end != bits.data() + bits.size() || value < minWritten ||
+        value > maxWritten) {
+      error = fmt::format("prefix length in '{}' must be {}..{}{}", text, minWritten, maxWritten,
+                          mapped ? " (an IPv4-mapped IPv6 range)" : "");
       return std::nullopt;
     }
-    range.prefixBits = value;
+    range.prefixBits = value - minWritten;
   }
   for (int bit = range.prefixBits; bit < maxBits; ++bit) {
     if (range.base.bytes[static_cast<size_t>(bit / 8)] & (0x80 >> (bit % 8))) {
       error = fmt::format("'{}' has bits set after its /{} prefix (did you mean the network address?)", text,
-                          range.prefixBits);
+                          range.prefixBits + minWritten);
       return std::nullopt;
     }
   }

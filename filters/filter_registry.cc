@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "filters/auth.h"
+#include "filters/filter_plugin.h"
 #include "filters/router.h"
 
 namespace flowguard::filters {
@@ -16,6 +17,8 @@ FilterSharedState createSharedState(const config::FilterConfig& filter) {
     shared.rateLimit = std::make_shared<RateLimitShared>();
   } else if (const auto* metrics = std::get_if<config::MetricsConfig>(&filter.settings)) {
     shared.metrics = std::make_shared<MetricsRegistry>(metrics->maxKeySeries);
+  } else if (const FilterPlugin* plugin = findFilterPlugin(filter.name)) {
+    shared.pluginStats = std::make_shared<core::StatSet>(plugin->stats);
   }
   return shared;
 }
@@ -41,9 +44,16 @@ std::unique_ptr<core::FilterFactory> createFilterFactory(const config::FilterCon
           }
           return std::make_unique<RateLimitFilterFactory>(settings, listener, shared.rateLimit,
                                                           resources.dispatcher.loop(), resources.redis);
-        } else {
-          static_assert(std::is_same_v<T, config::MetricsConfig>);
+        } else if constexpr (std::is_same_v<T, config::MetricsConfig>) {
           return std::make_unique<MetricsFilterFactory>(settings, listener, shared.metrics, resources);
+        } else {
+          static_assert(std::is_same_v<T, config::PluginFilterConfig>);
+          const FilterPlugin* plugin = findFilterPlugin(filter.name);
+          if (plugin == nullptr || settings.settings == nullptr || shared.pluginStats == nullptr) {
+            throw std::logic_error("filter '" + filter.name + "' was parsed but is not registered");
+          }
+          FilterContext context{listener, resources, *shared.pluginStats};
+          return plugin->createFactory(*settings.settings, context);
         }
       },
       filter.settings);

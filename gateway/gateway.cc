@@ -63,7 +63,16 @@ void logClusterCounters(upstream::ClusterState& cluster) {
   }
 }
 
-void logFilterCounters(const std::string& listener, const filters::FilterSharedState& shared) {
+void logFilterCounters(const std::string& listener, const config::FilterConfig& filter,
+                       const filters::FilterSharedState& shared) {
+  if (shared.pluginStats) {  // a plugged filter: its declared counters, in declaration order
+    std::string line = fmt::format("flowguard: {} {}:", filter.name, listener);
+    const auto decls = shared.pluginStats->decls();
+    for (size_t i = 0; i < decls.size(); ++i) {
+      line += fmt::format(" {}={}", decls[i].name, shared.pluginStats->value(i));
+    }
+    fmt::print(stderr, "{}\n", line);
+  }
   if (shared.rateLimit) {
     const auto& r = *shared.rateLimit;
     fmt::print(
@@ -265,11 +274,14 @@ admin::StatsSources Supervisor::statsSources() const {
   sources.overload = generation_->overload;
   const config::Config& config = *generation_->config;
   for (size_t l = 0; l < config.listeners.size(); ++l) {
-    admin::ListenerSources listener{config.listeners[l].name, nullptr, nullptr,
-                                    generation_->connectionLimits[l]};
-    for (const auto& shared : generation_->filters[l]) {
+    admin::ListenerSources listener{
+        config.listeners[l].name, nullptr, nullptr, generation_->connectionLimits[l], {}};
+    for (size_t f = 0; f < generation_->filters[l].size(); ++f) {
+      const filters::FilterSharedState& shared = generation_->filters[l][f];
       if (shared.metrics) listener.metrics = shared.metrics;
       if (shared.rateLimit) listener.rateLimit = shared.rateLimit;
+      if (shared.pluginStats)
+        listener.filterStats.push_back({config.listeners[l].filters[f].name, shared.pluginStats});
     }
     sources.listeners.push_back(std::move(listener));
   }
@@ -618,7 +630,9 @@ int Supervisor::run() {
   for (const auto& [name, cluster] : generation_->clusters) logClusterCounters(*cluster);
   const config::Config& config = *generation_->config;
   for (size_t l = 0; l < config.listeners.size(); ++l) {
-    for (const auto& shared : generation_->filters[l]) logFilterCounters(config.listeners[l].name, shared);
+    for (size_t f = 0; f < config.listeners[l].filters.size(); ++f) {
+      logFilterCounters(config.listeners[l].name, config.listeners[l].filters[f], generation_->filters[l][f]);
+    }
   }
   fmt::print(stderr, "flowguard: stopped{}\n", hurried_ ? " (cut short by a second signal)" : "");
   return hurried_ ? 1 : 0;

@@ -1,6 +1,7 @@
 #include "gateway/generation.h"
 
-#include <variant>
+#include <map>
+#include <string>
 
 namespace flowguard::gateway {
 
@@ -13,22 +14,22 @@ const config::ListenerConfig* findListener(const config::Config& config, const s
   return nullptr;
 }
 
-// The entry of `listener` (index into its filters) that is the `ordinal`-th of `type`, or -1.
-int nthOfType(const config::ListenerConfig& listener, size_t type, size_t ordinal) {
+// The entry of `listener` (index into its filters) that is the `ordinal`-th named `name`, or -1.
+int nthNamed(const config::ListenerConfig& listener, const std::string& name, size_t ordinal) {
   for (size_t f = 0; f < listener.filters.size(); ++f) {
-    if (listener.filters[f].settings.index() == type && ordinal-- == 0) return static_cast<int>(f);
+    if (listener.filters[f].name == name && ordinal-- == 0) return static_cast<int>(f);
   }
   return -1;
 }
 
 // Entry f of `listener` in the new config, given the same listener's entries and states
-// in the previous generation: the matching entry there is the one of the same filter type
-// at the same position among that type (the first rate_limit stays the first rate_limit).
+// in the previous generation: the matching entry there is the one of the same filter
+// at the same position among that filter's entries (the first rate_limit stays the first).
 filters::FilterSharedState carryOver(const config::FilterConfig& filter, size_t ordinal,
                                      const config::ListenerConfig* previousListener,
                                      const std::vector<filters::FilterSharedState>* previousStates) {
   if (previousListener == nullptr) return filters::createSharedState(filter);
-  int old = nthOfType(*previousListener, filter.settings.index(), ordinal);
+  int old = nthNamed(*previousListener, filter.name, ordinal);
   if (old < 0) return filters::createSharedState(filter);
   const config::FilterConfig& oldFilter = previousListener->filters[static_cast<size_t>(old)];
   const filters::FilterSharedState& oldState = (*previousStates)[static_cast<size_t>(old)];
@@ -45,6 +46,10 @@ filters::FilterSharedState carryOver(const config::FilterConfig& filter, size_t 
     state.metrics = oldMetrics.maxKeySeries == metrics->maxKeySeries
                         ? oldState.metrics
                         : filters::createSharedState(filter).metrics;
+  } else if (oldState.pluginStats) {
+    state.pluginStats = oldState.pluginStats;  // a plugged filter's counters go on counting
+  } else {
+    state = filters::createSharedState(filter);
   }
   return state;
 }
@@ -67,9 +72,9 @@ std::shared_ptr<const Generation> makeGeneration(std::shared_ptr<const config::C
       }
     }
     auto& states = generation->filters.emplace_back();
-    std::vector<size_t> seen(std::variant_size_v<config::FilterSettings>, 0);
+    std::map<std::string, size_t> seen;  // entries of each filter name so far
     for (const auto& filter : listener.filters) {
-      states.push_back(carryOver(filter, seen[filter.settings.index()]++, previousListener, previousStates));
+      states.push_back(carryOver(filter, seen[filter.name]++, previousListener, previousStates));
     }
   }
   generation->summary.clusters = &generation->clusters;

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "config/config_loader.h"
+#include "filters/filter_plugin.h"
 #include "gateway/gateway.h"
 #include "upstream/cluster_state.h"
 
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
                      "Do not look up upstream host names (e.g. when checking a file for another network)");
 
   CLI11_PARSE(app, argc, argv);
+  flowguard::filters::registerPluggedFilters();  // before any config is read
 
   if (validate->parsed()) {
     std::string path = validatePath.empty() ? configPath : validatePath;

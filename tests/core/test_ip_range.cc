@@ -64,6 +64,12 @@ TEST_CASE("ranges: prefixes at the edges, both families") {
   CHECK(contains("127.0.0.0/8", "::ffff:127.0.0.1"));
   CHECK(range("10.0.0.0/8").str() == "10.0.0.0/8");
   CHECK(range("2001:db8::/32").str() == "2001:db8::/32");
+  // An IPv4-mapped IPv6 range is the IPv4 range it maps: its prefix counts the 96 mapping bits.
+  CHECK(range("::ffff:10.1.0.0/112").str() == "10.1.0.0/16");
+  CHECK(range("::ffff:10.1.2.3").str() == "10.1.2.3/32");
+  CHECK(range("::ffff:0.0.0.0/96").str() == "0.0.0.0/0");
+  CHECK(contains("::ffff:10.1.0.0/112", "10.1.255.255"));
+  CHECK_FALSE(contains("::ffff:10.1.0.0/112", "10.2.0.0"));
 }
 
 TEST_CASE("ranges: mistakes are reported") {
@@ -71,6 +77,12 @@ TEST_CASE("ranges: mistakes are reported") {
   CHECK(parseError("::/129") == "prefix length in '::/129' must be 0..128");
   CHECK(parseError("10.0.0.0/") == "prefix length in '10.0.0.0/' must be 0..32");
   CHECK(parseError("10.0.0.0/8x") == "prefix length in '10.0.0.0/8x' must be 0..32");
+  CHECK(parseError("::ffff:10.1.0.0/95") ==
+        "prefix length in '::ffff:10.1.0.0/95' must be 96..128 (an IPv4-mapped IPv6 range)");
+  CHECK(parseError("::ffff:10.1.0.0/129") ==
+        "prefix length in '::ffff:10.1.0.0/129' must be 96..128 (an IPv4-mapped IPv6 range)");
+  CHECK(parseError("::ffff:10.1.0.0/104") ==
+        "'::ffff:10.1.0.0/104' has bits set after its /104 prefix (did you mean the network address?)");
   CHECK(parseError("10.1.2.3/8") ==
         "'10.1.2.3/8' has bits set after its /8 prefix (did you mean the network address?)");
   CHECK(parseError("example.com/8") ==

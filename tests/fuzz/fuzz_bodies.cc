@@ -16,6 +16,7 @@
 #include "config/units.h"
 #include "core/http1_parser.h"
 #include "core/ip_range.h"
+#include "filters/filter_plugin.h"
 #include "filters/store_handlers.h"
 #include "filters/stored_keys.h"
 #include "loadgen/options.h"
@@ -415,6 +416,7 @@ void fuzzChunkedDecoder(const uint8_t* data, size_t size) {
 }
 
 void fuzzConfigLoader(const uint8_t* data, size_t size) {
+  filters::registerPluggedFilters();  // their parsers too (ip_filter, server_timing...)
   const std::string text(reinterpret_cast<const char*>(data), size);
   const config::LoadResult result = config::loadConfigText(text, "fuzz.yaml");
   check(result.ok() == (result.config != nullptr), "ok() disagrees with config");

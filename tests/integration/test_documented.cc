@@ -443,6 +443,30 @@ TEST_CASE("documented: flowguard validate --no-resolve accepts a host name that 
   CHECK_MESSAGE(start.logText().find(place) != std::string::npos, start.logText());
 }
 
+// README: the annotated flowguard.yaml under "## flowguard.yaml" (every filter, the plugged ones
+// included, and every cluster setting) is a file the gateway accepts, and filters/README.md's
+// example filter is in it as written there.
+TEST_CASE("documented: the README's flowguard.yaml validates") {
+  const char* source = std::getenv("FLOWGUARD_SOURCE_DIR");
+  REQUIRE(source != nullptr);
+  const std::string readme = readFile(std::string(source) + "/README.md");
+  const size_t section = readme.find("\n## flowguard.yaml\n");
+  REQUIRE(section != std::string::npos);
+  const size_t start = readme.find("```yaml\n", section);
+  REQUIRE(start != std::string::npos);
+  const size_t end = readme.find("```", start + 8);
+  REQUIRE(end != std::string::npos);
+  const std::string yaml = readme.substr(start + 8, end - start - 8);
+  for (const char* filter : {"name: ip_filter", "name: server_timing", "name: auth", "name: rate_limit"}) {
+    CHECK_MESSAGE(yaml.find(filter) != std::string::npos, filter);
+  }
+  TempDir dir;
+  const std::string path = writeConfig(dir, yaml);
+  CliResult result = runCli({"validate", "--no-resolve", "-c", path});
+  CHECK_MESSAGE(result.status == 0, result.err);
+  CHECK_MESSAGE(result.err.empty(), result.err);  // no warning either
+}
+
 // README (bench/soak.py): "no fd leak". Here as a test: a few thousand requests of every kind
 // (keep-alive, Connection: close, proxied, local replies, upstream connect failures, malformed
 // requests, clients that vanish mid-request) leave the gateway with no more open files than
