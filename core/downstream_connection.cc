@@ -338,15 +338,10 @@ void DownstreamConnection::applyTrustPolicy() {
   std::vector<std::string_view> hops;
   for (const Header& field : head_.headers) {
     if (!equalsIgnoreCase(field.name, "x-forwarded-for")) continue;
-    std::string_view rest = field.value;
-    while (!rest.empty()) {
-      const size_t comma = std::min(rest.find(','), rest.size());
-      std::string_view hop = rest.substr(0, comma);
-      rest.remove_prefix(std::min(comma + 1, rest.size()));
-      while (!hop.empty() && (hop.front() == ' ' || hop.front() == '\t')) hop.remove_prefix(1);
-      while (!hop.empty() && (hop.back() == ' ' || hop.back() == '\t')) hop.remove_suffix(1);
-      if (!hop.empty()) hops.push_back(hop);
-    }
+    forEachListItem(field.value, [&](std::string_view hop) {
+      hops.push_back(hop);
+      return true;
+    });
   }
   for (auto hop = hops.rbegin(); hop != hops.rend(); ++hop) {
     auto address = IpAddress::parse(*hop);

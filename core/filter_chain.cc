@@ -79,6 +79,8 @@ void appendJsonString(std::string& out, std::string_view s) {
 ResponseHead localReplyHead(int status, std::string_view contentType, size_t bodySize) {
   ResponseHead head;
   head.status = status;
+  // RFC 9110 8.6: no Content-Length in a 1xx or 204 (which has no content, so no type either).
+  if (status == 204 || status < 200) return head;
   head.headers.add("content-type", contentType);
   head.headers.add("content-length", std::to_string(bodySize));
   head.framing = bodySize == 0 ? BodyFraming::None : BodyFraming::ContentLength;

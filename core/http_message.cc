@@ -34,6 +34,16 @@ void forEachListToken(std::string_view list, Fn&& fn) {
 
 }  // namespace
 
+bool isToken(std::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    const bool tchar = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!tchar) return false;
+  }
+  return true;
+}
+
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {

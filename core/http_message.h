@@ -6,6 +6,7 @@
 // stops allocating for heads after its first few requests.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -20,6 +21,23 @@ struct Header {
 
 // Case-insensitive ASCII comparison, as header names require.
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
+
+// An RFC 9110 token (5.6.2): what a header name or a method is made of.
+bool isToken(std::string_view text);
+
+// Calls f(item) for each element of a comma-separated field value (RFC 9110 5.6.1), with the
+// spaces and tabs around it trimmed; empty elements are skipped. f returns false to stop.
+template <class F>
+void forEachListItem(std::string_view value, F&& f) {
+  while (!value.empty()) {
+    const size_t comma = std::min(value.find(','), value.size());
+    std::string_view item = value.substr(0, comma);
+    value.remove_prefix(std::min(comma + 1, value.size()));
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (!item.empty() && !f(item)) return;
+  }
+}
 
 // An ordered list of header fields. Lookups are linear: heads have few fields and a
 // linear scan over a small vector beats hashing here.

@@ -8,16 +8,6 @@ namespace flowguard::filters::server_timing {
 
 namespace {
 
-bool isToken(std::string_view text) {
-  if (text.empty()) return false;
-  for (char c : text) {
-    const bool tchar = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                       std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-    if (!tchar) return false;
-  }
-  return true;
-}
-
 class Filter : public core::Filter {
  public:
   Filter(const Settings& settings, core::StatSet& stats) : settings_(settings), stats_(stats) {}
@@ -44,7 +34,7 @@ std::shared_ptr<const Settings> parse(const YAML::Node& node, config::FilterPars
   r.checkKeys(node, "in server_timing filter", {"name", "metric", "description"});
   if (auto metric = config::YamlReader::find(node, "metric")) {
     if (auto text = r.string(*metric, "metric")) {
-      if (!isToken(*text)) {
+      if (!core::isToken(*text)) {
         r.error(*metric, fmt::format("'metric' must be a token (letters, digits, -_.), got '{}'", *text));
       } else {
         settings->metric = std::move(*text);

@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "config/config_loader.h"
+#include "filters/cors/cors.h"
+#include "filters/filter_plugin.h"
 #include "tests/config/config_test_helpers.h"
 
 using namespace flowguard::config;
@@ -771,6 +773,9 @@ TEST_CASE("the shipped config files load") {
   REQUIRE(unsetenv("FLOWGUARD_ADMIN_TOKEN") == 0);
   REQUIRE(unsetenv("FLOWGUARD_STATE_DIR") == 0);
 
+  REQUIRE(unsetenv("FLOWGUARD_CORS_ORIGIN") == 0);
+  flowguard::filters::registerPluggedFilters();  // the root file has cors, a filter of its own folder
+
   LoadResult shipped = loadConfigFile(std::string(source) + "/flowguard.yaml");
   for (const ConfigError& e : shipped.errors) FAIL_CHECK(e.str());
   REQUIRE(shipped.ok());
@@ -794,8 +799,14 @@ TEST_CASE("the shipped config files load") {
   CHECK(config.plans[1].name == "pro");
   CHECK(config.listeners[0].address.str() == "0.0.0.0:8000");
   const std::vector<FilterConfig>& filters = config.listeners[0].filters;
-  REQUIRE(filters.size() == 4);
-  const auto& auth = std::get<AuthConfig>(filters[0].settings);
+  REQUIRE(filters.size() == 5);
+  CHECK(filters[0].name == "cors");
+  const auto* cors = dynamic_cast<const flowguard::filters::cors::Settings*>(
+      std::get<PluginFilterConfig>(filters[0].settings).settings.get());
+  REQUIRE(cors != nullptr);
+  CHECK(cors->allowsOrigin("http://localhost:3000"));
+  CHECK_FALSE(cors->allowsOrigin("http://localhost:3001"));
+  const auto& auth = std::get<AuthConfig>(filters[1].settings);
   CHECK(auth.header == "x-api-key");
   REQUIRE(auth.keys.size() == 1);
   CHECK(auth.keys[0].key == "test-api-key");
@@ -810,16 +821,16 @@ TEST_CASE("the shipped config files load") {
   CHECK(auth.exempt[2].path == "/metrics");
   CHECK(auth.exempt[2].methods == std::vector<std::string>{"GET", "HEAD"});
   for (size_t i = 3; i < 7; ++i) CHECK(auth.exempt[i].methods.empty());
-  const auto& limits = std::get<RateLimitConfig>(filters[1].settings);
+  const auto& limits = std::get<RateLimitConfig>(filters[2].settings);
   CHECK(limits.limit.algorithm == RateLimitAlgorithm::TokenBucket);
   CHECK(limits.limit.requests == 10);
   CHECK(limits.limit.period == 1s);
   CHECK(limits.limit.burst == 20);
   CHECK(limits.by == RateLimitKeyBy::ApiKey);
   CHECK(limits.store == RateLimitStore::Local);
-  CHECK_FALSE(std::get<MetricsConfig>(filters[2].settings).accessLog.enabled);
+  CHECK_FALSE(std::get<MetricsConfig>(filters[3].settings).accessLog.enabled);
   CHECK_FALSE(config.redis.configured);
-  const auto& routes = std::get<RouterConfig>(filters[3].settings).routes;
+  const auto& routes = std::get<RouterConfig>(filters[4].settings).routes;
   REQUIRE(routes.size() == 10);
   CHECK(routes[0].match.path == "/status");
   REQUIRE(routes[0].directResponse);

@@ -309,8 +309,12 @@ TEST_CASE("a duplicate continueChain() while the terminal filter waits does not 
 TEST_CASE("sendLocalReply inside onRequest short-circuits with a JSON body") {
   Harness h(3);
   FilterStatus returned = FilterStatus::Stop;
-  SUBCASE("and returns Stop") { returned = FilterStatus::Stop; }
-  SUBCASE("and returns Continue") { returned = FilterStatus::Continue; }
+  SUBCASE("and returns Stop") {
+    returned = FilterStatus::Stop;
+  }
+  SUBCASE("and returns Continue") {
+    returned = FilterStatus::Continue;
+  }
   h.f(1).onRequestFn = [returned](FakeFilter& self) {
     self.cb().sendLocalReply(403, "forbidden");
     return returned;
@@ -370,7 +374,7 @@ TEST_CASE("sendLocalReply with a caller-chosen body") {
   }
   SUBCASE("empty body ends the stream with the head") {
     h.f(0).onRequestFn = [](FakeFilter& self) {
-      self.cb().sendLocalReply(204, "text/plain", "");
+      self.cb().sendLocalReply(200, "text/plain", "");
       return FilterStatus::Stop;
     };
     h.chain->start();
@@ -379,6 +383,19 @@ TEST_CASE("sendLocalReply with a caller-chosen body") {
     CHECK(h.downstream.heads[0].headers.get("content-length") == "0");
     CHECK(h.downstream.heads[0].framing == BodyFraming::None);
     CHECK(h.chain->responseComplete());
+  }
+  SUBCASE("a 204 has neither Content-Length nor Content-Type (RFC 9110 8.6)") {
+    h.f(0).onRequestFn = [](FakeFilter& self) {
+      self.cb().sendLocalReply(204, "text/plain", "");
+      return FilterStatus::Stop;
+    };
+    h.chain->start();
+    CHECK(h.downstream.events == std::vector<std::string>{"headers+end"});
+    REQUIRE(h.downstream.heads.size() == 1);
+    CHECK(h.downstream.heads[0].status == 204);
+    CHECK_FALSE(h.downstream.heads[0].headers.has("content-length"));
+    CHECK_FALSE(h.downstream.heads[0].headers.has("content-type"));
+    CHECK(h.downstream.heads[0].framing == BodyFraming::None);
   }
 }
 
@@ -698,8 +715,7 @@ TEST_CASE("FilterChainFactory creates one filter per factory, in order") {
 }
 
 TEST_CASE("localReplyBody builds valid JSON and escapes what must be escaped") {
-  CHECK(localReplyBody(404, "no route", "abc") ==
-        R"({"error":"no route","status":404,"request_id":"abc"})");
+  CHECK(localReplyBody(404, "no route", "abc") == R"({"error":"no route","status":404,"request_id":"abc"})");
   CHECK(localReplyBody(400, "bad \"quote\" \\ slash", "") ==
         R"({"error":"bad \"quote\" \\ slash","status":400,"request_id":""})");
   CHECK(localReplyBody(400, "a\nb\rc\td", "id") ==
@@ -723,12 +739,13 @@ TEST_CASE("localReplyBody turns invalid UTF-8 into U+FFFD and stays valid JSON")
   nlohmann::json parsed;
   REQUIRE_NOTHROW(parsed = nlohmann::json::parse(localReplyBody(404, reason, "id")));
   const std::string error = parsed.at("error").get<std::string>();
-  CHECK(error.find("p\xef\xbf\xbdq") == 0);       // U+FFFD in place of the lone 0x80
-  CHECK(error.ends_with("ok\xe2\x82\xac"));       // valid multi-byte text is kept as is
+  CHECK(error.find("p\xef\xbf\xbdq") == 0);  // U+FFFD in place of the lone 0x80
+  CHECK(error.ends_with("ok\xe2\x82\xac"));  // valid multi-byte text is kept as is
   // One U+FFFD per byte that starts no valid sequence: 0x80, the truncated 0xc3, the three
   // bytes of the overlong form and the three of the surrogate.
   size_t replacements = 0;
-  for (size_t at = error.find("\xef\xbf\xbd"); at != std::string::npos; at = error.find("\xef\xbf\xbd", at + 1)) {
+  for (size_t at = error.find("\xef\xbf\xbd"); at != std::string::npos;
+       at = error.find("\xef\xbf\xbd", at + 1)) {
     ++replacements;
   }
   CHECK(replacements == 8);

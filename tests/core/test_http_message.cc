@@ -19,6 +19,34 @@ TEST_CASE("equalsIgnoreCase compares ASCII case-insensitively") {
   CHECK_FALSE(equalsIgnoreCase("a-b", "a_b"));
 }
 
+TEST_CASE("isToken: RFC 9110 tchar only, never empty") {
+  CHECK(isToken("X-API-Key"));
+  CHECK(isToken("!#$%&'*+-.^_`|~09azAZ"));
+  CHECK_FALSE(isToken(""));
+  CHECK_FALSE(isToken("a b"));
+  CHECK_FALSE(isToken("a:b"));
+  CHECK_FALSE(isToken("a\tb"));
+  CHECK_FALSE(isToken("(a)"));
+  CHECK_FALSE(isToken("\xc3\xa9"));
+}
+
+TEST_CASE("forEachListItem: trimmed elements, empty ones skipped, stops when asked") {
+  auto items = [](std::string_view value, size_t stopAfter = 100) {
+    std::vector<std::string> out;
+    forEachListItem(value, [&](std::string_view item) {
+      out.emplace_back(item);
+      return out.size() < stopAfter;
+    });
+    return out;
+  };
+  CHECK(items("a, b ,\tc\t") == std::vector<std::string>{"a", "b", "c"});
+  CHECK(items("").empty());
+  CHECK(items(" , ,, ").empty());
+  CHECK(items(",a,,b,") == std::vector<std::string>{"a", "b"});
+  CHECK(items("a b, c") == std::vector<std::string>{"a b", "c"});  // inner spaces are kept
+  CHECK(items("a, b, c", 2) == std::vector<std::string>{"a", "b"});
+}
+
 TEST_CASE("HeaderMap add/get/has/count/set/remove") {
   HeaderMap h;
   CHECK(h.empty());

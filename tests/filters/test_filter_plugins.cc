@@ -7,7 +7,9 @@
 
 #include "config/config_loader.h"
 #include "core/ip_range.h"
+#include "filters/cors/cors.h"
 #include "filters/filter_plugin.h"
+#include "filters/headers/headers.h"
 #include "filters/ip_filter/ip_filter.h"
 #include "filters/server_timing/server_timing.h"
 
@@ -180,6 +182,180 @@ TEST_CASE("server_timing: metric is a token, description printable") {
         "t.yaml:5:40: 'metric' must be a token (letters, digits, -_.), got 'a b'");
   CHECK(onlyError("      - { name: server_timing, description: \"say \\\"hi\\\"\" }\n") ==
         "t.yaml:5:45: 'description' must be printable text without '\"' or '\\'");
+}
+
+// ---- headers ------------------------------------------------------------------------------
+
+std::string templateError(std::string_view text, bool response = false) {
+  std::string error;
+  auto parsed = headers::ValueTemplate::parse(text, response, error);
+  CHECK_FALSE(parsed.has_value());
+  return error;
+}
+
+TEST_CASE("headers: value templates render variables, %% and literals") {
+  core::RequestHead request;
+  request.headers.add("X-Tenant", "acme");
+  core::StreamInfo info;
+  info.downstreamAddress = "203.0.113.5";
+  info.requestId = "rid-1";
+  info.upstreamHost = "127.0.0.1:9001";
+  auto render = [&](std::string_view text, bool response = true) {
+    std::string error;
+    auto parsed = headers::ValueTemplate::parse(text, response, error);
+    REQUIRE_MESSAGE(parsed.has_value(), error);
+    std::string out = "stale";
+    parsed->render(request, info, out);
+    return out;
+  };
+  CHECK(render("plain") == "plain");
+  CHECK(render("") == "");
+  CHECK(render("%CLIENT_IP%") == "203.0.113.5");
+  CHECK(render("t=%REQ(x-tenant)%;ip=%CLIENT_IP%;id=%REQUEST_ID%") == "t=acme;ip=203.0.113.5;id=rid-1");
+  CHECK(render("%REQ(X-Missing)%") == "");
+  CHECK(render("100%% sure") == "100% sure");
+  CHECK(render("%%CLIENT_IP%%") == "%CLIENT_IP%");
+  CHECK(render("%API_KEY_NAME%") == "");  // no key on this request
+  CHECK(render("%UPSTREAM_HOST%") == "127.0.0.1:9001");
+
+  CHECK(templateError("50%") == "'%' at offset 2 opens a variable that is not closed (write %% for a '%')");
+  CHECK(templateError("%NOPE%").starts_with("unknown variable '%NOPE%' (known: %REQ(name)%"));
+  CHECK(templateError("%REQ()%") == "'%REQ()%' does not name a header");
+  CHECK(templateError("%REQ(a b)%") == "'%REQ(a b)%' does not name a header");
+  CHECK(templateError("%REQ(Authorization)%") ==
+        "'%REQ(Authorization)%' would copy credentials into another header");
+  CHECK(templateError("%REQ(x-api-key)%") == "'%REQ(x-api-key)%' would copy credentials into another header");
+  CHECK(templateError("%UPSTREAM_HOST%") ==
+        "%UPSTREAM_HOST% is known only once a host answered: use it in response headers");
+  CHECK(templateError("a\r\nX-Injected: 1", true) ==
+        "a header value cannot hold control characters (CR, LF, NUL...)");
+  CHECK(templateError(std::string_view("a\0b", 3), true).starts_with("a header value cannot hold"));
+}
+
+TEST_CASE("headers: edits render first, then remove, set and add; empty values are not written") {
+  const config::LoadResult loaded = load(
+      "      - name: headers\n"
+      "        request:\n"
+      "          set: { X-New: \"%REQ(X-Old)%\", X-Gone: \"%REQ(X-None)%\" }\n"
+      "          add: { Via: \"1.1 gw\" }\n"
+      "          remove: [X-Old, x-debug]\n");
+  const auto& s = settingsOf<headers::Settings>(loaded);
+  CHECK(s.response.empty());
+  core::RequestHead request;
+  request.headers.add("X-Old", "moved");
+  request.headers.add("X-Debug", "1");
+  request.headers.add("X-Gone", "was here");
+  request.headers.add("Via", "1.0 client-proxy");
+  core::StreamInfo info;
+  std::vector<std::string> values;
+  s.request.apply(request.headers, request, info, values);
+  CHECK(request.headers.get("x-new") == "moved");
+  CHECK_FALSE(request.headers.has("x-old"));
+  CHECK_FALSE(request.headers.has("x-debug"));
+  CHECK_FALSE(request.headers.has("x-gone"));  // set to an empty value: removed
+  CHECK(request.headers.count("via") == 2);
+  CHECK(headers::dump(s).at("request").at("set").at("X-New") == "%REQ(X-Old)%");
+}
+
+TEST_CASE("headers: config errors (framing and hop-by-hop names, bad names, templates)") {
+  CHECK(onlyError("      - { name: headers }\n") ==
+        "t.yaml:5:9: headers filter needs 'request', 'response' or both (each with set, add or remove)");
+  CHECK(onlyError("      - { name: headers, request: { set: { Content-Length: \"5\" } } }\n") ==
+        "t.yaml:5:44: request header 'Content-Length' cannot be edited: it frames the body");
+  CHECK(onlyError("      - { name: headers, response: { remove: [Transfer-Encoding] } }\n") ==
+        "t.yaml:5:47: response header 'Transfer-Encoding' cannot be edited: it frames the body");
+  CHECK(onlyError("      - { name: headers, request: { add: { connection: close } } }\n")
+            .starts_with("t.yaml:5:44: request header 'connection' cannot be edited: it is hop-by-hop"));
+  CHECK(onlyError("      - { name: headers, request: { set: { Host: evil } } }\n")
+            .starts_with("t.yaml:5:44: request header 'Host' cannot be edited"));
+  CHECK(onlyError("      - { name: headers, request: { set: { \"X Bad\": v } } }\n") ==
+        "t.yaml:5:44: 'X Bad' is not a header name (letters, digits and !#$%&'*+-.^_`|~)");
+  CHECK(onlyError("      - { name: headers, request: { set: { X-Up: \"%UPSTREAM_HOST%\" } } }\n") ==
+        "t.yaml:5:50: value of 'X-Up': %UPSTREAM_HOST% is known only once a host answered: use it in "
+        "response headers");
+  CHECK(onlyError("      - { name: headers, request: { sett: { X: y } } }\n") ==
+        "t.yaml:5:37: unknown key 'sett' in headers request (did you mean 'set'?)");
+  CHECK(onlyError("      - { name: headers, response: [X] }\n").starts_with("t.yaml:5:36: "));
+}
+
+// ---- cors ---------------------------------------------------------------------------------
+
+cors::OriginPattern origin(std::string_view text) {
+  std::string error;
+  auto parsed = cors::parseOriginPattern(text, error);
+  REQUIRE_MESSAGE(parsed.has_value(), error);
+  return *parsed;
+}
+
+std::string originError(std::string_view text) {
+  std::string error;
+  CHECK_FALSE(cors::parseOriginPattern(text, error).has_value());
+  return error;
+}
+
+TEST_CASE("cors: origin patterns: exact, *, and leftmost-label wildcards") {
+  const cors::OriginPattern exact = origin("https://App.Example.com");
+  CHECK(exact.matches("https://app.example.com"));
+  CHECK(exact.matches("HTTPS://APP.EXAMPLE.COM"));
+  CHECK_FALSE(exact.matches("http://app.example.com"));
+  CHECK_FALSE(exact.matches("https://app.example.com:8443"));
+  CHECK_FALSE(exact.matches("https://app.example.com.evil.net"));
+  CHECK_FALSE(exact.matches("https://app.example.co"));
+
+  const cors::OriginPattern sub = origin("https://*.example.com");
+  CHECK(sub.matches("https://a.example.com"));
+  CHECK(sub.matches("https://a.b.example.com"));
+  CHECK_FALSE(sub.matches("https://example.com"));  // the bare suffix is not a subdomain
+  CHECK_FALSE(sub.matches("https://.example.com"));
+  CHECK_FALSE(sub.matches("https://evilexample.com"));
+  CHECK_FALSE(sub.matches("https://a.example.com.evil.net"));
+  CHECK_FALSE(sub.matches("http://a.example.com"));
+  CHECK_FALSE(sub.matches("https://a.example.com:8443"));
+  CHECK_FALSE(sub.matches("https://user@a.example.com"));
+  CHECK_FALSE(sub.matches("https://evil.net/.example.com"));
+  CHECK(origin("https://*.example.com:8443").matches("https://a.example.com:8443"));
+  CHECK(origin("*").matches("null"));
+  CHECK(origin("https://*.example.com").str() == "https://*.example.com");
+
+  CHECK(originError("null").starts_with("origin 'null' is what sandboxed frames"));
+  CHECK(originError("example.com") ==
+        "'example.com' is not an origin (scheme://host[:port], e.g. https://app.example.com)");
+  CHECK(originError("https://example.com/") ==
+        "'https://example.com/' is not an origin: no path, query, user or spaces after the host");
+  CHECK(originError("https://a.*.example.com").starts_with("'https://a.*.example.com': a wildcard may only"));
+  CHECK(originError("https://*example.com").starts_with("'https://*example.com': a wildcard may only"));
+  CHECK(originError("https://*.*.example.com").starts_with("'https://*.*.example.com': a wildcard may only"));
+}
+
+TEST_CASE("cors: settings and the Fetch standard's rules as config errors") {
+  const config::LoadResult loaded = load(
+      "      - { name: cors, allow_origins: [\"https://*.example.com\"], allow_headers: [X-API-Key], "
+      "max_age: 10m, allow_credentials: true }\n");
+  const auto& s = settingsOf<cors::Settings>(loaded);
+  CHECK(s.allowsOrigin("https://app.example.com"));
+  CHECK_FALSE(s.allowsOrigin("https://app.example.org"));
+  CHECK(s.allowHeaders == std::vector<std::string>{"x-api-key"});
+  CHECK(s.maxAge == std::chrono::seconds(600));
+  CHECK(s.allowMethods == std::vector<std::string>{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"});
+
+  CHECK(onlyError("      - { name: cors }\n") ==
+        "t.yaml:5:9: missing required key 'allow_origins' in cors filter");
+  CHECK(onlyError("      - { name: cors, allow_origins: [] }\n") ==
+        "t.yaml:5:38: 'allow_origins' is empty: no origin could use the API; list them, or [\"*\"]");
+  CHECK(onlyError("      - { name: cors, allow_origins: [\"*\"], allow_credentials: true }\n")
+            .starts_with("t.yaml:5:64: allow_credentials: true with allow_origins [\"*\"]: browsers refuse"));
+  CHECK(onlyError("      - { name: cors, allow_origins: [\"*\", \"https://a.com\"] }\n") ==
+        "t.yaml:5:38: '*' allows every origin: it cannot be listed with others");
+  CHECK(onlyError("      - { name: cors, allow_origins: [\"https://a.com\", \"null\"] }\n")
+            .starts_with("t.yaml:5:56: origin 'null'"));
+  CHECK(onlyError(
+            "      - { name: cors, allow_origins: [\"https://a.com\"], allow_methods: [\"GET POST\"] }\n") ==
+        "t.yaml:5:73: 'allow_methods' entry 'GET POST' is not a token (letters, digits, -_.!)");
+  CHECK(onlyError("      - { name: cors, allow_origins: [\"https://a.com\"], max_age: 500ms }\n") ==
+        "t.yaml:5:66: 'max_age' is sent in whole seconds: give at least 1s");
+  CHECK(onlyError("      - { name: cors, allow_origins: [\"https://a.com\"], allow_credentials: true, "
+                  "expose_headers: [\"*\"] }\n")
+            .starts_with("t.yaml:5:98: expose_headers '*' means a header named '*'"));
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/integration/browser.h"
 #include "tests/integration/gateway_fixture.h"
 
 using namespace flowguard::test;
@@ -23,40 +24,6 @@ using namespace std::chrono_literals;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string chromiumPath() {
-  for (const char* path : {"/usr/bin/chromium", "/usr/bin/chromium-browser"}) {
-    if (::access(path, X_OK) == 0) return path;
-  }
-  return {};
-}
-
-std::vector<std::string> chromiumArgv(const std::string& chromium, std::vector<std::string> extra,
-                                      const std::string& url, const std::string& profileDir,
-                                      int budgetMs = 4000) {
-  std::vector<std::string> argv{chromium,
-                                "--headless",
-                                "--no-sandbox",
-                                "--disable-gpu",
-                                "--no-first-run",
-                                "--disable-background-networking",
-                                "--user-data-dir=" + profileDir,
-                                "--virtual-time-budget=" + std::to_string(budgetMs)};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  argv.push_back(url);
-  return argv;
-}
-
-// The page's DOM after a few of its polls (chromium prints it on stdout; its own log lines
-// on stderr end up in the same file, which does not matter for the searches below).
-std::string dumpDom(const std::string& chromium, const std::string& url, const TempDir& dir,
-                    int budgetMs = 4000) {
-  Process browser(chromiumArgv(chromium, {"--dump-dom"}, url, dir.file("profile"), budgetMs), dir.path());
-  auto status = browser.waitExit(60s);
-  INFO("chromium log tail:\n" << browser.logTail());
-  REQUIRE_MESSAGE(status.has_value(), "chromium did not finish within 60 s");
-  return browser.logText();
-}
 
 // data-health of the card whose data-host is `address`; nullopt when there is none.
 std::optional<std::string> cardHealth(const std::string& dom, const std::string& address) {

@@ -457,7 +457,8 @@ TEST_CASE("documented: the README's flowguard.yaml validates") {
   const size_t end = readme.find("```", start + 8);
   REQUIRE(end != std::string::npos);
   const std::string yaml = readme.substr(start + 8, end - start - 8);
-  for (const char* filter : {"name: ip_filter", "name: server_timing", "name: auth", "name: rate_limit"}) {
+  for (const char* filter : {"name: ip_filter", "name: cors", "name: headers", "name: server_timing",
+                             "name: auth", "name: rate_limit"}) {
     CHECK_MESSAGE(yaml.find(filter) != std::string::npos, filter);
   }
   TempDir dir;

@@ -6,6 +6,7 @@
 
 #include <regex>
 
+#include "tests/integration/browser.h"
 #include "tests/integration/gateway_fixture.h"
 
 namespace flowguard::test {
@@ -23,10 +24,12 @@ GatewaySpec ipFilterSpec(uint16_t backend, std::vector<std::string> filters) {
   return spec;
 }
 
-HttpResponse getAs(uint16_t port, const std::string& forwardedFor, const std::string& path = "/echo") {
+// GET `path` with X-Forwarded-For: `forwardedFor` (none when empty) and `extra` header lines.
+HttpResponse getAs(uint16_t port, const std::string& forwardedFor, const std::string& extra = {},
+                   const std::string& path = "/echo") {
   HttpClient c;
   c.connect(port);
-  c.sendRaw(get(path, forwardedFor.empty() ? "" : "X-Forwarded-For: " + forwardedFor + "\r\n"));
+  c.sendRaw(get(path, (forwardedFor.empty() ? "" : "X-Forwarded-For: " + forwardedFor + "\r\n") + extra));
   return c.readResponse();
 }
 
@@ -208,7 +211,7 @@ TEST_CASE("reload: plugged filters come, change and go under load; their counter
     c.connect(gw.port);
     while (!stop) {
       try {
-        c.sendRaw(get("/echo", "X-Forwarded-For: 203.0.113.5\r\n"));
+        c.sendRaw(get("/echo", "X-Forwarded-For: 203.0.113.5\r\nOrigin: https://app.example.com\r\n"));
         HttpResponse r = c.readResponse();
         if (r.status == 200) {
           ++ok;
@@ -243,10 +246,20 @@ TEST_CASE("reload: plugged filters come, change and go under load; their counter
   CHECK(allowedAfter > allowedBefore);
   CHECK(getAs(gw.port, "203.0.113.67").status == 403);
   CHECK(getAs(gw.port, "203.0.113.66").status == 200);  // no longer denied
+  // cors and headers come in, then change.
+  reloadTo({"{ name: ip_filter, allow: [203.0.113.0/24], deny: [203.0.113.67] }", "{ name: server_timing }",
+            "{ name: cors, allow_origins: [\"https://app.example.com\"] }",
+            "{ name: headers, request: { set: { X-Via-Gateway: one } } }"});
+  progress();
+  reloadTo({"{ name: cors, allow_origins: [\"https://app.example.com\", \"https://b.example.com\"] }",
+            "{ name: headers, request: { set: { X-Via-Gateway: two } } }"});
+  progress();
   reloadTo({"{ name: server_timing }"});
   progress();
   CHECK(getAs(gw.port, "198.51.100.1").status == 200);  // no ip_filter any more
-  CHECK_FALSE(adminJson(gw.adminPort, "/stats").at("filters").at("test").contains("ip_filter"));
+  for (const char* gone : {"ip_filter", "cors", "headers"}) {
+    CHECK_FALSE(adminJson(gw.adminPort, "/stats").at("filters").at("test").contains(gone));
+  }
   stop = true;
   for (auto& t : threads) t.join();
   threads.clear();
@@ -254,22 +267,249 @@ TEST_CASE("reload: plugged filters come, change and go under load; their counter
   CHECK(failed == 0);
   CHECK(ok > 100);
 
-  // With nothing else in flight, exactly: a reconfigured ip_filter counts on from where it was.
-  reloadTo({"{ name: ip_filter, allow: [203.0.113.0/24] }"});
-  CHECK(getAs(gw.port, "203.0.113.5").status == 200);
-  auto allowed = [&] {
-    return adminJson(gw.adminPort, "/stats")
-        .at("filters")
-        .at("test")
-        .at("ip_filter")
-        .at("allowed")
-        .get<uint64_t>();
-  };
-  const uint64_t counted = allowed();
-  reloadTo({"{ name: ip_filter, allow: [203.0.113.0/25] }"});
-  for (int i = 0; i < 3; ++i) CHECK(getAs(gw.port, "203.0.113.5").status == 200);
+  // With nothing else in flight, exactly: reconfigured filters count on from where they were.
+  reloadTo({"{ name: ip_filter, allow: [203.0.113.0/24] }", "{ name: cors, allow_origins: [\"*\"] }",
+            "{ name: headers, response: { set: { X-A: a } } }"});
+  const std::string origin = "Origin: https://app.example.com\r\n";
+  CHECK(getAs(gw.port, "203.0.113.5", origin).status == 200);
+  auto counters = [&] { return adminJson(gw.adminPort, "/stats").at("filters").at("test"); };
+  const Json counted = counters();
+  reloadTo({"{ name: ip_filter, allow: [203.0.113.0/25] }",
+            "{ name: cors, allow_origins: [\"https://app.example.com\"] }",
+            "{ name: headers, response: { set: { X-A: b } } }"});
+  for (int i = 0; i < 3; ++i) {
+    HttpResponse r = getAs(gw.port, "203.0.113.5", origin);
+    CHECK(r.status == 200);
+    CHECK(r.header("Access-Control-Allow-Origin") == "https://app.example.com");
+    CHECK(r.header("X-A") == "b");
+  }
   CHECK(getAs(gw.port, "203.0.113.200").status == 403);
-  CHECK(allowed() == counted + 3);
+  const Json now = counters();
+  CHECK(now.at("ip_filter").at("allowed") == counted.at("ip_filter").at("allowed").get<uint64_t>() + 3);
+  CHECK(now.at("cors").at("allowed") == counted.at("cors").at("allowed").get<uint64_t>() + 3);
+  CHECK(now.at("headers").at("responses_edited") ==
+        counted.at("headers").at("responses_edited").get<uint64_t>() + 4);
+}
+
+// ---- headers ------------------------------------------------------------------------------
+
+HttpResponse send(uint16_t port, const std::string& raw) {
+  HttpClient c;
+  c.connect(port);
+  c.sendRaw(raw);
+  return c.readResponse();
+}
+
+TEST_CASE(
+    "headers: request edits reach the backend, response edits the client; clients cannot forge set fields") {
+  RawUpstream up(
+      "HTTP/1.1 200 OK\r\nServer: secret-stack/1.2\r\nX-Powered-By: php\r\nContent-Length: 2\r\n\r\nok");
+  GatewaySpec spec = proxySpec({up.port});
+  spec.listener = {"trusted_proxies: [127.0.0.1]"};
+  spec.filters = {
+      "{ name: auth, keys: [ { key: secret-key-one, name: one } ] }",
+      "{ name: headers, request: { set: { X-Client-IP: \"%CLIENT_IP%\", X-Consumer: \"%API_KEY_NAME%\", "
+      "X-Tenant: \"t-%REQ(X-Tenant-Name)%\" }, add: { Via: \"1.1 flowguard\" }, remove: [X-Debug] }, "
+      "response: { set: { X-Upstream: \"%UPSTREAM_HOST%\", X-Request-Id: \"%REQUEST_ID%\" }, "
+      "remove: [Server, X-Powered-By] } }"};
+  spec.admin = true;
+  Gateway gw(spec);
+  HttpResponse r = send(gw.port, get("/x",
+                                     "X-API-Key: secret-key-one\r\nX-Forwarded-For: 203.0.113.5\r\n"
+                                     "X-Client-IP: 6.6.6.6\r\nX-Consumer: admin\r\nX-Debug: 1\r\n"
+                                     "X-Tenant-Name: acme\r\nVia: 1.0 corp-proxy\r\n"));
+  REQUIRE(r.status == 200);
+  const std::string received = up.received();
+  INFO(received);
+  // set replaced what the client sent; the client's own Via is kept and ours appended.
+  CHECK(received.find("X-Client-IP: 203.0.113.5\r\n") != std::string::npos);
+  CHECK(received.find("6.6.6.6") == std::string::npos);
+  CHECK(received.find("X-Consumer: one\r\n") != std::string::npos);
+  CHECK(received.find("X-Consumer: admin") == std::string::npos);
+  CHECK(received.find("X-Tenant: t-acme\r\n") != std::string::npos);
+  CHECK(received.find("X-Debug") == std::string::npos);
+  CHECK(received.find("Via: 1.0 corp-proxy\r\n") != std::string::npos);
+  CHECK(received.find("Via: 1.1 flowguard\r\n") != std::string::npos);
+  CHECK(received.find("secret-key-one") == std::string::npos);  // auth still strips the key
+  CHECK_FALSE(r.hasHeader("Server"));
+  CHECK_FALSE(r.hasHeader("X-Powered-By"));
+  CHECK(r.header("X-Upstream") == "127.0.0.1:" + std::to_string(up.port));
+  CHECK(r.header("X-Request-Id").size() == 36);
+  // A local reply (401, no key) gets the response edits too; its X-Upstream stays unset.
+  HttpResponse denied = send(gw.port, get("/x"));
+  CHECK(denied.status == 401);
+  CHECK_FALSE(denied.hasHeader("X-Upstream"));
+  CHECK(denied.header("X-Request-Id") == json(denied).at("request_id").get<std::string>());
+  // The 401 came from auth, before the headers filter's request phase; its answer still passed.
+  CHECK(adminJson(gw.adminPort, "/stats").at("filters").at("test").at("headers") ==
+        Json{{"requests_edited", 1}, {"responses_edited", 2}});
+}
+
+// ---- cors ---------------------------------------------------------------------------------
+
+const std::string kCors =
+    "{ name: cors, allow_origins: [\"https://app.example.com\", \"https://*.example.org\"], "
+    "allow_methods: [GET, POST], allow_headers: [X-API-Key, X-Custom], expose_headers: "
+    "[RateLimit-Remaining], "
+    "max_age: 10m }";
+
+std::string preflight(const std::string& origin, const std::string& method, const std::string& headers) {
+  return "OPTIONS /api/data HTTP/1.1\r\nHost: gw.test\r\nOrigin: " + origin +
+         "\r\nAccess-Control-Request-Method: " + method +
+         (headers.empty() ? "" : "\r\nAccess-Control-Request-Headers: " + headers) + "\r\n\r\n";
+}
+
+TEST_CASE(
+    "cors: preflights answered before auth, grants on allowed origins only, upstream grants taken back") {
+  RawUpstream up(
+      "HTTP/1.1 200 OK\r\nAccess-Control-Allow-Origin: *\r\nVary: Accept-Encoding\r\nContent-Length: "
+      "2\r\n\r\nok");
+  GatewaySpec spec = proxySpec({up.port});
+  spec.filters = {kCors, "{ name: auth, keys: [ { key: secret-key-one, name: one } ] }",
+                  "{ name: rate_limit, rate: 10/s, burst: 20 }"};
+  spec.admin = true;
+  Gateway gw(spec);
+
+  SUBCASE("an allowed preflight: 204 with the grants, no key needed, nothing upstream") {
+    HttpResponse r =
+        send(gw.port, preflight("https://app.example.com", "POST", "x-api-key, X-Custom, content-type"));
+    CHECK(r.status == 204);
+    CHECK_FALSE(r.hasHeader("Content-Length"));
+    CHECK(r.body.empty());
+    CHECK(r.header("Access-Control-Allow-Origin") == "https://app.example.com");
+    CHECK(r.header("Access-Control-Allow-Methods") == "GET, POST");
+    CHECK(r.header("Access-Control-Allow-Headers") == "x-api-key, x-custom");
+    CHECK(r.header("Access-Control-Max-Age") == "600");
+    CHECK_FALSE(r.hasHeader("Access-Control-Allow-Credentials"));
+    CHECK(r.header("Vary") == "Origin");
+    HttpResponse wildcard = send(gw.port, preflight("https://eu.api.example.org", "GET", ""));
+    CHECK(wildcard.status == 204);
+    CHECK(wildcard.header("Access-Control-Allow-Origin") == "https://eu.api.example.org");
+    CHECK(up.heads == 0);
+  }
+  SUBCASE("refused preflights: 403 JSON naming why, no grant") {
+    struct Case {
+      std::string origin, method, headers, error;
+    };
+    for (const Case& c : std::vector<Case>{
+             {"https://evil.example.com", "GET", "", "CORS: origin not allowed"},
+             {"https://example.org", "GET", "", "CORS: origin not allowed"},
+             {"https://app.example.com.evil.net", "GET", "", "CORS: origin not allowed"},
+             {"https://app.example.com", "DELETE", "", "CORS: method DELETE not allowed"},
+             {"https://app.example.com", "GET", "x-api-key, x-admin",
+              "CORS: request header x-admin not allowed"},
+         }) {
+      INFO(c.origin << " " << c.method << " " << c.headers);
+      HttpResponse r = send(gw.port, preflight(c.origin, c.method, c.headers));
+      checkErrorJson(r, 403);
+      CHECK(json(r).at("error") == c.error);
+      CHECK_FALSE(r.hasHeader("Access-Control-Allow-Origin"));
+      CHECK(r.header("Vary") == "Origin");
+    }
+    CHECK(up.heads == 0);
+    CHECK(adminJson(gw.adminPort, "/stats").at("filters").at("test").at("cors").at("preflights_rejected") ==
+          5);
+  }
+  SUBCASE(
+      "actual requests: the origin's grant and exposed headers; other origins get none, not even the "
+      "upstream's") {
+    HttpResponse r =
+        send(gw.port, get("/api/data", "Origin: https://app.example.com\r\nX-API-Key: secret-key-one\r\n"));
+    CHECK(r.status == 200);
+    CHECK(r.header("Access-Control-Allow-Origin") == "https://app.example.com");
+    CHECK(r.header("Access-Control-Expose-Headers") == "RateLimit-Remaining");
+    CHECK(r.hasHeader("RateLimit-Remaining"));
+    int varies = 0;
+    for (const auto& [name, value] : r.headers) varies += strcasecmp(name.c_str(), "vary") == 0 ? 1 : 0;
+    CHECK(varies == 2);  // the upstream's Vary and ours
+    HttpResponse other =
+        send(gw.port, get("/api/data", "Origin: https://evil.example.com\r\nX-API-Key: secret-key-one\r\n"));
+    CHECK(other.status == 200);
+    CHECK_FALSE(other.hasHeader("Access-Control-Allow-Origin"));  // the upstream's "*" is taken back
+    CHECK_FALSE(other.hasHeader("Access-Control-Expose-Headers"));
+    // Without an Origin it is not a CORS request: nothing added, nothing taken.
+    HttpResponse plain = send(gw.port, get("/api/data", "X-API-Key: secret-key-one\r\n"));
+    CHECK(plain.header("Access-Control-Allow-Origin") == "*");
+    // An OPTIONS without Access-Control-Request-Method is no preflight: auth decides.
+    CHECK(send(gw.port,
+               "OPTIONS /api/data HTTP/1.1\r\nHost: gw.test\r\nOrigin: https://app.example.com\r\n\r\n")
+              .status == 401);
+    const Json stats = adminJson(gw.adminPort, "/stats").at("filters").at("test").at("cors");
+    CHECK(stats.at("allowed") == 2);
+    CHECK(stats.at("origin_not_allowed") == 1);
+  }
+}
+
+// A page of one origin (http://localhost:PORT/page) calls the gateway on another
+// (http://127.0.0.1:PORT/api/data) with fetch and custom headers, in headless Chromium: it
+// reads the answer only when the gateway allows its origin and every header it sends.
+TEST_CASE("cors: a real browser's cross-origin fetch works only when the gateway allows it") {
+  const std::string chromium = chromiumPath();
+  REQUIRE_MESSAGE(!chromium.empty(),
+                  "chromium is not installed (apt-get install chromium; scripts/test does)");
+  Backend b;
+  BackendProbe probe{b};
+  GatewaySpec spec = proxySpec({b.port});
+  spec.admin = true;
+  spec.filters = {
+      "{ name: auth, keys: [ { key: secret-key-one, name: one } ], exempt: [ { path: /page } ] }"};
+  Gateway gw(spec);
+  const std::string api = "http://127.0.0.1:" + std::to_string(gw.port) + "/api/data";
+  const std::string page =
+      "<!doctype html><html><body><div id=out>pending</div><script>"
+      "fetch('" +
+      api +
+      "', {headers: {'X-API-Key': 'secret-key-one', 'X-Custom': 'yes'}})"
+      ".then(r => r.text().then(t => { document.getElementById('out').textContent = 'STATUS ' + r.status + ' "
+      "' + t; }))"
+      ".catch(e => { document.getElementById('out').textContent = 'BLOCKED ' + e; });"
+      "</script></body></html>";
+  const std::string pageRoute =
+      "{ match: { path: /page }, direct_response: { status: 200, content_type: "
+      "\"text/html\", body: " +
+      Json(page).dump() + " } }";
+  const std::string pageOrigin = "http://localhost:" + std::to_string(gw.port);
+  auto reconfigure = [&](const std::string& cors) {
+    const uint64_t before = adminJson(gw.adminPort, "/config_dump").at("generation").get<uint64_t>();
+    GatewaySpec next = spec;
+    next.routes.insert(next.routes.begin(), pageRoute);
+    next.filters.insert(next.filters.begin(), cors);
+    writeFile(gw.configPath, next.yaml(gw.port, gw.adminPort));
+    REQUIRE_MESSAGE(
+        waitUntil(
+            [&] { return adminJson(gw.adminPort, "/config_dump").at("generation").get<uint64_t>() > before; },
+            10s),
+        gw.process.logTail(20));
+  };
+  auto fetchFromPage = [&] {
+    TempDir dir;
+    const std::string dom = dumpDom(chromium, pageOrigin + "/page", dir, 3000);
+    const size_t at = dom.find("<div id=\"out\">");
+    REQUIRE_MESSAGE(at != std::string::npos, dom.substr(0, 2000));
+    return dom.substr(at + 14, dom.find("</div>", at) - at - 14);
+  };
+
+  reconfigure("{ name: cors, allow_origins: [\"" + pageOrigin +
+              "\"], allow_headers: [X-API-Key, X-Custom] }");
+  const std::string allowed = fetchFromPage();
+  CHECK_MESSAGE(allowed.starts_with("STATUS 200 "), allowed);
+  CHECK_MESSAGE(allowed.find("\"x-custom\":\"yes\"") != std::string::npos, allowed);  // the backend's echo
+  const uint64_t reached = probe.proxiedRequests(probe.read());
+  CHECK(reached == 1);
+
+  reconfigure(
+      "{ name: cors, allow_origins: [\"http://example.com\"], allow_headers: [X-API-Key, X-Custom] }");
+  const std::string otherOrigin = fetchFromPage();
+  CHECK_MESSAGE(otherOrigin.starts_with("BLOCKED TypeError"), otherOrigin);
+
+  reconfigure("{ name: cors, allow_origins: [\"" + pageOrigin + "\"], allow_headers: [X-API-Key] }");
+  const std::string missingHeader = fetchFromPage();
+  CHECK_MESSAGE(missingHeader.starts_with("BLOCKED TypeError"), missingHeader);
+  // Refused preflights kept the real requests from being sent at all.
+  CHECK(probe.proxiedRequests(probe.read()) == reached);
+  const Json cors = adminJson(gw.adminPort, "/stats").at("filters").at("test").at("cors");
+  CHECK(cors.at("preflights") == 1);
+  CHECK(cors.at("preflights_rejected") == 2);
 }
 
 }  // namespace
