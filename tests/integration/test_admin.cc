@@ -46,9 +46,13 @@ TEST_CASE("admin: stats, clusters, Prometheus, drain, config dump and store endp
   GatewaySpec spec = proxySpec(
       {b1.port, b2.port}, "retries: 0, health_check: { path: /health, interval: 200ms, timeout: 100ms }");
   spec.workers = 2;
+  // The plugged filters too: their counters reach /stats and Prometheus with no admin code.
   spec.filters = {
+      "{ name: ip_filter, allow: [127.0.0.0/8] }",
+      "{ name: cors, allow_origins: [\"https://app.example.com\"] }",
       "{ name: auth, keys: [ { key: admin-test-key-0001, name: tester } ], exempt: [ { path: /register } ] }",
-      "{ name: rate_limit, algorithm: fixed_window, limit: 6, window: 1h }", "{ name: metrics }"};
+      "{ name: rate_limit, algorithm: fixed_window, limit: 6, window: 1h }", "{ name: metrics }",
+      "{ name: headers, response: { set: { X-Gateway: flowguard } } }", "{ name: server_timing }"};
   spec.routes.insert(spec.routes.begin(),
                      "{ match: { path: /register, methods: [POST] }, handler: register }");
   spec.topLevel = {"storage: { url: \"sqlite://" + dir.file("admin.db") +
@@ -148,6 +152,10 @@ TEST_CASE("admin: stats, clusters, Prometheus, drain, config dump and store endp
   CHECK(series["flowguard_requests_total{listener=\"test\",status=\"4xx\"}"] == 3);
   CHECK(series["flowguard_request_duration_seconds_count{listener=\"test\"}"] == 11);
   CHECK(series["flowguard_rate_limit_decisions_total{listener=\"test\",outcome=\"limited\"}"] == 2);
+  CHECK(series["flowguard_ip_filter_allowed_total{listener=\"test\"}"] == 11);
+  CHECK(series["flowguard_ip_filter_denied_total{listener=\"test\"}"] == 0);
+  CHECK(series["flowguard_cors_origin_not_allowed_total{listener=\"test\"}"] == 0);
+  CHECK(series["flowguard_server_timing_responses_timed_total{listener=\"test\"}"] == 11);
   CHECK(series["flowguard_cluster_requests_total{cluster=\"backends\"}"] == 6);
   const std::string host1 = "cluster=\"backends\",host=\"127.0.0.1:" + std::to_string(b1.port) + "\"";
   const std::string host2 = "cluster=\"backends\",host=\"127.0.0.1:" + std::to_string(b2.port) + "\"";
