@@ -446,6 +446,13 @@ void DownstreamConnection::onTimer(void* owner) {
     }
     return;
   }
+  if (self->chain_ && self->timerInSendPhase_) {
+    // The upstream waits, paused, for a client that took nothing of the answer for
+    // idle_timeout: neither may hold the other forever.
+    self->timerInSendPhase_ = false;
+    self->reset("client stopped reading the response");
+    return;
+  }
   if (self->chain_) return;  // requests in flight are timed by the upstream side
   if (self->timerInHeadPhase_ || !self->parser_.betweenMessages()) {
     self->sendErrorAndClose(408, "timed out reading request headers");
@@ -563,6 +570,10 @@ void DownstreamConnection::writeData(std::string_view data, bool endStream) {
   if (n > 0) writer_.write(pieces, n);
   if (writer_.queuedBytes() > settings().writeHighWatermark && !aboveWatermark_) {
     aboveWatermark_ = true;
+    if (!timerInBodyPhase_) {
+      timerInSendPhase_ = true;
+      armTimer(settings().idleTimeout);
+    }
     chain_->downstreamWatermark(true);
   }
   if (endStream) onResponseComplete();
@@ -589,8 +600,13 @@ void DownstreamConnection::onWriteEvent(int status) {
     close();
     return;
   }
+  if (timerInSendPhase_) armTimer(settings().idleTimeout);  // the client took bytes: it reads
   if (aboveWatermark_ && writer_.queuedBytes() <= settings().writeHighWatermark / 2) {
     aboveWatermark_ = false;
+    if (timerInSendPhase_) {
+      timerInSendPhase_ = false;
+      timer_.clear();
+    }
     if (chain_) chain_->downstreamWatermark(false);
   }
   if (writer_.queuedBytes() == 0 && closeAfterResponse_ && !chain_) {
@@ -639,7 +655,8 @@ void DownstreamConnection::finishRequest() {
   dispatcher_.deferDelete(std::move(chain_));
   phase_ = Phase::Head;
   timerInBodyPhase_ = false;
-  aboveWatermark_ = false;  // the next request starts with a fresh watermark signal
+  timerInSendPhase_ = false;  // a backlog left now is timed as held output or a closing flush
+  aboveWatermark_ = false;    // the next request starts with a fresh watermark signal
   if (closeAfterResponse_ || draining_ || (peerFinished_ && in_.empty())) {
     closeWhenFlushed();
     return;

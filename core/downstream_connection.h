@@ -110,6 +110,9 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
   bool peerFinished_ = false;
   bool timerInHeadPhase_ = false;
   bool timerInBodyPhase_ = false;  // the body timeout runs
+  // A response waits above the write watermark (the upstream is paused for it): the idle
+  // timeout runs from the last byte the client took (nginx's send_timeout).
+  bool timerInSendPhase_ = false;
   // Between requests, reading stops while more than writeHighWatermark response bytes wait
   // for a client that does not read them (pipelining without reading would otherwise grow
   // the write queue without bound); it resumes when they are gone, or the idle timeout closes.

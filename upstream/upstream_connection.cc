@@ -10,16 +10,22 @@ namespace {
 constexpr size_t kReadBuffer = 64 * 1024;
 constexpr size_t kMinReadSpace = 4 * 1024;
 constexpr uint64_t kMaxDiscardBytes = 64 * 1024;
-}
+}  // namespace
 
 std::string_view failureName(UpstreamFailure failure) {
   switch (failure) {
-    case UpstreamFailure::ConnectFailed: return "connect failed";
-    case UpstreamFailure::ConnectTimeout: return "connect timeout";
-    case UpstreamFailure::Reset: return "connection reset";
-    case UpstreamFailure::Timeout: return "response timeout";
-    case UpstreamFailure::BadResponse: return "invalid response";
-    case UpstreamFailure::Overflow: return "too many pending requests";
+    case UpstreamFailure::ConnectFailed:
+      return "connect failed";
+    case UpstreamFailure::ConnectTimeout:
+      return "connect timeout";
+    case UpstreamFailure::Reset:
+      return "connection reset";
+    case UpstreamFailure::Timeout:
+      return "response timeout";
+    case UpstreamFailure::BadResponse:
+      return "invalid response";
+    case UpstreamFailure::Overflow:
+      return "too many pending requests";
   }
   return "unknown";
 }
@@ -109,18 +115,23 @@ void UpstreamConnection::pauseReading() {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
     reading_ = false;
   }
+  // The response timeout measures the upstream's silence; while we do not read, the silence
+  // is the client's doing (the downstream times a client that stops reading).
+  if (state_ == State::Busy) timer_.clear();
 }
 
 void UpstreamConnection::resumeReading() {
   if (!readPaused_ || state_ != State::Busy) return;
   readPaused_ = false;
+  if (responseTimeout_.count() > 0) timer_.set(static_cast<uint64_t>(responseTimeout_.count()));
   processInput();
   if (state_ == State::Busy && !readPaused_) startReading();
 }
 
 void UpstreamConnection::startReading() {
   if (reading_ || state_ == State::Closed) return;
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &UpstreamConnection::onAlloc, &UpstreamConnection::onRead);
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &UpstreamConnection::onAlloc,
+                &UpstreamConnection::onRead);
   reading_ = true;
 }
 
@@ -129,8 +140,8 @@ void UpstreamConnection::release(bool requestComplete) {
   callbacks_ = nullptr;
   discarding_ = false;
   ++generation_;
-  bool reusable = requestComplete && responseDone_ && parser_.response().keepAlive &&
-                  in_.empty() && writer_.queuedBytes() == 0 && !writer_.failed();
+  bool reusable = requestComplete && responseDone_ && parser_.response().keepAlive && in_.empty() &&
+                  writer_.queuedBytes() == 0 && !writer_.failed();
   timer_.clear();
   if (pool_ == nullptr) {
     close();
@@ -336,7 +347,9 @@ void UpstreamConnection::parseInput() {
           responseDone_ = true;
           timer_.clear();
         }
-        auto stillOurs = [&] { return generation == generation_ && state_ == State::Busy && callbacks_ != nullptr; };
+        auto stillOurs = [&] {
+          return generation == generation_ && state_ == State::Busy && callbacks_ != nullptr;
+        };
         callbacks_->onUpstreamHeaders(head, false);
         for (std::string_view piece : pieces) {
           if (!stillOurs()) return;

@@ -173,3 +173,74 @@ TEST_CASE("a client leaving in the middle of a 100 MB download") {
   CAPTURE(peak);
   CHECK(peak < kPeakRssLimit);
 }
+
+namespace {
+
+uint64_t openConnections(uint16_t adminPort) {
+  return adminJson(adminPort, "/stats").at("listener_connections").at("test").at("active").get<uint64_t>();
+}
+
+}  // namespace
+
+// The cluster timeout measures the upstream's silence. While the gateway does not read the
+// upstream because the client is slow to read, that silence is the client's, and the
+// listener's idle_timeout times the client instead (nginx: proxy_read_timeout / send_timeout).
+TEST_CASE(
+    "a client pausing longer than the cluster timeout gets the whole answer; one that stops reading is cut") {
+  constexpr uint64_t kBody = 48'000'000;  // more than the kernel buffers on both sides hold
+  Backend b;
+  GatewaySpec spec = proxySpec({b.port}, "timeout: 300ms, retries: 0");
+  spec.listener = {"idle_timeout: 2s"};
+  spec.admin = true;
+  Gateway gw(spec);
+  const std::string request = "GET /bytes/" + std::to_string(kBody) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+
+  SUBCASE("pausing 5x the cluster timeout, then reading") {
+    const int fd = smallWindowConnect(gw.port);
+    ClosedAtExit closer{fd};
+    sendAll(fd, request);
+    std::this_thread::sleep_for(1500ms);  // 5x the cluster timeout, under idle_timeout
+    std::string head;
+    uint64_t body = 0;
+    bool intact = true;
+    std::vector<char> buf(1 << 16);
+    for (;;) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 10'000) <= 0) break;
+      ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+      if (n <= 0) break;
+      std::string_view chunk(buf.data(), static_cast<size_t>(n));
+      if (head.empty() || head.find("\r\n\r\n") == std::string::npos) {
+        head.append(chunk);
+        const size_t end = head.find("\r\n\r\n");
+        if (end == std::string::npos) continue;
+        chunk = std::string_view(head).substr(end + 4);
+      }
+      intact = intact && isPattern(chunk, body);
+      body += chunk.size();
+      if (body >= kBody) break;
+    }
+    INFO(head.substr(0, 200));
+    CHECK(head.starts_with("HTTP/1.1 200 "));
+    CHECK(body == kBody);
+    CHECK(intact);
+    const Json cluster = adminJson(gw.adminPort, "/stats").at("clusters").at("backends");
+    CHECK(cluster.at("response_timeouts") == 0);
+  }
+  SUBCASE("never reading: cut after idle_timeout, not at the cluster timeout and not never") {
+    const uint64_t before = openConnections(gw.adminPort);  // the admin probe's own: not on "test"
+    const int fd = smallWindowConnect(gw.port);
+    ClosedAtExit closer{fd};
+    sendAll(fd, request);
+    const auto sent = std::chrono::steady_clock::now();
+    REQUIRE(waitUntil([&] { return openConnections(gw.adminPort) == before + 1; }, 5s));
+    REQUIRE(waitUntil([&] { return openConnections(gw.adminPort) == before; }, 10s));
+    const auto heldMs =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent)
+            .count();
+    CHECK(heldMs >= 2000 - 10);  // idle_timeout, less the loop clock's slack
+    CHECK(heldMs <= 4000);
+    const Json cluster = adminJson(gw.adminPort, "/stats").at("clusters").at("backends");
+    CHECK(cluster.at("response_timeouts") == 0);
+  }
+}

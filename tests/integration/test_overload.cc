@@ -155,26 +155,13 @@ TEST_CASE(
 
 namespace {
 
-// A raw connection with a small receive buffer, so the kernel holds little of what the
-// gateway writes: what is not read stays in the gateway's write queue.
-int smallWindowConnect(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int rcv = 16 * 1024;
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+// A small-window connection that does not block: what it does not read stays in the
+// gateway's write queue.
+int nonBlockingSmallWindow(uint16_t port) {
+  const int fd = smallWindowConnect(port);
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   return fd;
 }
-
-// Closes a raw socket on every way out of a test, a failed REQUIRE included.
-struct ClosedAtExit {
-  int fd;
-  ~ClosedAtExit() { ::close(fd); }
-};
 
 // Sends `count` pipelined GETs without reading; stops when the gateway takes nothing for a
 // second. Returns how many whole requests went out; `lastProgress`, when given, is set to
@@ -246,7 +233,7 @@ TEST_CASE("overload: pipelining without reading cannot grow the write queue with
   const pid_t pid = g.gw->process.pid();
   const size_t rssBefore = rssBytes(pid);  // the baseline: a started gateway, no load yet
   REQUIRE(rssBefore > 0);
-  int fd = smallWindowConnect(g.gw->port);
+  int fd = nonBlockingSmallWindow(g.gw->port);
   ClosedAtExit closeFd{fd};
   const int total = 20000;  // unbounded, that would be 160 MiB of answers queued
   const int sent = pipelineWithoutReading(fd, total);
@@ -300,7 +287,7 @@ TEST_CASE("overload: buffer_limit sets how much is queued for a client that does
   const pid_t pid = g.gw->process.pid();
   const size_t rssBefore = rssBytes(pid);
   REQUIRE(rssBefore > 0);
-  int fd = smallWindowConnect(g.gw->port);
+  int fd = nonBlockingSmallWindow(g.gw->port);
   ClosedAtExit closeFd{fd};
   const int sent = pipelineWithoutReading(fd, 20000);
   const uint64_t now = answeredWhenHeld(g.adminPort);
@@ -329,7 +316,7 @@ TEST_CASE("overload: a pipelining client that never reads is closed after the id
   const std::string body(8192, 'x');
   LocalGateway g({"idle_timeout: 2s"}, {}, body);
   const auto started = Clock::now();
-  int fd = smallWindowConnect(g.gw->port);
+  int fd = nonBlockingSmallWindow(g.gw->port);
   ClosedAtExit closeFd{fd};
   Clock::time_point lastProgress = started;
   const int sent = pipelineWithoutReading(fd, 20000, &lastProgress);

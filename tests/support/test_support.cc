@@ -232,6 +232,23 @@ std::string TempDir::file(std::string_view name) const {
   return path_ + "/" + std::string(name);
 }
 
+int smallWindowConnect(uint16_t port, int receiveBuffer) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail(errnoText("socket"));
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer,
+               sizeof(receiveBuffer));  // before connect: the window
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    const std::string what = errnoText("connect to port " + std::to_string(port));
+    ::close(fd);
+    fail(what);
+  }
+  return fd;
+}
+
 void sendAll(int fd, std::string_view data) {
   while (!data.empty()) {
     ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);

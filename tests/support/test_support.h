@@ -7,6 +7,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstddef>
@@ -126,6 +127,16 @@ class ScopedEnv {
 
 // Writes all of `data` to a socket (retrying on EINTR); stops quietly when the peer is gone.
 void sendAll(int fd, std::string_view data);
+
+// A blocking connection to 127.0.0.1:port whose receive buffer is only `receiveBuffer` bytes
+// (the kernel doubles it): what the test does not read stays in the server's write queue.
+int smallWindowConnect(uint16_t port, int receiveBuffer = 16 * 1024);
+
+// Closes a raw socket on every way out of a test, a failed REQUIRE included.
+struct ClosedAtExit {
+  int fd;
+  ~ClosedAtExit() { ::close(fd); }
+};
 
 void writeFile(const std::string& path, std::string_view content);
 std::string readFile(const std::string& path);  // "" when missing
