@@ -70,7 +70,13 @@ Json filterJson(const config::FilterConfig& filter) {
             }
             if (r.timeout) route["timeout_ms"] = r.timeout->count();
             if (r.retries) route["retries"] = *r.retries;
-            if (r.authDisabled) route["per_filter"] = {{"auth", {{"disabled", true}}}};
+            if (r.authDisabled) route["per_filter"]["auth"] = {{"disabled", true}};
+            for (const config::RoutePerFilter& entry : r.perFilter) {
+              const filters::FilterPlugin* plugin = filters::findFilterPlugin(entry.filter);
+              Json settings = {{"disabled", entry.disabled}};
+              if (entry.settings && plugin != nullptr) settings.update(plugin->dump(*entry.settings));
+              route["per_filter"][entry.filter] = std::move(settings);
+            }
             routes.push_back(std::move(route));
           }
           j["routes"] = std::move(routes);

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -93,6 +94,19 @@ struct HandlerConfig {
   bool operator==(const HandlerConfig&) const = default;
 };
 
+// `per_filter: { <filter>: {...} }` of a route, for a filter in its own folder: off on this
+// route, or other settings here (the listener's, with the keys given on the route replaced).
+struct RoutePerFilter {
+  std::string filter;                              // its name in the listener's chain
+  bool disabled = false;                           // `disabled: true`
+  std::shared_ptr<const PluginSettings> settings;  // null: the listener's settings
+  SourceLocation location;
+  bool operator==(const RoutePerFilter& other) const {
+    return filter == other.filter && disabled == other.disabled &&
+           PluginFilterConfig{settings} == PluginFilterConfig{other.settings};
+  }
+};
+
 struct Route {
   RouteMatch match;
   std::string cluster;                           // set when the route proxies
@@ -103,8 +117,16 @@ struct Route {
   // `per_filter: { auth: { disabled: true } }`: requests on this route need no key, whatever
   // the route serves. (An auth `exempt` entry only waives the key for gateway answers.)
   bool authDisabled = false;
+  std::vector<RoutePerFilter> perFilter;  // the plugged filters' per-route settings
   SourceLocation location;
   bool operator==(const Route&) const = default;
+  // This route's entry for `filter`, or null.
+  const RoutePerFilter* perFilterFor(std::string_view filter) const {
+    for (const RoutePerFilter& entry : perFilter) {
+      if (entry.filter == filter) return &entry;
+    }
+    return nullptr;
+  }
 };
 
 struct RouterConfig {

@@ -406,6 +406,7 @@ void parseFilters(YamlReader& r, const YAML::Node& list, FilterParseContext& ctx
   // makes that rebind the target node itself, not the handle.)
   std::vector<std::pair<size_t, YAML::Node>> terminals;
   std::map<std::string, int> seen;  // non-terminal filter name -> line of its first use
+  ctx.earlierFilters.clear();        // this listener's, for the router's per_filter
   size_t index = 0;
   for (const YAML::Node& node : list) {
     ++index;
@@ -433,6 +434,7 @@ void parseFilters(YamlReader& r, const YAML::Node& list, FilterParseContext& ctx
                                      name, it->second));
     }
     out.push_back(FilterConfig{name, parser->parse(node, ctx), YamlReader::location(node)});
+    ctx.earlierFilters.emplace_back(name, node);
   }
   checkFilterChain(r, out);
   if (terminals.empty()) {

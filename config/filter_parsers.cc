@@ -36,6 +36,7 @@ void registerFilterParser(FilterParser parser) {
   if (findFilterParser(parser.name) != nullptr) {
     throw std::logic_error(fmt::format("filter '{}' is registered twice", parser.name));
   }
+  parser.plugged = true;
   parserTable().push_back(std::move(parser));
 }
 

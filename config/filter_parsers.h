@@ -26,6 +26,9 @@ struct FilterParseContext {
   const RedisConfig& redis;                   // the top-level `redis:` section, parsed first
   const StorageConfig& storage;               // the top-level `storage:` section, parsed first
   const AdminConfig& admin;                   // the top-level `admin:` section, parsed first
+  // The filters of the listener being parsed that come before this one, with their YAML maps
+  // (the router reads them for routes' per_filter settings).
+  std::vector<std::pair<std::string, YAML::Node>> earlierFilters = {};
 };
 
 // `node` is the filter's map: `name:` plus the filter's own keys at the same level. Problems
@@ -38,6 +41,10 @@ struct FilterParser {
   // one of them (today: the router).
   bool terminal = false;
   FilterParseFn parse;
+  // The keys a route's `per_filter: { <name>: {...} }` may replace (plugged filters; any of
+  // them may also say `disabled: true`). Empty: the filter can only be turned off per route.
+  std::vector<std::string> perRouteKeys = {};
+  bool plugged = false;  // registered by a filter of its own folder (registerFilterParser)
 };
 
 // The built-in rows first, then every registered one, in registration order.

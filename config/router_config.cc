@@ -2,6 +2,8 @@
 // response.
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "config/filter_parsers.h"
 #include "config/units.h"
 
@@ -89,18 +91,108 @@ HandlerConfig parseHandler(const YAML::Node& node, FilterParseContext& ctx, cons
   return handler;
 }
 
-// `per_filter: { auth: { disabled: true } }`. Only auth has per-route settings so far; any
-// other filter name is reported rather than ignored.
-void parsePerFilter(const YAML::Node& node, YamlReader& r, Route& route) {
-  if (!r.expectMap(node, "'per_filter'")) return;
-  r.checkKeys(node, "in per_filter (only the auth filter has per-route settings)", {"auth"});
-  auto auth = YamlReader::find(node, "auth");
-  if (!auth || !r.expectMap(*auth, "per_filter 'auth'")) return;
-  r.checkKeys(*auth, "in per_filter auth", {"disabled"});
-  if (auto disabled = YamlReader::find(*auth, "disabled")) {
+// `per_filter: { auth: { disabled: true } }`.
+void parseAuthPerRoute(const YAML::Node& auth, YamlReader& r, Route& route) {
+  if (!r.expectMap(auth, "per_filter 'auth'")) return;
+  r.checkKeys(auth, "in per_filter auth", {"disabled"});
+  if (auto disabled = YamlReader::find(auth, "disabled")) {
     if (auto value = r.boolean(*disabled, "disabled")) route.authDisabled = *value;
-  } else if (auth->size() == 0) {
-    r.error(*auth, "per_filter auth needs 'disabled: true' (the only per-route auth setting)");
+  } else if (auth.size() == 0) {
+    r.error(auth, "per_filter auth needs 'disabled: true' (the only per-route auth setting)");
+  }
+}
+
+// `per_filter: { <plugged filter>: { disabled: true } }`, or some of the keys the filter
+// allows per route: they replace the listener's, and the filter's own parser reads the
+// result (so every check and error position is the same as for the listener's entry).
+void parsePluggedPerRoute(const YAML::Node& entry, const std::string& name, const YAML::Node& listenerNode,
+                          FilterParseContext& ctx, Route& route) {
+  YamlReader& r = ctx.reader;
+  const FilterParser* parser = findFilterParser(name);
+  if (!r.expectMap(entry, fmt::format("per_filter '{}'", name)) || parser == nullptr) return;
+  std::vector<std::string_view> allowed{"disabled"};
+  for (const std::string& key : parser->perRouteKeys) allowed.push_back(key);
+  std::vector<std::string_view> given;
+  for (const auto& item : entry) {
+    if (!item.first.IsScalar()) continue;
+    const std::string& key = item.first.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      std::string_view suggestion = closestMatch(key, allowed);
+      r.error(item.first,
+              fmt::format("'{}' cannot be set per route for filter '{}' (per route: {}){}", key, name,
+                          fmt::join(allowed, ", "),
+                          suggestion.empty() ? "" : fmt::format("; did you mean '{}'?", suggestion)));
+      return;
+    }
+    given.push_back(key);
+  }
+  if (given.empty()) {
+    r.error(
+        entry,
+        fmt::format("per_filter '{}' is empty: say 'disabled: true' or give settings for this route", name));
+    return;
+  }
+  RoutePerFilter out;
+  out.filter = name;
+  out.location = YamlReader::location(entry);
+  if (auto disabled = YamlReader::find(entry, "disabled")) {
+    if (auto value = r.boolean(*disabled, "disabled")) out.disabled = *value;
+  }
+  if (given.size() > 1 || given.front() != "disabled") {
+    if (out.disabled) {
+      r.error(entry,
+              fmt::format("per_filter '{}' turns the filter off and sets it: do one or the other", name));
+      return;
+    }
+    // The listener's map with this route's keys in their place.
+    YAML::Node merged(YAML::NodeType::Map);
+    for (const auto& item : listenerNode) {
+      const std::string key = item.first.Scalar();
+      if (!YamlReader::find(entry, key)) merged[item.first] = item.second;
+    }
+    for (const auto& item : entry) {
+      if (item.first.Scalar() != "disabled") merged[item.first] = item.second;
+    }
+    const size_t errorsBefore = r.errors().size();
+    FilterSettings settings = parser->parse(merged, ctx);
+    if (r.errors().size() != errorsBefore) return;
+    if (const auto* plugged = std::get_if<PluginFilterConfig>(&settings)) out.settings = plugged->settings;
+  }
+  route.perFilter.push_back(std::move(out));
+}
+
+void parsePerFilter(const YAML::Node& node, FilterParseContext& ctx, Route& route) {
+  YamlReader& r = ctx.reader;
+  if (!r.expectMap(node, "'per_filter'")) return;
+  std::vector<std::string_view> names;
+  for (const auto& [name, filterNode] : ctx.earlierFilters) names.push_back(name);
+  for (const auto& item : node) {
+    std::optional<std::string> name = r.string(item.first, "per_filter key");
+    if (!name) continue;
+    if (*name == "auth") {
+      // Checked against the chain later (checkFilterChain), as before.
+      parseAuthPerRoute(item.second, r, route);
+      continue;
+    }
+    auto earlier = std::find_if(ctx.earlierFilters.begin(), ctx.earlierFilters.end(),
+                                [&](const auto& f) { return f.first == *name; });
+    if (earlier == ctx.earlierFilters.end()) {
+      std::string_view suggestion = closestMatch(*name, names);
+      r.error(item.first,
+              fmt::format("per_filter '{}': this listener has no filter '{}' before the router ({})", *name,
+                          *name,
+                          suggestion.empty() ? fmt::format("its filters: {}", fmt::join(names, ", "))
+                                             : fmt::format("did you mean '{}'?", suggestion)));
+      continue;
+    }
+    const FilterParser* parser = findFilterParser(*name);
+    if (parser == nullptr || !parser->plugged) {
+      r.error(item.first, fmt::format("filter '{}' has no per-route settings (auth and the filters of "
+                                      "filters/<name>/ folders have)",
+                                      *name));
+      continue;
+    }
+    parsePluggedPerRoute(item.second, *name, earlier->second, ctx, route);
   }
 }
 
@@ -135,7 +227,7 @@ Route parseRoute(const YAML::Node& node, FilterParseContext& ctx) {
   if (auto retries = YamlReader::find(node, "retries")) {
     if (auto value = r.integer(*retries, "retries", 0, kMaxRetries)) route.retries = static_cast<int>(*value);
   }
-  if (auto perFilter = YamlReader::find(node, "per_filter")) parsePerFilter(*perFilter, r, route);
+  if (auto perFilter = YamlReader::find(node, "per_filter")) parsePerFilter(*perFilter, ctx, route);
   return route;
 }
 

@@ -1,5 +1,7 @@
 #include "filters/filter_plugin.h"
 
+#include "filters/route_match.h"
+
 #include <fmt/format.h>
 
 #include <stdexcept>
@@ -23,6 +25,23 @@ void registerFilterPlugin(FilterPlugin plugin, config::FilterParser parser) {
   }
   config::registerFilterParser(std::move(parser));
   plugins().push_back(std::move(plugin));
+}
+
+PerRouteLookup::PerRouteLookup(std::string_view filter, const config::ListenerConfig& listener)
+    : filter_(filter) {
+  for (const config::FilterConfig& entry : listener.filters) {
+    const auto* router = std::get_if<config::RouterConfig>(&entry.settings);
+    if (router == nullptr) continue;
+    for (const config::Route& route : router->routes) {
+      if (route.perFilterFor(filter_) != nullptr) router_ = router;
+    }
+  }
+}
+
+const config::RoutePerFilter* PerRouteLookup::find(const core::RequestHead& head) const {
+  if (router_ == nullptr) return nullptr;
+  const config::Route* route = matchRoute(*router_, head);
+  return route != nullptr ? route->perFilterFor(filter_) : nullptr;
 }
 
 const FilterPlugin* findFilterPlugin(std::string_view name) {

@@ -13,9 +13,11 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.h"
 #include "config/filter_parsers.h"
@@ -27,23 +29,92 @@ namespace flowguard::filters {
 
 // What a plugged filter's factory is made with, on the worker thread that will use it.
 struct FilterContext {
+  std::string_view name;                   // the filter's name (its folder's)
   const config::ListenerConfig& listener;  // the listener whose chain the filter is in
   WorkerResources& resources;              // the worker's loop, clusters, stores...
   core::StatSet& stats;                    // this entry's counters: every worker's, kept across reloads
 };
 
+// A listener's routes that have `per_filter` settings for one filter. The route is matched
+// as the router will match it, from the request head the filter sees.
+class PerRouteLookup {
+ public:
+  PerRouteLookup(std::string_view filter, const config::ListenerConfig& listener);
+  bool empty() const { return router_ == nullptr; }  // no route has settings for the filter
+  // The matched route's entry for the filter, or null (no route matched, or it has none).
+  const config::RoutePerFilter* find(const core::RequestHead& head) const;
+
+ private:
+  std::string filter_;
+  const config::RouterConfig* router_ = nullptr;
+};
+
+// A filter whose routes may turn it off or give it other settings: the route is looked up
+// when the filter is first needed (its request phase, or the response phase of an answer
+// an earlier filter gave), and the filter is made then, in place, with the route's settings,
+// or not at all when the route turns it off.
+template <class FilterType, class Settings>
+class RouteAwareFilter : public core::Filter {
+ public:
+  RouteAwareFilter(const Settings& settings, core::StatSet& stats, const PerRouteLookup& lookup)
+      : settings_(settings), stats_(stats), lookup_(lookup) {}
+
+  core::FilterStatus onRequest() override {
+    FilterType* filter = resolve();
+    return filter != nullptr ? filter->onRequest() : core::FilterStatus::Continue;
+  }
+  void onRequestBody(std::string_view data, bool endStream, const core::HeaderMap* trailers) override {
+    if (inner_) inner_->onRequestBody(data, endStream, trailers);
+  }
+  void onResponseHeaders(core::ResponseHead& head) override {
+    if (FilterType* filter = resolve()) filter->onResponseHeaders(head);
+  }
+  void onDownstreamWatermark(bool above) override {
+    if (inner_) inner_->onDownstreamWatermark(above);
+  }
+  void onComplete(const core::StreamInfo& info) override {
+    if (inner_) inner_->onComplete(info);
+  }
+
+ private:
+  FilterType* resolve() {
+    if (!resolved_) {
+      resolved_ = true;
+      const config::RoutePerFilter* entry = lookup_.find(callbacks().requestHead());
+      if (entry != nullptr && entry->disabled) return nullptr;
+      const Settings& settings =
+          entry != nullptr && entry->settings ? static_cast<const Settings&>(*entry->settings) : settings_;
+      inner_.emplace(settings, stats_);
+      inner_->setCallbacks(callbacks());
+    }
+    return inner_ ? &*inner_ : nullptr;
+  }
+
+  const Settings& settings_;
+  core::StatSet& stats_;
+  const PerRouteLookup& lookup_;
+  bool resolved_ = false;
+  std::optional<FilterType> inner_;
+};
+
 // The factory most filters need: each request's filter is made from the settings and the
-// entry's counters, FilterType(const Settings&, core::StatSet&). Settings are owned by the
-// Config, which outlives every factory made from it.
+// entry's counters, FilterType(const Settings&, core::StatSet&), and routes' per_filter
+// settings apply without the filter doing anything. Settings are owned by the Config, which
+// outlives every factory made from it.
 template <class FilterType, class Settings>
 class FilterFactoryOf : public core::FilterFactory {
  public:
-  FilterFactoryOf(const Settings& settings, core::StatSet& stats) : settings_(settings), stats_(stats) {}
-  std::unique_ptr<core::Filter> create() override { return std::make_unique<FilterType>(settings_, stats_); }
+  FilterFactoryOf(const Settings& settings, FilterContext& context)
+      : settings_(settings), stats_(context.stats), lookup_(context.name, context.listener) {}
+  std::unique_ptr<core::Filter> create() override {
+    if (lookup_.empty()) return std::make_unique<FilterType>(settings_, stats_);
+    return std::make_unique<RouteAwareFilter<FilterType, Settings>>(settings_, stats_, lookup_);
+  }
 
  private:
   const Settings& settings_;
   core::StatSet& stats_;
+  PerRouteLookup lookup_;
 };
 
 // The type-erased record kept per plugged filter.
@@ -67,6 +138,9 @@ struct FilterRegistration {
   // The settings as /config_dump shows them (secrets masked); "name" is added.
   nlohmann::json (*dump)(const Settings& settings);
   std::span<const core::StatDecl> stats = {};
+  // The keys a route's `per_filter: { <name>: {...} }` may replace; `disabled: true` is always
+  // allowed. FilterFactoryOf applies them.
+  std::vector<std::string> perRouteKeys = {};
 };
 
 // Keeps the record and registers the parser with config/. Called once per filter, from
@@ -81,8 +155,9 @@ void registerFilter(const FilterRegistration<Settings>& r) {
         return create(static_cast<const Settings&>(s), context);
       },
       [dump = r.dump](const config::PluginSettings& s) { return dump(static_cast<const Settings&>(s)); }};
-  registerFilterPlugin(std::move(plugin),
-                       config::FilterParser{std::string(r.name), false, config::pluginParser(r.parse)});
+  registerFilterPlugin(
+      std::move(plugin),
+      config::FilterParser{std::string(r.name), false, config::pluginParser(r.parse), r.perRouteKeys});
 }
 
 // The record of a plugged filter, or null for a built-in one (router, auth, rate_limit,

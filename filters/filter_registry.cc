@@ -52,7 +52,7 @@ std::unique_ptr<core::FilterFactory> createFilterFactory(const config::FilterCon
           if (plugin == nullptr || settings.settings == nullptr || shared.pluginStats == nullptr) {
             throw std::logic_error("filter '" + filter.name + "' was parsed but is not registered");
           }
-          FilterContext context{listener, resources, *shared.pluginStats};
+          FilterContext context{filter.name, listener, resources, *shared.pluginStats};
           return plugin->createFactory(*settings.settings, context);
         }
       },

@@ -10,6 +10,8 @@ void register_cors() {
       .createFactory = &cors::createFactory,
       .dump = &cors::dump,
       .stats = cors::kStats,
+      .perRouteKeys = {"allow_origins", "allow_methods", "allow_headers", "expose_headers", "max_age",
+                       "allow_credentials"},
   });
 }
 

@@ -309,7 +309,7 @@ nlohmann::json dump(const Settings& settings) {
 }
 
 std::unique_ptr<core::FilterFactory> createFactory(const Settings& settings, FilterContext& context) {
-  return std::make_unique<FilterFactoryOf<Filter, Settings>>(settings, context.stats);
+  return std::make_unique<FilterFactoryOf<Filter, Settings>>(settings, context);
 }
 
 }  // namespace flowguard::filters::headers

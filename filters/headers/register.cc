@@ -10,6 +10,7 @@ void register_headers() {
       .createFactory = &headers::createFactory,
       .dump = &headers::dump,
       .stats = headers::kStats,
+      .perRouteKeys = {"request", "response"},
   });
 }
 

@@ -10,6 +10,7 @@ void register_ip_filter() {
       .createFactory = &ip_filter::createFactory,
       .dump = &ip_filter::dump,
       .stats = ip_filter::kStats,
+      .perRouteKeys = {"allow", "deny"},
   });
 }
 

@@ -11,6 +11,7 @@ void register_server_timing() {
       .createFactory = &server_timing::createFactory,
       .dump = &server_timing::dump,
       .stats = server_timing::kStats,
+      .perRouteKeys = {"metric", "description"},
   });
 }
 

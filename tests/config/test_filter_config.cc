@@ -736,7 +736,8 @@ TEST_CASE("routes: per_filter") {
   const auto& router = std::get<RouterConfig>(ok.config->listeners[0].filters.back().settings);
   CHECK(router.routes[0].authDisabled);
   CHECK(onlyError(replace(base, "PER", "{ rate_limit: { rate: 1/s } }")) ==
-        "t.yaml:15:27: unknown key 'rate_limit' in per_filter (only the auth filter has per-route settings)");
+        "t.yaml:15:27: filter 'rate_limit' has no per-route settings (auth and the filters of filters/<name>/ "
+        "folders have)");
   CHECK(onlyError(replace(base, "PER", "{ auth: { disable: true } }")) ==
         "t.yaml:15:35: unknown key 'disable' in per_filter auth (did you mean 'disabled'?)");
   CHECK(onlyError(replace(base, "PER", "{ auth: { disabled: yes } }")).find("t.yaml:15:45: ") == 0);

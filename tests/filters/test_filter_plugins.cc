@@ -358,5 +358,111 @@ TEST_CASE("cors: settings and the Fetch standard's rules as config errors") {
             .starts_with("t.yaml:5:98: expose_headers '*' means a header named '*'"));
 }
 
+// ---- per-route settings --------------------------------------------------------------------
+
+// A listener with `filters` and a router whose routes are `routes` (flow mappings, one per line).
+config::LoadResult loadRoutes(const std::string& filters, const std::string& routes) {
+  registerPluggedFilters();
+  return config::loadConfigText(
+      "listeners:\n"
+      "  - name: l\n"
+      "    address: 127.0.0.1:8080\n"
+      "    filters:\n" +
+          filters +
+          "      - name: router\n"
+          "        routes:\n" +
+          routes,
+      "t.yaml");
+}
+
+std::string onlyRouteError(const std::string& filters, const std::string& routes) {
+  config::LoadResult result = loadRoutes(filters, routes);
+  REQUIRE_MESSAGE(result.errors.size() == 1, result.errors.size(), " errors");
+  return result.errors[0].str();
+}
+
+const config::Route& routeAt(const config::LoadResult& result, size_t index) {
+  REQUIRE_MESSAGE(result.ok(), (result.errors.empty() ? "" : result.errors[0].str()));
+  const auto& filters = result.config->listeners[0].filters;
+  return std::get<config::RouterConfig>(filters.back().settings).routes.at(index);
+}
+
+const std::string kIpAndHeaders =
+    "      - { name: ip_filter, allow: [10.0.0.0/8], deny: [10.6.0.0/16] }\n"
+    "      - { name: headers, response: { set: { X-Which: listener } } }\n";
+
+TEST_CASE("per_filter: a route turns a plugged filter off or replaces some of its keys") {
+  const config::LoadResult loaded =
+      loadRoutes(kIpAndHeaders,
+                 "          - { match: { prefix: /open }, direct_response: { status: 200 }, per_filter: { "
+                 "ip_filter: { disabled: true } } }\n"
+                 "          - { match: { prefix: /lan }, direct_response: { status: 200 }, per_filter: { "
+                 "ip_filter: { allow: [192.168.0.0/16] }, "
+                 "headers: { request: { set: { X-Lan: yes } } } } }\n"
+                 "          - { match: { prefix: / }, direct_response: { status: 200 } }\n");
+  const config::Route& open = routeAt(loaded, 0);
+  REQUIRE(open.perFilter.size() == 1);
+  CHECK(open.perFilterFor("ip_filter")->disabled);
+  CHECK(open.perFilterFor("ip_filter")->settings == nullptr);
+  CHECK(open.perFilterFor("headers") == nullptr);
+
+  const config::Route& lan = routeAt(loaded, 1);
+  const auto* ip = dynamic_cast<const ip_filter::Settings*>(lan.perFilterFor("ip_filter")->settings.get());
+  REQUIRE(ip != nullptr);
+  // allow is the route's; deny, not given on the route, is the listener's.
+  CHECK(ip_filter::permits(*ip, *core::IpAddress::parse("192.168.1.1")));
+  CHECK_FALSE(ip_filter::permits(*ip, *core::IpAddress::parse("10.0.0.1")));
+  REQUIRE(ip->deny.size() == 1);
+  CHECK(ip->deny[0].str() == "10.6.0.0/16");
+  const auto* edits = dynamic_cast<const headers::Settings*>(lan.perFilterFor("headers")->settings.get());
+  REQUIRE(edits != nullptr);
+  CHECK(edits->request.set.size() == 1);
+  CHECK(edits->response.set.size() == 1);  // the listener's response edits stay
+  CHECK(routeAt(loaded, 2).perFilter.empty());
+
+  // A route's per_filter is part of what a reload compares.
+  const config::LoadResult same =
+      loadRoutes(kIpAndHeaders,
+                 "          - { match: { prefix: /open }, direct_response: { status: 200 }, per_filter: { "
+                 "ip_filter: { disabled: true } } }\n");
+  const config::LoadResult other =
+      loadRoutes(kIpAndHeaders,
+                 "          - { match: { prefix: /open }, direct_response: { status: 200 }, per_filter: { "
+                 "ip_filter: { allow: [10.0.0.0/9] } } }\n");
+  CHECK(routeAt(same, 0) == routeAt(loaded, 0));
+  CHECK_FALSE(routeAt(other, 0) == routeAt(loaded, 0));
+}
+
+TEST_CASE("per_filter: config errors name the route's node") {
+  const std::string route =
+      "          - { match: { prefix: / }, direct_response: { status: 200 }, per_filter: ";
+  CHECK(
+      onlyRouteError(kIpAndHeaders, route + "{ ip_filtr: { disabled: true } } }\n") ==
+      "t.yaml:9:85: per_filter 'ip_filtr': this listener has no filter 'ip_filtr' before the router (did you "
+      "mean 'ip_filter'?)");
+  CHECK(onlyRouteError(kIpAndHeaders, route + "{ cors: { disabled: true } } }\n") ==
+        "t.yaml:9:85: per_filter 'cors': this listener has no filter 'cors' before the router (its filters: "
+        "ip_filter, headers)");
+  CHECK(onlyRouteError(kIpAndHeaders + "      - { name: metrics }\n",
+                       "          - { match: { prefix: / }, direct_response: { status: 200 }, per_filter: "
+                       "{ metrics: { disabled: true } } }\n") ==
+        "t.yaml:10:85: filter 'metrics' has no per-route settings (auth and the filters of filters/<name>/ "
+        "folders have)");
+  CHECK(onlyRouteError(kIpAndHeaders, route + "{ ip_filter: { alow: [10.0.0.0/8] } } }\n") ==
+        "t.yaml:9:98: 'alow' cannot be set per route for filter 'ip_filter' (per route: disabled, allow, "
+        "deny); did you mean 'allow'?");
+  CHECK(onlyRouteError(kIpAndHeaders, route + "{ ip_filter: {} } }\n") ==
+        "t.yaml:9:96: per_filter 'ip_filter' is empty: say 'disabled: true' or give settings for this route");
+  CHECK(onlyRouteError(kIpAndHeaders, route + "{ ip_filter: { disabled: true, allow: [10.0.0.0/8] } } }\n") ==
+        "t.yaml:9:96: per_filter 'ip_filter' turns the filter off and sets it: do one or the other");
+  // The filter's own checks, at the route's value.
+  CHECK(onlyRouteError(kIpAndHeaders, route + "{ ip_filter: { allow: [10.1.2.3/8] } } }\n") ==
+        "t.yaml:9:106: '10.1.2.3/8' has bits set after its /8 prefix (did you mean the network address?)");
+  CHECK(onlyRouteError(kIpAndHeaders, route + "{ headers: { request: { set: { Host: x } } } } }\n")
+            .starts_with("t.yaml:9:114: request header 'Host' cannot be edited"));
+  CHECK(onlyRouteError(kIpAndHeaders, route + "{ ip_filter: { disabled: maybe } } }\n") ==
+        "t.yaml:9:108: 'disabled' must be true or false, got 'maybe'");
+}
+
 }  // namespace
 }  // namespace flowguard::filters

@@ -291,6 +291,58 @@ TEST_CASE("reload: plugged filters come, change and go under load; their counter
         counted.at("headers").at("responses_edited").get<uint64_t>() + 4);
 }
 
+// ---- per-route settings --------------------------------------------------------------------
+
+TEST_CASE("per_filter: routes turn ip_filter off, give it their own allow list, and their own headers") {
+  Backend b;
+  BackendProbe probe{b};
+  GatewaySpec spec = proxySpec({b.port});
+  spec.listener = {"trusted_proxies: [127.0.0.1]"};
+  spec.filters = {"{ name: ip_filter, allow: [203.0.113.0/24] }",
+                  "{ name: headers, response: { set: { X-Which: listener } } }"};
+  spec.routes = {
+      "{ match: { prefix: /public/ }, cluster: backends, per_filter: { ip_filter: { disabled: true }, "
+      "headers: { response: { set: { X-Which: public } } } } }",
+      "{ match: { prefix: /lan/ }, cluster: backends, per_filter: { ip_filter: { allow: [198.51.100.0/24] } "
+      "} }",
+      "{ match: { prefix: / }, cluster: backends }"};
+  spec.admin = true;
+  Gateway gw(spec);
+  struct Case {
+    std::string client, path;
+    int status;
+    std::string which;
+  };
+  uint64_t proxied = 0;
+  for (const Case& c : std::vector<Case>{
+           {"198.51.100.1", "/public/x", 200, "public"},  // ip_filter off on this route
+           {"203.0.113.5", "/public/x", 200, "public"},
+           {"198.51.100.1", "/lan/x", 200, "listener"},  // the route's own allow list
+           {"203.0.113.5", "/lan/x", 403, "listener"},   // ... instead of the listener's
+           {"203.0.113.5", "/other", 200, "listener"},   // the listener's settings elsewhere
+           {"198.51.100.1", "/other", 403, "listener"},  // a refusal still gets the response edits
+       }) {
+    INFO(c.client << " " << c.path);
+    HttpResponse r = getAs(gw.port, c.client, "", c.path);
+    CHECK(r.status == c.status);
+    CHECK(r.header("X-Which") == c.which);
+    if (c.status == 200) ++proxied;
+  }
+  CHECK(probe.proxiedRequests(probe.read()) == proxied);
+  const Json routes = adminJson(gw.adminPort, "/config_dump")
+                          .at("config")
+                          .at("listeners")
+                          .at(0)
+                          .at("filters")
+                          .at(2)
+                          .at("routes");
+  CHECK(routes.at(0).at("per_filter").at("ip_filter") == Json{{"disabled", true}});
+  CHECK(routes.at(1).at("per_filter").at("ip_filter").at("allow") == Json{"198.51.100.0/24"});
+  // Counters are the filter's, whichever settings a request got.
+  CHECK(adminJson(gw.adminPort, "/stats").at("filters").at("test").at("ip_filter") ==
+        Json{{"allowed", 2}, {"denied", 2}});
+}
+
 // ---- headers ------------------------------------------------------------------------------
 
 HttpResponse send(uint16_t port, const std::string& raw) {
