@@ -28,11 +28,9 @@ bool AdminServer::start() {
     error_ = "admin: " + listener_->error();
     return false;
   }
-  sampler_ = new uv_timer_t;
-  uv_timer_init(loop_, sampler_);
-  sampler_->data = this;
+  sampler_ = core::UvHandle<uv_timer_t>(loop_, this, uv_timer_init);
   uv_timer_start(
-      sampler_, [](uv_timer_t* t) { static_cast<AdminServer*>(t->data)->stats_.sample(); }, 0, 1000);
+      sampler_.get(), [](uv_timer_t* t) { static_cast<AdminServer*>(t->data)->stats_.sample(); }, 0, 1000);
   return true;
 }
 
@@ -42,11 +40,7 @@ void AdminServer::close() {
   listener_->stop();
   context_->connections.closeAll();
   if (storeClient_) storeClient_->close();
-  if (sampler_ != nullptr) {
-    uv_timer_stop(sampler_);
-    core::closeAndDelete(sampler_);
-    sampler_ = nullptr;
-  }
+  sampler_.reset();
   dispatcher_.close();
 }
 

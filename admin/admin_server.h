@@ -24,6 +24,7 @@
 #include "core/filter_chain.h"
 #include "core/listener.h"
 #include "core/listener_settings.h"
+#include "core/uv_handle.h"
 #include "store/store_client.h"
 
 namespace flowguard::admin {
@@ -53,7 +54,7 @@ class AdminServer {
   std::unique_ptr<store::StoreClient> storeClient_;
   std::shared_ptr<core::ListenerContext> context_;
   std::unique_ptr<core::Listener> listener_;
-  uv_timer_t* sampler_ = nullptr;
+  core::UvHandle<uv_timer_t> sampler_;  // samples the stats once a second
   std::string error_;
   bool closed_ = false;
 };

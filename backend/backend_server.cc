@@ -13,24 +13,23 @@ BackendServer::BackendServer(uv_loop_t* loop, BackendOptions options)
 BackendServer::~BackendServer() = default;
 
 int BackendServer::start() {
-  int rc = uv_tcp_init(loop_, &listener_);
-  if (rc != 0) return rc;
-  listenerInitialised_ = true;
-  listener_.data = this;
+  listener_ = core::UvHandle<uv_tcp_t>(loop_, this, uv_tcp_init);
+  if (!listener_) return listener_.error();
+  int rc = 0;
 
   sockaddr_storage addr{};
   if (uv_ip4_addr(options_.host.c_str(), options_.port, reinterpret_cast<sockaddr_in*>(&addr)) != 0) {
     rc = uv_ip6_addr(options_.host.c_str(), options_.port, reinterpret_cast<sockaddr_in6*>(&addr));
     if (rc != 0) return rc;
   }
-  rc = uv_tcp_bind(&listener_, reinterpret_cast<const sockaddr*>(&addr), 0);
+  rc = uv_tcp_bind(listener_.get(), reinterpret_cast<const sockaddr*>(&addr), 0);
   if (rc != 0) return rc;
-  rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), SOMAXCONN, onConnection);
+  rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener_.get()), SOMAXCONN, onConnection);
   if (rc != 0) return rc;
 
   sockaddr_storage bound{};
   int len = sizeof(bound);
-  rc = uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&bound), &len);
+  rc = uv_tcp_getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&bound), &len);
   if (rc != 0) return rc;
   port_ = bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
                                       : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
@@ -40,12 +39,14 @@ int BackendServer::start() {
 void BackendServer::shutdown() {
   if (shuttingDown_) return;
   shuttingDown_ = true;
-  if (listenerInitialised_) uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+  listener_.reset();
   // close() only schedules the close; erasing happens in the callbacks, after this loop.
   for (auto& [raw, connection] : connections_) connection->close();
 }
 
-void BackendServer::connectionClosed(Connection* connection) { connections_.erase(connection); }
+void BackendServer::connectionClosed(Connection* connection) {
+  connections_.erase(connection);
+}
 
 void BackendServer::onConnection(uv_stream_t* listener, int status) {
   auto* self = static_cast<BackendServer*>(listener->data);

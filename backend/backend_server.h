@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "backend/faults.h"
+#include "core/uv_handle.h"
 
 namespace flowguard::backend {
 
@@ -21,8 +22,8 @@ class Connection;
 struct BackendOptions {
   std::string name = "backend";
   std::string host = "127.0.0.1";
-  uint16_t port = 0;  // 0: the kernel picks one; port() tells which
-  FaultSettings faults;         // initial fault settings (POST /_fault changes them)
+  uint16_t port = 0;             // 0: the kernel picks one; port() tells which
+  FaultSettings faults;          // initial fault settings (POST /_fault changes them)
   std::optional<uint64_t> seed;  // fault RNG seed; nullopt: random
 };
 
@@ -66,8 +67,7 @@ class BackendServer {
 
   uv_loop_t* loop_;
   BackendOptions options_;
-  uv_tcp_t listener_{};
-  bool listenerInitialised_ = false;
+  core::UvHandle<uv_tcp_t> listener_;
   bool shuttingDown_ = false;
   uint16_t port_ = 0;
   uint64_t connectionsAccepted_ = 0;

@@ -12,8 +12,8 @@
 namespace {
 
 struct SignalWatch {
-  uv_signal_t sigint{};
-  uv_signal_t sigterm{};
+  flowguard::core::UvHandle<uv_signal_t> sigint;
+  flowguard::core::UvHandle<uv_signal_t> sigterm;
   flowguard::backend::BackendServer* server = nullptr;
 };
 
@@ -21,8 +21,8 @@ void onSignal(uv_signal_t* handle, int) {
   auto* watch = static_cast<SignalWatch*>(handle->data);
   watch->server->shutdown();
   // With the signal handles closed as well, uv_run returns once connections are gone.
-  uv_close(reinterpret_cast<uv_handle_t*>(&watch->sigint), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&watch->sigterm), nullptr);
+  watch->sigint.reset();
+  watch->sigterm.reset();
 }
 
 }  // namespace
@@ -68,8 +68,7 @@ int main(int argc, char** argv) {
         uint64_t jitter = 0;
         return flowguard::backend::parseLatencySpec(text, ms, jitter);
       });
-  app.add_option("--health-fail-rate", faults.healthFailRate,
-                 "share (0..1) of /health probes answered 503")
+  app.add_option("--health-fail-rate", faults.healthFailRate, "share (0..1) of /health probes answered 503")
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--flap-interval", faults.flapIntervalMs,
                  "MS > 0: /health is healthy for MS, unhealthy (always 503) for MS, and so on, "
@@ -101,28 +100,25 @@ int main(int argc, char** argv) {
     flowguard::backend::BackendServer server(&loop, options);
     SignalWatch watch;
     watch.server = &server;
-    uv_signal_init(&loop, &watch.sigint);
-    uv_signal_init(&loop, &watch.sigterm);
-    watch.sigint.data = &watch;
-    watch.sigterm.data = &watch;
+    watch.sigint = flowguard::core::UvHandle<uv_signal_t>(&loop, &watch, uv_signal_init);
+    watch.sigterm = flowguard::core::UvHandle<uv_signal_t>(&loop, &watch, uv_signal_init);
 
     int rc = server.start();
     if (rc != 0) {
-      std::fprintf(stderr, "flowguard-backend: cannot listen on %s:%u: %s\n",
-                   options.host.c_str(), static_cast<unsigned>(options.port), uv_strerror(rc));
+      std::fprintf(stderr, "flowguard-backend: cannot listen on %s:%u: %s\n", options.host.c_str(),
+                   static_cast<unsigned>(options.port), uv_strerror(rc));
       server.shutdown();
-      uv_close(reinterpret_cast<uv_handle_t*>(&watch.sigint), nullptr);
-      uv_close(reinterpret_cast<uv_handle_t*>(&watch.sigterm), nullptr);
+      watch.sigint.reset();
+      watch.sigterm.reset();
       exitCode = 1;
     } else {
-      uv_signal_start(&watch.sigint, onSignal, SIGINT);
-      uv_signal_start(&watch.sigterm, onSignal, SIGTERM);
-      std::string active = flowguard::backend::describeFaults(server.faults().settings(),
-                                                               server.faults().seed());
+      uv_signal_start(watch.sigint.get(), onSignal, SIGINT);
+      uv_signal_start(watch.sigterm.get(), onSignal, SIGTERM);
+      std::string active =
+          flowguard::backend::describeFaults(server.faults().settings(), server.faults().seed());
       // The prefix up to the port is what scripts and tests match; faults follow it.
-      std::printf("flowguard-backend %s listening on %s:%u%s%s\n", options.name.c_str(),
-                  options.host.c_str(), static_cast<unsigned>(server.port()),
-                  active.empty() ? "" : " faults: ", active.c_str());
+      std::printf("flowguard-backend %s listening on %s:%u%s%s\n", options.name.c_str(), options.host.c_str(),
+                  static_cast<unsigned>(server.port()), active.empty() ? "" : " faults: ", active.c_str());
       std::fflush(stdout);
     }
     uv_run(&loop, UV_RUN_DEFAULT);

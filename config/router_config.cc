@@ -166,9 +166,15 @@ void parsePerFilter(const YAML::Node& node, FilterParseContext& ctx, Route& rout
   if (!r.expectMap(node, "'per_filter'")) return;
   std::vector<std::string_view> names;
   for (const auto& [name, filterNode] : ctx.earlierFilters) names.push_back(name);
+  std::vector<std::string> seen;
   for (const auto& item : node) {
     std::optional<std::string> name = r.string(item.first, "per_filter key");
     if (!name) continue;
+    if (std::find(seen.begin(), seen.end(), *name) != seen.end()) {
+      r.error(item.first, fmt::format("per_filter '{}' is given twice on this route", *name));
+      continue;
+    }
+    seen.push_back(*name);
     if (*name == "auth") {
       // Checked against the chain later (checkFilterChain), as before.
       parseAuthPerRoute(item.second, r, route);

@@ -2,13 +2,10 @@
 
 namespace flowguard::core {
 
-Dispatcher::Dispatcher(uv_loop_t* loop) : loop_(loop), check_(new uv_check_t), idle_(new uv_idle_t) {
-  uv_check_init(loop_, check_);
-  check_->data = this;
-  uv_check_start(check_, [](uv_check_t* h) { static_cast<Dispatcher*>(h->data)->onCheck(); });
-  uv_unref(reinterpret_cast<uv_handle_t*>(check_));
-  uv_idle_init(loop_, idle_);
-  idle_->data = this;
+Dispatcher::Dispatcher(uv_loop_t* loop)
+    : loop_(loop), check_(loop, this, uv_check_init), idle_(loop, this, uv_idle_init) {
+  uv_check_start(check_.get(), [](uv_check_t* h) { static_cast<Dispatcher*>(h->data)->onCheck(); });
+  uv_unref(reinterpret_cast<uv_handle_t*>(check_.get()));
 }
 
 Dispatcher::~Dispatcher() {
@@ -19,8 +16,8 @@ Dispatcher::~Dispatcher() {
 void Dispatcher::wakeNextIteration() {
   // An active idle handle makes the next poll non-blocking, so the check callback runs
   // soon even when no I/O arrives (work scheduled from a timer, before the poll phase).
-  if (idle_ != nullptr && !uv_is_active(reinterpret_cast<uv_handle_t*>(idle_))) {
-    uv_idle_start(idle_, [](uv_idle_t* h) { uv_idle_stop(h); });
+  if (idle_ && !uv_is_active(reinterpret_cast<uv_handle_t*>(idle_.get()))) {
+    uv_idle_start(idle_.get(), [](uv_idle_t* h) { uv_idle_stop(h); });
   }
 }
 
@@ -63,10 +60,8 @@ void Dispatcher::clearDeferred() {
 }
 
 void Dispatcher::close() {
-  closeAndDelete(check_);
-  check_ = nullptr;
-  closeAndDelete(idle_);
-  idle_ = nullptr;
+  check_.reset();
+  idle_.reset();
 }
 
 }  // namespace flowguard::core

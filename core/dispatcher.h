@@ -10,6 +10,8 @@
 
 #include <uv.h>
 
+#include "core/uv_handle.h"
+
 namespace flowguard::core {
 
 class DeferredDeletable {
@@ -47,8 +49,8 @@ class Dispatcher {
 
  private:
   uv_loop_t* loop_;
-  uv_check_t* check_;  // owned; freed in its close callback
-  uv_idle_t* idle_;    // active only while objects wait, so the loop does not block on them
+  UvHandle<uv_check_t> check_;
+  UvHandle<uv_idle_t> idle_;  // active only while objects wait, so the loop does not block on them
   void onCheck();
   void wakeNextIteration();
 
@@ -57,13 +59,5 @@ class Dispatcher {
   std::vector<EndOfIterationFlush*> toFlush_;
   std::vector<EndOfIterationFlush*> flushing_;  // the batch being flushed
 };
-
-// Closes any uv handle allocated with new and frees it in the close callback.
-template <typename Handle>
-void closeAndDelete(Handle* handle) {
-  if (handle == nullptr) return;
-  uv_close(reinterpret_cast<uv_handle_t*>(handle),
-           [](uv_handle_t* h) { delete reinterpret_cast<Handle*>(h); });
-}
 
 }  // namespace flowguard::core

@@ -80,7 +80,9 @@ int openListenSocket(const std::string& host, uint16_t port, std::string& error,
 Listener::Listener(Dispatcher& dispatcher, std::shared_ptr<ListenerContext> context)
     : dispatcher_(dispatcher), context_(std::move(context)) {}
 
-Listener::~Listener() { stop(); }
+Listener::~Listener() {
+  stop();
+}
 
 int Listener::start() {
   const ListenerSettings& settings = context_->settings;
@@ -96,12 +98,10 @@ int Listener::adopt(int fd) {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &boundLen);
   boundPort_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                                  : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-  tcp_ = new uv_tcp_t;
-  uv_tcp_init(dispatcher_.loop(), tcp_);
-  tcp_->data = this;
-  int rc = uv_tcp_open(tcp_, fd);
+  tcp_ = UvHandle<uv_tcp_t>(dispatcher_.loop(), this, uv_tcp_init);
+  int rc = tcp_ ? uv_tcp_open(tcp_.get(), fd) : tcp_.error();
   if (rc != 0) ::close(fd);  // libuv did not take the socket
-  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp_), 4096, &Listener::onConnection);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp_.get()), 4096, &Listener::onConnection);
   if (rc != 0) {
     error_ = fmt::format("cannot listen on {}:{}: {}", settings.host, settings.port, uv_strerror(rc));
     stop();
@@ -111,9 +111,7 @@ int Listener::adopt(int fd) {
 }
 
 void Listener::stop() {
-  if (tcp_ == nullptr) return;
-  closeAndDelete(tcp_);
-  tcp_ = nullptr;
+  tcp_.reset();
 }
 
 void Listener::onConnection(uv_stream_t* server, int status) {
@@ -123,11 +121,9 @@ void Listener::onConnection(uv_stream_t* server, int status) {
   if (!admitConnection(self->context_->connectionLimit, self->context_->overload, slot)) {
     // Over a limit: accept and close at once rather than leave it in the backlog, where it
     // would wait (and fill the queue) until the client gives up.
-    auto* tcp = new uv_tcp_t;
-    uv_tcp_init(self->dispatcher_.loop(), tcp);
-    uv_accept(server, reinterpret_cast<uv_stream_t*>(tcp));
-    closeAndDelete(tcp);
-    return;
+    UvHandle<uv_tcp_t> tcp(self->dispatcher_.loop(), nullptr, uv_tcp_init);
+    if (tcp) uv_accept(server, reinterpret_cast<uv_stream_t*>(tcp.get()));
+    return;  // closed as it goes out of scope
   }
   DownstreamConnection::accept(server, self->dispatcher_, self->context_, std::move(slot));
 }

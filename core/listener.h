@@ -16,7 +16,8 @@ namespace flowguard::core {
 
 // A socket bound to host:port with SO_REUSEPORT (and listening): the fd, or a negative
 // errno-style code with `error` set. `boundPort` gets the port (useful for port 0).
-int openListenSocket(const std::string& host, uint16_t port, std::string& error, uint16_t* boundPort = nullptr);
+int openListenSocket(const std::string& host, uint16_t port, std::string& error,
+                     uint16_t* boundPort = nullptr);
 
 class Listener {
  public:
@@ -41,7 +42,7 @@ class Listener {
 
   Dispatcher& dispatcher_;
   std::shared_ptr<ListenerContext> context_;
-  uv_tcp_t* tcp_ = nullptr;  // owned; freed in its close callback
+  UvHandle<uv_tcp_t> tcp_;
   std::string error_;
   uint16_t boundPort_ = 0;
 };

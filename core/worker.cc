@@ -31,12 +31,9 @@ bool Worker::start(std::string& error) {
       ready.set_value(setupError);
       return;
     }
-    uv_async_init(&loop_, &stopAsync_, &Worker::onStop);
-    stopAsync_.data = this;
-    uv_async_init(&loop_, &tasksAsync_, &Worker::onTasks);
-    tasksAsync_.data = this;
-    uv_timer_init(&loop_, &drainTimer_);
-    drainTimer_.data = this;
+    stopAsync_ = UvHandle<uv_async_t>(&loop_, this, uv_async_init, &Worker::onStop);
+    tasksAsync_ = UvHandle<uv_async_t>(&loop_, this, uv_async_init, &Worker::onTasks);
+    drainTimer_ = UvHandle<uv_timer_t>(&loop_, this, uv_timer_init);
     ready.set_value("");
     run();
   });
@@ -62,14 +59,14 @@ void Worker::run() {
 void Worker::requestStop(std::chrono::milliseconds drainTimeout) {
   drainTimeoutMs_.store(drainTimeout.count());
   std::lock_guard lock(tasksMutex_);  // the loop (and so the async handle) is still alive
-  if (accepting_ && thread_.joinable()) uv_async_send(&stopAsync_);
+  if (accepting_ && thread_.joinable()) uv_async_send(stopAsync_.get());
 }
 
 void Worker::post(std::function<void(WorkerState&)> task) {
   std::lock_guard lock(tasksMutex_);
   if (!accepting_ || !thread_.joinable()) return;
   tasks_.push_back(std::move(task));
-  uv_async_send(&tasksAsync_);
+  uv_async_send(tasksAsync_.get());
 }
 
 void Worker::onTasks(uv_async_t* async) {
@@ -96,7 +93,7 @@ void Worker::onStop(uv_async_t* async) {
     self->draining_ = true;
     self->state_->drain();
   }
-  uv_timer_start(&self->drainTimer_, &Worker::onDrainTick, 0, 20);
+  uv_timer_start(self->drainTimer_.get(), &Worker::onDrainTick, 0, 20);
 }
 
 void Worker::onDrainTick(uv_timer_t* timer) {
@@ -116,9 +113,9 @@ void Worker::finish() {
     tasks_.clear();
   }
   state_->closeAll();
-  uv_close(reinterpret_cast<uv_handle_t*>(&stopAsync_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&tasksAsync_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&drainTimer_), nullptr);
+  stopAsync_.reset();
+  tasksAsync_.reset();
+  drainTimer_.reset();
 }
 
 void Worker::join() {

@@ -65,9 +65,10 @@ class Worker {
   Setup setup_;
   std::thread thread_;
   uv_loop_t loop_;
-  uv_async_t stopAsync_;
-  uv_async_t tasksAsync_;
-  uv_timer_t drainTimer_;
+  // Sent to from other threads, under tasksMutex_ while accepting_ (finish() closes them).
+  UvHandle<uv_async_t> stopAsync_;
+  UvHandle<uv_async_t> tasksAsync_;
+  UvHandle<uv_timer_t> drainTimer_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<WorkerState> state_;
   std::function<void()> onExit_;

@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/uv_handle.h"
+
 namespace flowguard::filters {
 
 namespace {
@@ -148,7 +150,8 @@ struct Decimal {
   std::array<char, 24> text{};
   size_t size = 0;
   explicit Decimal(uint64_t value) {
-    size = static_cast<size_t>(std::to_chars(text.data(), text.data() + text.size(), value).ptr - text.data());
+    size =
+        static_cast<size_t>(std::to_chars(text.data(), text.data() + text.size(), value).ptr - text.data());
   }
 };
 
@@ -180,22 +183,6 @@ int attachToLoop(redisAsyncContext* ac, uv_loop_t* loop) {
   ac->ev.addWrite = [](void* p) { updatePoll(p, UV_WRITABLE, 0); };
   ac->ev.delWrite = [](void* p) { updatePoll(p, 0, UV_WRITABLE); };
   return REDIS_OK;
-}
-
-uv_timer_t* newTimer(uv_loop_t* loop, void* owner) {
-  auto* timer = new uv_timer_t;
-  uv_timer_init(loop, timer);
-  timer->data = owner;
-  return timer;
-}
-
-// The handle's memory goes in libuv's close callback, so its owner may be gone already.
-template <typename Handle>
-void closeHandle(Handle*& handle) {
-  if (!handle) return;
-  handle->data = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(handle), [](uv_handle_t* h) { delete reinterpret_cast<Handle*>(h); });
-  handle = nullptr;
 }
 
 }  // namespace
@@ -244,12 +231,12 @@ struct RedisRateLimiter::Impl {
   // False once closed; answerAll() holds a copy to notice a callback that closed or
   // destroyed the limiter.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-  uv_timer_t* deadlineTimer_ = nullptr;
-  uv_timer_t* connectTimer_ = nullptr;  // reconnect backoff, or connect timeout while connecting
+  core::UvHandle<uv_timer_t> deadlineTimer_;
+  core::UvHandle<uv_timer_t> connectTimer_;  // reconnect backoff, or connect timeout while connecting
   // Sends the open batches at the end of the iteration; the idle handle keeps the loop from
   // blocking in between when a batch was opened outside the poll phase.
-  uv_check_t* flushCheck_ = nullptr;
-  uv_idle_t* flushIdle_ = nullptr;
+  core::UvHandle<uv_check_t> flushCheck_;
+  core::UvHandle<uv_idle_t> flushIdle_;
 
   Impl(uv_loop_t* loop, const config::RedisConfig& config)
       : loop_(loop), config_(config), name_(config.host + ":" + std::to_string(config.port)) {}
@@ -258,13 +245,10 @@ struct RedisRateLimiter::Impl {
 
   void start() {
     if (state_ != State::Idle) return;
-    deadlineTimer_ = newTimer(loop_, this);
-    connectTimer_ = newTimer(loop_, this);
-    flushCheck_ = new uv_check_t;
-    uv_check_init(loop_, flushCheck_);
-    flushCheck_->data = this;
-    flushIdle_ = new uv_idle_t;
-    uv_idle_init(loop_, flushIdle_);
+    deadlineTimer_ = core::UvHandle<uv_timer_t>(loop_, this, uv_timer_init);
+    connectTimer_ = core::UvHandle<uv_timer_t>(loop_, this, uv_timer_init);
+    flushCheck_ = core::UvHandle<uv_check_t>(loop_, this, uv_check_init);
+    flushIdle_ = core::UvHandle<uv_idle_t>(loop_, this, uv_idle_init);
     state_ = State::Connecting;
     connect();
   }
@@ -303,7 +287,7 @@ struct RedisRateLimiter::Impl {
     const char* argv[] = {"SCRIPT", "LOAD", kScript.data()};
     const size_t lens[] = {6, 4, kScript.size()};
     redisAsyncCommandArgv(ac, onHandshakeReply, reinterpret_cast<void*>(uintptr_t{1}), 3, argv, lens);
-    uv_timer_start(connectTimer_, onConnectTimeout, kConnectTimeoutMs, 0);
+    uv_timer_start(connectTimer_.get(), onConnectTimeout, kConnectTimeoutMs, 0);
   }
 
   // Lets go of the current context without hearing from it again. Safe inside a hiredis
@@ -326,14 +310,14 @@ struct RedisRateLimiter::Impl {
       state_ = State::Down;
     }
     handshakeDone_ = false;
-    uv_timer_start(connectTimer_, onReconnectTimer, backoffMs_, 0);
+    uv_timer_start(connectTimer_.get(), onReconnectTimer, backoffMs_, 0);
     backoffMs_ = std::min(backoffMs_ * 2, kMaxBackoffMs);
     answerAll(dropAllPending(), [](size_t) { return std::nullopt; });
   }
 
   void handshakeComplete() {
     handshakeDone_ = true;
-    uv_timer_stop(connectTimer_);
+    uv_timer_stop(connectTimer_.get());
     backoffMs_ = kMinBackoffMs;
     loggedReplyError_ = false;
     if (state_ == State::Down) std::fprintf(stderr, "flowguard: redis %s up\n", name_.c_str());
@@ -415,9 +399,7 @@ struct RedisRateLimiter::Impl {
 
   // ---- decisions -------------------------------------------------------------------------
 
-  bool acceptsDecisions() const {
-    return ctx_ && (state_ == State::Up || state_ == State::Connecting);
-  }
+  bool acceptsDecisions() const { return ctx_ && (state_ == State::Up || state_ == State::Connecting); }
 
   Handle decide(std::string_view key, const config::RateLimitSpec& spec, Callback callback) {
     if (!acceptsDecisions()) {
@@ -429,7 +411,7 @@ struct RedisRateLimiter::Impl {
     openBatchFor(key, spec).handles.push_back(handle);
     const uint64_t at = uv_now(loop_) + static_cast<uint64_t>(std::max<int64_t>(0, config_.timeout.count()));
     deadlines_.push_back({at, handle});
-    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(deadlineTimer_))) armDeadlineTimer();
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(deadlineTimer_.get()))) armDeadlineTimer();
     return handle;
   }
 
@@ -441,12 +423,13 @@ struct RedisRateLimiter::Impl {
     identity_.append(reinterpret_cast<const char*>(&spec.requests), sizeof spec.requests);
     identity_.append(reinterpret_cast<const char*>(&period), sizeof period);
     identity_.append(reinterpret_cast<const char*>(&spec.burst), sizeof spec.burst);
-    if (auto it = openIndex_.find(identity_); it != openIndex_.end() && open_[it->second].handles.size() < kMaxBatch) {
+    if (auto it = openIndex_.find(identity_);
+        it != openIndex_.end() && open_[it->second].handles.size() < kMaxBatch) {
       return open_[it->second];
     }
     if (open_.empty()) {
-      uv_check_start(flushCheck_, onFlush);
-      uv_idle_start(flushIdle_, [](uv_idle_t*) {});
+      uv_check_start(flushCheck_.get(), onFlush);
+      uv_idle_start(flushIdle_.get(), [](uv_idle_t*) {});
     }
     Batch& batch = open_.emplace_back();
     batch.key.reserve(key.size() + 6);
@@ -462,8 +445,8 @@ struct RedisRateLimiter::Impl {
   }
 
   void flush() {
-    uv_check_stop(flushCheck_);
-    uv_idle_stop(flushIdle_);
+    uv_check_stop(flushCheck_.get());
+    uv_idle_stop(flushIdle_.get());
     sending_.swap(open_);
     openIndex_.clear();
     std::vector<Handle> failed;
@@ -491,19 +474,33 @@ struct RedisRateLimiter::Impl {
     Decimal count(batch.handles.size());
     const char* alg = algorithmArg(spec.algorithm);
     const bool bySha = !sha_.empty();
-    const char* argv[] = {bySha ? "EVALSHA" : "EVAL", bySha ? sha_.c_str() : kScript.data(), "1", batch.key.c_str(),
-                          alg, requests.text.data(), period.text.data(), burst.text.data(), count.text.data()};
-    const size_t lens[] = {bySha ? size_t{7} : size_t{4}, bySha ? sha_.size() : kScript.size(), 1, batch.key.size(),
-                           2, requests.size, period.size, burst.size, count.size};
-    return redisAsyncCommandArgv(ctx_, onDecisionReply, reinterpret_cast<void*>(static_cast<uintptr_t>(id)), 9,
-                                 argv, lens) == REDIS_OK;
+    const char* argv[] = {bySha ? "EVALSHA" : "EVAL",
+                          bySha ? sha_.c_str() : kScript.data(),
+                          "1",
+                          batch.key.c_str(),
+                          alg,
+                          requests.text.data(),
+                          period.text.data(),
+                          burst.text.data(),
+                          count.text.data()};
+    const size_t lens[] = {bySha ? size_t{7} : size_t{4},
+                           bySha ? sha_.size() : kScript.size(),
+                           1,
+                           batch.key.size(),
+                           2,
+                           requests.size,
+                           period.size,
+                           burst.size,
+                           count.size};
+    return redisAsyncCommandArgv(ctx_, onDecisionReply, reinterpret_cast<void*>(static_cast<uintptr_t>(id)),
+                                 9, argv, lens) == REDIS_OK;
   }
 
   void armDeadlineTimer() {
     if (deadlines_.empty()) return;
     const uint64_t now = uv_now(loop_);
     const uint64_t at = deadlines_.front().at;
-    uv_timer_start(deadlineTimer_, onDeadline, at > now ? at - now : 0, 0);
+    uv_timer_start(deadlineTimer_.get(), onDeadline, at > now ? at - now : 0, 0);
   }
 
   static void onDeadline(uv_timer_t* timer) {
@@ -512,7 +509,8 @@ struct RedisRateLimiter::Impl {
     const uint64_t now = uv_now(self->loop_);
     std::vector<Handle> expired;
     while (!self->deadlines_.empty() && self->deadlines_.front().at <= now) {
-      if (self->pending_.contains(self->deadlines_.front().handle)) expired.push_back(self->deadlines_.front().handle);
+      if (self->pending_.contains(self->deadlines_.front().handle))
+        expired.push_back(self->deadlines_.front().handle);
       self->deadlines_.pop_front();
     }
     self->armDeadlineTimer();
@@ -528,7 +526,7 @@ struct RedisRateLimiter::Impl {
     pending_.erase(it);
     if (pending_.empty()) {
       deadlines_.clear();
-      uv_timer_stop(deadlineTimer_);
+      uv_timer_stop(deadlineTimer_.get());
     }
     return callback;
   }
@@ -543,7 +541,7 @@ struct RedisRateLimiter::Impl {
     open_.clear();
     openIndex_.clear();
     inflight_.clear();
-    if (deadlineTimer_) uv_timer_stop(deadlineTimer_);
+    if (deadlineTimer_) uv_timer_stop(deadlineTimer_.get());
     return handles;
   }
 
@@ -609,8 +607,8 @@ struct RedisRateLimiter::Impl {
     auto it = self->inflight_.find(id);
     if (it == self->inflight_.end()) return;
     Batch& batch = it->second;
-    if (reply->type == REDIS_REPLY_ERROR && std::string_view(reply->str, reply->len).starts_with("NOSCRIPT") &&
-        !batch.retried) {
+    if (reply->type == REDIS_REPLY_ERROR &&
+        std::string_view(reply->str, reply->len).starts_with("NOSCRIPT") && !batch.retried) {
       // Redis lost its script cache (restart, SCRIPT FLUSH, failover). Load it again and
       // retry once; both go out on this connection in order, so the retry finds it.
       batch.retried = true;
@@ -652,29 +650,39 @@ struct RedisRateLimiter::Impl {
     openIndex_.clear();
     inflight_.clear();
     dropContext();
-    closeHandle(deadlineTimer_);
-    closeHandle(connectTimer_);
-    closeHandle(flushCheck_);
-    closeHandle(flushIdle_);
+    deadlineTimer_.reset();
+    connectTimer_.reset();
+    flushCheck_.reset();
+    flushIdle_.reset();
   }
 };
 
 RedisRateLimiter::RedisRateLimiter(uv_loop_t* loop, const config::RedisConfig& config)
     : impl_(std::make_unique<Impl>(loop, config)) {}
 
-RedisRateLimiter::~RedisRateLimiter() { close(); }
+RedisRateLimiter::~RedisRateLimiter() {
+  close();
+}
 
-void RedisRateLimiter::start() { impl_->start(); }
+void RedisRateLimiter::start() {
+  impl_->start();
+}
 
 RedisRateLimiter::Handle RedisRateLimiter::decide(std::string_view key, const config::RateLimitSpec& spec,
                                                   Callback callback) {
   return impl_->decide(key, spec, std::move(callback));
 }
 
-void RedisRateLimiter::cancel(Handle handle) { impl_->cancel(handle); }
+void RedisRateLimiter::cancel(Handle handle) {
+  impl_->cancel(handle);
+}
 
-bool RedisRateLimiter::connected() const { return impl_->state_ == Impl::State::Up; }
+bool RedisRateLimiter::connected() const {
+  return impl_->state_ == Impl::State::Up;
+}
 
-void RedisRateLimiter::close() { impl_->close(); }
+void RedisRateLimiter::close() {
+  impl_->close();
+}
 
 }  // namespace flowguard::filters

@@ -22,45 +22,33 @@ ConfigWatcher::~ConfigWatcher() {
 }
 
 bool ConfigWatcher::start() {
-  event_ = new uv_fs_event_t;
-  uv_fs_event_init(loop_, event_);
-  event_->data = this;
-  int rc = uv_fs_event_start(event_, &ConfigWatcher::onEvent, directory_.c_str(), 0);
+  event_ = core::UvHandle<uv_fs_event_t>(loop_, this, uv_fs_event_init);
+  int rc = uv_fs_event_start(event_.get(), &ConfigWatcher::onEvent, directory_.c_str(), 0);
   if (rc != 0) {
     error_ = fmt::format("cannot watch {}: {}", directory_, uv_strerror(rc));
-    core::closeAndDelete(event_);
-    event_ = nullptr;
+    event_.reset();
     return false;
   }
-  timer_ = new uv_timer_t;
-  uv_timer_init(loop_, timer_);
-  timer_->data = this;
+  timer_ = core::UvHandle<uv_timer_t>(loop_, this, uv_timer_init);
   return true;
 }
 
 void ConfigWatcher::close() {
-  if (event_ != nullptr) {
-    uv_fs_event_stop(event_);
-    core::closeAndDelete(event_);
-    event_ = nullptr;
-  }
-  if (timer_ != nullptr) {
-    uv_timer_stop(timer_);
-    core::closeAndDelete(timer_);
-    timer_ = nullptr;
-  }
+  event_.reset();
+  timer_.reset();
 }
 
 void ConfigWatcher::onEvent(uv_fs_event_t* handle, const char* filename, int, int status) {
   auto* self = static_cast<ConfigWatcher*>(handle->data);
-  if (status < 0 || self->timer_ == nullptr) return;
+  if (status < 0 || !self->timer_) return;
   // No name: the kernel's queue overflowed, so anything may have changed.
   const std::string_view name =
       filename == nullptr ? std::string_view(self->name_) : std::string_view(filename);
   if (name != self->name_ && !name.starts_with("..")) return;  // other files in the directory
   // The loop's clock may be stale after a long callback: the quiet time counts from now.
   uv_update_time(self->loop_);
-  uv_timer_start(self->timer_, &ConfigWatcher::onSettled, static_cast<uint64_t>(self->debounce_.count()), 0);
+  uv_timer_start(self->timer_.get(), &ConfigWatcher::onSettled,
+                 static_cast<uint64_t>(self->debounce_.count()), 0);
 }
 
 void ConfigWatcher::onSettled(uv_timer_t* timer) {

@@ -14,6 +14,8 @@
 
 #include <uv.h>
 
+#include "core/uv_handle.h"
+
 namespace flowguard::gateway {
 
 class ConfigWatcher {
@@ -40,8 +42,8 @@ class ConfigWatcher {
   std::string name_;
   std::chrono::milliseconds debounce_;
   std::function<void()> onChange_;
-  uv_fs_event_t* event_ = nullptr;  // owned; freed in its close callback
-  uv_timer_t* timer_ = nullptr;     // owned; freed in its close callback
+  core::UvHandle<uv_fs_event_t> event_;
+  core::UvHandle<uv_timer_t> timer_;
   std::string error_;
 };
 

@@ -37,19 +37,19 @@ uint64_t Worker::dueOf(uint64_t k) const {
 
 void Worker::run() {
   uv_loop_init(&loop_);
-  uv_timer_init(&loop_, &tick_);
-  tick_.data = this;
-  uv_timer_init(&loop_, &end_);
-  end_.data = this;
-  uv_async_init(&loop_, &stop_, onStop);
-  stop_.data = this;
+  tick_ = core::UvHandle<uv_timer_t>(&loop_, this, uv_timer_init);
+  end_ = core::UvHandle<uv_timer_t>(&loop_, this, uv_timer_init);
+  {
+    std::lock_guard<std::mutex> lock(stopMutex_);  // stop() reads it from other threads
+    stop_ = core::UvHandle<uv_async_t>(&loop_, this, uv_async_init, onStop);
+  }
   running_.store(true, std::memory_order_release);
 
   uint64_t now = uv_hrtime();
   auto unixNow = std::chrono::system_clock::now().time_since_epoch();
   unixOffsetNs_ =
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(unixNow).count()) - now;
-  if (plan_.endNs != 0) uv_timer_start(&end_, onEnd, msUntil(now, plan_.endNs), 0);
+  if (plan_.endNs != 0) uv_timer_start(end_.get(), onEnd, msUntil(now, plan_.endNs), 0);
   connections_.reserve(plan_.connections);
   for (unsigned i = 0; i < plan_.connections; ++i) {
     connections_.push_back(std::make_unique<Connection>(*this, &loop_));
@@ -64,7 +64,7 @@ void Worker::run() {
 
 void Worker::stop() {
   std::lock_guard<std::mutex> lock(stopMutex_);
-  if (running() && !stopClosed_) uv_async_send(&stop_);
+  if (running() && stop_) uv_async_send(stop_.get());
 }
 
 void Worker::onStop(uv_async_t* async) {
@@ -181,7 +181,7 @@ void Worker::armTick(uint64_t nowNs) {
   // Busy connections come back through onIdle; the timer only wakes idle ones.
   if (idle_.empty() || exhausted_ || finishing_) return;
   uint64_t next = plan_.rate > 0 ? dueOf(plan_.index + nextJ_ * plan_.threads) : plan_.startNs;
-  uv_timer_start(&tick_, onTick, std::max<uint64_t>(msUntil(nowNs, next), 1), 0);
+  uv_timer_start(tick_.get(), onTick, std::max<uint64_t>(msUntil(nowNs, next), 1), 0);
 }
 
 void Worker::onConnectFailed() {
@@ -231,15 +231,10 @@ void Worker::maybeFinish() {
   if (!exhausted_ || busy_ != 0 || finishing_) return;
   finishing_ = true;
   for (auto& c : connections_) c->shutdown();
-  auto closeHandle = [](auto* handle) {
-    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(handle)))
-      uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
-  };
-  closeHandle(&tick_);
-  closeHandle(&end_);
+  tick_.reset();
+  end_.reset();
   std::lock_guard<std::mutex> lock(stopMutex_);
-  closeHandle(&stop_);
-  stopClosed_ = true;
+  stop_.reset();
 }
 
 }  // namespace flowguard::loadgen

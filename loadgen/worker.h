@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "core/uv_handle.h"
 #include "loadgen/connection.h"
 #include "loadgen/key_picker.h"
 #include "loadgen/response_log.h"
@@ -96,9 +97,9 @@ class Worker {
   ThreadStats& stats_;
   KeyPicker picker_;
   uv_loop_t loop_{};
-  uv_timer_t tick_{};
-  uv_timer_t end_{};
-  uv_async_t stop_{};
+  core::UvHandle<uv_timer_t> tick_;
+  core::UvHandle<uv_timer_t> end_;
+  core::UvHandle<uv_async_t> stop_;  // under stopMutex_: stop() sends to it from other threads
   std::vector<std::unique_ptr<Connection>> connections_;
   std::vector<Connection*> idle_;  // may hold stale entries; state() decides
   uint64_t nextJ_ = 0;             // open loop: next k is index + nextJ_ * threads
@@ -109,10 +110,9 @@ class Worker {
   std::string responseLogBuffer_;
   // Adds to uv_hrtime() to give the wall-clock time (ns since the Unix epoch), for the log.
   uint64_t unixOffsetNs_ = 0;
-  // stop() may race the loop's end; the lock (taken twice per run at most) keeps
+  // stop() may race the loop's end; the lock (taken a few times per run at most) keeps
   // uv_async_send off a closed handle.
   std::mutex stopMutex_;
-  bool stopClosed_ = false;
   std::atomic<bool> running_{false};
   std::atomic<bool> done_{false};
 };

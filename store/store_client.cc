@@ -10,15 +10,6 @@ namespace {
 constexpr uint64_t kLogFlushMs = 100;
 constexpr size_t kLogFlushRecords = 256;
 
-template <typename Handle>
-void closeHandle(Handle*& handle) {
-  if (!handle) return;
-  handle->data = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(handle),
-           [](uv_handle_t* h) { delete reinterpret_cast<Handle*>(h); });
-  handle = nullptr;
-}
-
 }  // namespace
 
 // Shared by the client (on its loop) and by replies running on the store thread.
@@ -30,15 +21,11 @@ struct StoreClient::Mailbox {
 
 StoreClient::StoreClient(uv_loop_t* loop, StoreService& service)
     : loop_(loop), service_(service), mailbox_(std::make_shared<Mailbox>()) {
-  async_ = new uv_async_t;
-  uv_async_init(loop_, async_, onAsync);
-  async_->data = this;
+  async_ = core::UvHandle<uv_async_t>(loop_, this, uv_async_init, onAsync);
   // An idle client must not keep its loop alive.
-  uv_unref(reinterpret_cast<uv_handle_t*>(async_));
-  mailbox_->async = async_;
-  flushTimer_ = new uv_timer_t;
-  uv_timer_init(loop_, flushTimer_);
-  flushTimer_->data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(async_.get()));
+  mailbox_->async = async_.get();
+  flushTimer_ = core::UvHandle<uv_timer_t>(loop_, this, uv_timer_init);
 }
 
 StoreClient::~StoreClient() {
@@ -98,7 +85,7 @@ void StoreClient::log(LogRecord record) {
     flushLogs();
   } else if (logs_.size() == 1) {
     uv_timer_start(
-        flushTimer_,
+        flushTimer_.get(),
         [](uv_timer_t* t) {
           if (auto* self = static_cast<StoreClient*>(t->data)) self->flushLogs();
         },
@@ -107,7 +94,7 @@ void StoreClient::log(LogRecord record) {
 }
 
 void StoreClient::flushLogs() {
-  if (flushTimer_) uv_timer_stop(flushTimer_);
+  if (flushTimer_) uv_timer_stop(flushTimer_.get());
   if (logs_.empty()) return;
   service_.appendLogs(logs_);  // hands the vector over whole
   logs_.reserve(kLogFlushRecords);
@@ -123,8 +110,8 @@ void StoreClient::close() {
     mailbox_->done.clear();
   }
   pending_.clear();
-  closeHandle(async_);
-  closeHandle(flushTimer_);
+  async_.reset();
+  flushTimer_.reset();
 }
 
 }  // namespace flowguard::store

@@ -15,6 +15,7 @@
 
 #include <uv.h>
 
+#include "core/uv_handle.h"
 #include "store/store_service.h"
 
 namespace flowguard::store {
@@ -49,8 +50,8 @@ class StoreClient {
   uv_loop_t* loop_;
   StoreService& service_;
   std::shared_ptr<Mailbox> mailbox_;
-  uv_async_t* async_ = nullptr;
-  uv_timer_t* flushTimer_ = nullptr;
+  core::UvHandle<uv_async_t> async_;  // replies from the store thread
+  core::UvHandle<uv_timer_t> flushTimer_;
   std::unordered_map<Handle, Done> pending_;
   Handle nextHandle_ = 1;
   std::vector<LogRecord> logs_;

@@ -460,6 +460,9 @@ TEST_CASE("per_filter: config errors name the route's node") {
         "t.yaml:9:106: '10.1.2.3/8' has bits set after its /8 prefix (did you mean the network address?)");
   CHECK(onlyRouteError(kIpAndHeaders, route + "{ headers: { request: { set: { Host: x } } } } }\n")
             .starts_with("t.yaml:9:114: request header 'Host' cannot be edited"));
+  CHECK(onlyRouteError(kIpAndHeaders,
+                       route + "{ ip_filter: { disabled: true }, ip_filter: { allow: [10.0.0.0/9] } } }\n") ==
+        "t.yaml:9:116: per_filter 'ip_filter' is given twice on this route");
   CHECK(onlyRouteError(kIpAndHeaders, route + "{ ip_filter: { disabled: maybe } } }\n") ==
         "t.yaml:9:108: 'disabled' must be true or false, got 'maybe'");
 }

@@ -434,6 +434,8 @@ TEST_CASE(
     CHECK(r.header("Access-Control-Max-Age") == "600");
     CHECK_FALSE(r.hasHeader("Access-Control-Allow-Credentials"));
     CHECK(r.header("Vary") == "Origin");
+    // HEAD is not listed, but a CORS-safelisted method needs no listing (Fetch).
+    CHECK(send(gw.port, preflight("https://app.example.com", "HEAD", "x-api-key")).status == 204);
     HttpResponse wildcard = send(gw.port, preflight("https://eu.api.example.org", "GET", ""));
     CHECK(wildcard.status == 204);
     CHECK(wildcard.header("Access-Control-Allow-Origin") == "https://eu.api.example.org");
