@@ -1,7 +1,8 @@
 // A filter in a folder of its own: how it registers itself, and what it gets from the
 // gateway. filters/README.md walks through writing one (filters/server_timing/ is the
-// example). A folder under filters/ with a CMakeLists.txt is found by filters/CMakeLists.txt;
-// its registration function is called by registerPluggedFilters(), a file CMake generates.
+// example). Every folder under filters/ is found by filters/CMakeLists.txt, which compiles
+// its .cc files and generates registerPluggedFilters(), the call of each folder's
+// registration function.
 // Nothing in core/, config/, admin/ or gateway/ names a plugged filter: the config loader
 // parses it through the parser it registered, the workers make its factory, reload carries
 // its counters over, and the admin listener dumps its settings and reports its counters,

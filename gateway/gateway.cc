@@ -18,6 +18,7 @@
 #include "config/config_loader.h"
 #include "config/live_config.h"
 #include "core/listener.h"
+#include "core/uv_handle.h"
 #include "core/wall_clock.h"
 #include "core/worker.h"
 #include "filters/local_rate_limit_store.h"
@@ -164,11 +165,11 @@ class Supervisor {
   std::unique_ptr<admin::AdminServer> adminServer_;
   std::unique_ptr<ConfigWatcher> watcher_;
 
-  uv_signal_t sigint_;
-  uv_signal_t sigterm_;
-  uv_signal_t sighup_;
-  uv_async_t workerExited_;  // workers wake the main loop when they are done
-  uv_timer_t overloadTimer_;
+  core::UvHandle<uv_signal_t> sigint_;
+  core::UvHandle<uv_signal_t> sigterm_;
+  core::UvHandle<uv_signal_t> sighup_;
+  core::UvHandle<uv_async_t> workerExited_;  // workers wake the main loop when they are done
+  core::UvHandle<uv_timer_t> overloadTimer_;
   config::Duration overloadInterval_{0};
   uint64_t lowestRssSinceHeapRelease_ = 0;  // see core::shouldReleaseHeap
   uint64_t lastHeapReleaseMs_ = 0;          // uv_now of the last release
@@ -247,9 +248,11 @@ bool Supervisor::startWorkers() {
             return nullptr;
           }
         });
-    worker->onExit([this] {
+    // The handle itself, not the member: the main thread may close it (resetting the
+    // member) while a worker still sends; libuv makes uv_close wait for a send in flight.
+    worker->onExit([this, exited = workerExited_.get()] {
       workersExited_.fetch_add(1);
-      uv_async_send(&workerExited_);
+      uv_async_send(exited);
     });
     std::string error;
     if (!worker->start(error)) {
@@ -326,10 +329,9 @@ bool Supervisor::startAdmin() {
 void Supervisor::installSignals() {
   for (auto [handle, signum] :
        {std::pair{&sigint_, SIGINT}, std::pair{&sigterm_, SIGTERM}, std::pair{&sighup_, SIGHUP}}) {
-    uv_signal_init(&loop_, handle);
-    handle->data = this;
+    *handle = core::UvHandle<uv_signal_t>(&loop_, this, uv_signal_init);
     uv_signal_start(
-        handle,
+        handle->get(),
         [](uv_signal_t* h, int signo) {
           auto* self = static_cast<Supervisor*>(h->data);
           if (signo == SIGHUP) {
@@ -340,18 +342,18 @@ void Supervisor::installSignals() {
         },
         signum);
   }
-  uv_async_init(&loop_, &workerExited_,
-                [](uv_async_t* a) { static_cast<Supervisor*>(a->data)->onWorkerExited(); });
-  workerExited_.data = this;
-  uv_timer_init(&loop_, &overloadTimer_);
-  overloadTimer_.data = this;
+  workerExited_ = core::UvHandle<uv_async_t>(&loop_, this, uv_async_init, [](uv_async_t* a) {
+    static_cast<Supervisor*>(a->data)->onWorkerExited();
+  });
+  overloadTimer_ = core::UvHandle<uv_timer_t>(&loop_, this, uv_timer_init);
 }
 
 void Supervisor::startOverloadChecks() {
   overloadInterval_ = live_.config->overload.checkInterval;
   const auto ms = static_cast<uint64_t>(overloadInterval_.count());
   uv_timer_start(
-      &overloadTimer_, [](uv_timer_t* t) { static_cast<Supervisor*>(t->data)->checkOverload(); }, ms, ms);
+      overloadTimer_.get(), [](uv_timer_t* t) { static_cast<Supervisor*>(t->data)->checkOverload(); }, ms,
+      ms);
   checkOverload();
 }
 
@@ -395,10 +397,9 @@ void Supervisor::closeMainLoop() {
   if (watcher_) watcher_->close();
   if (healthChecker_) healthChecker_->stop();
   if (adminServer_) adminServer_->close();
-  for (auto* handle : {&sigint_, &sigterm_, &sighup_})
-    uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&workerExited_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&overloadTimer_), nullptr);
+  for (auto* handle : {&sigint_, &sigterm_, &sighup_}) handle->reset();
+  workerExited_.reset();
+  overloadTimer_.reset();
 }
 
 void Supervisor::onStopSignal(int signum) {

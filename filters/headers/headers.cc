@@ -44,11 +44,16 @@ std::string templateText(const ValueTemplate& value) {
   return out;
 }
 
+// /config_dump shows what the filter writes, except the values of credential headers (an
+// upstream's `Authorization: Bearer ...` set here is a secret like any other).
 nlohmann::json editsJson(const HeaderEdits& edits) {
+  auto shown = [](const std::string& name, const ValueTemplate& value) {
+    return carriesCredentials(name) ? std::string("********") : templateText(value);
+  };
   nlohmann::json set = nlohmann::json::object();
-  for (const auto& [name, value] : edits.set) set[name] = templateText(value);
+  for (const auto& [name, value] : edits.set) set[name] = shown(name, value);
   nlohmann::json add = nlohmann::json::object();
-  for (const auto& [name, value] : edits.add) add[name] = templateText(value);
+  for (const auto& [name, value] : edits.add) add[name] = shown(name, value);
   return {{"remove", edits.remove}, {"set", std::move(set)}, {"add", std::move(add)}};
 }
 

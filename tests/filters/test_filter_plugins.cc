@@ -255,6 +255,11 @@ TEST_CASE("headers: edits render first, then remove, set and add; empty values a
   CHECK_FALSE(request.headers.has("x-gone"));  // set to an empty value: removed
   CHECK(request.headers.count("via") == 2);
   CHECK(headers::dump(s).at("request").at("set").at("X-New") == "%REQ(X-Old)%");
+  // Credentials the filter sends upstream are masked in /config_dump.
+  const config::LoadResult secret =
+      load("      - { name: headers, request: { set: { Authorization: \"Bearer upstream-secret\" } } }\n");
+  CHECK(headers::dump(settingsOf<headers::Settings>(secret)).at("request").at("set").at("Authorization") ==
+        "********");
 }
 
 TEST_CASE("headers: config errors (framing and hop-by-hop names, bad names, templates)") {
