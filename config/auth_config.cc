@@ -1,12 +1,11 @@
 // YAML binding of the auth filter: where the key is read, static keys, exempt routes.
 #include <fmt/format.h>
 
-#include <algorithm>
-#include <cctype>
 #include <map>
 
 #include "config/filter_parsers.h"
 #include "config/units.h"
+#include "core/http_message.h"
 
 namespace flowguard::config {
 namespace {
@@ -15,14 +14,12 @@ namespace {
 void parseHeader(YamlReader& r, const YAML::Node& node, AuthConfig& auth) {
   std::optional<std::string> text = r.string(node, "header");
   if (!text) return;
-  if (!isMethodToken(*text)) {  // a method is a token, and so is a header name (RFC 9110)
+  if (!core::isToken(*text)) {  // a header name is a token (RFC 9110)
     r.error(node, fmt::format("'header' must be a header name such as X-API-Key, got '{}'", *text));
     return;
   }
   // Header names compare case-insensitively; the filter matches against the lower-case form.
-  std::transform(text->begin(), text->end(), text->begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  auth.header = std::move(*text);
+  auth.header = core::toLowerAscii(*text);
 }
 
 // Messages never echo a key: they end up in logs and CI output.
@@ -37,15 +34,17 @@ struct KeyChecker {
     r.checkKeys(node, "in auth key", {"key", "name", "plan", "limit"});
     if (auto key = r.require(node, "key", "in auth key")) {
       if (auto text = r.string(*key, "key")) {
-        bool visible = std::all_of(text->begin(), text->end(),
-                                   [](unsigned char c) { return c > 0x20 && c < 0x7f; });
+        bool visible =
+            std::all_of(text->begin(), text->end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; });
         if (text->empty()) {
           r.error(*key, "'key' must not be empty");
         } else if (!visible) {
           // It is compared with a header value, which cannot carry the others intact.
-          r.error(*key, "'key' must be visible ASCII characters (no spaces, control or non-ASCII characters)");
+          r.error(*key,
+                  "'key' must be visible ASCII characters (no spaces, control or non-ASCII characters)");
         } else if (auto [it, inserted] = keys.emplace(*text, apiKey.location.line); !inserted) {
-          r.error(*key, fmt::format("duplicate auth key value (the key at line {} has the same one)", it->second));
+          r.error(*key,
+                  fmt::format("duplicate auth key value (the key at line {} has the same one)", it->second));
         }
         apiKey.key = std::move(*text);
       }
@@ -55,7 +54,8 @@ struct KeyChecker {
         if (text->empty()) {
           r.error(*name, "'name' must not be empty");
         } else if (auto [it, inserted] = names.emplace(*text, apiKey.location.line); !inserted) {
-          r.error(*name, fmt::format("duplicate auth key name '{}' (first defined at line {})", *text, it->second));
+          r.error(*name,
+                  fmt::format("duplicate auth key name '{}' (first defined at line {})", *text, it->second));
         }
         apiKey.name = std::move(*text);
       }

@@ -6,6 +6,7 @@
 
 #include "config/filter_parsers.h"
 #include "config/units.h"
+#include "core/http_message.h"
 
 namespace flowguard::config {
 namespace {
@@ -267,7 +268,7 @@ RouteMatch parseRouteMatch(const YAML::Node& node, YamlReader& r, std::string_vi
       for (const YAML::Node& item : *methods) {
         std::optional<std::string> method = r.string(item, "methods entry");
         if (!method) continue;
-        if (!isMethodToken(*method)) {
+        if (!core::isToken(*method)) {
           r.error(item,
                   fmt::format("invalid HTTP method '{}': expected a token such as GET or POST", *method));
           continue;

@@ -15,7 +15,9 @@
 namespace flowguard::config {
 namespace {
 
-bool isDigit(char c) { return c >= '0' && c <= '9'; }
+bool isDigit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // Splits "123unit" into its number and unit; false when there is no leading digit.
 bool splitNumber(std::string_view text, uint64_t& number, std::string_view& unit, bool& overflow) {
@@ -37,8 +39,8 @@ bool multiply(uint64_t a, uint64_t b, uint64_t limit, uint64_t& out) {
 }  // namespace
 
 bool parseDuration(std::string_view text, Duration& out, std::string& reason) {
-  static constexpr std::array<std::pair<std::string_view, uint64_t>, 4> kUnits{{
-      {"ms", 1}, {"s", 1'000}, {"m", 60'000}, {"h", 3'600'000}}};
+  static constexpr std::array<std::pair<std::string_view, uint64_t>, 4> kUnits{
+      {{"ms", 1}, {"s", 1'000}, {"m", 60'000}, {"h", 3'600'000}}};
   if (!text.empty() && text[0] == '-') {
     reason = "must not be negative";
     return false;
@@ -74,14 +76,13 @@ bool parseDuration(std::string_view text, Duration& out, std::string& reason) {
 }
 
 bool parseSize(std::string_view text, uint64_t& out, std::string& reason) {
-  static constexpr std::array<std::pair<std::string_view, uint64_t>, 7> kUnits{{
-      {"B", 1},
-      {"KB", 1'000},
-      {"KiB", 1ull << 10},
-      {"MB", 1'000'000},
-      {"MiB", 1ull << 20},
-      {"GB", 1'000'000'000},
-      {"GiB", 1ull << 30}}};
+  static constexpr std::array<std::pair<std::string_view, uint64_t>, 7> kUnits{{{"B", 1},
+                                                                                {"KB", 1'000},
+                                                                                {"KiB", 1ull << 10},
+                                                                                {"MB", 1'000'000},
+                                                                                {"MiB", 1ull << 20},
+                                                                                {"GB", 1'000'000'000},
+                                                                                {"GiB", 1ull << 30}}};
   if (!text.empty() && text[0] == '-') {
     reason = "must not be negative";
     return false;
@@ -107,12 +108,11 @@ bool parseSize(std::string_view text, uint64_t& out, std::string& reason) {
 }
 
 bool parseRate(std::string_view text, uint64_t& requests, Duration& period, std::string& reason) {
-  static constexpr std::array<std::pair<std::string_view, int64_t>, 3> kPeriods{{
-      {"s", 1'000}, {"m", 60'000}, {"h", 3'600'000}}};
+  static constexpr std::array<std::pair<std::string_view, int64_t>, 3> kPeriods{
+      {{"s", 1'000}, {"m", 60'000}, {"h", 3'600'000}}};
   size_t slash = text.find('/');
   std::string_view count = text.substr(0, slash);
-  if (slash == std::string_view::npos || count.empty() ||
-      !std::all_of(count.begin(), count.end(), isDigit)) {
+  if (slash == std::string_view::npos || count.empty() || !std::all_of(count.begin(), count.end(), isDigit)) {
     reason = "expected requests per period: N/s, N/m or N/h, e.g. 10/s";
     return false;
   }
@@ -146,7 +146,8 @@ bool validHostName(std::string_view name) {
   size_t start = 0;
   while (start <= name.size()) {
     size_t dot = name.find('.', start);
-    std::string_view label = name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    std::string_view label =
+        name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
     if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
     for (char c : label) {
       if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
@@ -206,11 +207,14 @@ bool parseSocketAddress(std::string_view text, SocketAddress& out, std::string& 
   }
   std::string hostString(host);
   unsigned char scratch[16];
-  const bool literal = bracketed ? inet_pton(AF_INET6, hostString.c_str(), scratch) == 1
-                                 : hostString == "localhost" || inet_pton(AF_INET, hostString.c_str(), scratch) == 1;
+  const bool literal =
+      bracketed ? inet_pton(AF_INET6, hostString.c_str(), scratch) == 1
+                : hostString == "localhost" || inet_pton(AF_INET, hostString.c_str(), scratch) == 1;
   // Four dotted numbers are meant as an IPv4 address even when it is a bad one (1.2.3.999).
-  const bool looksNumeric = !hostString.empty() && hostString.find_first_not_of("0123456789.") == std::string::npos;
-  const bool name = !bracketed && kind == HostKind::NameOrLiteral && !looksNumeric && validHostName(hostString);
+  const bool looksNumeric =
+      !hostString.empty() && hostString.find_first_not_of("0123456789.") == std::string::npos;
+  const bool name =
+      !bracketed && kind == HostKind::NameOrLiteral && !looksNumeric && validHostName(hostString);
   if (!literal && !name) {
     if (bracketed) {
       reason = fmt::format("host '{}' is not an IPv6 literal", host);
@@ -236,15 +240,6 @@ bool parseInteger(std::string_view text, int64_t& out, std::string& reason) {
   if (ec == std::errc::result_out_of_range) {
     reason = "out of range";
     return false;
-  }
-  return true;
-}
-
-bool isMethodToken(std::string_view text) {
-  if (text.empty()) return false;
-  for (char c : text) {
-    bool alnum = isDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) return false;
   }
   return true;
 }

@@ -36,7 +36,4 @@ bool parseRate(std::string_view text, uint64_t& requests, Duration& period, std:
 // Decimal integer with an optional leading '-', nothing else (no "0x", no spaces).
 bool parseInteger(std::string_view text, int64_t& out, std::string& reason);
 
-// An HTTP method token (RFC 9110 tchar), e.g. GET.
-bool isMethodToken(std::string_view text);
-
 }  // namespace flowguard::config

@@ -10,29 +10,13 @@ constexpr char lowerAscii(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
 }
 
-constexpr bool isOws(char c) {
-  return c == ' ' || c == '\t';
-}
-
-std::string_view trimOws(std::string_view s) {
-  while (!s.empty() && isOws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && isOws(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-// Calls fn(token) for every non-empty element of a comma-separated list.
-template <typename Fn>
-void forEachListToken(std::string_view list, Fn&& fn) {
-  while (!list.empty()) {
-    size_t comma = list.find(',');
-    std::string_view token = trimOws(list.substr(0, comma));
-    if (!token.empty()) fn(token);
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-}
-
 }  // namespace
+
+std::string toLowerAscii(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = lowerAscii(c);
+  return out;
+}
 
 bool isToken(std::string_view text) {
   if (text.empty()) return false;
@@ -323,11 +307,12 @@ void removeHopByHopHeaders(HeaderMap& headers) {
   // empty), so the Connection values stay readable while marking and nothing is allocated.
   for (const Header& conn : fields) {
     if (!equalsIgnoreCase(conn.name, "connection")) continue;
-    forEachListToken(conn.value, [&](std::string_view token) {
-      if (equalsIgnoreCase(token, "connection")) return;  // removed anyway; keep it findable
+    forEachListItem(conn.value, [&](std::string_view token) {
+      if (equalsIgnoreCase(token, "connection")) return true;  // removed anyway; keep it findable
       for (Header& h : fields) {
         if (&h != &conn && equalsIgnoreCase(h.name, token)) h.name.clear();
       }
+      return true;
     });
   }
   fields.erase(std::remove_if(fields.begin(), fields.end(),

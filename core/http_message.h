@@ -25,6 +25,9 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b);
 // An RFC 9110 token (5.6.2): what a header name or a method is made of.
 bool isToken(std::string_view text);
 
+// `text` with A-Z turned into a-z (header names compare in this form).
+std::string toLowerAscii(std::string_view text);
+
 // Calls f(item) for each element of a comma-separated field value (RFC 9110 5.6.1), with the
 // spaces and tabs around it trimmed; empty elements are skipped. f returns false to stop.
 template <class F>

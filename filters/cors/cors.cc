@@ -8,16 +8,6 @@ namespace flowguard::filters::cors {
 
 namespace {
 
-char lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string lowered(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = lower(c);
-  return out;
-}
-
 // The request headers a page may send without asking (Fetch: CORS-safelisted request-header
 // names; their value rules are the browser's to apply).
 bool safelisted(std::string_view name) {
@@ -150,7 +140,7 @@ bool readTokens(config::YamlReader& r, const YAML::Node& node, std::string_view 
       r.error(node[index], fmt::format("'{}' entry '{}' is not a token (letters, digits, -_.!)", key, item));
       return false;
     }
-    out.push_back(lowerCase ? lowered(item) : item);
+    out.push_back(lowerCase ? core::toLowerAscii(item) : item);
     ++index;
   }
   return true;
@@ -204,7 +194,7 @@ std::optional<OriginPattern> parseOriginPattern(std::string_view text, std::stri
   }
   const size_t star = host.find('*');
   if (star == std::string_view::npos) {
-    out.prefix = lowered(text);
+    out.prefix = core::toLowerAscii(text);
     return out;
   }
   if (star != 0 || host.size() < 3 || host[1] != '.' || host.find('*', 1) != std::string_view::npos) {
@@ -213,8 +203,8 @@ std::optional<OriginPattern> parseOriginPattern(std::string_view text, std::stri
     return std::nullopt;
   }
   out.wildcard = true;
-  out.prefix = lowered(text.substr(0, scheme + 3));
-  out.suffix = lowered(host.substr(1));  // ".example.com[:port]"
+  out.prefix = core::toLowerAscii(text.substr(0, scheme + 3));
+  out.suffix = core::toLowerAscii(host.substr(1));  // ".example.com[:port]"
   return out;
 }
 

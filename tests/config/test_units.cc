@@ -130,7 +130,7 @@ TEST_CASE("socket addresses") {
   }
 }
 
-TEST_CASE("integers and method tokens") {
+TEST_CASE("integers") {
   int64_t v = 0;
   std::string reason;
   CHECK(parseInteger("-12", v, reason));
@@ -141,12 +141,6 @@ TEST_CASE("integers and method tokens") {
   CHECK_FALSE(parseInteger("", v, reason));
   CHECK_FALSE(parseInteger("99999999999999999999", v, reason));
   CHECK(reason == "out of range");
-
-  CHECK(isMethodToken("GET"));
-  CHECK(isMethodToken("M-SEARCH"));
-  CHECK_FALSE(isMethodToken("GE T"));
-  CHECK_FALSE(isMethodToken(""));
-  CHECK_FALSE(isMethodToken("GET/"));
 }
 
 TEST_CASE("closest key suggestion stays within two edits") {

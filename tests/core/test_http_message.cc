@@ -21,6 +21,8 @@ TEST_CASE("equalsIgnoreCase compares ASCII case-insensitively") {
 
 TEST_CASE("isToken: RFC 9110 tchar only, never empty") {
   CHECK(isToken("X-API-Key"));
+  CHECK(isToken("M-SEARCH"));
+  CHECK_FALSE(isToken("GET/"));
   CHECK(isToken("!#$%&'*+-.^_`|~09azAZ"));
   CHECK_FALSE(isToken(""));
   CHECK_FALSE(isToken("a b"));
@@ -28,6 +30,13 @@ TEST_CASE("isToken: RFC 9110 tchar only, never empty") {
   CHECK_FALSE(isToken("a\tb"));
   CHECK_FALSE(isToken("(a)"));
   CHECK_FALSE(isToken("\xc3\xa9"));
+}
+
+TEST_CASE("toLowerAscii folds A-Z only") {
+  CHECK(toLowerAscii("X-API-Key") == "x-api-key");
+  CHECK(toLowerAscii("https://App.Example.COM:8443") == "https://app.example.com:8443");
+  CHECK(toLowerAscii("\xc3\x89T\xc3\x89") == "\xc3\x89t\xc3\x89");  // bytes above ASCII untouched
+  CHECK(toLowerAscii("").empty());
 }
 
 TEST_CASE("forEachListItem: trimmed elements, empty ones skipped, stops when asked") {

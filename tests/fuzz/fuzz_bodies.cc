@@ -612,7 +612,7 @@ void fuzzUnits(const uint8_t* data, size_t size) {
       fuzzInteger(text);
       break;
     case 6:
-      check(config::isMethodToken(text) == isToken(text), "isMethodToken disagrees with RFC 9110 tchar");
+      check(core::isToken(text) == isToken(text), "core::isToken disagrees with RFC 9110 tchar");
       break;
     case 7:
       fuzzPercentDecode(text, false);
