@@ -298,7 +298,7 @@ void DownstreamConnection::onRequestHead() {
   // The chain current now; a reload during this request does not change it.
   const std::shared_ptr<const FilterChainFactory>& factory = listener_->filterChain;
   chain_ = std::make_unique<FilterChain>(*this, head_, info_, factory->createFilters(), factory->observer(),
-                                         factory);
+                                         factory, settings().writeHighWatermark);
   if (listener_->overload && listener_->overload->isOverloaded()) {
     // Memory above the limit: shed before any filter allocates, and close so the client
     // goes elsewhere. The filters still see the reply (metrics, logs).

@@ -64,11 +64,27 @@ class RouteAwareFilter : public core::Filter {
     FilterType* filter = resolve();
     return filter != nullptr ? filter->onRequest() : core::FilterStatus::Continue;
   }
+  // Whether the filter wants bodies is known only once the route is: the chain asks for
+  // both, and the calls go on only to a filter that wants them (no copy is made for them).
+  uint8_t bodyPhases() const override { return core::kRequestBody | core::kResponseBody; }
+  core::DataStatus onRequestData(core::BodyChunk& data, bool endStream) override {
+    return wants(core::kRequestBody) ? inner_->onRequestData(data, endStream) : core::DataStatus::Continue;
+  }
+  core::FilterStatus onRequestTrailers(core::HeaderMap& trailers) override {
+    return wants(core::kRequestBody) ? inner_->onRequestTrailers(trailers) : core::FilterStatus::Continue;
+  }
   void onRequestBody(std::string_view data, bool endStream, const core::HeaderMap* trailers) override {
     if (inner_) inner_->onRequestBody(data, endStream, trailers);
   }
-  void onResponseHeaders(core::ResponseHead& head) override {
-    if (FilterType* filter = resolve()) filter->onResponseHeaders(head);
+  core::FilterStatus onResponseHeaders(core::ResponseHead& head, bool endStream) override {
+    FilterType* filter = resolve();
+    return filter != nullptr ? filter->onResponseHeaders(head, endStream) : core::FilterStatus::Continue;
+  }
+  core::DataStatus onResponseData(core::BodyChunk& data, bool endStream) override {
+    return wants(core::kResponseBody) ? inner_->onResponseData(data, endStream) : core::DataStatus::Continue;
+  }
+  core::FilterStatus onResponseTrailers(core::HeaderMap& trailers) override {
+    return wants(core::kResponseBody) ? inner_->onResponseTrailers(trailers) : core::FilterStatus::Continue;
   }
   void onDownstreamWatermark(bool above) override {
     if (inner_) inner_->onDownstreamWatermark(above);
@@ -78,6 +94,8 @@ class RouteAwareFilter : public core::Filter {
   }
 
  private:
+  bool wants(uint8_t phase) const { return inner_ && (inner_->bodyPhases() & phase) != 0; }
+
   FilterType* resolve() {
     if (!resolved_) {
       resolved_ = true;

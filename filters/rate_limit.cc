@@ -159,8 +159,8 @@ bool RateLimitFilter::apply(const RateLimitDecision& decision) {
   return false;
 }
 
-void RateLimitFilter::onResponseHeaders(core::ResponseHead& head) {
-  if (!decision_) return;
+core::FilterStatus RateLimitFilter::onResponseHeaders(core::ResponseHead& head, bool) {
+  if (!decision_) return core::FilterStatus::Continue;
   const RateLimitDecision& d = *decision_;
   // Ours replace any the upstream sent. One pass to drop those (an upstream rarely sends
   // any), then plain appends: this runs on every response.
@@ -187,6 +187,7 @@ void RateLimitFilter::onResponseHeaders(core::ResponseHead& head) {
   if (head.status == 429 && !d.allowed) {
     head.headers.set("retry-after", Decimal(std::max<uint64_t>(1, ceilSeconds(d.retryAfterMs))).view());
   }
+  return core::FilterStatus::Continue;
 }
 
 void RateLimitFilter::onComplete(const core::StreamInfo&) {

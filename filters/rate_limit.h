@@ -23,8 +23,8 @@ struct RateLimitShared {
   LocalRateLimitStore local;  // `store: local`, and `failure_mode: local`
   std::atomic<uint64_t> allowed{0};
   std::atomic<uint64_t> limited{0};
-  std::atomic<uint64_t> shadowLimited{0};      // would have been limited (shadow: true)
-  std::atomic<uint64_t> failureDecisions{0};   // decided by failure_mode (Redis down/slow)
+  std::atomic<uint64_t> shadowLimited{0};     // would have been limited (shadow: true)
+  std::atomic<uint64_t> failureDecisions{0};  // decided by failure_mode (Redis down/slow)
 };
 
 class RateLimitFilterFactory : public core::FilterFactory {
@@ -51,7 +51,7 @@ class RateLimitFilter final : public core::Filter {
   explicit RateLimitFilter(RateLimitFilterFactory& factory) : factory_(factory) {}
   ~RateLimitFilter() override;
   core::FilterStatus onRequest() override;
-  void onResponseHeaders(core::ResponseHead& head) override;
+  core::FilterStatus onResponseHeaders(core::ResponseHead& head, bool endStream) override;
   void onComplete(const core::StreamInfo& info) override;
 
  private:

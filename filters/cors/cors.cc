@@ -62,8 +62,8 @@ class Filter : public core::Filter {
     return core::FilterStatus::Stop;
   }
 
-  void onResponseHeaders(core::ResponseHead& response) override {
-    if (!callbacks().requestHead().headers.has("origin")) return;
+  core::FilterStatus onResponseHeaders(core::ResponseHead& response, bool) override {
+    if (!callbacks().requestHead().headers.has("origin")) return core::FilterStatus::Continue;
     core::HeaderMap& headers = response.headers;
     if (!settings_.anyOrigin() || settings_.allowCredentials) addVary(headers, "Origin");
     // The gateway's policy, not the upstream's, decides what the browser may read: an
@@ -71,7 +71,7 @@ class Filter : public core::Filter {
     if (!originAllowed_) {
       headers.remove("Access-Control-Allow-Origin");
       headers.remove("Access-Control-Allow-Credentials");
-      return;
+      return core::FilterStatus::Continue;
     }
     headers.set("Access-Control-Allow-Origin",
                 settings_.anyOrigin() && !settings_.allowCredentials ? std::string_view("*") : origin_);
@@ -92,6 +92,7 @@ class Filter : public core::Filter {
     } else if (!settings_.exposeHeaders.empty()) {
       headers.set("Access-Control-Expose-Headers", joined(settings_.exposeHeaders));
     }
+    return core::FilterStatus::Continue;
   }
 
  private:

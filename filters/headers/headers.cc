@@ -134,10 +134,11 @@ class Filter : public core::Filter {
     return core::FilterStatus::Continue;
   }
 
-  void onResponseHeaders(core::ResponseHead& head) override {
-    if (settings_.response.empty()) return;
+  core::FilterStatus onResponseHeaders(core::ResponseHead& head, bool) override {
+    if (settings_.response.empty()) return core::FilterStatus::Continue;
     settings_.response.apply(head.headers, callbacks().requestHead(), callbacks().streamInfo(), values_);
     stats_.add(Stat::ResponsesEdited);
+    return core::FilterStatus::Continue;
   }
 
  private:

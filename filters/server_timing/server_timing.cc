@@ -12,13 +12,14 @@ class Filter : public core::Filter {
  public:
   Filter(const Settings& settings, core::StatSet& stats) : settings_(settings), stats_(stats) {}
 
-  void onResponseHeaders(core::ResponseHead& head) override {
+  core::FilterStatus onResponseHeaders(core::ResponseHead& head, bool) override {
     const auto elapsed = std::chrono::steady_clock::now() - callbacks().streamInfo().start;
     const double ms = std::chrono::duration<double, std::milli>(elapsed).count();
     std::string entry = fmt::format("{};dur={:.1f}", settings_.metric, ms);
     if (!settings_.description.empty()) entry += fmt::format(";desc=\"{}\"", settings_.description);
     head.headers.add("Server-Timing", entry);  // after any the upstream sent: the list grows
     stats_.add(Stat::ResponsesTimed);
+    return core::FilterStatus::Continue;
   }
 
  private:

@@ -1,5 +1,7 @@
 #include "core/filter_chain.h"
 
+#include "fake_downstream.h"
+
 #include <doctest/doctest.h>
 
 #include <functional>
@@ -10,51 +12,7 @@
 
 using namespace flowguard::core;
 
-// Lets failed CHECKs on logs print their entries instead of "{?}".
-template <>
-struct doctest::StringMaker<std::vector<std::string>> {
-  static doctest::String convert(const std::vector<std::string>& entries) {
-    std::string out = "{";
-    for (const auto& entry : entries) out += (out.size() > 1 ? ", " : "") + entry;
-    out += "}";
-    return out.c_str();
-  }
-};
-
 namespace {
-
-// Every call the chain makes on the downstream side, in order.
-class FakeDownstream final : public DownstreamStream {
- public:
-  uv_loop_t* loop() override { return nullptr; }
-  void startRequestBody() override { events.push_back("startRequestBody"); }
-  void pauseRequestBody() override { events.push_back("pause"); }
-  void resumeRequestBody() override { events.push_back("resume"); }
-  void writeHeaders(ResponseHead& head, bool endStream) override {
-    events.push_back(endStream ? "headers+end" : "headers");
-    heads.push_back(head);
-  }
-  void writeData(std::string_view data, bool endStream) override {
-    events.push_back(endStream ? "data+end" : "data");
-    body.append(data);
-  }
-  void writeTrailers(const HeaderMap& trailers) override {
-    events.push_back("trailers");
-    lastTrailers = trailers;
-  }
-  size_t queuedBytes() const override { return queued; }
-  void reset(std::string_view reason) override {
-    events.push_back("reset");
-    resetReasons.emplace_back(reason);
-  }
-
-  std::vector<std::string> events;
-  std::vector<ResponseHead> heads;
-  std::string body;
-  HeaderMap lastTrailers;
-  std::vector<std::string> resetReasons;
-  size_t queued = 0;
-};
 
 using Log = std::vector<std::string>;
 
@@ -74,9 +32,10 @@ class FakeFilter final : public Filter {
     if (endStream) bodyEnded = true;
     if (trailers != nullptr) sawTrailers = true;
   }
-  void onResponseHeaders(ResponseHead& head) override {
+  FilterStatus onResponseHeaders(ResponseHead& head, bool) override {
     log_.push_back(name_ + ".hdr");
     if (onResponseHeadersFn) onResponseHeadersFn(*this, head);
+    return FilterStatus::Continue;
   }
   void onDownstreamWatermark(bool above) override { watermarks.push_back(above); }
   void onComplete(const StreamInfo& info) override {

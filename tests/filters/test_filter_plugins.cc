@@ -7,6 +7,7 @@
 
 #include "config/config_loader.h"
 #include "core/ip_range.h"
+#include "filters/buffer/buffer.h"
 #include "filters/cors/cors.h"
 #include "filters/filter_plugin.h"
 #include "filters/headers/headers.h"
@@ -182,6 +183,20 @@ TEST_CASE("server_timing: metric is a token, description printable") {
         "t.yaml:5:40: 'metric' must be a token (letters, digits, -_.), got 'a b'");
   CHECK(onlyError("      - { name: server_timing, description: \"say \\\"hi\\\"\" }\n") ==
         "t.yaml:5:45: 'description' must be printable text without '\"' or '\\'");
+}
+
+TEST_CASE("buffer: max_request_bytes is a size of at least one byte") {
+  const config::LoadResult loaded = load("      - { name: buffer, max_request_bytes: 64KiB }\n");
+  const auto& s = settingsOf<buffer::Settings>(loaded);
+  CHECK(s.maxRequestBytes == 64 * 1024);
+  CHECK(buffer::dump(s) == nlohmann::json{{"max_request_bytes", 65536}});
+  CHECK(settingsOf<buffer::Settings>(load("      - { name: buffer }\n")).maxRequestBytes == 1 << 20);
+  CHECK(onlyError("      - { name: buffer, max_request_bytes: 0 }\n") ==
+        "t.yaml:5:44: 'max_request_bytes' must be at least 1 bytes, got 0");
+  CHECK(onlyError("      - { name: buffer, max_request_bytes: lots }\n")
+            .starts_with("t.yaml:5:44: invalid size 'lots' for 'max_request_bytes'"));
+  CHECK(onlyError("      - { name: buffer, max_bytes: 10 }\n")
+            .starts_with("t.yaml:5:25: unknown key 'max_bytes' in buffer filter"));
 }
 
 // ---- headers ------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ void fuzzChunkedDecoder(const uint8_t* data, size_t size);
 void fuzzConfigLoader(const uint8_t* data, size_t size);
 // The small parsers of outside input; the first byte picks which (see fuzz_bodies.cc).
 void fuzzUnits(const uint8_t* data, size_t size);
+// The filter chain's phases: scripted filters and events in any order (fuzz_filter_chain.cc).
+void fuzzFilterChain(const uint8_t* data, size_t size);
 
 struct FuzzTarget {
   const char* name;  // also the folder under corpus/ and regressions/
@@ -35,8 +37,12 @@ struct FuzzTarget {
 };
 
 inline constexpr FuzzTarget kFuzzTargets[] = {
-    {"request", fuzzRequestParser}, {"response", fuzzResponseParser}, {"chunked", fuzzChunkedDecoder},
-    {"config", fuzzConfigLoader},   {"units", fuzzUnits},
+    {"request", fuzzRequestParser},
+    {"response", fuzzResponseParser},
+    {"chunked", fuzzChunkedDecoder},
+    {"config", fuzzConfigLoader},
+    {"units", fuzzUnits},
+    {"chain", fuzzFilterChain},
 };
 
 }  // namespace flowguard::fuzz

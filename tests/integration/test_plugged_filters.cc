@@ -343,6 +343,91 @@ TEST_CASE("per_filter: routes turn ip_filter off, give it their own allow list, 
         Json{{"allowed", 2}, {"denied", 2}});
 }
 
+// ---- buffer (the request-data phase over sockets) -------------------------------------------
+
+TEST_CASE(
+    "buffer: the upstream sees nothing until the whole body is in; over the limit is 413 and never sent") {
+  RawUpstream up("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  GatewaySpec spec = proxySpec({up.port});
+  spec.filters = {"{ name: buffer, max_request_bytes: 64 }"};
+  spec.routes.insert(
+      spec.routes.begin(),
+      "{ match: { prefix: /stream }, cluster: backends, per_filter: { buffer: { disabled: true } } }");
+  spec.admin = true;
+  Gateway gw(spec);
+  const std::string body = "{\"items\":[1,2,3],\"note\":\"sent in two parts\"}";
+
+  SUBCASE("a slow upload is held by the gateway, then goes up whole") {
+    HttpClient c;
+    c.connect(gw.port);
+    c.sendRaw("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) +
+              "\r\n\r\n" + body.substr(0, 10));
+    sleepFor(300ms);
+    CHECK(up.received().empty());  // not even the head: no upstream connection is tied up
+    c.sendRaw(body.substr(10));
+    HttpResponse r = c.readResponse();
+    CHECK(r.status == 200);
+    CHECK(up.heads == 1);
+    CHECK(up.received().ends_with("\r\n\r\n" + body));
+    CHECK(adminJson(gw.adminPort, "/stats").at("filters").at("test").at("buffer").at("requests_buffered") ==
+          1);
+  }
+  SUBCASE("a chunked upload with trailers, too") {
+    HttpClient c;
+    c.connect(gw.port);
+    c.sendRaw("POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+    sleepFor(200ms);
+    CHECK(up.received().empty());
+    c.sendRaw("6\r\n world\r\n0\r\nX-Checksum: 1\r\n\r\n");
+    HttpResponse r = c.readResponse();
+    CHECK(r.status == 200);
+    CHECK(up.received().find("hello") != std::string::npos);
+    CHECK(up.received().find(" world") != std::string::npos);
+  }
+  SUBCASE("a route that turns it off streams as before") {
+    HttpClient c;
+    c.connect(gw.port);
+    c.sendRaw("POST /stream HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) +
+              "\r\n\r\n" + body.substr(0, 10));
+    // Without the filter, the head goes up before the body is complete: this is what the
+    // checks above would see if the filter did nothing.
+    CHECK(waitUntil([&] { return up.received().find("POST /stream") != std::string::npos; }, 5s));
+    c.sendRaw(body.substr(10));
+    CHECK(c.readResponse().status == 200);
+  }
+  SUBCASE("Content-Length over the limit: 413 at once, nothing read or sent") {
+    HttpClient c;
+    c.connect(gw.port);
+    c.sendRaw("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 65\r\n\r\n");
+    HttpResponse r = c.readResponse();
+    CHECK(r.status == 413);
+    CHECK(r.body.find("65 bytes is over the buffer filter's 64-byte limit") != std::string::npos);
+    CHECK(up.heads == 0);
+  }
+  SUBCASE("a chunked body that grows over the limit: 413 when it does, nothing sent") {
+    HttpClient c;
+    c.connect(gw.port);
+    c.sendRaw("POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n" +
+              std::string(64, 'a') + "\r\n");
+    sleepFor(100ms);
+    c.sendRaw("1\r\nb\r\n");
+    HttpResponse r = c.readResponse();
+    CHECK(r.status == 413);
+    CHECK(r.body.find("64-byte filter buffer limit") != std::string::npos);
+    CHECK(up.received().empty());
+    CHECK(adminJson(gw.adminPort, "/stats").at("filters").at("test").at("buffer").at("requests_too_large") ==
+          1);
+  }
+  SUBCASE("requests without a body pass straight through") {
+    HttpClient c;
+    c.connect(gw.port);
+    c.sendRaw(get("/x"));
+    CHECK(c.readResponse().status == 200);
+    CHECK(adminJson(gw.adminPort, "/stats").at("filters").at("test").at("buffer").at("requests_buffered") ==
+          0);
+  }
+}
+
 // ---- headers ------------------------------------------------------------------------------
 
 HttpResponse send(uint16_t port, const std::string& raw) {
