@@ -75,6 +75,13 @@ Json filterJson(const config::FilterConfig& filter) {
               const filters::FilterPlugin* plugin = filters::findFilterPlugin(entry.filter);
               Json settings = {{"disabled", entry.disabled}};
               if (entry.settings && plugin != nullptr) settings.update(plugin->dump(*entry.settings));
+              if (const auto* own =
+                      dynamic_cast<const config::RateLimitRouteSettings*>(entry.settings.get())) {
+                settings.update(
+                    {{"limit", limitJson(own->config.limit)},
+                     {"by", own->config.by == config::RateLimitKeyBy::ApiKey ? "api_key" : "client_ip"},
+                     {"shadow", own->config.shadow}});
+              }
               route["per_filter"][entry.filter] = std::move(settings);
             }
             routes.push_back(std::move(route));

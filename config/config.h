@@ -94,8 +94,9 @@ struct HandlerConfig {
   bool operator==(const HandlerConfig&) const = default;
 };
 
-// `per_filter: { <filter>: {...} }` of a route, for a filter in its own folder: off on this
-// route, or other settings here (the listener's, with the keys given on the route replaced).
+// `per_filter: { <filter>: {...} }` of a route, for a filter in its own folder or rate_limit:
+// off on this route, or other settings here (the listener's, with the keys given on the route
+// replaced).
 struct RoutePerFilter {
   std::string filter;                              // its name in the listener's chain
   bool disabled = false;                           // `disabled: true`
@@ -117,7 +118,7 @@ struct Route {
   // `per_filter: { auth: { disabled: true } }`: requests on this route need no key, whatever
   // the route serves. (An auth `exempt` entry only waives the key for gateway answers.)
   bool authDisabled = false;
-  std::vector<RoutePerFilter> perFilter;  // the plugged filters' per-route settings
+  std::vector<RoutePerFilter> perFilter;  // per-route settings of the other filters
   SourceLocation location;
   bool operator==(const Route&) const = default;
   // This route's entry for `filter`, or null.
@@ -188,6 +189,16 @@ struct RateLimitConfig {
   bool shadow = false;  // count would-be rejections, reject nothing
   std::vector<RateLimitOverride> overrides;
   bool operator==(const RateLimitConfig&) const = default;
+};
+
+// A route's own rate_limit settings (`per_filter: { rate_limit: { rate: 100/s, burst: 200 } }`):
+// the listener's, with the route's keys in their place, counted in buckets of the route's own.
+// A route that sets its limit (`ownLimit`) has it for every caller there: overrides and key
+// plans are the listener's limit's, not the route's.
+struct RateLimitRouteSettings : PluginSettingsOf<RateLimitRouteSettings> {
+  RateLimitConfig config;
+  bool ownLimit = false;
+  bool operator==(const RateLimitRouteSettings&) const = default;
 };
 
 struct AccessLogConfig {

@@ -9,10 +9,22 @@ namespace flowguard::config {
 
 namespace {
 
+std::shared_ptr<const PluginSettings> rateLimitRouteSettings(FilterSettings parsed, bool ownLimit) {
+  auto settings = std::make_shared<RateLimitRouteSettings>();
+  settings->config = std::get<RateLimitConfig>(std::move(parsed));
+  settings->ownLimit = ownLimit;
+  return settings;
+}
+
 std::vector<FilterParser>& parserTable() {
   static std::vector<FilterParser> parsers{
       {"auth", false, &parseAuthFilter},
-      {"rate_limit", false, &parseRateLimitFilter},
+      {"rate_limit",
+       false,
+       &parseRateLimitFilter,
+       {"algorithm", "rate", "burst", "limit", "window", "by", "shadow"},
+       {"algorithm", "rate", "burst", "limit", "window", "overrides"},
+       &rateLimitRouteSettings},
       {"metrics", false, &parseMetricsFilter},
       {"router", true, &parseRouterFilter},
   };

@@ -41,9 +41,17 @@ struct FilterParser {
   // one of them (today: the router).
   bool terminal = false;
   FilterParseFn parse;
-  // The keys a route's `per_filter: { <name>: {...} }` may replace (plugged filters; any of
-  // them may also say `disabled: true`). Empty: the filter can only be turned off per route.
+  // The keys a route's `per_filter: { <name>: {...} }` may replace (plugged filters and
+  // rate_limit; any of them may also say `disabled: true`). Empty: a plugged filter can only be
+  // turned off per route, a built-in one not at all (auth has its own `disabled`).
   std::vector<std::string> perRouteKeys = {};
+  // Keys that go together: a route that sets any of them replaces all of them (rate_limit's
+  // rate, burst, limit...: a route's fixed window does not inherit the listener's burst).
+  std::vector<std::string> perRouteTogether = {};
+  // Turns what `parse` made of a route's merged map into the route's settings; `together`:
+  // the route set keys of perRouteTogether. Null: the plugged filters' way (the
+  // PluginFilterConfig's settings).
+  std::shared_ptr<const PluginSettings> (*routeSettings)(FilterSettings parsed, bool together) = nullptr;
   bool plugged = false;  // registered by a filter of its own folder (registerFilterParser)
 };
 

@@ -103,11 +103,11 @@ void parseAuthPerRoute(const YAML::Node& auth, YamlReader& r, Route& route) {
   }
 }
 
-// `per_filter: { <plugged filter>: { disabled: true } }`, or some of the keys the filter
-// allows per route: they replace the listener's, and the filter's own parser reads the
-// result (so every check and error position is the same as for the listener's entry).
-void parsePluggedPerRoute(const YAML::Node& entry, const std::string& name, const YAML::Node& listenerNode,
-                          FilterParseContext& ctx, Route& route) {
+// `per_filter: { <filter>: { disabled: true } }`, or some of the keys the filter allows per
+// route: they replace the listener's, and the filter's own parser reads the result (so every
+// check and error position is the same as for the listener's entry).
+void parseFilterPerRoute(const YAML::Node& entry, const std::string& name, const YAML::Node& listenerNode,
+                         FilterParseContext& ctx, Route& route) {
   YamlReader& r = ctx.reader;
   const FilterParser* parser = findFilterParser(name);
   if (!r.expectMap(entry, fmt::format("per_filter '{}'", name)) || parser == nullptr) return;
@@ -145,11 +145,19 @@ void parsePluggedPerRoute(const YAML::Node& entry, const std::string& name, cons
               fmt::format("per_filter '{}' turns the filter off and sets it: do one or the other", name));
       return;
     }
-    // The listener's map with this route's keys in their place.
+    // The listener's map with this route's keys in their place (a group of keys that go
+    // together is replaced whole when the route sets one of them).
+    auto inGroup = [&](const std::string& key) {
+      const auto& group = parser->perRouteTogether;
+      return std::find(group.begin(), group.end(), key) != group.end();
+    };
+    bool routeSetsGroup = std::any_of(given.begin(), given.end(),
+                                      [&](std::string_view key) { return inGroup(std::string(key)); });
     YAML::Node merged(YAML::NodeType::Map);
     for (const auto& item : listenerNode) {
       const std::string key = item.first.Scalar();
-      if (!YamlReader::find(entry, key)) merged[item.first] = item.second;
+      if (YamlReader::find(entry, key) || (routeSetsGroup && inGroup(key))) continue;
+      merged[item.first] = item.second;
     }
     for (const auto& item : entry) {
       if (item.first.Scalar() != "disabled") merged[item.first] = item.second;
@@ -157,7 +165,11 @@ void parsePluggedPerRoute(const YAML::Node& entry, const std::string& name, cons
     const size_t errorsBefore = r.errors().size();
     FilterSettings settings = parser->parse(merged, ctx);
     if (r.errors().size() != errorsBefore) return;
-    if (const auto* plugged = std::get_if<PluginFilterConfig>(&settings)) out.settings = plugged->settings;
+    if (parser->routeSettings != nullptr) {
+      out.settings = parser->routeSettings(std::move(settings), routeSetsGroup);
+    } else if (const auto* plugged = std::get_if<PluginFilterConfig>(&settings)) {
+      out.settings = plugged->settings;
+    }
   }
   route.perFilter.push_back(std::move(out));
 }
@@ -193,13 +205,13 @@ void parsePerFilter(const YAML::Node& node, FilterParseContext& ctx, Route& rout
       continue;
     }
     const FilterParser* parser = findFilterParser(*name);
-    if (parser == nullptr || !parser->plugged) {
-      r.error(item.first, fmt::format("filter '{}' has no per-route settings (auth and the filters of "
-                                      "filters/<name>/ folders have)",
+    if (parser == nullptr || (!parser->plugged && parser->perRouteKeys.empty())) {
+      r.error(item.first, fmt::format("filter '{}' has no per-route settings (auth, rate_limit and the "
+                                      "filters of filters/<name>/ folders have)",
                                       *name));
       continue;
     }
-    parsePluggedPerRoute(item.second, *name, earlier->second, ctx, route);
+    parseFilterPerRoute(item.second, *name, earlier->second, ctx, route);
   }
 }
 

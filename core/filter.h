@@ -110,6 +110,13 @@ struct StreamInfo {
   std::string localReplyReason;        // why FlowGuard answered itself, empty when proxied
   bool downstreamReset = false;        // the client went away before the response was complete
   std::shared_ptr<const AuthenticatedKey> apiKey;  // null for anonymous requests
+  // The route the request matched, kept by the first filter that needed it so that the
+  // router and the filters before it match once (filters/route_match.h routeFor()).
+  // `routeTable` says which route table it is from (core does not know routes). A filter that
+  // changes what routes match on (method, path, Host) calls clearRouteCache().
+  const void* routeTable = nullptr;
+  const void* route = nullptr;
+  void clearRouteCache() { routeTable = route = nullptr; }
 
   // Ready for the next request on the same connection; strings keep their capacity.
   void reset() {
@@ -129,6 +136,7 @@ struct StreamInfo {
     localReplyReason.clear();
     downstreamReset = false;
     apiKey.reset();
+    clearRouteCache();
   }
 };
 

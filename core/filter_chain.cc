@@ -109,7 +109,6 @@ FilterChain::FilterChain(DownstreamStream& downstream, RequestHead& head, Stream
       factory_(std::move(factory)),
       filters_(std::move(filters)),
       observer_(observer),
-      defaultBufferLimit_(bufferLimit),
       responseHeadsLeft_(filters_.size()) {
   slots_.reserve(filters_.size());  // no reallocation: filters keep references to slots
   for (size_t i = 0; i < filters_.size(); ++i) {
@@ -131,7 +130,6 @@ void FilterChain::start() {
 }
 
 void FilterChain::setBufferLimit(size_t bytes) {
-  defaultBufferLimit_ = bytes;
   for (auto& slot : slots_) slot.bufferLimit = bytes;
 }
 
@@ -387,9 +385,8 @@ void FilterChain::writeResponse(Flow flow) {
 // request the index of the next filter, for a response the number of filters still ahead.
 
 void FilterChain::push(Direction dir, size_t position, Flow flow) {
-  bool request = dir == Direction::Request;
-  if (request) ++requestPushDepth_;
-  if (request) {
+  if (dir == Direction::Request) {
+    ++requestPushDepth_;
     for (size_t i = position; i < terminal() && active(); ++i) {
       if (!passThrough(dir, i, flow)) {
         flow = {};

@@ -213,7 +213,6 @@ class FilterChain final : public FilterCallbacks, public DeferredDeletable {
   std::vector<FilterSlot> slots_;           // slots_[i] is filters_[i]'s callbacks
   std::vector<std::array<Held, 2>> holds_;  // [i][0]: request, [i][1]: response; see held()
   RequestObserver* observer_;
-  size_t defaultBufferLimit_;
 
   // Request head: filters [0, requestHeadsDone_) have finished onRequest.
   size_t stoppedAt_ = 0;  // index of the filter whose onRequest returned Stop

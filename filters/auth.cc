@@ -35,10 +35,10 @@ std::shared_ptr<const ApiKeyRecord> AuthFilterFactory::find(std::string_view key
 // on its own, before the router runs, so without this check `{ path: /status }` (any method)
 // would let `POST /status` through to the route after /status's GET-only one: the cluster.
 // A route with `per_filter: { auth: { disabled: true } }` needs no key whatever it serves.
-bool AuthFilterFactory::exempt(const core::RequestHead& head) const {
+bool AuthFilterFactory::exempt(const core::RequestHead& head, core::StreamInfo& info) const {
   const bool listed = anyMatches(config_.exempt, head);
   if (!listed && !routesDisableAuth_) return false;
-  const config::Route* route = router_ != nullptr ? matchRoute(*router_, head) : nullptr;
+  const config::Route* route = router_ != nullptr ? routeFor(*router_, head, info) : nullptr;
   if (route == nullptr) return false;
   return route->authDisabled || (listed && route->cluster.empty());
 }
@@ -52,7 +52,7 @@ void AuthFilterFactory::stripKeys(core::HeaderMap& headers) const {
 core::FilterStatus AuthFilter::onRequest() {
   const config::AuthConfig& config = factory_.config_;
   core::RequestHead& head = callbacks().requestHead();
-  if (factory_.exempt(head)) {
+  if (factory_.exempt(head, callbacks().streamInfo())) {
     if (config.stripHeader) factory_.stripKeys(head.headers);
     return core::FilterStatus::Continue;
   }

@@ -38,7 +38,7 @@ class AuthFilterFactory : public core::FilterFactory {
   std::unique_ptr<core::Filter> create() override;
   // True when the request needs no key: its route disables auth, or it matches an exempt
   // entry and its route is a direct response or a handler, not a cluster.
-  bool exempt(const core::RequestHead& head) const;
+  bool exempt(const core::RequestHead& head, core::StreamInfo& info) const;
   // Removes the key header and, when bearer keys are allowed, `Authorization: Bearer`.
   void stripKeys(core::HeaderMap& headers) const;
 

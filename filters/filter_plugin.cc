@@ -38,9 +38,10 @@ PerRouteLookup::PerRouteLookup(std::string_view filter, const config::ListenerCo
   }
 }
 
-const config::RoutePerFilter* PerRouteLookup::find(const core::RequestHead& head) const {
+const config::RoutePerFilter* PerRouteLookup::find(const core::RequestHead& head,
+                                                   core::StreamInfo& info) const {
   if (router_ == nullptr) return nullptr;
-  const config::Route* route = matchRoute(*router_, head);
+  const config::Route* route = routeFor(*router_, head, info);
   return route != nullptr ? route->perFilterFor(filter_) : nullptr;
 }
 

@@ -43,7 +43,7 @@ class PerRouteLookup {
   PerRouteLookup(std::string_view filter, const config::ListenerConfig& listener);
   bool empty() const { return router_ == nullptr; }  // no route has settings for the filter
   // The matched route's entry for the filter, or null (no route matched, or it has none).
-  const config::RoutePerFilter* find(const core::RequestHead& head) const;
+  const config::RoutePerFilter* find(const core::RequestHead& head, core::StreamInfo& info) const;
 
  private:
   std::string filter_;
@@ -99,7 +99,7 @@ class RouteAwareFilter : public core::Filter {
   FilterType* resolve() {
     if (!resolved_) {
       resolved_ = true;
-      const config::RoutePerFilter* entry = lookup_.find(callbacks().requestHead());
+      const config::RoutePerFilter* entry = lookup_.find(callbacks().requestHead(), callbacks().streamInfo());
       if (entry != nullptr && entry->disabled) return nullptr;
       const Settings& settings =
           entry != nullptr && entry->settings ? static_cast<const Settings&>(*entry->settings) : settings_;

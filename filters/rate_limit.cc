@@ -58,18 +58,24 @@ RateLimitFilterFactory::RateLimitFilterFactory(const config::RateLimitConfig& co
   for (const auto& filter : listener.filters) {
     if (const auto* router = std::get_if<config::RouterConfig>(&filter.settings)) router_ = router;
   }
+  if (router_ != nullptr) {
+    for (const config::Route& route : router_->routes) {
+      routesHaveSettings_ = routesHaveSettings_ || route.perFilterFor("rate_limit") != nullptr;
+    }
+  }
 }
 
 std::unique_ptr<core::Filter> RateLimitFilterFactory::create() {
   return std::make_unique<RateLimitFilter>(*this);
 }
 
-const config::RateLimitSpec& RateLimitFilterFactory::specFor(const core::StreamInfo& info) const {
-  if (info.apiKey && config_.by == config::RateLimitKeyBy::ApiKey) {
+const config::RateLimitSpec& RateLimitFilterFactory::specFor(const config::RateLimitConfig& config,
+                                                             const core::StreamInfo& info) const {
+  if (info.apiKey && config.by == config::RateLimitKeyBy::ApiKey) {
     // Overrides name keys of flowguard.yaml (checked at load); a registered key of the same
     // name (storedKeyId != 0) is someone else and gets its own plan's limit.
     if (info.apiKey->storedKeyId == 0) {
-      for (const auto& override : config_.overrides) {
+      for (const auto& override : config.overrides) {
         if (override.key == info.apiKey->name) return override.limit;
       }
     }
@@ -77,7 +83,7 @@ const config::RateLimitSpec& RateLimitFilterFactory::specFor(const core::StreamI
       return *record->limit;
     }
   }
-  return config_.limit;
+  return config.limit;
 }
 
 RateLimitFilter::~RateLimitFilter() {
@@ -89,19 +95,37 @@ void RateLimitFilter::descriptor(std::string& key) {
   // through Redis) count the same caller separately per listener.
   const core::StreamInfo& info = callbacks().streamInfo();
   key.assign(factory_.listener_.name);
-  if (info.apiKey && factory_.config_.by == config::RateLimitKeyBy::ApiKey) {
+  if (info.apiKey && config_->by == config::RateLimitKeyBy::ApiKey) {
     key.append("|k:").append(info.apiKey->id);
   } else {
     key.append("|ip:").append(info.downstreamAddress);
   }
-  if (factory_.config_.perRoute && factory_.router_ != nullptr) {
-    const config::Route* route = matchRoute(*factory_.router_, callbacks().requestHead());
+  if (ownRoute_ >= 0) {
+    key += fmt::format("|r:{}", ownRoute_);  // the route's own limit, its own buckets
+  } else if (factory_.config_.perRoute && factory_.router_ != nullptr) {
+    const config::Route* route =
+        routeFor(*factory_.router_, callbacks().requestHead(), callbacks().streamInfo());
     key += fmt::format("|r:{}", route == nullptr ? -1 : route - factory_.router_->routes.data());
   }
 }
 
 core::FilterStatus RateLimitFilter::onRequest() {
-  spec_ = &factory_.specFor(callbacks().streamInfo());
+  config_ = &factory_.config_;
+  bool ownLimit = false;
+  if (factory_.routesHaveSettings_) {
+    const config::RouterConfig& router = *factory_.router_;
+    const config::Route* route = routeFor(router, callbacks().requestHead(), callbacks().streamInfo());
+    const config::RoutePerFilter* entry = route != nullptr ? route->perFilterFor("rate_limit") : nullptr;
+    if (entry != nullptr && entry->disabled) return core::FilterStatus::Continue;  // no limit, no headers
+    if (entry != nullptr && entry->settings) {
+      const auto& own = static_cast<const config::RateLimitRouteSettings&>(*entry->settings);
+      config_ = &own.config;
+      ownRoute_ = static_cast<int>(route - router.routes.data());
+      ownLimit = own.ownLimit;
+    }
+  }
+  // A route's own limit is everyone's there; elsewhere a key's override or plan counts.
+  spec_ = ownLimit ? &config_->limit : &factory_.specFor(*config_, callbacks().streamInfo());
   if (factory_.config_.store == config::RateLimitStore::Redis && factory_.redis_ != nullptr) {
     descriptor(key_);  // kept: failure_mode local may need it when Redis does not answer
     // The answer may come before decide() returns (Redis known down): the chain copes
@@ -148,7 +172,7 @@ bool RateLimitFilter::apply(const RateLimitDecision& decision) {
     shared.allowed.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
-  if (factory_.config_.shadow) {
+  if (config_->shadow) {
     shared.shadowLimited.fetch_add(1, std::memory_order_relaxed);
     return true;
   }

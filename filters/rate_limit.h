@@ -1,9 +1,10 @@
 // `rate_limit`: per API key (or per client IP for anonymous requests, or when configured
-// `by: client_ip`), optionally per route. Limits: the key's own (from its record), an
-// override for the key's name, or the filter's default. Decided in-process (`store: local`,
-// exact across this process's workers) or in Redis (shared by every replica; see
-// RedisRateLimiter), with failure_mode for when Redis does not answer in time.
-// Every response carries RateLimit-* and X-RateLimit-* headers; a 429 adds Retry-After.
+// `by: client_ip`), optionally per route; a route may turn it off or have a limit of its own
+// (`per_filter: { rate_limit: {...} }`, counted apart from the rest). Limits: the key's own (from its
+// record), an override for the key's name, or the filter's default. Decided in-process (`store: local`, exact
+// across this process's workers) or in Redis (shared by every replica; see RedisRateLimiter), with
+// failure_mode for when Redis does not answer in time. Every response carries RateLimit-* and X-RateLimit-*
+// headers; a 429 adds Retry-After.
 #pragma once
 
 #include <atomic>
@@ -35,11 +36,13 @@ class RateLimitFilterFactory : public core::FilterFactory {
 
  private:
   friend class RateLimitFilter;
-  const config::RateLimitSpec& specFor(const core::StreamInfo& info) const;
+  const config::RateLimitSpec& specFor(const config::RateLimitConfig& config,
+                                       const core::StreamInfo& info) const;
 
   const config::RateLimitConfig& config_;
   const config::ListenerConfig& listener_;
-  const config::RouterConfig* router_ = nullptr;  // for per_route descriptors
+  const config::RouterConfig* router_ = nullptr;  // for per_route descriptors and routes' own settings
+  bool routesHaveSettings_ = false;               // some route has per_filter rate_limit
   std::shared_ptr<RateLimitShared> shared_;
   uv_loop_t* loop_;
   RedisRateLimiter* redis_;  // this worker's; null unless store: redis
@@ -61,6 +64,8 @@ class RateLimitFilter final : public core::Filter {
   void descriptor(std::string& key);
 
   RateLimitFilterFactory& factory_;
+  const config::RateLimitConfig* config_ = nullptr;  // the listener's, or the matched route's own
+  int ownRoute_ = -1;                                // index of a route with its own settings
   const config::RateLimitSpec* spec_ = nullptr;
   std::string key_;
   std::optional<RateLimitDecision> decision_;

@@ -13,6 +13,15 @@ const config::Route* matchRoute(const config::RouterConfig& config, const core::
   return nullptr;
 }
 
+const config::Route* routeFor(const config::RouterConfig& config, const core::RequestHead& head,
+                              core::StreamInfo& info) {
+  if (info.routeTable != &config) {
+    info.routeTable = &config;
+    info.route = matchRoute(config, head);
+  }
+  return static_cast<const config::Route*>(info.route);
+}
+
 bool anyMatches(const std::vector<config::RouteMatch>& matches, const core::RequestHead& head) {
   for (const auto& match : matches) {
     if (routeMatches(match, head)) return true;

@@ -68,7 +68,7 @@ core::FilterStatus RouterFilter::onRequest() {
     callbacks().sendLocalReply(501, "CONNECT is not supported");
     return core::FilterStatus::Stop;
   }
-  const config::Route* route = matchRoute(factory_.config_, head);
+  const config::Route* route = routeFor(factory_.config_, head, callbacks().streamInfo());
   if (route == nullptr) {
     callbacks().sendLocalReply(404, fmt::format("no route for {} {}", head.method, head.path()));
     return core::FilterStatus::Stop;

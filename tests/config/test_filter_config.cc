@@ -735,9 +735,58 @@ TEST_CASE("routes: per_filter") {
   REQUIRE(ok.ok());
   const auto& router = std::get<RouterConfig>(ok.config->listeners[0].filters.back().settings);
   CHECK(router.routes[0].authDisabled);
-  CHECK(onlyError(replace(base, "PER", "{ rate_limit: { rate: 1/s } }")) ==
-        "t.yaml:15:27: filter 'rate_limit' has no per-route settings (auth and the filters of filters/<name>/ "
-        "folders have)");
+  // A route's own rate limit: the keys it gives replace the listener's.
+  LoadResult own =
+      loadConfigText(replace(base, "PER", "{ rate_limit: { rate: 100/s, burst: 200 } }"), "t.yaml");
+  REQUIRE(own.ok());
+  const auto* entry = std::get<RouterConfig>(own.config->listeners[0].filters.back().settings)
+                          .routes[0]
+                          .perFilterFor("rate_limit");
+  REQUIRE(entry != nullptr);
+  const RateLimitConfig& routeLimit = dynamic_cast<const RateLimitRouteSettings&>(*entry->settings).config;
+  CHECK(routeLimit.limit.requests == 100);
+  CHECK(routeLimit.limit.burst == 200);
+  CHECK(routeLimit.limit.period == Duration(1000));
+  CHECK(dynamic_cast<const RateLimitRouteSettings&>(*entry->settings).ownLimit);
+  // Only shadow on this route: the listener's limit (and its overrides) in the route's buckets.
+  LoadResult shadow = loadConfigText(replace(base, "PER", "{ rate_limit: { shadow: true } }"), "t.yaml");
+  REQUIRE(shadow.ok());
+  const auto& shadowSettings = dynamic_cast<const RateLimitRouteSettings&>(
+      *std::get<RouterConfig>(shadow.config->listeners[0].filters.back().settings)
+           .routes[0]
+           .perFilterFor("rate_limit")
+           ->settings);
+  CHECK_FALSE(shadowSettings.ownLimit);
+  CHECK(shadowSettings.config.shadow);
+  CHECK(shadowSettings.config.limit.requests == 10);
+  // A fixed window replaces the listener's token bucket whole (its rate would not apply).
+  LoadResult window = loadConfigText(
+      replace(base, "PER",
+              "{ rate_limit: { algorithm: fixed_window, limit: 5, window: 1m }, auth: { disabled: true } }"),
+      "t.yaml");
+  REQUIRE_MESSAGE(window.ok(), (window.errors.empty() ? "" : window.errors[0].str()));
+  const auto& windowRouter = std::get<RouterConfig>(window.config->listeners[0].filters.back().settings);
+  CHECK(windowRouter.routes[0].authDisabled);
+  const RateLimitConfig& windowLimit = dynamic_cast<const RateLimitRouteSettings&>(
+                                           *windowRouter.routes[0].perFilterFor("rate_limit")->settings)
+                                           .config;
+  CHECK(windowLimit.limit.algorithm == RateLimitAlgorithm::FixedWindow);
+  CHECK(windowLimit.limit.requests == 5);
+  CHECK(windowLimit.limit.period == Duration(60'000));
+  LoadResult off = loadConfigText(replace(base, "PER", "{ rate_limit: { disabled: true } }"), "t.yaml");
+  REQUIRE(off.ok());
+  CHECK(std::get<RouterConfig>(off.config->listeners[0].filters.back().settings)
+            .routes[0]
+            .perFilterFor("rate_limit")
+            ->disabled);
+  CHECK(onlyError(replace(base, "PER", "{ rate_limit: { store: redis } }")) ==
+        "t.yaml:15:41: 'store' cannot be set per route for filter 'rate_limit' (per route: disabled, "
+        "algorithm, rate, burst, limit, window, by, shadow)");
+  CHECK(onlyError(replace(base, "PER", "{ rate_limit: { rate: fast } }"))
+            .starts_with("t.yaml:15:47: invalid rate 'fast' for 'rate'"));
+  CHECK(
+      onlyError(replace(base, "PER", "{ rate_limit: {} }")) ==
+      "t.yaml:15:39: per_filter 'rate_limit' is empty: say 'disabled: true' or give settings for this route");
   CHECK(onlyError(replace(base, "PER", "{ auth: { disable: true } }")) ==
         "t.yaml:15:35: unknown key 'disable' in per_filter auth (did you mean 'disabled'?)");
   CHECK(onlyError(replace(base, "PER", "{ auth: { disabled: yes } }")).find("t.yaml:15:45: ") == 0);

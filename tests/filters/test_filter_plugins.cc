@@ -466,8 +466,8 @@ TEST_CASE("per_filter: config errors name the route's node") {
   CHECK(onlyRouteError(kIpAndHeaders + "      - { name: metrics }\n",
                        "          - { match: { prefix: / }, direct_response: { status: 200 }, per_filter: "
                        "{ metrics: { disabled: true } } }\n") ==
-        "t.yaml:10:85: filter 'metrics' has no per-route settings (auth and the filters of filters/<name>/ "
-        "folders have)");
+        "t.yaml:10:85: filter 'metrics' has no per-route settings (auth, rate_limit and the filters of "
+        "filters/<name>/ folders have)");
   CHECK(onlyRouteError(kIpAndHeaders, route + "{ ip_filter: { alow: [10.0.0.0/8] } } }\n") ==
         "t.yaml:9:98: 'alow' cannot be set per route for filter 'ip_filter' (per route: disabled, allow, "
         "deny); did you mean 'allow'?");

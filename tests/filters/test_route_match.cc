@@ -1,4 +1,5 @@
 #include "filters/path_redaction.h"
+#include "filters/route_match.h"
 #include "filters/router.h"
 
 #include <doctest/doctest.h>
@@ -185,6 +186,35 @@ TEST_CASE("no match returns null") {
   config.routes.push_back(pathRoute("/health", "health"));
   CHECK(filters::matchRoute(config, request("GET", "/")) == nullptr);
   CHECK(filters::matchRoute(config, request("GET", "/healthcheck")) == nullptr);
+}
+
+TEST_CASE("routeFor matches once per request and keeps the answer on the stream") {
+  config::RouterConfig config;
+  config.routes.push_back(prefixRoute("/api", "api"));
+  config.routes.push_back(prefixRoute("/", "web"));
+  core::StreamInfo info;
+  core::RequestHead head = request("GET", "/api/x");
+  const config::Route* first = filters::routeFor(config, head, info);
+  REQUIRE(first != nullptr);
+  CHECK(first->cluster == "api");
+  // Kept: the filters after it get the same answer without matching again...
+  head.target = "/web";
+  CHECK(filters::routeFor(config, head, info) == first);
+  // ...until a filter that changed what routes match on clears it,
+  info.clearRouteCache();
+  CHECK(filters::routeFor(config, head, info)->cluster == "web");
+  // another table is matched on its own,
+  config::RouterConfig other;
+  other.routes.push_back(prefixRoute("/web", "other"));
+  CHECK(filters::routeFor(other, head, info)->cluster == "other");
+  // and "no route" is kept too; the next request starts afresh.
+  head.target = "/nothing";
+  info.clearRouteCache();
+  CHECK(filters::routeFor(other, head, info) == nullptr);
+  head.target = "/web";
+  CHECK(filters::routeFor(other, head, info) == nullptr);
+  info.reset();
+  CHECK(filters::routeFor(other, head, info) != nullptr);
 }
 
 TEST_CASE("path redaction: the key after a key_metrics route's prefix is cut to its display prefix") {

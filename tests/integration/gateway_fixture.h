@@ -264,6 +264,17 @@ inline Json adminJson(uint16_t adminPort, std::string_view path) {
   return json(r);
 }
 
+// The routes of the router at `filterIndex` in the first listener, as /config_dump shows them.
+inline Json dumpedRoutes(uint16_t adminPort, size_t filterIndex) {
+  return adminJson(adminPort, "/config_dump")
+      .at("config")
+      .at("listeners")
+      .at(0)
+      .at("filters")
+      .at(filterIndex)
+      .at("routes");
+}
+
 // One host of one cluster as the admin /clusters shows it; throws when it is not there.
 inline Json adminClusterHost(uint16_t adminPort, const std::string& cluster, uint16_t hostPort) {
   const std::string address = "127.0.0.1:" + std::to_string(hostPort);

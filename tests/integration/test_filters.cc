@@ -137,6 +137,55 @@ TEST_CASE("rate_limit: overrides, fixed windows, client-IP limits and shadow mod
   }
 }
 
+TEST_CASE("rate_limit per route: a route's own limit counts apart; a route may turn it off") {
+  Backend b;
+  GatewaySpec spec = chain({b.port}, {kAuth,
+                                      "{ name: rate_limit, rate: 1/m, burst: 2, overrides: [ { key: two, "
+                                      "rate: 1/m, burst: 50 } ] }"});
+  spec.routes.insert(
+      spec.routes.begin(),
+      {"{ match: { prefix: /search }, cluster: backends, per_filter: { rate_limit: { rate: 1/m, "
+       "burst: 4 } } }",
+       "{ match: { prefix: /batch }, cluster: backends, per_filter: { rate_limit: { algorithm: "
+       "fixed_window, limit: 1, window: 1h } } }",
+       "{ match: { prefix: /health-ish }, cluster: backends, per_filter: { rate_limit: { disabled: "
+       "true } } }"});
+  spec.admin = true;
+  Gateway gw(spec);
+  auto okCount = [&](const std::string& path, const std::string& key, int tries) {
+    int ok = 0;
+    for (int i = 0; i < tries; ++i) ok += httpGet(gw.port, path, {{"X-API-Key", key}}).status == 200;
+    return ok;
+  };
+  // The listener's limit: a burst of 2 for key one.
+  CHECK(okCount("/x", "secret-key-one", 4) == 2);
+  // /search has its own burst of 4, in buckets of its own: key one's spent listener bucket
+  // does not matter there, and requests there do not spend the listener's.
+  CHECK(okCount("/search/q", "secret-key-one", 6) == 4);
+  // The route's limit is everyone's: key two's override (burst 50) does not apply there.
+  CHECK(okCount("/search/q", "secret-key-two", 6) == 4);
+  CHECK(okCount("/x", "secret-key-two", 6) == 6);
+  // A fixed window on one route, while the listener has a token bucket.
+  HttpResponse first = httpGet(gw.port, "/batch/1", {{"X-API-Key", "secret-key-one"}});
+  CHECK(first.status == 200);
+  CHECK(first.header("RateLimit-Limit") == "1");
+  HttpResponse second = httpGet(gw.port, "/batch/2", {{"X-API-Key", "secret-key-one"}});
+  checkErrorJson(second, 429);
+  CHECK(json(second)["error"].get<std::string>().find("1 per 1h (fixed window)") != std::string::npos);
+  // Turned off on one route: no limit, no RateLimit headers.
+  for (int i = 0; i < 5; ++i) {
+    HttpResponse r = httpGet(gw.port, "/health-ish", {{"X-API-Key", "secret-key-one"}});
+    REQUIRE(r.status == 200);
+    CHECK(r.header("RateLimit-Limit").empty());
+  }
+  // /config_dump shows each route's own settings.
+  Json routes = dumpedRoutes(gw.adminPort, 2);
+  CAPTURE(routes.dump());
+  CHECK(routes.at(0).at("per_filter").at("rate_limit").at("limit").at("burst") == 4);
+  CHECK(routes.at(1).at("per_filter").at("rate_limit").at("limit").at("algorithm") == "fixed_window");
+  CHECK(routes.at(2).at("per_filter").at("rate_limit").at("disabled") == true);
+}
+
 TEST_CASE("rate_limit local store is exact across workers") {
   Backend b;
   GatewaySpec spec = chain({b.port}, {kAuth, "{ name: rate_limit, rate: 1/h, burst: 50 }"});

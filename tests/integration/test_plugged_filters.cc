@@ -329,13 +329,7 @@ TEST_CASE("per_filter: routes turn ip_filter off, give it their own allow list, 
     if (c.status == 200) ++proxied;
   }
   CHECK(probe.proxiedRequests(probe.read()) == proxied);
-  const Json routes = adminJson(gw.adminPort, "/config_dump")
-                          .at("config")
-                          .at("listeners")
-                          .at(0)
-                          .at("filters")
-                          .at(2)
-                          .at("routes");
+  const Json routes = dumpedRoutes(gw.adminPort, 2);
   CHECK(routes.at(0).at("per_filter").at("ip_filter") == Json{{"disabled", true}});
   CHECK(routes.at(1).at("per_filter").at("ip_filter").at("allow") == Json{"198.51.100.0/24"});
   // Counters are the filter's, whichever settings a request got.

@@ -28,6 +28,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// libuv's loop clock counts whole milliseconds and is read once per loop turn, so a timer
+// armed late in a turn can fire up to a millisecond before this test's own clock says its
+// time is up (seen: a 400 ms connect_timeout answered after 399.8 ms).
+constexpr double kTimerGrain = 0.002;
+
 using Clock = std::chrono::steady_clock;
 
 double secondsSince(Clock::time_point t) {
@@ -161,7 +166,7 @@ TEST_CASE("connect_timeout: an upstream that never completes the handshake is a 
   MESSAGE("504 after " << took << " s (connect_timeout 400ms)");
   checkErrorJson(r, 504);
   CHECK(r.body.find("connect timeout") != std::string::npos);
-  CHECK(took >= 0.4);
+  CHECK(took >= 0.4 - kTimerGrain);
   CHECK(took < 10);  // a sanity bound only
   Json cluster = clusterStats(adminPort);
   CHECK(cluster["connect_timeouts"] == 1);
@@ -198,7 +203,7 @@ TEST_CASE("timeout: an upstream silent in the middle of a body gets the client c
   const size_t headEnd = received.find("\r\n\r\n");
   REQUIRE(headEnd != std::string::npos);
   CHECK(received.size() - headEnd - 4 == 1000);
-  CHECK(took >= 0.5);
+  CHECK(took >= 0.5 - kTimerGrain);
   CHECK(took < 10);
   CHECK(up.heads == 1);  // not retried: bytes had reached the client
   CHECK(waitUntil([&] { return clusterStats(adminPort)["response_timeouts"] == 1; }, 5s));
@@ -249,7 +254,7 @@ TEST_CASE("idle_timeout: pooled upstream connections are closed after the cluste
                                        << " s after the requests (200 ms answers, idle_timeout 700ms)");
   REQUIRE_MESSAGE(closed, "pooled upstream connections still open 15 s after they went idle");
   // Not before the timeout: they were pooled, then closed for idleness.
-  CHECK(took >= 0.7);
+  CHECK(took >= 0.7 - kTimerGrain);
 }
 
 TEST_CASE(
