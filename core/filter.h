@@ -39,6 +39,7 @@
 #include <string_view>
 
 #include "core/http_message.h"
+#include "core/recycler.h"
 
 typedef struct uv_loop_s uv_loop_t;
 
@@ -191,7 +192,8 @@ class FilterCallbacks {
   virtual void resetStream(std::string_view reason) = 0;
 };
 
-class Filter {
+// Made and dropped once per request: recycled storage (core/recycler.h).
+class Filter : public Recycled {
  public:
   virtual ~Filter() = default;
 

@@ -7,8 +7,8 @@
 
 namespace flowguard::core {
 
-std::vector<std::unique_ptr<Filter>> FilterChainFactory::createFilters() const {
-  std::vector<std::unique_ptr<Filter>> filters;
+FilterList FilterChainFactory::createFilters() const {
+  FilterList filters;
   filters.reserve(factories_.size());
   for (const auto& factory : factories_) filters.push_back(factory->create());
   return filters;
@@ -101,7 +101,7 @@ std::string localReplyBody(int status, std::string_view reason, std::string_view
 }
 
 FilterChain::FilterChain(DownstreamStream& downstream, RequestHead& head, StreamInfo& info,
-                         std::vector<std::unique_ptr<Filter>> filters, RequestObserver* observer,
+                         FilterList filters, RequestObserver* observer,
                          std::shared_ptr<const FilterChainFactory> factory, size_t bufferLimit)
     : downstream_(downstream),
       head_(head),

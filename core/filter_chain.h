@@ -13,6 +13,7 @@
 
 #include "core/dispatcher.h"
 #include "core/filter.h"
+#include "core/recycler.h"
 
 namespace flowguard::core {
 
@@ -40,11 +41,14 @@ class RequestObserver {
   virtual void onRequestComplete(const RequestHead& head, const StreamInfo& info) = 0;
 };
 
+// One request's filters, in config order; the list's storage is recycled (core/recycler.h).
+using FilterList = std::vector<std::unique_ptr<Filter>, RecyclingAllocator<std::unique_ptr<Filter>>>;
+
 // The filter factories of one listener on one worker, in config order.
 class FilterChainFactory {
  public:
   void add(std::unique_ptr<FilterFactory> factory) { factories_.push_back(std::move(factory)); }
-  std::vector<std::unique_ptr<Filter>> createFilters() const;
+  FilterList createFilters() const;
   size_t size() const { return factories_.size(); }
   // Not owned; must outlive every chain made from this factory. Null: none.
   void setObserver(RequestObserver* observer) { observer_ = observer; }
@@ -55,13 +59,13 @@ class FilterChainFactory {
   RequestObserver* observer_ = nullptr;
 };
 
-class FilterChain final : public FilterCallbacks, public DeferredDeletable {
+class FilterChain final : public FilterCallbacks, public DeferredDeletable, public Recycled {
  public:
   // `factory`, when given, is kept alive until the chain is destroyed: filters point into
   // it and into what it owns (a reload may drop every other reference meanwhile).
   // `bufferLimit` is each filter's buffer limit until it sets its own.
-  FilterChain(DownstreamStream& downstream, RequestHead& head, StreamInfo& info,
-              std::vector<std::unique_ptr<Filter>> filters, RequestObserver* observer = nullptr,
+  FilterChain(DownstreamStream& downstream, RequestHead& head, StreamInfo& info, FilterList filters,
+              RequestObserver* observer = nullptr,
               std::shared_ptr<const FilterChainFactory> factory = nullptr, size_t bufferLimit = 1 << 20);
   ~FilterChain() override;
 
@@ -209,9 +213,10 @@ class FilterChain final : public FilterCallbacks, public DeferredDeletable {
   RequestHead& head_;
   StreamInfo& info_;
   std::shared_ptr<const FilterChainFactory> factory_;  // declared before filters_: outlives them
-  std::vector<std::unique_ptr<Filter>> filters_;
-  std::vector<FilterSlot> slots_;           // slots_[i] is filters_[i]'s callbacks
-  std::vector<std::array<Held, 2>> holds_;  // [i][0]: request, [i][1]: response; see held()
+  FilterList filters_;
+  std::vector<FilterSlot, RecyclingAllocator<FilterSlot>> slots_;  // slots_[i] is filters_[i]'s callbacks
+  // [i][0]: request, [i][1]: response; see held().
+  std::vector<std::array<Held, 2>, RecyclingAllocator<std::array<Held, 2>>> holds_;
   RequestObserver* observer_;
 
   // Request head: filters [0, requestHeadsDone_) have finished onRequest.

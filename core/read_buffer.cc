@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "core/recycler.h"
+
 namespace flowguard::core {
 
 ReadBuffer::ReadBuffer(size_t initialCapacity, size_t maxCapacity, size_t minReadSpace)
@@ -13,32 +15,38 @@ std::span<char> ReadBuffer::writable() {
   if (capacity_ - end_ < minReadSpace_ && start_ > 0) {
     // Move the unparsed bytes to the front rather than growing: a parser that consumes as
     // it goes never needs more than the largest message head.
-    std::memmove(memory_.get(), memory_.get() + start_, end_ - start_);
+    std::memmove(memory_, memory_ + start_, end_ - start_);
     end_ -= start_;
     start_ = 0;
   }
   if (capacity_ - end_ < minReadSpace_ && capacity_ < maxCapacity_) reallocate(maxCapacity_);
-  return {memory_.get() + end_, capacity_ - end_};
+  return {memory_ + end_, capacity_ - end_};
+}
+
+ReadBuffer::~ReadBuffer() {
+  recycler::deallocate(memory_, capacity_);
 }
 
 const char* ReadBuffer::data() const {
   static constexpr char kNothing[1] = {0};
-  return memory_ ? memory_.get() + start_ : kNothing;
+  return memory_ != nullptr ? memory_ + start_ : kNothing;
 }
 
 void ReadBuffer::releaseIfEmpty() {
   if (!empty() || capacity_ == 0) return;
-  memory_.reset();
+  recycler::deallocate(memory_, capacity_);
+  memory_ = nullptr;
   capacity_ = 0;
   start_ = end_ = 0;
 }
 
 void ReadBuffer::reallocate(size_t capacity) {
-  std::unique_ptr<char[]> bigger(new char[capacity]);
-  if (end_ > start_) std::memcpy(bigger.get(), memory_.get() + start_, end_ - start_);
+  auto* bigger = static_cast<char*>(recycler::allocate(capacity));
+  if (end_ > start_) std::memcpy(bigger, memory_ + start_, end_ - start_);
   end_ -= start_;
   start_ = 0;
-  memory_ = std::move(bigger);
+  recycler::deallocate(memory_, capacity_);
+  memory_ = bigger;
   capacity_ = capacity;
 }
 

@@ -7,10 +7,9 @@
 // (16-64 KiB each) instead of the number of requests being read: the soak's RSS grew with
 // the backend pool whenever a busy machine made the pool open more connections.
 //
-// Allocation is plain new[]: the bytes are never zeroed, since every byte handed out is
-// written by a read before it is parsed. Taking and releasing a buffer per request costs
-// nothing measurable (bench/cpu_per_request.py, 1 and 32 connections: within 1-3 %, noise),
-// and glibc does not hand the freed buffers back to the kernel between requests (strace).
+// The memory comes from the recycler (core/recycler.h), so taking and releasing a buffer
+// per request reuses the buffer a request before gave back instead of calling malloc; the
+// bytes are never zeroed, since every byte handed out is written by a read before it is parsed.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +23,9 @@ class ReadBuffer {
   // The buffer starts at initialCapacity and grows once, to maxCapacity, when fewer than
   // minReadSpace bytes are left after the unparsed bytes were moved to the front.
   ReadBuffer(size_t initialCapacity, size_t maxCapacity, size_t minReadSpace);
+  ~ReadBuffer();
+  ReadBuffer(const ReadBuffer&) = delete;
+  ReadBuffer& operator=(const ReadBuffer&) = delete;
 
   // Where the next read goes (allocates if the buffer holds no memory). Never empty unless
   // the buffer is full().
@@ -48,7 +50,7 @@ class ReadBuffer {
  private:
   void reallocate(size_t capacity);
 
-  std::unique_ptr<char[]> memory_;
+  char* memory_ = nullptr;  // capacity_ bytes from the recycler
   size_t capacity_ = 0;
   size_t start_ = 0;  // unparsed bytes are [start_, end_)
   size_t end_ = 0;

@@ -324,7 +324,19 @@ void UpstreamConnection::parseInput() {
         if (discarding_) break;
         // Parse what already arrived of the body before the head goes out: a framing error
         // there (a bad chunk line) is then still answered 502 instead of a response cut short.
-        std::vector<std::string_view> pieces;  // views into in_, which nothing changes meanwhile
+        // Views into in_, which nothing changes meanwhile. The list's storage is the
+        // connection's, lent for this response and given back (one allocation per
+        // connection, not per response; a callback that reenters finds it lent and makes its own).
+        std::vector<std::string_view> pieces;
+        pieces.swap(bodyPieces_);
+        struct GiveBack {
+          std::vector<std::string_view>& pieces;
+          std::vector<std::string_view>& owner;
+          ~GiveBack() {
+            pieces.clear();
+            if (pieces.capacity() > owner.capacity()) owner.swap(pieces);
+          }
+        } giveBack{pieces, bodyPieces_};
         core::Http1Parser::Event last;
         for (;;) {
           auto ahead = parser_.parse(in_.data(), in_.size());

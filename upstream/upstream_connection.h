@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <netinet/in.h>
 #include <uv.h>
@@ -118,6 +119,7 @@ class UpstreamConnection {
   UpstreamCallbacks* callbacks_ = nullptr;
   uint64_t generation_ = 0;  // bumped on every attach/detach: a read loop notices hand-offs
   core::ReadBuffer in_;
+  std::vector<std::string_view> bodyPieces_;  // parseInput()'s list, kept for its capacity
   bool reading_ = false;
   bool readPaused_ = false;
   bool parsing_ = false;  // inside processInput()
@@ -126,7 +128,7 @@ class UpstreamConnection {
   bool wroteAboveLowWatermark_ = false;
   bool connectError_ = false;
   bool discarding_ = false;  // reading a response nobody wants (discardResponse)
-  uint64_t discarded_ = 0;  // uv_tcp_connect refused at once; reported from the timer
+  uint64_t discarded_ = 0;   // uv_tcp_connect refused at once; reported from the timer
 };
 
 }  // namespace flowguard::upstream

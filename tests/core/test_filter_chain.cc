@@ -72,7 +72,7 @@ struct Harness {
     head.method = "GET";
     head.target = "/x";
     info.requestId = "req-1";
-    std::vector<std::unique_ptr<Filter>> list;
+    FilterList list;
     for (size_t i = 0; i < n; ++i) {
       auto filter = std::make_unique<FakeFilter>(std::string(1, static_cast<char>('a' + i)), log);
       filters.push_back(filter.get());

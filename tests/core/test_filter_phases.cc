@@ -96,7 +96,7 @@ struct Harness {
     head.method = "POST";
     head.target = "/upload";
     info.requestId = "req-1";
-    std::vector<std::unique_ptr<Filter>> list;
+    FilterList list;
     for (uint8_t p : phases) {
       auto filter = std::make_unique<PhaseFilter>(p);
       filters.push_back(filter.get());

@@ -145,7 +145,7 @@ void fuzzFilterChain(const uint8_t* data, size_t size) {
   Input in(data, size);
   size_t count = 2 + in.byte() % 4;
   size_t limit = 1 + in.byte() * 4;
-  std::vector<std::unique_ptr<Filter>> list;
+  FilterList list;
   std::vector<ScriptedFilter*> filters;
   for (size_t i = 0; i < count; ++i) {
     uint8_t b = in.byte();
