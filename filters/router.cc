@@ -107,12 +107,11 @@ core::FilterStatus RouterFilter::onRequest() {
     return core::FilterStatus::Stop;
   }
   info.clusterName = cluster_->name();
-  if (!cluster_->state().acquireRequest()) {
+  if (!requestSlot_.take(cluster_->state(), upstream::ClusterSlot::Kind::Request)) {
     callbacks().sendLocalReply(503,
                                fmt::format("cluster {} overflow: max_requests reached", cluster_->name()));
     return core::FilterStatus::Stop;
   }
-  holdsRequestSlot_ = true;
   cluster_->state().counters().requests.fetch_add(1, std::memory_order_relaxed);
   const config::ClusterConfig& clusterConfig = cluster_->config();
   timeout_ = route->timeout.value_or(clusterConfig.timeout);
@@ -237,12 +236,10 @@ void RouterFilter::endAttempt() {
 bool RouterFilter::takeRetry() {
   if (retriesLeft_ <= 0 || completed_) return false;
   upstream::ClusterState& state = cluster_->state();
-  if (holdsRetrySlot_) {
+  if (retrySlot_.held()) {
     state.counters().retries.fetch_add(1, std::memory_order_relaxed);
-  } else if (state.acquireRetry()) {
-    holdsRetrySlot_ = true;  // one budget slot per request, however many retries it makes
-  } else {
-    return false;
+  } else if (!retrySlot_.take(state, upstream::ClusterSlot::Kind::Retry)) {
+    return false;  // one budget slot per request, however many retries it makes
   }
   --retriesLeft_;
   return true;
@@ -455,9 +452,8 @@ void RouterFilter::onComplete(const core::StreamInfo&) {
   completed_ = true;
   handler_.reset();  // drops a store job still running
   endAttempt();
-  if (holdsRequestSlot_) cluster_->state().releaseRequest();
-  if (holdsRetrySlot_) cluster_->state().releaseRetry();
-  holdsRequestSlot_ = holdsRetrySlot_ = false;
+  requestSlot_.release();
+  retrySlot_.release();
   if (pending_) {
     pending_ = false;
     host_->cancel(pendingHandle_);

@@ -96,9 +96,9 @@ class RouterFilter final : public core::Filter,
   bool attemptOpen_ = false;      // host_ counts this request as active
   bool attemptRecorded_ = false;  // this attempt's outcome went to outlier detection
   uint64_t attemptStartMs_ = 0;
-  uint64_t attemptStartNs_ = 0;    // uv_hrtime(), for the host's latency histogram
-  bool holdsRequestSlot_ = false;  // circuit breaker max_requests
-  bool holdsRetrySlot_ = false;    // retry budget
+  uint64_t attemptStartNs_ = 0;        // uv_hrtime(), for the host's latency histogram
+  upstream::ClusterSlot requestSlot_;  // circuit breaker max_requests
+  upstream::ClusterSlot retrySlot_;    // retry budget
   std::string chunkLine_;
   bool chunkedBody_ = false;
   bool bodyStarted_ = false;

@@ -3,6 +3,8 @@
 // are atomics; no locks.
 #pragma once
 
+#include <cassert>
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -117,6 +119,42 @@ struct HostChoice {
   int index = -1;
   bool panic = false;  // chosen although not available
 };
-HostChoice chooseHost(std::span<const bool> available, std::span<const bool> tried, size_t& cursor, bool panic);
+HostChoice chooseHost(std::span<const bool> available, std::span<const bool> tried, size_t& cursor,
+                      bool panic);
+
+// A request's hold on one of its cluster's circuit-breaker counts: its max_requests slot or its
+// retry-budget slot. Given back exactly once, when released or dropped, so no path through the
+// router can keep one or give one back twice.
+class ClusterSlot {
+ public:
+  enum class Kind { Request, Retry };
+  ClusterSlot() = default;
+  ~ClusterSlot() { release(); }
+  ClusterSlot(const ClusterSlot&) = delete;
+  ClusterSlot& operator=(const ClusterSlot&) = delete;
+
+  // Takes a slot (counted as acquireRequest / acquireRetry count); false at the limit.
+  bool take(ClusterState& state, Kind kind) {
+    assert(state_ == nullptr && "a slot is taken once");
+    if (!(kind == Kind::Request ? state.acquireRequest() : state.acquireRetry())) return false;
+    state_ = &state;
+    kind_ = kind;
+    return true;
+  }
+  bool held() const { return state_ != nullptr; }
+  void release() {
+    if (state_ == nullptr) return;
+    if (kind_ == Kind::Request) {
+      state_->releaseRequest();
+    } else {
+      state_->releaseRetry();
+    }
+    state_ = nullptr;
+  }
+
+ private:
+  ClusterState* state_ = nullptr;
+  Kind kind_ = Kind::Request;
+};
 
 }  // namespace flowguard::upstream

@@ -55,6 +55,26 @@ TEST_CASE("acquireRequest stops at max_requests and counts the overflow") {
   CHECK(state.pendingRequests() == 0);
 }
 
+TEST_CASE("ClusterSlot gives its slot back exactly once, when released or dropped") {
+  using flowguard::upstream::ClusterSlot;
+  ClusterConfig config = makeCluster("api", 2);
+  ClusterState state(config);
+  {
+    ClusterSlot a, b, c, refused;
+    CHECK(a.take(state, ClusterSlot::Kind::Request));
+    CHECK(b.take(state, ClusterSlot::Kind::Request));
+    CHECK(c.take(state, ClusterSlot::Kind::Request));
+    CHECK_FALSE(refused.take(state, ClusterSlot::Kind::Request));  // max_requests: 3
+    CHECK_FALSE(refused.held());
+    CHECK(state.activeRequests() == 3);
+    a.release();
+    a.release();  // a second release gives nothing back twice
+    CHECK(state.activeRequests() == 2);
+    CHECK_FALSE(a.held());
+  }
+  CHECK(state.activeRequests() == 0);  // b and c went back when dropped; refused had none
+}
+
 TEST_CASE("acquirePending stops at max_pending_requests and counts the overflow") {
   ClusterConfig config = makeCluster("api", 2);
   ClusterState state(config);
@@ -323,7 +343,7 @@ TEST_CASE("a reload keeps unchanged clusters and the hosts of changed ones") {
 
   Config after;
   after.clusters.push_back(makeCluster("api", 2));
-  after.clusters.back().location = {40, 3};  // moved in the file: still the same cluster
+  after.clusters.back().location = {40, 3};          // moved in the file: still the same cluster
   after.clusters.push_back(makeCluster("auth", 3));  // one host more: changed
   after.clusters.back().healthCheck.enabled = true;
   after.clusters.push_back(makeCluster("new", 1));
