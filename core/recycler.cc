@@ -52,13 +52,13 @@ struct ThreadLists {
 
 thread_local ThreadLists threadLists;
 
-// The class of a block of `bytes`, or kClasses when it is too big for one.
 // How many blocks of class `c` a list keeps: kKeepPerClass, and at most 1 MiB of them.
 size_t keepOf(size_t c) {
   size_t bytes = size_t{1} << (c + kMinShift);
   return std::min(kKeepPerClass, (size_t{1} << 20) / bytes);
 }
 
+// The class of a block of `bytes`, or kClasses when it is too big for one.
 size_t classOf(size_t bytes) {
   if (bytes <= (size_t{1} << kMinShift)) return 0;
   size_t shift = std::bit_width(bytes - 1);
@@ -69,13 +69,15 @@ size_t classOf(size_t bytes) {
 
 void* allocate(size_t bytes) {
   size_t c = classOf(bytes);
-  if (!kRecycle || c == kClasses || !threadLists.alive) {
+  if (!kRecycle || c == kClasses) {
     void* block = std::malloc(bytes == 0 ? 1 : bytes);
     if (block == nullptr) throw std::bad_alloc();
     return block;
   }
   FreeList& list = threadLists.lists[c];
-  if (list.head != nullptr) {
+  // A block of a class always has the class's full size, even when made while this thread
+  // exits: another thread may free it onto its list and hand it out again.
+  if (list.head != nullptr && threadLists.alive) {
     FreeBlock* block = list.head;
     list.head = block->next;
     --list.length;
