@@ -72,7 +72,6 @@ class BodyChunk {
     return storage_;
   }
   bool owned() const { return owned_; }
-  const std::string* storage() const { return &storage_; }
 
  private:
   std::string_view view_;

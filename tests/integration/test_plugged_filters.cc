@@ -409,8 +409,17 @@ TEST_CASE(
     CHECK(r.status == 413);
     CHECK(r.body.find("64-byte filter buffer limit") != std::string::npos);
     CHECK(up.received().empty());
-    CHECK(adminJson(gw.adminPort, "/stats").at("filters").at("test").at("buffer").at("requests_too_large") ==
-          1);
+    // Counted when the request completes, which on the worker's thread may come just after
+    // the client has read the answer.
+    CHECK(waitUntil(
+        [&] {
+          return adminJson(gw.adminPort, "/stats")
+                     .at("filters")
+                     .at("test")
+                     .at("buffer")
+                     .at("requests_too_large") == 1;
+        },
+        5s));
   }
   SUBCASE("requests without a body pass straight through") {
     HttpClient c;
