@@ -19,6 +19,10 @@ namespace {
 using Json = nlohmann::json;
 constexpr std::string_view kMasked = "********";
 
+const char* keyByName(config::RateLimitKeyBy by) {
+  return by == config::RateLimitKeyBy::ApiKey ? "api_key" : "client_ip";
+}
+
 Json limitJson(const config::RateLimitSpec& limit) {
   return filters::limitToJson(limit);
 }
@@ -77,10 +81,9 @@ Json filterJson(const config::FilterConfig& filter) {
               if (entry.settings && plugin != nullptr) settings.update(plugin->dump(*entry.settings));
               if (const auto* own =
                       dynamic_cast<const config::RateLimitRouteSettings*>(entry.settings.get())) {
-                settings.update(
-                    {{"limit", limitJson(own->config.limit)},
-                     {"by", own->config.by == config::RateLimitKeyBy::ApiKey ? "api_key" : "client_ip"},
-                     {"shadow", own->config.shadow}});
+                settings.update({{"limit", limitJson(own->config.limit)},
+                                 {"by", keyByName(own->config.by)},
+                                 {"shadow", own->config.shadow}});
               }
               route["per_filter"][entry.filter] = std::move(settings);
             }
@@ -106,7 +109,7 @@ Json filterJson(const config::FilterConfig& filter) {
           for (const auto& o : s.overrides)
             overrides.push_back({{"key", o.key}, {"limit", limitJson(o.limit)}});
           j.update({{"limit", limitJson(s.limit)},
-                    {"by", s.by == config::RateLimitKeyBy::ApiKey ? "api_key" : "client_ip"},
+                    {"by", keyByName(s.by)},
                     {"per_route", s.perRoute},
                     {"store", s.store == config::RateLimitStore::Local ? "local" : "redis"},
                     {"failure_mode", s.failureMode == config::RateLimitFailureMode::Allow  ? "allow"

@@ -1,7 +1,8 @@
 /* Counts heap allocations of a process, for bench/allocs-per-request: LD_PRELOAD it, and
  * every 20 ms a thread of its own writes the running count (malloc, calloc, realloc,
  * posix_memalign, aligned_alloc, memalign; operator new goes through malloc) to the file
- * named by ALLOC_COUNTER_FILE. The allocator itself is glibc's, reached with RTLD_NEXT. */
+ * named by ALLOC_COUNTER_FILE, through a rename so a reader never sees it half written.
+ * The allocator itself is glibc's, reached with RTLD_NEXT. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -90,12 +91,15 @@ void free(void* p) {
 
 static void* reporter(void* path) {
   char line[32];
+  char staging[4096];
+  snprintf(staging, sizeof staging, "%s.tmp", (const char*)path);
   for (;;) {
-    int fd = open((const char*)path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd = open(staging, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
       int n = snprintf(line, sizeof line, "%lu\n", atomic_load(&count));
-      if (write(fd, line, (size_t)n) < 0) { /* the next round tries again */ }
+      int written = write(fd, line, (size_t)n) == n;
       close(fd);
+      if (written) rename(staging, (const char*)path); /* else the next round tries again */
     }
     usleep(20000);
   }
