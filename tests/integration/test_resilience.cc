@@ -258,6 +258,7 @@ struct KillResult {
   uint64_t retries = 0;          // the gateway's /stats retry counter for the cluster
   uint64_t connectFailures = 0;  // attempts that found no listener, over all hosts (/clusters)
   uint64_t sentToHosts = 0;      // requests the three backends received from the gateway
+  int resetsFromB2 = 0;          // client errors that are b2's connection resets
 };
 
 uint64_t u64(const Json& j) {
@@ -305,7 +306,11 @@ KillResult killOneUnderLoad(const std::string& retryOn, int connections) {
   std::string failure = load.finish();
   CHECK_MESSAGE(failure.empty(), "a load thread failed: " << failure);
 
-  for (const std::string& e : load.errorLog) MESSAGE("client error: " << e);
+  for (const std::string& e : load.errorLog) {
+    MESSAGE("client error: " << e);
+    const bool fromB2 = e.find(":" + std::to_string(b2.port) + ": connection reset") != std::string::npos;
+    result.resetsFromB2 += fromB2 ? 1 : 0;
+  }
   result.ok = load.ok;
   result.errors = load.errors;
   result.retries = u64(adminJson(adminPort, "/stats").at("clusters").at("backends").at("retries"));
@@ -333,22 +338,29 @@ TEST_CASE("a backend killed under load: errors only for requests in flight on it
     CHECK(result.errors == 0);
     // Every request lost with b2 was sent again: the gateway counted the retries, and the
     // backends together received exactly that many requests more than the clients sent.
-    // (Every connect failure to the dead b2 is retried too, once.)
-    CHECK(result.retries == result.connectFailures + result.inFlight);
+    // (Every connect failure to the dead b2 is retried too, once; so is a request whose
+    // connection b2's kernel still completed while SIGKILL tore it down, up to one per
+    // client: b2 never read those, so they count as retries but not as sent to b2.)
+    CHECK(result.retries >= result.connectFailures + result.inFlight);
+    CHECK(result.retries <= result.connectFailures + result.inFlight + kConnections);
     CHECK(result.sentToHosts == static_cast<uint64_t>(result.ok + result.errors) + result.inFlight);
   }
   SUBCASE("no retry on reset: at most the requests in flight on the dead host fail") {
     KillResult result = killOneUnderLoad("[connect-failure]", kConnections);
     CHECK(result.inFlight == kConnections);
     CHECK(result.ok > 50);
-    // Errors only for the requests b2 held when it died; new requests to it are connect
-    // failures, retried. Each of those it held fails (a reset is not retried here).
-    CHECK(result.errors <= static_cast<int>(result.inFlight));
-    CHECK(result.errors == static_cast<int>(result.inFlight));
+    // Errors only for requests b2 had when it died; new requests to it are connect
+    // failures, retried. Each of those it held fails (a reset is not retried here), and so
+    // may a request whose connection b2's kernel still completed while SIGKILL tore it down
+    // (seen under ASan, whose teardown is slow): at most one per client, never read by b2.
+    const int lateResets = result.errors - static_cast<int>(result.inFlight);
+    CHECK(lateResets >= 0);
+    CHECK(lateResets <= kConnections);
+    CHECK(result.resetsFromB2 == result.errors);  // every error is b2's reset
     // Nothing was sent twice: the only retries were for connect failures, and the backends
-    // received exactly what the clients sent.
+    // received exactly what the clients sent, less what only b2's kernel took.
     CHECK(result.retries == result.connectFailures);
-    CHECK(result.sentToHosts == static_cast<uint64_t>(result.ok + result.errors));
+    CHECK(result.sentToHosts == static_cast<uint64_t>(result.ok + result.errors - lateResets));
   }
 }
 
