@@ -642,30 +642,6 @@ struct Http1Parser::Impl {
 
   // ---- llhttp: start line and fields into the head ------------------------------------------
 
-  // Header objects parked between messages with their string buffers intact, so a message
-  // with fewer fields than the last one does not make the next one allocate again.
-  std::vector<Header> spare;
-
-  Header& takeSpare(std::vector<Header>& fields) {
-    if (spare.empty()) return fields.emplace_back();
-    fields.push_back(std::move(spare.back()));
-    spare.pop_back();
-    return fields.back();
-  }
-
-  // Parks at most maxHeaders fields: no message of ours needs more. The head is handed out
-  // by reference and its users add fields to it (the upstream connection's response gets
-  // the RateLimit-* headers): parking those too made `spare` grow by a few fields per
-  // response for as long as the keep-alive connection lived (the soak benchmark's RSS
-  // growth: ~25 MiB of parked fields on the upstream connections after 2 minutes).
-  void releaseFields(std::vector<Header>& fields, size_t keep) {
-    while (fields.size() > keep && spare.size() < p.limits_.maxHeaders) {
-      spare.push_back(std::move(fields.back()));
-      fields.pop_back();
-    }
-    if (fields.size() > keep) fields.resize(keep);
-  }
-
   static Impl& self(llhttp_t* parser) { return *static_cast<Impl*>(parser->data); }
 
   static int onMethod(llhttp_t* parser, const char* at, size_t len) {
@@ -682,15 +658,13 @@ struct Http1Parser::Impl {
   }
   static int onHeaderField(llhttp_t* parser, const char* at, size_t len) {
     Impl& s = self(parser);
-    auto& fields = s.llHeaders->fields();
     if (s.inFieldName) {
-      fields[s.fieldCount - 1].name.append(at, len);
+      s.llHeaders->back().name.append(at, len);
       return 0;
     }
-    // Reuse the strings of the previous message's fields: no allocation in steady state.
-    Header& h = s.fieldCount < fields.size() ? fields[s.fieldCount] : s.takeSpare(fields);
-    h.name.assign(at, len);
-    h.value.clear();
+    // The previous message's fields were cleared, not freed (see HeaderMap): their strings
+    // are reused, no allocation in steady state.
+    s.llHeaders->append().name.assign(at, len);
     ++s.fieldCount;
     s.inFieldName = true;
     return 0;
@@ -698,7 +672,7 @@ struct Http1Parser::Impl {
   static int onHeaderValue(llhttp_t* parser, const char* at, size_t len) {
     Impl& s = self(parser);
     s.inFieldName = false;
-    s.llHeaders->fields()[s.fieldCount - 1].value.append(at, len);
+    s.llHeaders->back().value.append(at, len);
     return 0;
   }
   static int onHeadersComplete(llhttp_t*) { return HPE_PAUSED; }
@@ -712,13 +686,13 @@ struct Http1Parser::Impl {
       p.response_.reason.clear();
       llHeaders = &p.response_.headers;
     }
+    llHeaders->clear();
     fieldCount = 0;
     inFieldName = false;
     llhttp_reset(&llp);
     llp.data = this;
     llhttp_errno_t rc = llhttp_execute(&llp, head, len);
-    auto& fields = llHeaders->fields();
-    releaseFields(fields, fieldCount);
+    HeaderMap& fields = *llHeaders;
     if (rc != HPE_PAUSED || llhttp_get_error_pos(&llp) != head + len) {
       err = {rc == HPE_INVALID_METHOD ? 501 : 400,
              rc == HPE_INVALID_METHOD ? "unknown method" : "malformed head"};
@@ -762,7 +736,7 @@ struct Http1Parser::Impl {
       head = scratch.data();
     }
     if (!runLlhttp(head, headLen, err)) return false;
-    releaseFields(p.trailers_.fields(), 0);
+    p.trailers_.clear();
     bodyTotal = 0;
     if (isRequest()) {
       RequestHead& r = p.request_;
@@ -1012,9 +986,7 @@ struct Http1Parser::Impl {
         err = {431, "too many trailer fields"};
         return LineOutcome::Error;
       }
-      Header& h = takeSpare(p.trailers_.fields());
-      h.name.assign(name);
-      h.value.assign(value);
+      p.trailers_.add(name, value);
       trailerLine.clear();
     }
     return LineOutcome::NeedMore;

@@ -36,46 +36,77 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
+HeaderMap& HeaderMap::operator=(const HeaderMap& other) {
+  if (this == &other) return *this;
+  truncate(0);
+  for (const Header& h : other) add(h.name, h.value);
+  return *this;
+}
+
+HeaderMap& HeaderMap::operator=(HeaderMap&& other) noexcept {
+  slots_ = std::move(other.slots_);
+  size_ = other.size_;
+  other.slots_.clear();
+  other.size_ = 0;
+  return *this;
+}
+
 void HeaderMap::add(std::string_view name, std::string_view value) {
-  fields_.push_back(Header{std::string(name), std::string(value)});
+  Header& h = append();
+  h.name.assign(name);
+  h.value.assign(value);
+}
+
+Header& HeaderMap::append() {
+  if (size_ == slots_.size()) {
+    slots_.emplace_back();
+    return slots_[size_++];
+  }
+  Header& h = slots_[size_++];
+  h.name.clear();
+  h.value.clear();
+  return h;
+}
+
+void HeaderMap::truncate(size_t count) {
+  size_ = std::min(size_, count);
+  if (slots_.size() > size_ + kMaxSpare) slots_.resize(size_ + kMaxSpare);
 }
 
 void HeaderMap::set(std::string_view name, std::string_view value) {
-  auto first = std::find_if(fields_.begin(), fields_.end(),
-                            [&](const Header& h) { return equalsIgnoreCase(h.name, name); });
-  if (first == fields_.end()) {
+  const Header* first = nullptr;
+  for (Header& h : *this) {
+    if (equalsIgnoreCase(h.name, name)) {
+      h.value.assign(value);
+      first = &h;
+      break;
+    }
+  }
+  if (first == nullptr) {
     add(name, value);
     return;
   }
-  first->value.assign(value);
-  fields_.erase(std::remove_if(first + 1, fields_.end(),
-                               [&](const Header& h) { return equalsIgnoreCase(h.name, name); }),
-                fields_.end());
+  removeIf([&](const Header& h) { return &h != first && equalsIgnoreCase(h.name, name); });
 }
 
 size_t HeaderMap::remove(std::string_view name) {
-  auto newEnd = std::remove_if(fields_.begin(), fields_.end(),
-                               [&](const Header& h) { return equalsIgnoreCase(h.name, name); });
-  size_t removed = static_cast<size_t>(fields_.end() - newEnd);
-  fields_.erase(newEnd, fields_.end());
-  return removed;
+  return removeIf([&](const Header& h) { return equalsIgnoreCase(h.name, name); });
 }
 
 std::string_view HeaderMap::get(std::string_view name) const {
-  for (const Header& h : fields_) {
+  for (const Header& h : *this) {
     if (equalsIgnoreCase(h.name, name)) return h.value;
   }
   return {};
 }
 
 bool HeaderMap::has(std::string_view name) const {
-  return std::any_of(fields_.begin(), fields_.end(),
-                     [&](const Header& h) { return equalsIgnoreCase(h.name, name); });
+  return std::any_of(begin(), end(), [&](const Header& h) { return equalsIgnoreCase(h.name, name); });
 }
 
 size_t HeaderMap::count(std::string_view name) const {
-  return static_cast<size_t>(std::count_if(fields_.begin(), fields_.end(),
-                                           [&](const Header& h) { return equalsIgnoreCase(h.name, name); }));
+  return static_cast<size_t>(
+      std::count_if(begin(), end(), [&](const Header& h) { return equalsIgnoreCase(h.name, name); }));
 }
 
 std::string_view RequestHead::path() const {
@@ -302,22 +333,19 @@ bool forbiddenInTrailer(std::string_view name) {
 }
 
 void removeHopByHopHeaders(HeaderMap& headers) {
-  auto& fields = headers.fields();
   // Mark fields named by Connection by emptying their names (a parsed field name is never
   // empty), so the Connection values stay readable while marking and nothing is allocated.
-  for (const Header& conn : fields) {
+  for (const Header& conn : headers) {
     if (!equalsIgnoreCase(conn.name, "connection")) continue;
     forEachListItem(conn.value, [&](std::string_view token) {
       if (equalsIgnoreCase(token, "connection")) return true;  // removed anyway; keep it findable
-      for (Header& h : fields) {
+      for (Header& h : headers) {
         if (&h != &conn && equalsIgnoreCase(h.name, token)) h.name.clear();
       }
       return true;
     });
   }
-  fields.erase(std::remove_if(fields.begin(), fields.end(),
-                              [](const Header& h) { return h.name.empty() || isHopByHopHeader(h.name); }),
-               fields.end());
+  headers.removeIf([](const Header& h) { return h.name.empty() || isHopByHopHeader(h.name); });
 }
 
 }  // namespace flowguard::core

@@ -44,29 +44,72 @@ void forEachListItem(std::string_view value, F&& f) {
 
 // An ordered list of header fields. Lookups are linear: heads have few fields and a
 // linear scan over a small vector beats hashing here.
+//
+// Fields that go (remove, truncate, clear) stay in the vector past size() with their string
+// buffers, and the next field added reuses one: a head that is parsed, amended by filters and
+// cleared on every request of a keep-alive connection stops allocating after the first few
+// requests, and clearing costs nothing. Copies carry the live fields only.
 class HeaderMap {
  public:
+  static constexpr size_t kMaxSpare = 32;  // spare fields kept beyond this are freed
+
+  HeaderMap() = default;
+  HeaderMap(const HeaderMap& other) : slots_(other.begin(), other.end()), size_(other.size_) {}
+  HeaderMap& operator=(const HeaderMap& other);
+  HeaderMap(HeaderMap&& other) noexcept : slots_(std::move(other.slots_)), size_(other.size_) {
+    other.size_ = 0;
+  }
+  HeaderMap& operator=(HeaderMap&& other) noexcept;
+
   void add(std::string_view name, std::string_view value);
+  // A new last field, with empty name and value (a spare field's buffers when there is one).
+  Header& append();
+  // Keeps the first `count` fields.
+  void truncate(size_t count);
   // Replaces every field with this name by one field (appends when absent).
   void set(std::string_view name, std::string_view value);
   // Removes every field with this name; returns how many were removed.
   size_t remove(std::string_view name);
+  // Removes the fields for which pred(header) is true, keeping the order of the others.
+  template <class Pred>
+  size_t removeIf(Pred&& pred);
   // First value for the name, or empty view when absent (use has() to tell "" apart).
   std::string_view get(std::string_view name) const;
   bool has(std::string_view name) const;
   size_t count(std::string_view name) const;
-  void clear() { fields_.clear(); }
-  size_t size() const { return fields_.size(); }
-  bool empty() const { return fields_.empty(); }
+  void clear() { size_ = 0; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  size_t spares() const { return slots_.size() - size_; }  // cleared fields kept for reuse
 
-  std::vector<Header>::const_iterator begin() const { return fields_.begin(); }
-  std::vector<Header>::const_iterator end() const { return fields_.end(); }
-  std::vector<Header>& fields() { return fields_; }
-  const std::vector<Header>& fields() const { return fields_; }
+  Header* begin() { return slots_.data(); }
+  Header* end() { return slots_.data() + size_; }
+  const Header* begin() const { return slots_.data(); }
+  const Header* end() const { return slots_.data() + size_; }
+  Header& operator[](size_t i) { return slots_[i]; }
+  const Header& operator[](size_t i) const { return slots_[i]; }
+  Header& back() { return slots_[size_ - 1]; }
+  const Header& back() const { return slots_[size_ - 1]; }
 
  private:
-  std::vector<Header> fields_;
+  std::vector<Header> slots_;  // [0, size_) are the fields, the rest spare
+  size_t size_ = 0;
 };
+
+template <class Pred>
+size_t HeaderMap::removeIf(Pred&& pred) {
+  // Kept fields slide down by swapping, so the removed ones end up past size_ as spares
+  // with their buffers, and nothing is allocated or freed.
+  size_t kept = 0;
+  for (size_t i = 0; i < size_; ++i) {
+    if (pred(static_cast<const Header&>(slots_[i]))) continue;
+    if (kept != i) std::swap(slots_[kept], slots_[i]);
+    ++kept;
+  }
+  const size_t removed = size_ - kept;
+  size_ = kept;
+  return removed;
+}
 
 // How the body of a message is delimited on the wire.
 enum class BodyFraming : uint8_t {

@@ -25,9 +25,17 @@ std::unique_ptr<core::Filter> AuthFilterFactory::create() {
 }
 
 std::shared_ptr<const ApiKeyRecord> AuthFilterFactory::find(std::string_view key) {
+  // Both views refresh first, so a key issued or revoked anywhere empties the cache before
+  // it answers.
+  const bool yamlChanged = view_.refresh();
+  const bool storedChanged = storedView_ && storedView_->refresh();
+  if (yamlChanged || storedChanged) ++epoch_;
+  if (const auto* cached = recent_.find(key, epoch_)) return *cached;
+
   const KeyDigest digest = digestKey(key);
   auto record = view_.find(digest);
   if (record == nullptr && storedView_) record = storedView_->find(digest);
+  if (record != nullptr) recent_.remember(key, epoch_, record);
   return record;
 }
 

@@ -1,9 +1,9 @@
 // `auth`: requests must present a known API key, in the configured header (X-API-Key by
 // default) or as `Authorization: Bearer <key>`. Missing or unknown key → 401 JSON, unless
 // the request matches an exempt entry and the router answers it itself. The key is looked up by its SHA-256
-// digest in the KeyRegistry snapshot; the caller's identity goes into StreamInfo::apiKey for the filters
-// after it (rate limit, metrics, logs); every header that can carry a key is removed before
-// forwarding, on every request.
+// digest in the KeyRegistry snapshot (a key seen lately, in this worker's RecentKeys first); the caller's
+// identity goes into StreamInfo::apiKey for the filters after it (rate limit, metrics, logs); every header
+// that can carry a key is removed before forwarding, on every request.
 #pragma once
 
 #include <memory>
@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "core/filter.h"
 #include "filters/key_registry.h"
+#include "filters/recent_keys.h"
 
 namespace flowguard::filters {
 
@@ -51,6 +52,8 @@ class AuthFilterFactory : public core::FilterFactory {
   KeyRegistry::View view_;  // this worker's cached snapshot
   std::shared_ptr<KeyRegistry> stored_;
   std::optional<KeyRegistry::View> storedView_;
+  RecentKeys recent_;   // keys found lately, valid while neither registry publishes
+  uint64_t epoch_ = 0;  // advanced when either view takes up a new snapshot
 };
 
 class AuthFilter final : public core::Filter {

@@ -2,7 +2,8 @@
 // record. Whoever learns of new keys (the config, later the key store) builds a new
 // snapshot and publishes it; each worker keeps a View that re-reads the snapshot only when
 // the registry's version number moved, so the request path costs one relaxed atomic load
-// and takes no lock. Lookups compare digests, never the plaintext key.
+// and takes no lock. Lookups compare digests, never the plaintext key (the auth filter keeps
+// the keys it accepted lately in a RecentKeys cache in front of this).
 #pragma once
 
 #include <array>
@@ -57,13 +58,18 @@ class KeyRegistry {
     // The record for a presented key, or null.
     std::shared_ptr<const ApiKeyRecord> find(std::string_view key) { return find(digestKey(key)); }
     std::shared_ptr<const ApiKeyRecord> find(const KeyDigest& digest) {
-      uint64_t version = registry_.version_.load(std::memory_order_acquire);
-      if (!snapshot_ || version != version_) {
-        snapshot_ = std::atomic_load(&registry_.snapshot_);
-        version_ = version;
-      }
+      refresh();
       auto it = snapshot_->find(digest);
       return it == snapshot_->end() ? nullptr : it->second;
+    }
+    // Takes up the registry's latest snapshot if one was published since the last call;
+    // true when it did (what this view answered before may be stale).
+    bool refresh() {
+      uint64_t version = registry_.version_.load(std::memory_order_acquire);
+      if (snapshot_ && version == version_) return false;
+      snapshot_ = std::atomic_load(&registry_.snapshot_);
+      version_ = version;
+      return true;
     }
 
    private:

@@ -76,7 +76,10 @@ struct LocalRateLimitStore::Impl {
   // amortised.
   void evict(Shard& shard, int64_t nowMs) {
     std::erase_if(shard.entries, [nowMs](const auto& kv) {
-      return kv.second.counter->lastUsedMs.load(std::memory_order_relaxed) < nowMs - kv.second.restingMs;
+      const RateLimitCounter& counter = *kv.second.counter;
+      if (counter.lastUsedMs.load(std::memory_order_relaxed) >= nowMs - kv.second.restingMs) return false;
+      markEvicted(kv.second);
+      return true;
     });
     if (shard.entries.size() > shardCap) {
       std::vector<std::pair<int64_t, const std::string*>> byAge;
@@ -91,12 +94,17 @@ struct LocalRateLimitStore::Impl {
       std::vector<std::string> victims;
       victims.reserve(drop);
       for (size_t i = 0; i < drop; ++i) victims.push_back(*byAge[i].second);
-      for (const auto& key : victims) shard.entries.erase(key);
+      for (const auto& key : victims) {
+        auto it = shard.entries.find(key);
+        markEvicted(it->second);
+        shard.entries.erase(it);
+      }
     }
     shard.sweepAt = std::max(shardCap, shard.entries.size() + slack);
   }
 
-  std::shared_ptr<RateLimitCounter> find(std::string_view key, const config::RateLimitSpec& spec, int64_t nowMs) {
+  std::shared_ptr<RateLimitCounter> find(std::string_view key, const config::RateLimitSpec& spec,
+                                         int64_t nowMs) {
     Shard& shard = shards[StringHash{}(key) % kShards];
     std::lock_guard lock(shard.mutex);
     auto it = shard.entries.find(key);
@@ -106,6 +114,7 @@ struct LocalRateLimitStore::Impl {
     }
     Entry& entry = it->second;
     if (!entry.counter || !(entry.spec == spec)) {
+      markEvicted(entry);
       entry.counter = std::make_shared<RateLimitCounter>();
       // A new counter must not look idle before its first decision has run.
       entry.counter->lastUsedMs.store(nowMs, std::memory_order_relaxed);
@@ -113,6 +122,10 @@ struct LocalRateLimitStore::Impl {
       entry.restingMs = restingAfterMs(spec);
     }
     return entry.counter;
+  }
+
+  static void markEvicted(const Entry& entry) {
+    if (entry.counter) entry.counter->evicted.store(true, std::memory_order_relaxed);
   }
 
   size_t size() {
@@ -133,11 +146,29 @@ LocalRateLimitStore::LocalRateLimitStore(size_t maxKeys) : impl_(std::make_uniqu
 
 LocalRateLimitStore::~LocalRateLimitStore() = default;
 
-RateLimitDecision LocalRateLimitStore::decide(std::string_view key, const config::RateLimitSpec& spec, int64_t nowMs) {
+RateLimitDecision LocalRateLimitStore::decide(std::string_view key, const config::RateLimitSpec& spec,
+                                              int64_t nowMs) {
   std::shared_ptr<RateLimitCounter> counter = impl_->find(key, spec, nowMs);
   return filters::decide(*counter, spec, nowMs);
 }
 
-size_t LocalRateLimitStore::size() const { return impl_->size(); }
+size_t LocalRateLimitStore::size() const {
+  return impl_->size();
+}
+
+RateLimitDecision LocalRateLimitStore::View::decide(std::string_view key, const config::RateLimitSpec& spec,
+                                                    int64_t nowMs) {
+  if (!entries_) entries_ = std::make_unique<Entry[]>(kSlots);
+  Entry& entry = entries_[StringHash{}(key) & (kSlots - 1)];
+  // A counter evicted just after this check gets this one decision more, as a worker that
+  // had it in hand during the eviction always did: eviction only takes counters at rest.
+  if (!entry.counter || entry.counter->evicted.load(std::memory_order_relaxed) || !(entry.spec == spec) ||
+      entry.key != key) {
+    entry.counter = store_.impl_->find(key, spec, nowMs);
+    entry.key.assign(key);
+    entry.spec = spec;
+  }
+  return filters::decide(*entry.counter, spec, nowMs);
+}
 
 }  // namespace flowguard::filters

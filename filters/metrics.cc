@@ -73,14 +73,21 @@ void CountersView::merge(const CountersView& c) {
   bytesOut += c.bytesOut;
 }
 
-StatusCounters& MetricsShard::series(SeriesMap& map, std::string_view name, uint32_t limit) {
+StatusCounters& MetricsShard::series(SeriesTable& table, std::string_view name, uint32_t limit) {
+  if (table.last != nullptr && name == table.lastName) return *table.last;
+  SeriesMap& map = table.map;
   auto it = map.find(name);  // the worker is the only writer: no lock to look up
-  if (it != map.end()) return *it->second;
-  std::string_view key = map.size() >= limit ? std::string_view("other") : name;
-  it = map.find(key);
-  if (it != map.end()) return *it->second;
-  std::lock_guard<std::mutex> guard(seriesLock_);
-  return *map.emplace(std::string(key), std::make_unique<StatusCounters>()).first->second;
+  if (it == map.end()) {
+    std::string_view key = map.size() >= limit ? std::string_view("other") : name;
+    it = map.find(key);
+    if (it == map.end()) {
+      std::lock_guard<std::mutex> guard(seriesLock_);
+      it = map.emplace(std::string(key), std::make_unique<StatusCounters>()).first;
+    }
+  }
+  table.lastName = it->first;
+  table.last = it->second.get();
+  return *table.last;
 }
 
 void MetricsShard::record(const core::StreamInfo& info, uint64_t totalMicros) {
@@ -98,9 +105,10 @@ void MetricsShard::record(const core::StreamInfo& info, uint64_t totalMicros) {
 StatusCounters& MetricsShard::keySeries(const core::StreamInfo& info) {
   if (!info.apiKey) return series(byKey_, "anonymous", maxKeySeries_);
   const std::string& id = info.apiKey->id;
-  if (auto it = byKey_.find(id); it != byKey_.end()) return *it->second;
+  if (byKey_.last != nullptr && byKey_.lastName == id) return *byKey_.last;
+  const bool known = byKey_.map.contains(id);
   StatusCounters& counters = series(byKey_, id, maxKeySeries_);
-  if (byKey_.count(id) != 0) {  // not folded into "other"
+  if (!known && byKey_.map.contains(id)) {  // new, and not folded into "other"
     std::lock_guard<std::mutex> guard(seriesLock_);
     keyNames_.emplace(id, info.apiKey->name);
   }
@@ -121,12 +129,12 @@ void MetricsShard::addTo(MetricsSnapshot& snapshot, Scope scope) const {
   if (scope == Scope::Totals) return;
   std::lock_guard<std::mutex> guard(seriesLock_);
   if (scope == Scope::Everything) {
-    for (const auto& [name, counters] : byKey_) snapshot.byKey[name].add(*counters);
+    for (const auto& [name, counters] : byKey_.map) snapshot.byKey[name].add(*counters);
   }
-  for (const auto& [name, counters] : byUpstream_) snapshot.byUpstream[name].add(*counters);
-  for (const auto& [name, counters] : byRoute_) snapshot.byRoute[name].add(*counters);
-  for (const auto& [name, counters] : byCluster_) snapshot.byCluster[name].add(*counters);
-  for (const auto& [name, counters] : byReason_)
+  for (const auto& [name, counters] : byUpstream_.map) snapshot.byUpstream[name].add(*counters);
+  for (const auto& [name, counters] : byRoute_.map) snapshot.byRoute[name].add(*counters);
+  for (const auto& [name, counters] : byCluster_.map) snapshot.byCluster[name].add(*counters);
+  for (const auto& [name, counters] : byReason_.map)
     snapshot.localRepliesByReason[name] += get(counters->localReplies);
 }
 
@@ -162,7 +170,7 @@ MetricsSnapshot MetricsRegistry::withoutKeys() const {
 }
 
 void MetricsShard::addKeysTo(std::unordered_map<std::string_view, CountersView>& into) const {
-  for (const auto& [name, counters] : byKey_) into[name].add(*counters);
+  for (const auto& [name, counters] : byKey_.map) into[name].add(*counters);
 }
 
 std::vector<MetricsRegistry::KeyCounters> MetricsRegistry::topKeys(size_t n) const {

@@ -72,6 +72,16 @@ struct SeriesHash {
 using SeriesMap =
     std::unordered_map<std::string, std::unique_ptr<StatusCounters>, SeriesHash, std::equal_to<>>;
 
+// A series map that remembers the series it gave out last: consecutive requests mostly
+// share their route, cluster and host (and often their key), and comparing one name costs
+// less than hashing it. Series are never erased, so `lastName` (a view of the map's own
+// key) stays valid.
+struct SeriesTable {
+  SeriesMap map;
+  std::string_view lastName;
+  StatusCounters* last = nullptr;
+};
+
 // One worker's counters.
 class MetricsShard {
  public:
@@ -89,7 +99,7 @@ class MetricsShard {
   std::mutex& seriesMutex() const { return seriesLock_; }
 
  private:
-  StatusCounters& series(SeriesMap& map, std::string_view name, uint32_t limit);
+  StatusCounters& series(SeriesTable& table, std::string_view name, uint32_t limit);
   // Per key by its stable id ("static:demo", "key:42"), never by name: names are chosen by
   // clients, and a registered "demo" must not count as the configured demo key.
   StatusCounters& keySeries(const core::StreamInfo& info);
@@ -100,12 +110,12 @@ class MetricsShard {
   LatencyHistogram upstreamLatency_;
   // Written by the worker only; the lock guards inserts against readers on other threads.
   mutable std::mutex seriesLock_;
-  SeriesMap byKey_;
+  SeriesTable byKey_;
   std::unordered_map<std::string, std::string> keyNames_;  // byKey_ id -> the key's name
-  SeriesMap byUpstream_;
-  SeriesMap byRoute_;
-  SeriesMap byCluster_;
-  SeriesMap byReason_;  // localReplies only
+  SeriesTable byUpstream_;
+  SeriesTable byRoute_;
+  SeriesTable byCluster_;
+  SeriesTable byReason_;  // localReplies only
 };
 
 // All shards of one metrics filter entry (one listener), shared by the workers.

@@ -54,7 +54,12 @@ RateLimitFilterFactory::RateLimitFilterFactory(const config::RateLimitConfig& co
                                                const config::ListenerConfig& listener,
                                                std::shared_ptr<RateLimitShared> shared, uv_loop_t* loop,
                                                RedisRateLimiter* redis)
-    : config_(config), listener_(listener), shared_(std::move(shared)), loop_(loop), redis_(redis) {
+    : config_(config),
+      listener_(listener),
+      shared_(std::move(shared)),
+      loop_(loop),
+      redis_(redis),
+      local_(shared_->local) {
   for (const auto& filter : listener.filters) {
     if (const auto* router = std::get_if<config::RouterConfig>(&filter.settings)) router_ = router;
   }
@@ -139,9 +144,8 @@ core::FilterStatus RateLimitFilter::onRequest() {
   // In-process: decided now, so the key is built in the worker's reusable buffer.
   descriptor(factory_.keyScratch_);
   auto now = static_cast<int64_t>(uv_now(factory_.loop_));
-  return apply(factory_.shared_->local.decide(factory_.keyScratch_, *spec_, now))
-             ? core::FilterStatus::Continue
-             : core::FilterStatus::Stop;
+  return apply(factory_.local_.decide(factory_.keyScratch_, *spec_, now)) ? core::FilterStatus::Continue
+                                                                          : core::FilterStatus::Stop;
 }
 
 void RateLimitFilter::onRedisAnswer(std::optional<RateLimitDecision> decision) {
@@ -157,7 +161,7 @@ void RateLimitFilter::onRedisAnswer(std::optional<RateLimitDecision> decision) {
         return;
       case config::RateLimitFailureMode::Local: {
         auto now = static_cast<int64_t>(uv_now(factory_.loop_));
-        decision = factory_.shared_->local.decide(key_, *spec_, now);
+        decision = factory_.local_.decide(key_, *spec_, now);
         break;
       }
     }
@@ -188,9 +192,10 @@ core::FilterStatus RateLimitFilter::onResponseHeaders(core::ResponseHead& head, 
   const RateLimitDecision& d = *decision_;
   // Ours replace any the upstream sent. One pass to drop those (an upstream rarely sends
   // any), then plain appends: this runs on every response.
-  auto& fields = head.headers.fields();
-  std::erase_if(fields, [](const core::Header& h) {
+  head.headers.removeIf([](const core::Header& h) {
     const std::string_view name = h.name;
+    // Most names fail here: ours are 15, 17, 19 or 21 characters long.
+    if (name.size() < 15 || name.size() > 21 || name.size() % 2 == 0) return false;
     auto named = [&](std::string_view suffix) {
       return core::equalsIgnoreCase(name, suffix) ||
              (name.size() == suffix.size() + 2 && core::equalsIgnoreCase(name.substr(0, 2), "x-") &&
@@ -201,7 +206,6 @@ core::FilterStatus RateLimitFilter::onResponseHeaders(core::ResponseHead& head, 
   Decimal limit(d.limit);
   Decimal remaining(d.remaining);
   Decimal reset(ceilSeconds(d.resetMs));
-  fields.reserve(fields.size() + 7);
   head.headers.add("ratelimit-limit", limit.view());
   head.headers.add("ratelimit-remaining", remaining.view());
   head.headers.add("ratelimit-reset", reset.view());

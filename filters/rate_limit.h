@@ -45,8 +45,9 @@ class RateLimitFilterFactory : public core::FilterFactory {
   bool routesHaveSettings_ = false;               // some route has per_filter rate_limit
   std::shared_ptr<RateLimitShared> shared_;
   uv_loop_t* loop_;
-  RedisRateLimiter* redis_;  // this worker's; null unless store: redis
-  std::string keyScratch_;   // descriptor buffer for in-process decisions, reused
+  RedisRateLimiter* redis_;          // this worker's; null unless store: redis
+  std::string keyScratch_;           // descriptor buffer for in-process decisions, reused
+  LocalRateLimitStore::View local_;  // this worker's way into shared_->local
 };
 
 class RateLimitFilter final : public core::Filter {

@@ -23,8 +23,11 @@ struct RateLimitDecision {
 // window start and counts (see the .cc).
 struct RateLimitCounter {
   std::atomic<int64_t> value{0};
-  std::atomic<int64_t> previous{0};  // sliding_window: the previous window's count
+  std::atomic<int64_t> previous{0};    // sliding_window: the previous window's count
   std::atomic<int64_t> lastUsedMs{0};  // for evicting idle counters
+  // Set when the store drops this counter (idle, or its limit changed): a worker that cached
+  // it must look the key up again, or two counters would count one key.
+  std::atomic<bool> evicted{false};
 };
 
 // Decides one request against `spec`, updating `counter`. Exact under concurrency: N

@@ -110,8 +110,8 @@ TEST_CASE("request round trip through the parser") {
   CHECK(r.framing == BodyFraming::Chunked);
   REQUIRE(r.headers.size() == 3);
   for (size_t i = 0; i < 3; ++i) {
-    CHECK(r.headers.fields()[i].name == h.headers.fields()[i].name);
-    CHECK(r.headers.fields()[i].value == h.headers.fields()[i].value);
+    CHECK(r.headers[i].name == h.headers[i].name);
+    CHECK(r.headers[i].value == h.headers[i].value);
   }
   REQUIRE(p.trailers().size() == 1);
   CHECK(p.trailers().get("x-digest") == "sha-256=abc");

@@ -75,15 +75,70 @@ TEST_CASE("HeaderMap add/get/has/count/set/remove") {
   h.set("X-Multi", "3");
   CHECK(h.count("x-multi") == 1);
   CHECK(h.get("x-multi") == "3");
-  CHECK(h.fields()[1].name == "X-Multi");  // keeps the position of the first occurrence
+  CHECK(h[1].name == "X-Multi");  // keeps the position of the first occurrence
 
   h.set("New", "n");
-  CHECK(h.fields().back().name == "New");
+  CHECK(h.back().name == "New");
   CHECK(h.remove("accept") == 1);
   CHECK(h.remove("accept") == 0);
   CHECK(h.size() == 3);
   h.clear();
   CHECK(h.empty());
+}
+
+TEST_CASE("HeaderMap: removed fields are kept as spares and reused, order and copies stay right") {
+  HeaderMap h;
+  const std::string longName(40, 'n');  // past the small-string buffer: it owns heap memory
+  for (int i = 0; i < 4; ++i) h.add(longName + std::to_string(i), "v" + std::to_string(i));
+  const char* buffer0 = h[0].name.data();
+  const char* buffer3 = h[3].name.data();
+
+  SUBCASE("clear, then add: the same buffers, nothing stale") {
+    h.clear();
+    CHECK(h.empty());
+    CHECK(h.get(longName + "0").empty());
+    h.add(longName + "x", "x");
+    CHECK(h.size() == 1);
+    CHECK(h[0].name.data() == buffer0);
+    CHECK(h[0].value == "x");
+    Header& fresh = h.append();
+    CHECK(fresh.name.empty());
+    CHECK(fresh.value.empty());
+  }
+  SUBCASE("removeIf keeps the order of the others and parks the removed past size()") {
+    CHECK(h.removeIf([&](const Header& f) { return f.name == longName + "1" || f.name == longName + "2"; }) ==
+          2);
+    REQUIRE(h.size() == 2);
+    CHECK(h[0].name == longName + "0");
+    CHECK(h[1].name == longName + "3");
+    CHECK(h[1].name.data() == buffer3);  // moved by swapping, not copied
+    h.add("a", "1");
+    h.add("b", "2");
+    CHECK(h.size() == 4);
+    CHECK(h.back().name == "b");
+    CHECK(h.get(longName + "1").empty());
+  }
+  SUBCASE("a copy carries the live fields only, and assigning over one reuses its buffers") {
+    h.remove(longName + "0");
+    HeaderMap copy = h;
+    CHECK(copy.size() == 3);
+    CHECK(copy[0].name == longName + "1");
+    HeaderMap other;
+    other.add(longName + "z", "z");
+    const char* otherBuffer = other[0].name.data();
+    other = copy;
+    CHECK(other.size() == 3);
+    CHECK(other[0].name == longName + "1");
+    CHECK(other[0].name.data() == otherBuffer);
+  }
+  SUBCASE("spares beyond kMaxSpare are freed on truncate") {
+    for (size_t i = 0; i < HeaderMap::kMaxSpare * 2; ++i) h.add("f", "v");
+    CHECK(h.spares() == 0);
+    h.truncate(1);
+    CHECK(h.size() == 1);
+    CHECK(h.spares() == HeaderMap::kMaxSpare);
+    CHECK(h[0].name == longName + "0");
+  }
 }
 
 TEST_CASE("RequestHead path and query") {
@@ -207,9 +262,9 @@ TEST_CASE("removeHopByHopHeaders removes the fixed set and fields named in Conne
   h.add("Accept", "*/*");
   removeHopByHopHeaders(h);
   REQUIRE(h.size() == 3);
-  CHECK(h.fields()[0].name == "Host");
-  CHECK(h.fields()[1].name == "Content-Type");
-  CHECK(h.fields()[2].name == "Accept");
+  CHECK(h[0].name == "Host");
+  CHECK(h[1].name == "Content-Type");
+  CHECK(h[2].name == "Accept");
 
   HeaderMap plain;
   plain.add("A", "1");

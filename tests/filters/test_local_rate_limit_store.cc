@@ -59,24 +59,34 @@ TEST_CASE("store: different keys are independent, the same key is shared") {
   CHECK(admitted(store, alice, s, 1'000, 5) == 2);
 }
 
-TEST_CASE("store: concurrent workers on one key admit exactly the limit") {
-  LocalRateLimitStore store;
+// Four threads decide on one shared key, with `ownKeys` keys of their own on the side (so
+// shard locks are contended, and a view's slots are taken over now and then), straight on
+// the store or each through a View of its own. Returns how many shared requests got in.
+static int sharedKeyAdmitted(LocalRateLimitStore& store, bool throughViews, int ownKeys) {
   const auto s = tokenBucket(10, 1'000, 1'000);
   std::atomic<int> total{0};
   std::vector<std::thread> workers;
   for (int t = 0; t < 4; ++t) {
     workers.emplace_back([&, t] {
+      LocalRateLimitStore::View view(store);
+      auto decide = [&](std::string_view key) {
+        return (throughViews ? view.decide(key, s, 5'000) : store.decide(key, s, 5'000)).allowed;
+      };
       int mine = 0;
       for (int i = 0; i < 10'000; ++i) {
-        mine += store.decide("shared", s, 5'000).allowed ? 1 : 0;
-        // Other keys on the side, so shard locks are contended too.
-        store.decide("own-" + std::to_string(t) + "-" + std::to_string(i % 100), s, 5'000);
+        mine += decide("shared") ? 1 : 0;
+        decide("own-" + std::to_string(t) + "-" + std::to_string(i % ownKeys));
       }
       total += mine;
     });
   }
   for (auto& w : workers) w.join();
-  CHECK(total.load() == 1'000);
+  return total.load();
+}
+
+TEST_CASE("store: concurrent workers on one key admit exactly the limit") {
+  LocalRateLimitStore store;
+  CHECK(sharedKeyAdmitted(store, false, 100) == 1'000);
   CHECK(store.size() == 1 + 4 * 100);
 }
 
@@ -155,4 +165,49 @@ TEST_CASE("store: a changed limit starts a fresh counter, an unchanged one keeps
   CHECK(admitted(store, "k", strict, 1, 10) == 3);
   CHECK(admitted(store, "k", strict, 2, 10) == 0);
   CHECK(store.size() == 1);
+}
+
+// ---- View: one worker's cache in front of the store -----------------------------------------
+
+TEST_CASE("view: workers deciding through their own views still admit exactly the limit") {
+  LocalRateLimitStore store;
+  CHECK(sharedKeyAdmitted(store, true, 500) == 1'000);
+  CHECK(store.size() == 1 + 4 * 500);
+}
+
+TEST_CASE("view: a counter the store evicted is not used again; a changed limit is seen by every view") {
+  const size_t maxKeys = 64;  // one entry per shard
+  LocalRateLimitStore store(maxKeys);
+  LocalRateLimitStore::View a(store);
+  LocalRateLimitStore::View b(store);
+  const auto s = fixedWindow(2, 1'000);
+
+  SUBCASE("eviction") {
+    CHECK(a.decide("k", s, 0).allowed);
+    // "k" idles past its window while a flood of other keys makes every shard evict.
+    for (int i = 0; i < 2'000; ++i) store.decide("flood-" + std::to_string(i), s, 5'000);
+    // Were view a still on the dropped counter, a and b would count "k" apart: 2 each.
+    int admittedNow = 0;
+    for (int i = 0; i < 3; ++i) {
+      admittedNow += a.decide("k", s, 6'000).allowed ? 1 : 0;
+      admittedNow += b.decide("k", s, 6'000).allowed ? 1 : 0;
+    }
+    CHECK(admittedNow == 2);
+  }
+  SUBCASE("changed limit") {
+    const auto generous = tokenBucket(1000, 1'000, 1000);
+    int first = 0;
+    for (int i = 0; i < 600; ++i) first += a.decide("k", generous, 0).allowed ? 1 : 0;
+    CHECK(first == 600);
+    // b brings another limit (a fresh counter), then the first one back (fresh again). View a
+    // still holds the first counter under the very same limit: it must see it was dropped,
+    // or it would admit its 400 left on top of the new counter's 1000.
+    CHECK(b.decide("k", fixedWindow(3, 60'000), 1).allowed);
+    int after = 0;
+    for (int i = 0; i < 1'000; ++i) {
+      after += b.decide("k", generous, 1).allowed ? 1 : 0;
+      after += a.decide("k", generous, 1).allowed ? 1 : 0;
+    }
+    CHECK(after == 1'000);
+  }
 }

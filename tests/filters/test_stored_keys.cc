@@ -2,9 +2,11 @@
 // per-key overrides, revocation, and the limit JSON both ways.
 #include <doctest/doctest.h>
 
+#include <functional>
 #include <string>
 
 #include "config/config_loader.h"
+#include "filters/recent_keys.h"
 #include "filters/stored_keys.h"
 #include "tests/support/test_support.h"
 
@@ -167,4 +169,34 @@ TEST_CASE("stored keys: new plans from a reload reach keys without a limit of th
   auto none = set.setPlans({});
   CHECK_FALSE(none->at(filters::digestKey(a))->limit);
   CHECK(none->at(filters::digestKey(b))->limit->requests == 3);
+}
+
+// ---- RecentKeys: the auth filter's cache of keys it accepted -------------------------------
+
+TEST_CASE("RecentKeys: a hit needs the same key and the same epoch; a slot is taken over") {
+  filters::RecentKeys recent;
+  auto record = std::make_shared<filters::ApiKeyRecord>();
+  record->name = "alice";
+  CHECK(recent.find("fg_alice-key", 1) == nullptr);  // empty
+  recent.remember("fg_alice-key", 1, record);
+  const auto* hit = recent.find("fg_alice-key", 1);
+  REQUIRE(hit != nullptr);
+  CHECK((*hit)->name == "alice");
+  CHECK(recent.find("fg_alice-key", 2) == nullptr);  // a registry published since
+  CHECK(recent.find("fg_alice-kez", 1) == nullptr);  // one byte off
+  CHECK(recent.find("fg_alice-ke", 1) == nullptr);   // a prefix
+  CHECK(recent.find("", 1) == nullptr);
+
+  // Keys that share alice's slot replace her entry; she is then a miss (and looked up again).
+  std::string rival;
+  for (int i = 0; rival.empty(); ++i) {
+    const std::string candidate = "fg_rival-" + std::to_string(i);
+    if (std::hash<std::string_view>{}(candidate) % filters::RecentKeys::kSlots ==
+        std::hash<std::string_view>{}("fg_alice-key") % filters::RecentKeys::kSlots) {
+      rival = candidate;
+    }
+  }
+  recent.remember(rival, 1, std::make_shared<filters::ApiKeyRecord>());
+  CHECK(recent.find(rival, 1) != nullptr);
+  CHECK(recent.find("fg_alice-key", 1) == nullptr);
 }
