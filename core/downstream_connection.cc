@@ -268,7 +268,7 @@ void DownstreamConnection::newRequestId(std::string& out) {
 void DownstreamConnection::onRequestHead() {
   timer_.clear();
   timerInHeadPhase_ = false;
-  head_ = parser_.request();  // copies into reused capacity: no allocation once warm
+  head_.takeFrom(parser_.request());  // swaps buffers: no copy, no allocation
   phase_ = Phase::Filters;
   bodyPaused_ = false;
   bodyDone_ = head_.framing == BodyFraming::None;

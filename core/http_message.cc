@@ -1,6 +1,8 @@
 #include "core/http_message.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 
 namespace flowguard::core {
 
@@ -28,9 +30,30 @@ bool isToken(std::string_view text) {
   return true;
 }
 
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
+namespace {
+
+// Eight ASCII-case-folded bytes at once: 'A'..'Z' get 0x20 added, every other byte (those
+// >= 0x80 too) is left alone.
+uint64_t foldWord(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  constexpr uint64_t kHigh = 0x8080808080808080ull;
+  const uint64_t low7 = w & ~kHigh;
+  const uint64_t atLeastA = low7 + (0x80 - 'A') * kOnes;    // high bit: byte >= 'A'
+  const uint64_t aboveZ = low7 + (0x80 - 'Z' - 1) * kOnes;  // high bit: byte > 'Z'
+  const uint64_t upper = atLeastA & ~aboveZ & ~w & kHigh;
+  return w | (upper >> 2);
+}
+
+}  // namespace
+
+bool equalsIgnoreCaseSameSize(const char* a, const char* b, size_t size) {
+  for (; size >= 8; a += 8, b += 8, size -= 8) {
+    uint64_t wa, wb;
+    std::memcpy(&wa, a, 8);
+    std::memcpy(&wb, b, 8);
+    if (wa != wb && foldWord(wa) != foldWord(wb)) return false;
+  }
+  for (size_t i = 0; i < size; ++i) {
     if (lowerAscii(a[i]) != lowerAscii(b[i])) return false;
   }
   return true;
@@ -52,20 +75,22 @@ HeaderMap& HeaderMap::operator=(HeaderMap&& other) noexcept {
 }
 
 void HeaderMap::add(std::string_view name, std::string_view value) {
-  Header& h = append();
-  h.name.assign(name);
+  if (size_ == slots_.size()) {
+    Header& h = appendSlot();
+    h.name.assign(name);
+    h.value.assign(value);
+    return;
+  }
+  // A spare often holds this very name already: a filter adds the same fields to every
+  // response, in the same places. Comparing is cheaper than copying.
+  Header& h = slots_[size_++];
+  if (h.name != name) h.name.assign(name);
   h.value.assign(value);
 }
 
-Header& HeaderMap::append() {
-  if (size_ == slots_.size()) {
-    slots_.emplace_back();
-    return slots_[size_++];
-  }
-  Header& h = slots_[size_++];
-  h.name.clear();
-  h.value.clear();
-  return h;
+Header& HeaderMap::appendSlot() {
+  slots_.emplace_back();
+  return slots_[size_++];
 }
 
 void HeaderMap::truncate(size_t count) {
@@ -129,6 +154,17 @@ std::string_view RequestHead::query() const {
   size_t q = t.find('?');
   if (q == std::string_view::npos) return {};
   return t.substr(q + 1);
+}
+
+void RequestHead::takeFrom(RequestHead& parsed) {
+  method.swap(parsed.method);
+  target.swap(parsed.target);
+  headers.swap(parsed.headers);
+  versionMinor = parsed.versionMinor;
+  framing = parsed.framing;
+  contentLength = parsed.contentLength;
+  keepAlive = parsed.keepAlive;
+  expectContinue = parsed.expectContinue;
 }
 
 void RequestHead::clear() {

@@ -19,8 +19,14 @@ struct Header {
   std::string value;
 };
 
-// Case-insensitive ASCII comparison, as header names require.
-bool equalsIgnoreCase(std::string_view a, std::string_view b);
+// Case-insensitive ASCII comparison of two strings of the same length.
+bool equalsIgnoreCaseSameSize(const char* a, const char* b, size_t size);
+
+// Case-insensitive ASCII comparison, as header names require. Inline: most calls compare
+// names of different lengths, which the size check settles without a call.
+inline bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && equalsIgnoreCaseSameSize(a.data(), b.data(), a.size());
+}
 
 // An RFC 9110 token (5.6.2): what a header name or a method is made of.
 bool isToken(std::string_view text);
@@ -63,7 +69,13 @@ class HeaderMap {
 
   void add(std::string_view name, std::string_view value);
   // A new last field, with empty name and value (a spare field's buffers when there is one).
-  Header& append();
+  Header& append() {
+    if (size_ == slots_.size()) return appendSlot();
+    Header& h = slots_[size_++];
+    h.name.clear();
+    h.value.clear();
+    return h;
+  }
   // Keeps the first `count` fields.
   void truncate(size_t count);
   // Replaces every field with this name by one field (appends when absent).
@@ -78,6 +90,11 @@ class HeaderMap {
   bool has(std::string_view name) const;
   size_t count(std::string_view name) const;
   void clear() { size_ = 0; }
+  // Exchanges fields and spares with `other`: a head handed on without a copy.
+  void swap(HeaderMap& other) noexcept {
+    slots_.swap(other.slots_);
+    std::swap(size_, other.size_);
+  }
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   size_t spares() const { return slots_.size() - size_; }  // cleared fields kept for reuse
@@ -92,6 +109,8 @@ class HeaderMap {
   const Header& back() const { return slots_[size_ - 1]; }
 
  private:
+  Header& appendSlot();  // append() when there is no spare
+
   std::vector<Header> slots_;  // [0, size_) are the fields, the rest spare
   size_t size_ = 0;
 };
@@ -132,6 +151,10 @@ struct RequestHead {
   std::string_view path() const;   // target without the query
   std::string_view query() const;  // after '?', without it; empty when none
   void clear();
+  // Takes `parsed`'s method, target and fields by swapping buffers (parsed gets this head's
+  // old ones, for its next message) and copies the rest, which parsed keeps too (a parser
+  // still needs the framing for the body).
+  void takeFrom(RequestHead& parsed);
 };
 
 struct ResponseHead {

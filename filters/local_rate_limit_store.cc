@@ -1,5 +1,7 @@
 #include "filters/local_rate_limit_store.h"
 
+#include "core/slot_hash.h"
+
 #include <algorithm>
 #include <array>
 #include <functional>
@@ -159,7 +161,7 @@ size_t LocalRateLimitStore::size() const {
 RateLimitDecision LocalRateLimitStore::View::decide(std::string_view key, const config::RateLimitSpec& spec,
                                                     int64_t nowMs) {
   if (!entries_) entries_ = std::make_unique<Entry[]>(kSlots);
-  Entry& entry = entries_[StringHash{}(key) & (kSlots - 1)];
+  Entry& entry = entries_[core::slotHash(key) & (kSlots - 1)];
   // A counter evicted just after this check gets this one decision more, as a worker that
   // had it in hand during the eviction always did: eviction only takes counters at rest.
   if (!entry.counter || entry.counter->evicted.load(std::memory_order_relaxed) || !(entry.spec == spec) ||

@@ -34,13 +34,18 @@ Window unpack(int64_t v) {
 // How many windows `a` is ahead of `b` (negative when behind), modulo 2^kWindowBits.
 int64_t windowDiff(uint64_t a, uint64_t b) {
   uint64_t d = (a - b) & kWindowMask;
-  if (d & (uint64_t{1} << (kWindowBits - 1))) return static_cast<int64_t>(d) - static_cast<int64_t>(kWindowMask) - 1;
+  if (d & (uint64_t{1} << (kWindowBits - 1)))
+    return static_cast<int64_t>(d) - static_cast<int64_t>(kWindowMask) - 1;
   return static_cast<int64_t>(d);
 }
 
-uint64_t ceilDiv(uint64_t a, uint64_t b) { return a / b + (a % b != 0); }
+uint64_t ceilDiv(uint64_t a, uint64_t b) {
+  return a / b + (a % b != 0);
+}
 
-int64_t periodMs(const config::RateLimitSpec& spec) { return std::max<int64_t>(1, spec.period.count()); }
+int64_t periodMs(const config::RateLimitSpec& spec) {
+  return std::max<int64_t>(1, spec.period.count());
+}
 
 void touch(RateLimitCounter& counter, int64_t nowMs) {
   int64_t last = counter.lastUsedMs.load(std::memory_order_relaxed);
@@ -59,12 +64,14 @@ RateLimitDecision denyAll(const config::RateLimitSpec& spec) {
 // GCRA: the counter holds the theoretical arrival time (TAT) in microseconds. Each admitted
 // request pushes TAT by the emission interval T; a request is admitted while TAT is at most
 // `tau` (= (burst-1)*T) ahead of now. Microseconds keep T precise for rates like 3/s.
-RateLimitDecision decideTokenBucket(RateLimitCounter& counter, const config::RateLimitSpec& spec, int64_t nowMs) {
+RateLimitDecision decideTokenBucket(RateLimitCounter& counter, const config::RateLimitSpec& spec,
+                                    int64_t nowMs) {
   const uint64_t burst = spec.burst ? spec.burst : spec.requests;
   const int64_t periodUs = periodMs(spec) * 1000;
   const int64_t t = std::max<int64_t>(1, periodUs / static_cast<int64_t>(spec.requests));
   // Cap so tau cannot overflow; such a burst is "unlimited" for any realistic clock.
-  const int64_t burstCapped = static_cast<int64_t>(std::min<uint64_t>(burst, std::numeric_limits<int64_t>::max() / 4 / t));
+  const int64_t burstCapped =
+      static_cast<int64_t>(std::min<uint64_t>(burst, std::numeric_limits<int64_t>::max() / 4 / t));
   const int64_t tau = (burstCapped - 1) * t;
   const int64_t now = nowMs * 1000;
 
@@ -80,7 +87,8 @@ RateLimitDecision decideTokenBucket(RateLimitCounter& counter, const config::Rat
       return d;
     }
     const int64_t newTat = std::max(tat, now) + t;
-    if (counter.value.compare_exchange_weak(tat, newTat, std::memory_order_acq_rel, std::memory_order_acquire)) {
+    if (counter.value.compare_exchange_weak(tat, newTat, std::memory_order_acq_rel,
+                                            std::memory_order_acquire)) {
       d.allowed = true;
       // Further requests admitted right now: k such that newTat + (k-1)*T - tau <= now.
       const int64_t slack = now + tau - newTat;
@@ -122,7 +130,8 @@ int64_t rollTo(RateLimitCounter& counter, uint64_t w, bool keepPrevious) {
         }
       }
     }
-    if (counter.value.compare_exchange_weak(v, pack({w, 0}), std::memory_order_acq_rel, std::memory_order_acquire)) {
+    if (counter.value.compare_exchange_weak(v, pack({w, 0}), std::memory_order_acq_rel,
+                                            std::memory_order_acquire)) {
       return pack({w, 0});
     }
   }
@@ -136,7 +145,8 @@ WindowClock windowOf(int64_t nowMs, int64_t period) {
   return {static_cast<uint64_t>(now / period), now % period};
 }
 
-RateLimitDecision decideFixedWindow(RateLimitCounter& counter, const config::RateLimitSpec& spec, int64_t nowMs) {
+RateLimitDecision decideFixedWindow(RateLimitCounter& counter, const config::RateLimitSpec& spec,
+                                    int64_t nowMs) {
   const int64_t period = periodMs(spec);
   const uint64_t limit = std::min(spec.requests, kMaxWindowCount);
   const WindowClock clock = windowOf(nowMs, period);
@@ -147,7 +157,8 @@ RateLimitDecision decideFixedWindow(RateLimitCounter& counter, const config::Rat
   for (;;) {
     Window cur = unpack(v);
     const uint64_t absIndex = clock.index + static_cast<uint64_t>(windowDiff(cur.index, clock.index));
-    const uint64_t untilEnd = (absIndex + 1) * static_cast<uint64_t>(period) - static_cast<uint64_t>(std::max<int64_t>(0, nowMs));
+    const uint64_t untilEnd =
+        (absIndex + 1) * static_cast<uint64_t>(period) - static_cast<uint64_t>(std::max<int64_t>(0, nowMs));
     d.resetMs = untilEnd;
     if (cur.count >= limit) {
       d.allowed = false;
@@ -167,7 +178,8 @@ RateLimitDecision decideFixedWindow(RateLimitCounter& counter, const config::Rat
 // Cloudflare-style approximation: the previous window's count weighted by the share of it
 // still inside the sliding period, plus the current count. All in integers scaled by the
 // period: prev*(P-e) + cur*P < limit*P.
-RateLimitDecision decideSlidingWindow(RateLimitCounter& counter, const config::RateLimitSpec& spec, int64_t nowMs) {
+RateLimitDecision decideSlidingWindow(RateLimitCounter& counter, const config::RateLimitSpec& spec,
+                                      int64_t nowMs) {
   // Capped at ~200 days so count*period products stay within 64 bits.
   const uint64_t period = std::min<uint64_t>(static_cast<uint64_t>(periodMs(spec)), uint64_t{1} << 34);
   const uint64_t limit = std::min(spec.requests, kMaxWindowCount);
@@ -182,7 +194,8 @@ RateLimitDecision decideSlidingWindow(RateLimitCounter& counter, const config::R
     // A counter ahead of our clock: we are before its window start, so the previous
     // window still weighs fully.
     const uint64_t elapsed = ahead > 0 ? 0 : static_cast<uint64_t>(clock.elapsedMs);
-    const uint64_t untilEnd = static_cast<uint64_t>(ahead) * period + (period - static_cast<uint64_t>(clock.elapsedMs));
+    const uint64_t untilEnd =
+        static_cast<uint64_t>(ahead) * period + (period - static_cast<uint64_t>(clock.elapsedMs));
 
     Window prev = unpack(counter.previous.load(std::memory_order_acquire));
     const int64_t prevDiff = windowDiff(prev.index, cur.index);

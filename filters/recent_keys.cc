@@ -2,12 +2,12 @@
 
 #include <openssl/crypto.h>
 
-#include <functional>
+#include "core/slot_hash.h"
 
 namespace flowguard::filters {
 
 size_t RecentKeys::slotOf(std::string_view key) {
-  return std::hash<std::string_view>{}(key) & (kSlots - 1);
+  return core::slotHash(key) & (kSlots - 1);
 }
 
 const std::shared_ptr<const ApiKeyRecord>* RecentKeys::find(std::string_view key, uint64_t epoch) const {

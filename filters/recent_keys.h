@@ -31,6 +31,8 @@ class RecentKeys {
   const std::shared_ptr<const ApiKeyRecord>* find(std::string_view key, uint64_t epoch) const;
   // Caches a key the registry knew.
   void remember(std::string_view key, uint64_t epoch, std::shared_ptr<const ApiKeyRecord> record);
+  // The slot a key has (core::slotHash).
+  static size_t slotOf(std::string_view key);
 
  private:
   struct Entry {
@@ -38,8 +40,6 @@ class RecentKeys {
     uint64_t epoch = 0;  // 0: empty (epochs start at 1)
     std::shared_ptr<const ApiKeyRecord> record;
   };
-  static size_t slotOf(std::string_view key);
-
   std::unique_ptr<Entry[]> entries_;  // allocated by the first remember()
 };
 

@@ -19,6 +19,26 @@ TEST_CASE("equalsIgnoreCase compares ASCII case-insensitively") {
   CHECK_FALSE(equalsIgnoreCase("a-b", "a_b"));
 }
 
+TEST_CASE("equalsIgnoreCase: eight bytes at a time agrees with a byte-by-byte fold for every byte pair") {
+  auto fold = [](unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; };
+  int mismatches = 0;
+  for (int x = 0; x < 256; ++x) {
+    for (int y = 0; y < 256; ++y) {
+      // Position 3 of a 12-byte name: inside the first eight-byte word; then in the tail.
+      std::string a = "x-fooBARbaz!", b = "X-FOObarBAZ!";
+      a[3] = static_cast<char>(x);
+      b[3] = static_cast<char>(y);
+      const bool expected = fold(static_cast<unsigned char>(x)) == fold(static_cast<unsigned char>(y));
+      if (equalsIgnoreCase(a, b) != expected) ++mismatches;
+      a[3] = b[3] = 'o';
+      a[10] = static_cast<char>(x);
+      b[10] = static_cast<char>(y);
+      if (equalsIgnoreCase(a, b) != expected) ++mismatches;
+    }
+  }
+  CHECK(mismatches == 0);
+}
+
 TEST_CASE("isToken: RFC 9110 tchar only, never empty") {
   CHECK(isToken("X-API-Key"));
   CHECK(isToken("M-SEARCH"));
@@ -139,6 +159,33 @@ TEST_CASE("HeaderMap: removed fields are kept as spares and reused, order and co
     CHECK(h.spares() == HeaderMap::kMaxSpare);
     CHECK(h[0].name == longName + "0");
   }
+}
+
+TEST_CASE("RequestHead::takeFrom swaps the buffers and copies the framing, which the parser keeps") {
+  RequestHead parsed;
+  parsed.method = "POST";
+  parsed.target = "/upload?x=" + std::string(40, 'y');
+  parsed.headers.add("Host", "t");
+  parsed.framing = BodyFraming::ContentLength;
+  parsed.contentLength = 12;
+  parsed.keepAlive = false;
+  parsed.expectContinue = true;
+  const char* targetBuffer = parsed.target.data();
+  RequestHead head;
+  head.target = std::string(50, 'o');  // the previous request's, to be reused by the parser
+  const char* oldBuffer = head.target.data();
+  head.takeFrom(parsed);
+  CHECK(head.method == "POST");
+  CHECK(head.target.data() == targetBuffer);  // moved, not copied
+  CHECK(head.headers.get("host") == "t");
+  CHECK(head.framing == BodyFraming::ContentLength);
+  CHECK(head.contentLength == 12);
+  CHECK_FALSE(head.keepAlive);
+  CHECK(head.expectContinue);
+  CHECK(parsed.framing == BodyFraming::ContentLength);  // still there for the body
+  CHECK(parsed.contentLength == 12);
+  CHECK(parsed.target.data() == oldBuffer);
+  CHECK(parsed.headers.empty());
 }
 
 TEST_CASE("RequestHead path and query") {
