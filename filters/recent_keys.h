@@ -10,8 +10,8 @@
 // reload): a revoked key is never served from here.
 //
 // The plaintext sits in this worker's memory while cached, as it does in the request
-// buffers it came from; it is compared with CRYPTO_memcmp, so how long a compare takes
-// does not tell how much of a guess was right.
+// buffers it came from; it is compared in constant time (as CRYPTO_memcmp does), so how
+// long a compare takes does not tell how much of a guess was right.
 #pragma once
 
 #include <cstdint>

@@ -151,6 +151,22 @@ TEST_CASE("HeaderMap: removed fields are kept as spares and reused, order and co
     CHECK(other[0].name == longName + "1");
     CHECK(other[0].name.data() == otherBuffer);
   }
+  SUBCASE("adding a copy of one of its own fields, when the vector must grow for it") {
+    while (h.spares() > 0) h.add("filler", "f");
+    h.add("copy", h[0].value);  // a view into the vector that grows
+    CHECK(h.back().value == "v0");
+    h.add(h[1].name, "again");
+    CHECK(h.back().name == longName + "1");
+  }
+  SUBCASE("a spare's buffers are overwritten in place, whatever their old length") {
+    h.clear();
+    h.add(longName + "9", "a-longer-value");
+    h.add("short", "");
+    CHECK(h[0].name == longName + "9");
+    CHECK(h[0].value == "a-longer-value");
+    CHECK(h[1].name == "short");
+    CHECK(h[1].value.empty());
+  }
   SUBCASE("spares beyond kMaxSpare are freed on truncate") {
     for (size_t i = 0; i < HeaderMap::kMaxSpare * 2; ++i) h.add("f", "v");
     CHECK(h.spares() == 0);
