@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 
 #include <array>
+#include <cassert>
 #include <random>
 
 #include "core/http1_encoder.h"
@@ -131,9 +132,9 @@ void DownstreamConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_b
     return;
   }
   self->in_.commit(static_cast<size_t>(nread));
-  if (!self->chain_ && !self->timerInHeadPhase_) {
+  if (!self->chain_ && self->timerMeaning_ != TimerMeaning::Head) {
     self->armTimer(self->settings().headerTimeout);
-    self->timerInHeadPhase_ = true;
+    self->setTimerMeaning(TimerMeaning::Head);
   }
   self->processInput();
 }
@@ -188,8 +189,8 @@ void DownstreamConnection::processInput() {
         break;
       case Http1Parser::Event::MessageComplete:
         bodyDone_ = true;
-        if (timerInBodyPhase_) {
-          timerInBodyPhase_ = false;
+        if (timerMeaning_ == TimerMeaning::Body) {
+          setTimerMeaning(TimerMeaning::Other);
           timer_.clear();
         }
         if (phase_ == Phase::Drain) {
@@ -225,7 +226,7 @@ void DownstreamConnection::updateReading() {
     want = false;
     if (!heldForOutput_) {
       heldForOutput_ = true;
-      timerInHeadPhase_ = false;  // the client is not slow to send; it is not reading
+      setTimerMeaning(TimerMeaning::Other);  // the client is not slow to send; it is not reading
       armTimer(settings().idleTimeout);
       if (listener_->connectionLimit) listener_->connectionLimit->countHeldForOutput();
       if (listener_->overload) listener_->overload->connections.countHeldForOutput();
@@ -267,7 +268,7 @@ void DownstreamConnection::newRequestId(std::string& out) {
 
 void DownstreamConnection::onRequestHead() {
   timer_.clear();
-  timerInHeadPhase_ = false;
+  setTimerMeaning(TimerMeaning::Other);
   head_.takeFrom(parser_.request());  // swaps buffers: no copy, no allocation
   phase_ = Phase::Filters;
   bodyPaused_ = false;
@@ -279,7 +280,7 @@ void DownstreamConnection::onRequestHead() {
   }
   continueSent_ = false;
   drained_ = 0;
-  respStarted_ = respChunked_ = respNoBody_ = false;
+  responseBody_ = ResponseBody::NotStarted;
 
   StreamInfo& info = info_;
   info.reset();
@@ -290,15 +291,15 @@ void DownstreamConnection::onRequestHead() {
   // CONNECT would turn the connection into a tunnel; FlowGuard does not tunnel, and any
   // bytes the client sends next are not HTTP: answer, then close.
   if (!head_.keepAlive || draining_ || head_.method == "CONNECT") closeAfterResponse_ = true;
-  if (!bodyDone_) {
-    armTimer(settings().bodyTimeout);
-    timerInBodyPhase_ = true;
-  }
 
   // The chain current now; a reload during this request does not change it.
   const std::shared_ptr<const FilterChainFactory>& factory = listener_->filterChain;
   chain_ = std::make_unique<FilterChain>(*this, head_, info_, factory->createFilters(), factory->observer(),
                                          factory, settings().writeHighWatermark);
+  if (!bodyDone_) {
+    armTimer(settings().bodyTimeout);
+    setTimerMeaning(TimerMeaning::Body);
+  }
   if (listener_->overload && listener_->overload->isOverloaded()) {
     // Memory above the limit: shed before any filter allocates, and close so the client
     // goes elsewhere. The filters still see the reply (metrics, logs).
@@ -435,8 +436,8 @@ void DownstreamConnection::onTimer(void* owner) {
     self->close();  // the client stopped reading what it asked for
     return;
   }
-  if (self->chain_ && self->timerInBodyPhase_ && !self->bodyDone_) {
-    self->timerInBodyPhase_ = false;
+  if (self->chain_ && self->timerMeaning_ == TimerMeaning::Body && !self->bodyDone_) {
+    self->setTimerMeaning(TimerMeaning::Other);
     self->closeAfterResponse_ = true;
     constexpr std::string_view kReason = "timed out reading request body";
     if (!self->chain_->responseStarted()) {
@@ -446,15 +447,15 @@ void DownstreamConnection::onTimer(void* owner) {
     }
     return;
   }
-  if (self->chain_ && self->timerInSendPhase_) {
+  if (self->chain_ && self->timerMeaning_ == TimerMeaning::Send) {
     // The upstream waits, paused, for a client that took nothing of the answer for
     // idle_timeout: neither may hold the other forever.
-    self->timerInSendPhase_ = false;
+    self->setTimerMeaning(TimerMeaning::Other);
     self->reset("client stopped reading the response");
     return;
   }
   if (self->chain_) return;  // requests in flight are timed by the upstream side
-  if (self->timerInHeadPhase_ || !self->parser_.betweenMessages()) {
+  if (self->timerMeaning_ == TimerMeaning::Head || !self->parser_.betweenMessages()) {
     self->sendErrorAndClose(408, "timed out reading request headers");
   } else {
     self->close();  // idle keep-alive connection
@@ -493,16 +494,15 @@ void DownstreamConnection::resumeRequestBody() {
 void DownstreamConnection::writeHeaders(ResponseHead& head, bool endStream) {
   if (closing_ || !chain_) return;
   const RequestHead& req = head_;
-  respStarted_ = true;
   bool bodyAllowed = head.status >= 200 && head.status != 204 && head.status != 304;
-  respNoBody_ = !bodyAllowed || req.method == "HEAD";
-  respChunked_ = false;
+  const bool noBody = !bodyAllowed || req.method == "HEAD";
+  responseBody_ = noBody ? ResponseBody::None : ResponseBody::Raw;
 
   if (bodyAllowed && (head.framing == BodyFraming::Chunked || head.framing == BodyFraming::UntilClose)) {
     head.headers.remove("content-length");
     if (req.versionMinor >= 1) {
       head.headers.set("transfer-encoding", "chunked");
-      respChunked_ = !respNoBody_;
+      if (!noBody) responseBody_ = ResponseBody::Chunked;
     } else {
       closeAfterResponse_ = true;  // an HTTP/1.0 client learns the end from the close
     }
@@ -547,15 +547,15 @@ void DownstreamConnection::flushNow() {
 }
 
 void DownstreamConnection::writeData(std::string_view data, bool endStream) {
-  if (closing_ || !chain_ || !respStarted_) return;
+  if (closing_ || !chain_ || responseBody_ == ResponseBody::NotStarted) return;
   std::string_view pieces[4];
   size_t n = 0;
   if (headPending_) {
     headPending_ = false;
     pieces[n++] = headOut_;
   }
-  if (!respNoBody_ && !data.empty()) {
-    if (respChunked_) {
+  if (responseBody_ != ResponseBody::None && !data.empty()) {
+    if (responseBody_ == ResponseBody::Chunked) {
       chunkLine_.clear();
       encodeChunkHeader(data.size(), chunkLine_);
       pieces[n++] = chunkLine_;
@@ -564,14 +564,14 @@ void DownstreamConnection::writeData(std::string_view data, bool endStream) {
     } else {
       pieces[n++] = data;
     }
-  } else if (endStream && respChunked_) {
+  } else if (endStream && responseBody_ == ResponseBody::Chunked) {
     pieces[n++] = "0\r\n\r\n";
   }
   if (n > 0) writer_.write(pieces, n);
   if (writer_.queuedBytes() > settings().writeHighWatermark && !aboveWatermark_) {
     aboveWatermark_ = true;
-    if (!timerInBodyPhase_) {
-      timerInSendPhase_ = true;
+    if (timerMeaning_ != TimerMeaning::Body) {
+      setTimerMeaning(TimerMeaning::Send);
       armTimer(settings().idleTimeout);
     }
     chain_->downstreamWatermark(true);
@@ -580,9 +580,9 @@ void DownstreamConnection::writeData(std::string_view data, bool endStream) {
 }
 
 void DownstreamConnection::writeTrailers(const HeaderMap& trailers) {
-  if (closing_ || !chain_ || !respStarted_) return;
+  if (closing_ || !chain_ || responseBody_ == ResponseBody::NotStarted) return;
   flushNow();
-  if (respChunked_) {
+  if (responseBody_ == ResponseBody::Chunked) {
     chunkLine_.clear();
     encodeLastChunk(&trailers, chunkLine_);
     writer_.write(chunkLine_);
@@ -600,11 +600,12 @@ void DownstreamConnection::onWriteEvent(int status) {
     close();
     return;
   }
-  if (timerInSendPhase_) armTimer(settings().idleTimeout);  // the client took bytes: it reads
+  if (timerMeaning_ == TimerMeaning::Send)
+    armTimer(settings().idleTimeout);  // the client took bytes: it reads
   if (aboveWatermark_ && writer_.queuedBytes() <= settings().writeHighWatermark / 2) {
     aboveWatermark_ = false;
-    if (timerInSendPhase_) {
-      timerInSendPhase_ = false;
+    if (timerMeaning_ == TimerMeaning::Send) {
+      setTimerMeaning(TimerMeaning::Other);
       timer_.clear();
     }
     if (chain_) chain_->downstreamWatermark(false);
@@ -615,8 +616,7 @@ void DownstreamConnection::onWriteEvent(int status) {
   }
   if (heldForOutput_ && !outputBacklogged() && !chain_ && !closing_) {
     heldForOutput_ = false;
-    timerInHeadPhase_ = !in_.empty();
-    armTimer(timerInHeadPhase_ ? settings().headerTimeout : settings().idleTimeout);
+    armBetweenRequestsTimer();
     processInput();
   }
 }
@@ -632,12 +632,26 @@ void DownstreamConnection::onResponseComplete() {
     // Answered before the body was read (an early 401/413/...): read and drop the rest
     // so the next request on this connection starts at the right byte.
     phase_ = Phase::Drain;
-    timerInBodyPhase_ = false;
+    setTimerMeaning(TimerMeaning::Other);
     armTimer(settings().headerTimeout);
     processInput();
     return;
   }
   finishRequest();
+}
+
+void DownstreamConnection::setTimerMeaning(TimerMeaning meaning) {
+  assert(meaning != TimerMeaning::Head || !chain_);
+  assert((meaning != TimerMeaning::Body && meaning != TimerMeaning::Send) || chain_);
+  // The send timeout never replaces the body timeout: a client still sending is timed by that.
+  assert(meaning != TimerMeaning::Send || timerMeaning_ != TimerMeaning::Body);
+  timerMeaning_ = meaning;
+}
+
+void DownstreamConnection::armBetweenRequestsTimer() {
+  // Part of the next request may already be buffered: then its head is on the clock.
+  setTimerMeaning(in_.empty() ? TimerMeaning::Other : TimerMeaning::Head);
+  armTimer(in_.empty() ? settings().idleTimeout : settings().headerTimeout);
 }
 
 void DownstreamConnection::closeWhenFlushed() {
@@ -654,16 +668,13 @@ void DownstreamConnection::finishRequest() {
   if (!chain_) return;
   dispatcher_.deferDelete(std::move(chain_));
   phase_ = Phase::Head;
-  timerInBodyPhase_ = false;
-  timerInSendPhase_ = false;  // a backlog left now is timed as held output or a closing flush
-  aboveWatermark_ = false;    // the next request starts with a fresh watermark signal
+  setTimerMeaning(TimerMeaning::Other);  // a backlog left now is timed as held output or a closing flush
+  aboveWatermark_ = false;               // the next request starts with a fresh watermark signal
   if (closeAfterResponse_ || draining_ || (peerFinished_ && in_.empty())) {
     closeWhenFlushed();
     return;
   }
-  // Part of the next request may already be buffered: then its head is on the clock.
-  timerInHeadPhase_ = !in_.empty();
-  armTimer(timerInHeadPhase_ ? settings().headerTimeout : settings().idleTimeout);
+  armBetweenRequestsTimer();
   if (processing_) return;  // the outer parse loop goes on (and releases the buffer when done)
   releaseReadBuffer();
   if (in_.empty()) return;

@@ -60,6 +60,18 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
 
  private:
   enum class Phase { Head, Filters, Body, BodyDone, Drain };
+  // What the running timer stands for, which decides what its expiry does. One at a time:
+  // Head only between requests (no chain), Body and Send only during one.
+  enum class TimerMeaning : uint8_t {
+    Other,  // idle between requests, a drain, a closing flush
+    Head,   // a request head is arriving: 408 if it does not complete in time
+    Body,   // the request body timeout runs
+    // A response waits above the write watermark (the upstream is paused for it): the idle
+    // timeout runs from the last byte the client took (nginx's send_timeout).
+    Send,
+  };
+  // How the body of the response being written goes out; NotStarted until its head.
+  enum class ResponseBody : uint8_t { NotStarted, None, Raw, Chunked };
 
   DownstreamConnection(Dispatcher& dispatcher, std::shared_ptr<ListenerContext> listener);
   ~DownstreamConnection() override;
@@ -83,6 +95,8 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
   void releaseReadBuffer();
   void updateReading();
   void armTimer(std::chrono::milliseconds timeout);
+  // Between requests: the header timeout when part of the next head is buffered, else idle.
+  void armBetweenRequestsTimer();
   void onWriteEvent(int status);
   void sendErrorAndClose(int status, std::string_view reason);
   bool consumingInput() const;
@@ -108,11 +122,8 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
   // The client half-closed (EOF) after a complete request: what it sent is answered, then the
   // connection closes. Nothing more is read.
   bool peerFinished_ = false;
-  bool timerInHeadPhase_ = false;
-  bool timerInBodyPhase_ = false;  // the body timeout runs
-  // A response waits above the write watermark (the upstream is paused for it): the idle
-  // timeout runs from the last byte the client took (nginx's send_timeout).
-  bool timerInSendPhase_ = false;
+  TimerMeaning timerMeaning_ = TimerMeaning::Other;
+  void setTimerMeaning(TimerMeaning meaning);  // checks the invariant above in debug builds
   // Between requests, reading stops while more than writeHighWatermark response bytes wait
   // for a client that does not read them (pipelining without reading would otherwise grow
   // the write queue without bound); it resumes when they are gone, or the idle timeout closes.
@@ -131,10 +142,7 @@ class DownstreamConnection final : public DownstreamStream, public EndOfIteratio
   bool continueSent_ = false;
   uint64_t drained_ = 0;
 
-  // Framing of the response being written.
-  bool respStarted_ = false;
-  bool respChunked_ = false;
-  bool respNoBody_ = false;
+  ResponseBody responseBody_ = ResponseBody::NotStarted;
   bool aboveWatermark_ = false;
   std::string headOut_;    // reused to encode heads
   std::string chunkLine_;  // reused to encode chunk-size lines
