@@ -57,7 +57,9 @@ void forEachListItem(std::string_view value, F&& f) {
 // requests, and clearing costs nothing. Copies carry the live fields only.
 class HeaderMap {
  public:
-  static constexpr size_t kMaxSpare = 32;  // spare fields kept beyond this are freed
+  // truncate() frees the spares beyond this many; clear() keeps them all, for the parser
+  // refills the same slots (it stops at the listener's max_headers).
+  static constexpr size_t kMaxSpare = 32;
 
   HeaderMap() = default;
   HeaderMap(const HeaderMap& other) : slots_(other.begin(), other.end()), size_(other.size_) {}

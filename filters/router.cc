@@ -201,13 +201,10 @@ void RouterFilter::tryNextHost() {
   attemptStartMs_ = static_cast<uint64_t>(cluster_->nowMs());
   attemptStartNs_ = uv_hrtime();
   // The pool may answer before newStream returns (idle connection, overflow), and a
-  // failure may recurse into another attempt: only a queued request sets pending_.
+  // failure may recurse into another attempt: only a queued request sets queued_.
   upstream::HostPool* host = host_;
   upstream::HostPool::PendingHandle handle;
-  if (host->newStream(*this, handle)) {
-    pending_ = true;
-    pendingHandle_ = handle;
-  }
+  if (host->newStream(*this, handle)) queued_ = handle;
 }
 
 void RouterFilter::recordResult(upstream::AttemptResult result) {
@@ -247,13 +244,13 @@ bool RouterFilter::takeRetry() {
 
 bool RouterFilter::replayable(bool requestBytesSent) {
   const core::RequestHead& head = callbacks().requestHead();
-  bool bodyConsumed = bodyStarted_ && head.framing != core::BodyFraming::None;
+  bool bodyConsumed = request_ != RequestSent::Head && head.framing != core::BodyFraming::None;
   if (bodyConsumed) return false;
   return !requestBytesSent || core::isIdempotentMethod(head.method);
 }
 
 void RouterFilter::onPoolReady(upstream::UpstreamConnection& connection) {
-  pending_ = false;
+  queued_.reset();
   connection_ = &connection;
   const core::RequestHead& head = callbacks().requestHead();
   connection.attach(*this, timeout_, head.method == "HEAD");
@@ -261,17 +258,17 @@ void RouterFilter::onPoolReady(upstream::UpstreamConnection& connection) {
   std::string_view piece = factory_.headScratch_;
   connection.write(&piece, 1);  // copies whatever the kernel does not take now
   if (head.framing == core::BodyFraming::None) {
-    requestComplete_ = true;
+    request_ = RequestSent::Complete;
     return;
   }
-  if (!bodyStarted_) {
-    bodyStarted_ = true;
+  if (request_ == RequestSent::Head) {
+    request_ = RequestSent::Body;
     callbacks().startRequestBody();  // may deliver body bytes before it returns
   }
 }
 
 void RouterFilter::onPoolFailure(upstream::UpstreamFailure failure) {
-  pending_ = false;
+  queued_.reset();
   if (failure == upstream::UpstreamFailure::Overflow) {
     // A circuit breaker, not the host, said no: no outlier record, no retry.
     endAttempt();
@@ -326,7 +323,7 @@ void RouterFilter::onRequestBody(std::string_view data, bool endStream, const co
   } else if (!data.empty()) {
     connection_->write(&data, 1);
   }
-  if (endStream) requestComplete_ = true;
+  if (endStream) request_ = RequestSent::Complete;
   if (connection_ != nullptr && connection_->queuedBytes() > kUpstreamWriteHighWatermark && !bodyPaused_) {
     bodyPaused_ = true;
     callbacks().pauseRequestBody();
@@ -365,16 +362,10 @@ void RouterFilter::onUpstreamHeaders(core::ResponseHead& head, bool endStream) {
     bool wanted = (retryOn & config::kRetry5xx) || ((retryOn & config::kRetryGatewayError) && gatewayError);
     // Nothing of this answer has reached the client yet: it can still be dropped.
     if (wanted && replayable(true) && takeRetry()) {
-      auto* connection = connection_;
-      connection_ = nullptr;
+      if (endStream) response_ = ResponseRead::Complete;  // nothing left to read on it
+      dropConnection();
+      response_ = ResponseRead::Waiting;  // the next attempt's answer
       endAttempt();
-      if (endStream) {
-        connection->release(requestComplete_);
-      } else if (requestComplete_) {
-        connection->discardResponse();
-      } else {
-        connection->abort();
-      }
       tried_.push_back(host_);
       tryNextHost();
       return;
@@ -382,35 +373,45 @@ void RouterFilter::onUpstreamHeaders(core::ResponseHead& head, bool endStream) {
   } else {
     recordResult(upstream::AttemptResult::Success);
   }
-  responseStarted_ = true;
+  response_ = endStream ? ResponseRead::Complete : ResponseRead::Started;
   core::StreamInfo& info = callbacks().streamInfo();
   info.upstreamHost = host_->address();
   info.upstreamHeadersMicros = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - info.start)
           .count());
   core::removeHopByHopHeaders(head.headers);
-  if (endStream) upstreamDone_ = true;
   callbacks().encodeHeaders(head, endStream);
   if (endStream) finishUpstream();
 }
 
 void RouterFilter::onUpstreamData(std::string_view data, bool endStream) {
-  if (endStream) upstreamDone_ = true;
+  if (endStream) response_ = ResponseRead::Complete;
   callbacks().encodeData(data, endStream);
   if (endStream) finishUpstream();
 }
 
 void RouterFilter::onUpstreamTrailers(const core::HeaderMap& trailers) {
-  upstreamDone_ = true;
+  response_ = ResponseRead::Complete;
   callbacks().encodeTrailers(trailers);
   finishUpstream();
 }
 
 void RouterFilter::finishUpstream() {
+  dropConnection();  // the response is complete: back to the pool if the request is too
+}
+
+void RouterFilter::dropConnection() {
   if (connection_ == nullptr) return;
   auto* connection = connection_;
   connection_ = nullptr;
-  connection->release(requestComplete_);
+  const bool requestComplete = request_ == RequestSent::Complete;
+  if (response_ == ResponseRead::Complete) {
+    connection->release(requestComplete);
+  } else if (requestComplete) {
+    connection->discardResponse();  // read the rest and drop it; the connection may be kept
+  } else {
+    connection->abort();
+  }
 }
 
 void RouterFilter::onUpstreamReset(upstream::UpstreamFailure failure) {
@@ -420,7 +421,7 @@ void RouterFilter::onUpstreamReset(upstream::UpstreamFailure failure) {
     cluster_->state().counters().responseTimeouts.fetch_add(1, std::memory_order_relaxed);
   recordResult(upstream::AttemptResult::GatewayFailure);
   endAttempt();
-  if (responseStarted_) {
+  if (response_ != ResponseRead::Waiting) {
     callbacks().resetStream(
         fmt::format("upstream {}: {} mid-response", host_->address(), upstream::failureName(failure)));
     return;
@@ -454,21 +455,11 @@ void RouterFilter::onComplete(const core::StreamInfo&) {
   endAttempt();
   requestSlot_.release();
   retrySlot_.release();
-  if (pending_) {
-    pending_ = false;
-    host_->cancel(pendingHandle_);
+  if (queued_) {
+    host_->cancel(*queued_);
+    queued_.reset();
   }
-  if (connection_ != nullptr) {
-    auto* connection = connection_;
-    connection_ = nullptr;
-    if (upstreamDone_) {
-      connection->release(requestComplete_);
-    } else if (requestComplete_) {
-      connection->discardResponse();  // the client went away; the connection may be kept
-    } else {
-      connection->abort();
-    }
-  }
+  dropConnection();  // the client went away: what it did not take is read and dropped
 }
 
 }  // namespace flowguard::filters

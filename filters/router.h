@@ -15,6 +15,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,9 @@ class RouterFilter final : public core::Filter,
   // closes the attempt's "active request" on its host.
   void recordResult(upstream::AttemptResult result);
   void endAttempt();
+  // Lets go of connection_: back to the pool when the exchange finished (or can be finished
+  // by reading the rest of the response and dropping it), closed otherwise.
+  void dropConnection();
   // True (and a retry budgeted and counted) when another attempt may start now.
   bool takeRetry();
   // May this request be sent again? (No body streamed; idempotent unless nothing was sent.)
@@ -90,8 +94,8 @@ class RouterFilter final : public core::Filter,
   int retriesLeft_ = 0;
   std::vector<const upstream::HostPool*> tried_;
   upstream::HostPool* host_ = nullptr;
-  upstream::HostPool::PendingHandle pendingHandle_;
-  bool pending_ = false;
+  // Set while the request waits in host_'s queue for a connection.
+  std::optional<upstream::HostPool::PendingHandle> queued_;
   upstream::UpstreamConnection* connection_ = nullptr;
   bool attemptOpen_ = false;      // host_ counts this request as active
   bool attemptRecorded_ = false;  // this attempt's outcome went to outlier detection
@@ -101,11 +105,14 @@ class RouterFilter final : public core::Filter,
   upstream::ClusterSlot retrySlot_;    // retry budget
   std::string chunkLine_;
   bool chunkedBody_ = false;
-  bool bodyStarted_ = false;
   bool bodyPaused_ = false;
-  bool requestComplete_ = false;
-  bool responseStarted_ = false;
-  bool upstreamDone_ = false;
+  // How far the request went upstream. Body: the downstream body was asked for (it is
+  // consumed: an attempt after this one could not send it again).
+  enum class RequestSent : uint8_t { Head, Body, Complete };
+  RequestSent request_ = RequestSent::Head;
+  // How far the upstream's response came. Started: its head went to the chain.
+  enum class ResponseRead : uint8_t { Waiting, Started, Complete };
+  ResponseRead response_ = ResponseRead::Waiting;
   bool completed_ = false;
 };
 
