@@ -114,47 +114,58 @@ void header(std::string& out, std::string_view name, std::string_view type, std:
   out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
+// {counter: value} for declared counters (core/stat_set.h).
+Json declaredStatsJson(const core::StatSet& stats) {
+  Json counters = Json::object();
+  const auto decls = stats.decls();
+  for (size_t i = 0; i < decls.size(); ++i) counters[std::string(decls[i].name)] = stats.value(i);
+  return counters;
+}
+
 // {listener: {filter: {counter: value}}} for the plugged filters, from their declarations.
 Json pluggedFilterStatsJson(const std::vector<ListenerSources>& listeners) {
   Json out = Json::object();
   for (const ListenerSources& l : listeners) {
-    for (const ListenerSources::FilterStats& f : l.filterStats) {
-      Json counters = Json::object();
-      const auto decls = f.stats->decls();
-      for (size_t i = 0; i < decls.size(); ++i) counters[std::string(decls[i].name)] = f.stats->value(i);
-      out[l.name][f.filter] = std::move(counters);
-    }
+    for (const ListenerSources::FilterStats& f : l.filterStats)
+      out[l.name][f.filter] = declaredStatsJson(*f.stats);
   }
   return out;
 }
 
-// One counter family per declared counter of a plugged filter, flowguard_<filter>_<counter>_total,
-// with a sample per listener that has the filter. A family's samples follow its one header.
-void writePluggedFilterStats(std::string& out, const std::vector<ListenerSources>& listeners) {
+// Prometheus counter families made from declared counters, gathered over their owners (the
+// listeners that have a filter, the clusters) before they are written, so that a family's
+// samples follow its one header: flowguard_<prefix>_<counter>_total{<owner labels>}, or for a
+// counter declared in a family, flowguard_<prefix>_<family>_total{<owner labels>,<label>}.
+class DeclaredFamilies {
+ public:
+  void add(std::string_view prefix, const std::string& labels, const core::StatSet& stats) {
+    const auto decls = stats.decls();
+    for (size_t i = 0; i < decls.size(); ++i) {
+      const core::StatDecl& decl = decls[i];
+      std::string name =
+          fmt::format("flowguard_{}_{}_total", prefix, decl.family.empty() ? decl.name : decl.family);
+      auto family =
+          std::find_if(families_.begin(), families_.end(), [&](const Family& x) { return x.name == name; });
+      if (family == families_.end()) family = families_.insert(families_.end(), Family{name, decl.help, {}});
+      family->samples += fmt::format("{}{{{}{}{}}} {}\n", name, labels, decl.label.empty() ? "" : ",",
+                                     decl.label, stats.value(i));
+    }
+  }
+  void writeTo(std::string& out) const {
+    for (const Family& family : families_) {
+      header(out, family.name, "counter", family.help);
+      out += family.samples;
+    }
+  }
+
+ private:
   struct Family {
     std::string name;
     std::string_view help;
     std::string samples;
   };
-  std::vector<Family> families;
-  for (const ListenerSources& l : listeners) {
-    for (const ListenerSources::FilterStats& f : l.filterStats) {
-      const auto decls = f.stats->decls();
-      for (size_t i = 0; i < decls.size(); ++i) {
-        std::string name = fmt::format("flowguard_{}_{}_total", f.filter, decls[i].name);
-        auto family =
-            std::find_if(families.begin(), families.end(), [&](const Family& x) { return x.name == name; });
-        if (family == families.end())
-          family = families.insert(families.end(), Family{name, decls[i].help, {}});
-        family->samples += fmt::format("{}{{listener=\"{}\"}} {}\n", name, label(l.name), f.stats->value(i));
-      }
-    }
-  }
-  for (const Family& family : families) {
-    header(out, family.name, "counter", family.help);
-    out += family.samples;
-  }
-}
+  std::vector<Family> families_;
+};
 
 }  // namespace
 
@@ -290,22 +301,12 @@ Json AdminStats::stats() const {
 
   Json clusters = Json::object();
   for (const auto& [name, cluster] : *sources_.clusters) {
-    const upstream::ClusterCounters& c = cluster->counters();
     int healthy = 0;
     for (const auto& host : cluster->hosts()) healthy += filters::hostHealth(*host) == "healthy" ? 1 : 0;
-    clusters[name] = Json{{"requests", load(c.requests)},
-                          {"retries", load(c.retries)},
-                          {"retry_budget_exhausted", load(c.retryBudgetExhausted)},
-                          {"overflow_requests", load(c.overflowRequests)},
-                          {"overflow_pending", load(c.overflowPending)},
-                          {"overflow_connections", load(c.overflowConnections)},
-                          {"no_healthy_host", load(c.noHealthyHost)},
-                          {"panic_routed", load(c.panicRouted)},
-                          {"ejections", load(c.ejections)},
-                          {"connect_timeouts", load(c.connectTimeouts)},
-                          {"response_timeouts", load(c.responseTimeouts)},
-                          {"hosts_healthy", healthy},
-                          {"hosts_total", cluster->hosts().size()}};
+    Json counters = declaredStatsJson(cluster->stats());
+    counters["hosts_healthy"] = healthy;
+    counters["hosts_total"] = cluster->hosts().size();
+    clusters[name] = std::move(counters);
   }
   out["clusters"] = std::move(clusters);
 
@@ -465,34 +466,20 @@ std::string AdminStats::prometheus() const {
     }
   }
 
-  writePluggedFilterStats(out, sources_.listeners);
-
-  // Per cluster and per host.
-  header(out, "flowguard_cluster_requests_total", "counter", "Requests routed to a cluster.");
-  for (const auto& [name, cluster] : *sources_.clusters) {
-    out += fmt::format("flowguard_cluster_requests_total{{cluster=\"{}\"}} {}\n", label(name),
-                       load(cluster->counters().requests));
-  }
-  header(out, "flowguard_cluster_retries_total", "counter", "Retries to another attempt, by cluster.");
-  for (const auto& [name, cluster] : *sources_.clusters) {
-    out += fmt::format("flowguard_cluster_retries_total{{cluster=\"{}\"}} {}\n", label(name),
-                       load(cluster->counters().retries));
-  }
-  header(out, "flowguard_cluster_ejections_total", "counter",
-         "Hosts ejected by outlier detection, by cluster.");
-  for (const auto& [name, cluster] : *sources_.clusters) {
-    out += fmt::format("flowguard_cluster_ejections_total{{cluster=\"{}\"}} {}\n", label(name),
-                       load(cluster->counters().ejections));
-  }
-  header(out, "flowguard_cluster_timeouts_total", "counter",
-         "Upstream timeouts, by cluster and kind (connect: connect_timeout; response: the cluster timeout).");
-  for (const auto& [name, cluster] : *sources_.clusters) {
-    for (auto [kind, n] : {std::pair{"connect", load(cluster->counters().connectTimeouts)},
-                           std::pair{"response", load(cluster->counters().responseTimeouts)}}) {
-      out += fmt::format("flowguard_cluster_timeouts_total{{cluster=\"{}\",kind=\"{}\"}} {}\n", label(name),
-                         kind, n);
+  DeclaredFamilies filterFamilies;
+  for (const ListenerSources& l : sources_.listeners) {
+    for (const ListenerSources::FilterStats& f : l.filterStats) {
+      filterFamilies.add(f.filter, fmt::format("listener=\"{}\"", label(l.name)), *f.stats);
     }
   }
+  filterFamilies.writeTo(out);
+
+  // Per cluster (from the declarations in upstream/cluster_state.h) and per host.
+  DeclaredFamilies clusterFamilies;
+  for (const auto& [name, cluster] : *sources_.clusters) {
+    clusterFamilies.add("cluster", fmt::format("cluster=\"{}\"", label(name)), cluster->stats());
+  }
+  clusterFamilies.writeTo(out);
   auto forHosts = [&](auto write) {
     for (const auto& [name, cluster] : *sources_.clusters) {
       for (const auto& host : cluster->hosts()) {

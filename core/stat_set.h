@@ -1,4 +1,4 @@
-// Counters declared once. Whoever counts something (a plugged filter today) declares its
+// Counters declared once. Whoever counts something (a plugged filter, a cluster) declares its
 // counters in one table, in the order of an enum that names them:
 //
 //   enum class IpFilterStat { Allowed, Denied };
@@ -22,8 +22,13 @@
 namespace flowguard::core {
 
 struct StatDecl {
-  std::string_view name;  // snake_case; Prometheus adds the filter's prefix and "_total"
+  std::string_view name;  // snake_case; Prometheus adds the owner's prefix and "_total"
   std::string_view help;  // one sentence, for Prometheus' HELP line
+  // Optional: counters that Prometheus shows as one family told apart by a label, as
+  // flowguard_cluster_timeouts_total{kind="connect"}: the family's name (instead of `name`)
+  // and the label. The first counter of a family gives its HELP line.
+  std::string_view family = {};
+  std::string_view label = {};  // e.g. kind="connect"
 };
 
 class StatSet {

@@ -112,7 +112,7 @@ core::FilterStatus RouterFilter::onRequest() {
                                fmt::format("cluster {} overflow: max_requests reached", cluster_->name()));
     return core::FilterStatus::Stop;
   }
-  cluster_->state().counters().requests.fetch_add(1, std::memory_order_relaxed);
+  cluster_->state().stats().add(upstream::ClusterStat::Requests);
   const config::ClusterConfig& clusterConfig = cluster_->config();
   timeout_ = route->timeout.value_or(clusterConfig.timeout);
   if (clusterConfig.perTryTimeout && *clusterConfig.perTryTimeout < timeout_)
@@ -220,7 +220,7 @@ void RouterFilter::recordResult(upstream::AttemptResult result) {
   if (result == upstream::AttemptResult::ConnectFailure)
     state.connectFailures.fetch_add(1, std::memory_order_relaxed);
   if (cluster_->state().outlierDetector().record(state, result, cluster_->nowMs())) {
-    cluster_->state().counters().ejections.fetch_add(1, std::memory_order_relaxed);
+    cluster_->state().stats().add(upstream::ClusterStat::Ejections);
   }
 }
 
@@ -234,7 +234,7 @@ bool RouterFilter::takeRetry() {
   if (retriesLeft_ <= 0 || completed_) return false;
   upstream::ClusterState& state = cluster_->state();
   if (retrySlot_.held()) {
-    state.counters().retries.fetch_add(1, std::memory_order_relaxed);
+    state.stats().add(upstream::ClusterStat::Retries);
   } else if (!retrySlot_.take(state, upstream::ClusterSlot::Kind::Retry)) {
     return false;  // one budget slot per request, however many retries it makes
   }
@@ -277,7 +277,7 @@ void RouterFilter::onPoolFailure(upstream::UpstreamFailure failure) {
     return;
   }
   if (failure == upstream::UpstreamFailure::ConnectTimeout)
-    cluster_->state().counters().connectTimeouts.fetch_add(1, std::memory_order_relaxed);
+    cluster_->state().stats().add(upstream::ClusterStat::ConnectTimeouts);
   recordResult(upstream::AttemptResult::ConnectFailure);
   endAttempt();
   tried_.push_back(host_);
@@ -418,7 +418,7 @@ void RouterFilter::onUpstreamReset(upstream::UpstreamFailure failure) {
   connection_ = nullptr;
   if (completed_) return;
   if (failure == upstream::UpstreamFailure::Timeout)
-    cluster_->state().counters().responseTimeouts.fetch_add(1, std::memory_order_relaxed);
+    cluster_->state().stats().add(upstream::ClusterStat::ResponseTimeouts);
   recordResult(upstream::AttemptResult::GatewayFailure);
   endAttempt();
   if (response_ != ResponseRead::Waiting) {

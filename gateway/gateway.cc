@@ -44,14 +44,12 @@ constexpr std::chrono::milliseconds kWatchDebounce{100};
 constexpr std::chrono::milliseconds kHurriedFlush{500};
 
 void logClusterCounters(upstream::ClusterState& cluster) {
-  const upstream::ClusterCounters& c = cluster.counters();
-  auto n = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
-  fmt::print(stderr,
-             "flowguard: cluster {}: requests={} retries={} retry_budget_exhausted={} overflow_requests={} "
-             "overflow_pending={} overflow_connections={} no_healthy_host={} panic_routed={} ejections={}\n",
-             cluster.config().name, n(c.requests), n(c.retries), n(c.retryBudgetExhausted),
-             n(c.overflowRequests), n(c.overflowPending), n(c.overflowConnections), n(c.noHealthyHost),
-             n(c.panicRouted), n(c.ejections));
+  // The declared counters (upstream/cluster_state.h), in declaration order.
+  std::string line = fmt::format("flowguard: cluster {}:", cluster.config().name);
+  const auto decls = cluster.stats().decls();
+  for (size_t i = 0; i < decls.size(); ++i)
+    line += fmt::format(" {}={}", decls[i].name, cluster.stats().value(i));
+  fmt::print(stderr, "{}\n", line);
   for (const auto& host : cluster.hosts()) {
     uint64_t samples = host->latencySamples.load(std::memory_order_relaxed);
     fmt::print(

@@ -37,10 +37,10 @@ HostPool* Cluster::pickHost(const std::vector<const HostPool*>& tried) {
   bool panic = state_->config().noHealthyHosts == config::NoHealthyHosts::Panic;
   HostChoice choice = chooseHost({available, n}, {triedFlags, n}, cursor_, panic);
   if (choice.index < 0) {
-    state_->counters().noHealthyHost.fetch_add(1, std::memory_order_relaxed);
+    state_->stats().add(ClusterStat::NoHealthyHost);
     return nullptr;
   }
-  if (choice.panic) state_->counters().panicRouted.fetch_add(1, std::memory_order_relaxed);
+  if (choice.panic) state_->stats().add(ClusterStat::PanicRouted);
   return hosts_[static_cast<size_t>(choice.index)].get();
 }
 
@@ -53,7 +53,8 @@ ClusterManager::ClusterManager(core::Dispatcher& dispatcher, const ClusterStates
   for (const auto& [name, state] : states) {
     std::shared_ptr<Cluster> cluster;
     if (previous != nullptr) {
-      if (auto it = previous->clusters_.find(name); it != previous->clusters_.end() && &it->second->state() == state.get()) {
+      if (auto it = previous->clusters_.find(name);
+          it != previous->clusters_.end() && &it->second->state() == state.get()) {
         cluster = it->second;
       }
     }

@@ -14,7 +14,8 @@ namespace {
 
 // A host the previous generation of the cluster already had keeps its state (health
 // verdict, ejection, counters, latency); the others start fresh.
-std::vector<std::shared_ptr<HostState>> makeHosts(const config::ClusterConfig& config, const ClusterState* previous) {
+std::vector<std::shared_ptr<HostState>> makeHosts(const config::ClusterConfig& config,
+                                                  const ClusterState* previous) {
   std::vector<std::shared_ptr<HostState>> hosts;
   bool initiallyHealthy = !config.healthCheck.enabled || config.healthCheck.initiallyHealthy;
   for (const auto& host : config.hosts) {
@@ -69,13 +70,13 @@ std::vector<sockaddr_storage> resolveHosts(const config::ClusterConfig& config) 
 
 bool ClusterState::acquireRequest() {
   if (acquire(activeRequests_, config_.circuitBreakers.maxRequests)) return true;
-  counters_.overflowRequests.fetch_add(1, std::memory_order_relaxed);
+  stats_.add(ClusterStat::OverflowRequests);
   return false;
 }
 
 bool ClusterState::acquirePending() {
   if (acquire(pendingRequests_, config_.circuitBreakers.maxPendingRequests)) return true;
-  counters_.overflowPending.fetch_add(1, std::memory_order_relaxed);
+  stats_.add(ClusterStat::OverflowPending);
   return false;
 }
 
@@ -87,10 +88,10 @@ bool ClusterState::acquireRetry() {
   int64_t active = activeRequests_.load(std::memory_order_relaxed);
   int64_t limit = std::max<int64_t>(config_.retryBudgetMinRetries, active * config_.retryBudgetPercent / 100);
   if (acquire(activeRetries_, static_cast<uint32_t>(limit))) {
-    counters_.retries.fetch_add(1, std::memory_order_relaxed);
+    stats_.add(ClusterStat::Retries);
     return true;
   }
-  counters_.retryBudgetExhausted.fetch_add(1, std::memory_order_relaxed);
+  stats_.add(ClusterStat::RetryBudgetExhausted);
   return false;
 }
 
@@ -117,7 +118,8 @@ ClusterStates makeClusterStates(const config::Config& config, const ClusterState
   return states;
 }
 
-HostChoice chooseHost(std::span<const bool> available, std::span<const bool> tried, size_t& cursor, bool panic) {
+HostChoice chooseHost(std::span<const bool> available, std::span<const bool> tried, size_t& cursor,
+                      bool panic) {
   size_t n = available.size();
   if (n == 0) return {};
   auto pass = [&](auto accept) -> int {

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -18,25 +19,46 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/stat_set.h"
 #include "upstream/host_state.h"
 #include "upstream/outlier_detector.h"
 
 namespace flowguard::upstream {
 
-// Counters the admin listener will show (cluster.NAME.upstream_rq_... in Envoy's terms).
-struct ClusterCounters {
-  std::atomic<uint64_t> requests{0};
-  std::atomic<uint64_t> retries{0};
-  std::atomic<uint64_t> retryBudgetExhausted{0};
-  std::atomic<uint64_t> overflowRequests{0};     // max_requests hit: 503
-  std::atomic<uint64_t> overflowPending{0};      // max_pending_requests hit: 503
-  std::atomic<uint64_t> overflowConnections{0};  // max_connections hit and nothing to wait for: 503
-  std::atomic<uint64_t> noHealthyHost{0};        // no_healthy_hosts: reject answered 503
-  std::atomic<uint64_t> panicRouted{0};          // routed to an unhealthy host in panic mode
-  std::atomic<uint64_t> ejections{0};
-  std::atomic<uint64_t> connectTimeouts{0};   // connect_timeout passed before the handshake finished
-  std::atomic<uint64_t> responseTimeouts{0};  // `timeout` of silence while waiting for/reading an answer
+// A cluster's counters (cluster.NAME.upstream_rq_... in Envoy's terms), declared once: /stats,
+// Prometheus (flowguard_cluster_<name>_total{cluster="NAME"}) and the exit summary are made
+// from this table.
+enum class ClusterStat {
+  Requests,
+  Retries,
+  RetryBudgetExhausted,
+  OverflowRequests,
+  OverflowPending,
+  OverflowConnections,
+  NoHealthyHost,
+  PanicRouted,
+  Ejections,
+  ConnectTimeouts,
+  ResponseTimeouts,
 };
+inline constexpr core::StatDecl kClusterStats[] = {
+    {"requests", "Requests routed to a cluster."},
+    {"retries", "Retries to another attempt, by cluster."},
+    {"retry_budget_exhausted", "Retries not made because the cluster's retry budget was spent."},
+    {"overflow_requests", "Requests answered 503 because max_requests was reached."},
+    {"overflow_pending", "Requests answered 503 because max_pending_requests was reached."},
+    {"overflow_connections",
+     "Requests answered 503 because max_connections was reached and none could wait."},
+    {"no_healthy_host", "Requests answered 503 because no host was healthy (no_healthy_hosts: reject)."},
+    {"panic_routed", "Requests sent to an unhealthy host in panic mode."},
+    {"ejections", "Hosts ejected by outlier detection, by cluster."},
+    {"connect_timeouts",
+     "Upstream timeouts, by cluster and kind (connect: connect_timeout; response: the cluster timeout).",
+     "timeouts", "kind=\"connect\""},
+    {"response_timeouts", "", "timeouts", "kind=\"response\""},
+};
+static_assert(std::size(kClusterStats) == static_cast<size_t>(ClusterStat::ResponseTimeouts) + 1,
+              "one declaration per ClusterStat, in its order");
 
 class ClusterState {
  public:
@@ -56,7 +78,8 @@ class ClusterState {
   const sockaddr_storage& address(size_t host) const { return addresses_[host]; }
   const std::vector<sockaddr_storage>& addresses() const { return addresses_; }
   OutlierDetector& outlierDetector() { return outlier_; }
-  ClusterCounters& counters() { return counters_; }
+  core::StatSet& stats() { return stats_; }
+  const core::StatSet& stats() const { return stats_; }
 
   // Circuit breakers: take a slot, or false when at the limit. Request and pending
   // overflows are counted here; a connection overflow only by the pool, when a request
@@ -82,7 +105,7 @@ class ClusterState {
   std::vector<sockaddr_storage> addresses_;
   std::vector<std::shared_ptr<HostState>> hosts_;
   OutlierDetector outlier_;
-  ClusterCounters counters_;
+  core::StatSet stats_{kClusterStats};
   std::atomic<int64_t> activeRequests_{0};
   std::atomic<int64_t> pendingRequests_{0};
   std::atomic<int64_t> activeConnections_{0};

@@ -8,7 +8,9 @@ HostPool::HostPool(core::Dispatcher& dispatcher, ClusterState& cluster, HostStat
                    const sockaddr_storage& sockaddr, PoolSettings settings)
     : dispatcher_(dispatcher), cluster_(cluster), host_(host), sockaddr_(sockaddr), settings_(settings) {}
 
-HostPool::~HostPool() { closeAll(); }
+HostPool::~HostPool() {
+  closeAll();
+}
 
 bool HostPool::newStream(PoolCallbacks& callbacks, PendingHandle& handle) {
   while (!idle_.empty()) {
@@ -29,7 +31,7 @@ bool HostPool::newStream(PoolCallbacks& callbacks, PendingHandle& handle) {
     // up for this request: fail now rather than wait for a timeout.
     pending_.erase(handle);
     cluster_.releasePending();
-    cluster_.counters().overflowConnections.fetch_add(1, std::memory_order_relaxed);
+    cluster_.stats().add(ClusterStat::OverflowConnections);
     callbacks.onPoolFailure(UpstreamFailure::Overflow);
     return false;
   }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "tests/integration/gateway_fixture.h"
+#include "upstream/cluster_state.h"
 
 using namespace flowguard::test;
 using namespace std::chrono_literals;
@@ -51,8 +52,10 @@ TEST_CASE("admin: stats, clusters, Prometheus, drain, config dump and store endp
       "{ name: ip_filter, allow: [127.0.0.0/8] }",
       "{ name: cors, allow_origins: [\"https://app.example.com\"] }",
       "{ name: auth, keys: [ { key: admin-test-key-0001, name: tester } ], exempt: [ { path: /register } ] }",
-      "{ name: rate_limit, algorithm: fixed_window, limit: 6, window: 1h }", "{ name: metrics }",
-      "{ name: headers, response: { set: { X-Gateway: flowguard } } }", "{ name: server_timing }"};
+      "{ name: rate_limit, algorithm: fixed_window, limit: 6, window: 1h }",
+      "{ name: metrics }",
+      "{ name: headers, response: { set: { X-Gateway: flowguard } } }",
+      "{ name: server_timing }"};
   spec.routes.insert(spec.routes.begin(),
                      "{ match: { path: /register, methods: [POST] }, handler: register }");
   spec.topLevel = {"storage: { url: \"sqlite://" + dir.file("admin.db") +
@@ -157,6 +160,14 @@ TEST_CASE("admin: stats, clusters, Prometheus, drain, config dump and store endp
   CHECK(series["flowguard_cors_origin_not_allowed_total{listener=\"test\"}"] == 0);
   CHECK(series["flowguard_server_timing_responses_timed_total{listener=\"test\"}"] == 11);
   CHECK(series["flowguard_cluster_requests_total{cluster=\"backends\"}"] == 6);
+  // Every declared cluster counter (upstream/cluster_state.h) has its series, /stats its key.
+  for (const flowguard::core::StatDecl& decl : flowguard::upstream::kClusterStats) {
+    const std::string family(decl.family.empty() ? decl.name : decl.family);
+    const std::string extra = decl.label.empty() ? "" : "," + std::string(decl.label);
+    CAPTURE(decl.name);
+    CHECK(series.count("flowguard_cluster_" + family + "_total{cluster=\"backends\"" + extra + "}") == 1);
+    CHECK(stats["clusters"]["backends"].contains(std::string(decl.name)));
+  }
   const std::string host1 = "cluster=\"backends\",host=\"127.0.0.1:" + std::to_string(b1.port) + "\"";
   const std::string host2 = "cluster=\"backends\",host=\"127.0.0.1:" + std::to_string(b2.port) + "\"";
   // Each worker balances on its own: the split between the hosts varies, the sum does not.

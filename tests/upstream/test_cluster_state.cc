@@ -16,6 +16,7 @@
 using flowguard::config::ClusterConfig;
 using flowguard::config::Config;
 using flowguard::upstream::chooseHost;
+using flowguard::upstream::ClusterStat;
 using flowguard::upstream::ClusterState;
 using flowguard::upstream::HostChoice;
 
@@ -40,18 +41,18 @@ TEST_CASE("acquireRequest stops at max_requests and counts the overflow") {
   ClusterState state(config);
   for (int i = 0; i < 3; ++i) CHECK(state.acquireRequest());
   CHECK(state.activeRequests() == 3);
-  CHECK(state.counters().overflowRequests == 0);
+  CHECK(state.stats().value(ClusterStat::OverflowRequests) == 0);
   CHECK_FALSE(state.acquireRequest());
   CHECK_FALSE(state.acquireRequest());
-  CHECK(state.counters().overflowRequests == 2);
+  CHECK(state.stats().value(ClusterStat::OverflowRequests) == 2);
   CHECK(state.activeRequests() == 3);  // a refused request holds no slot
   state.releaseRequest();
   CHECK(state.activeRequests() == 2);
   CHECK(state.acquireRequest());
   CHECK_FALSE(state.acquireRequest());
-  CHECK(state.counters().overflowRequests == 3);
+  CHECK(state.stats().value(ClusterStat::OverflowRequests) == 3);
   // Other breakers are independent.
-  CHECK(state.counters().overflowPending == 0);
+  CHECK(state.stats().value(ClusterStat::OverflowPending) == 0);
   CHECK(state.pendingRequests() == 0);
 }
 
@@ -81,13 +82,13 @@ TEST_CASE("acquirePending stops at max_pending_requests and counts the overflow"
   CHECK(state.acquirePending());
   CHECK(state.acquirePending());
   CHECK_FALSE(state.acquirePending());
-  CHECK(state.counters().overflowPending == 1);
+  CHECK(state.stats().value(ClusterStat::OverflowPending) == 1);
   CHECK(state.pendingRequests() == 2);
   state.releasePending();
   CHECK(state.acquirePending());
   CHECK_FALSE(state.acquirePending());
-  CHECK(state.counters().overflowPending == 2);
-  CHECK(state.counters().overflowRequests == 0);
+  CHECK(state.stats().value(ClusterStat::OverflowPending) == 2);
+  CHECK(state.stats().value(ClusterStat::OverflowRequests) == 0);
 }
 
 TEST_CASE("acquireConnection stops at max_connections") {
@@ -103,7 +104,7 @@ TEST_CASE("acquireConnection stops at max_connections") {
   CHECK_FALSE(state.acquireConnection());
   // Deliberately not counted here: HostPool counts overflowConnections only when the
   // request has no connection of its own to wait for (see host_pool.cc).
-  CHECK(state.counters().overflowConnections == 0);
+  CHECK(state.stats().value(ClusterStat::OverflowConnections) == 0);
 }
 
 TEST_CASE("retry budget: min_retries with nothing in flight") {
@@ -114,17 +115,17 @@ TEST_CASE("retry budget: min_retries with nothing in flight") {
   CHECK(state.acquireRetry());
   CHECK(state.acquireRetry());
   CHECK(state.acquireRetry());
-  CHECK(state.counters().retries == 3);
-  CHECK(state.counters().retryBudgetExhausted == 0);
+  CHECK(state.stats().value(ClusterStat::Retries) == 3);
+  CHECK(state.stats().value(ClusterStat::RetryBudgetExhausted) == 0);
   CHECK_FALSE(state.acquireRetry());
   CHECK_FALSE(state.acquireRetry());
-  CHECK(state.counters().retryBudgetExhausted == 2);
-  CHECK(state.counters().retries == 3);
+  CHECK(state.stats().value(ClusterStat::RetryBudgetExhausted) == 2);
+  CHECK(state.stats().value(ClusterStat::Retries) == 3);
   state.releaseRetry();
   CHECK(state.acquireRetry());
-  CHECK(state.counters().retries == 4);
+  CHECK(state.stats().value(ClusterStat::Retries) == 4);
   CHECK_FALSE(state.acquireRetry());
-  CHECK(state.counters().retryBudgetExhausted == 3);
+  CHECK(state.stats().value(ClusterStat::RetryBudgetExhausted) == 3);
 }
 
 TEST_CASE("retry budget: a percentage of the requests in flight") {
@@ -133,9 +134,9 @@ TEST_CASE("retry budget: a percentage of the requests in flight") {
   ClusterState state(config);
   for (int i = 0; i < 100; ++i) REQUIRE(state.acquireRequest());
   for (int i = 0; i < 20; ++i) CHECK(state.acquireRetry());
-  CHECK(state.counters().retries == 20);
+  CHECK(state.stats().value(ClusterStat::Retries) == 20);
   CHECK_FALSE(state.acquireRetry());
-  CHECK(state.counters().retryBudgetExhausted == 1);
+  CHECK(state.stats().value(ClusterStat::RetryBudgetExhausted) == 1);
 
   // Fewer requests in flight shrink the budget (20% of 10 = 2 < min 3).
   ClusterState small(config);
