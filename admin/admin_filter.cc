@@ -117,18 +117,13 @@ Json filterJson(const config::FilterConfig& filter) {
                                                                                            : "local"},
                     {"shadow", s.shadow},
                     {"overrides", std::move(overrides)}});
-        } else if constexpr (std::is_same_v<T, config::PluginFilterConfig>) {
+        } else {
+          static_assert(std::is_same_v<T, config::PluginFilterConfig>);
           if (const filters::FilterPlugin* plugin = filters::findFilterPlugin(filter.name);
               plugin && s.settings) {
             j.update(plugin->dump(*s.settings));
             j["name"] = filter.name;
           }
-        } else {
-          static_assert(std::is_same_v<T, config::MetricsConfig>);
-          j.update({{"access_log", s.accessLog.enabled
-                                       ? Json{{"path", s.accessLog.path}, {"sample", s.accessLog.sample}}
-                                       : Json("off")},
-                    {"max_key_series", s.maxKeySeries}});
         }
       },
       filter.settings);

@@ -169,6 +169,20 @@ class DeclaredFamilies {
 
 }  // namespace
 
+ListenerSources listenerSources(const config::ListenerConfig& listener,
+                                const std::vector<filters::FilterSharedState>& entries) {
+  ListenerSources sources{listener.name, nullptr, nullptr, nullptr, {}};
+  for (size_t f = 0; f < entries.size() && f < listener.filters.size(); ++f) {
+    const filters::FilterSharedState& entry = entries[f];
+    if (auto registry = filters::metricsRegistryOf(entry.state)) sources.metrics = std::move(registry);
+    if (entry.rateLimit) sources.rateLimit = entry.rateLimit;
+    if (entry.stats && !entry.stats->decls().empty()) {
+      sources.filterStats.push_back({listener.filters[f].name, entry.stats});
+    }
+  }
+  return sources;
+}
+
 AdminStats::AdminStats(StatsSources sources) : sources_(std::move(sources)) {}
 
 void AdminStats::setSources(StatsSources sources) {

@@ -24,8 +24,9 @@
 #include "core/connection_limits.h"
 #include "core/latency_histogram.h"
 #include "core/stat_set.h"
+#include "filters/filter_registry.h"
 #include "filters/gateway_summary.h"
-#include "filters/metrics.h"
+#include "filters/metrics/metrics.h"
 #include "filters/rate_limit.h"
 #include "store/store_service.h"
 #include "upstream/cluster_state.h"
@@ -45,6 +46,10 @@ struct ListenerSources {
   };
   std::vector<FilterStats> filterStats;
 };
+
+// A listener's sources, from its filter entries' shared states (`connections` left null).
+ListenerSources listenerSources(const config::ListenerConfig& listener,
+                                const std::vector<filters::FilterSharedState>& entries);
 
 struct StatsSources {
   const config::LiveConfig* live = nullptr;  // the config in force and its reload history

@@ -201,23 +201,9 @@ struct RateLimitRouteSettings : PluginSettingsOf<RateLimitRouteSettings> {
   bool operator==(const RateLimitRouteSettings&) const = default;
 };
 
-struct AccessLogConfig {
-  bool enabled = false;
-  std::string path = "-";  // "-" = stdout
-  double sample = 1.0;     // share of requests logged (0..1]
-  bool operator==(const AccessLogConfig&) const = default;
-};
-
-struct MetricsConfig {
-  AccessLogConfig accessLog;
-  uint32_t maxKeySeries = 1000;  // per-key series kept; the rest count as "other"
-  bool operator==(const MetricsConfig&) const = default;
-};
-
 // One entry of a listener's `filters:` list: one of the filters config/ types itself, or a
 // filter from a folder of its own under filters/ (filter_plugin.h).
-using FilterSettings =
-    std::variant<RouterConfig, AuthConfig, RateLimitConfig, MetricsConfig, PluginFilterConfig>;
+using FilterSettings = std::variant<RouterConfig, AuthConfig, RateLimitConfig, PluginFilterConfig>;
 
 struct FilterConfig {
   std::string name;  // "router", ...

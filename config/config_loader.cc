@@ -406,7 +406,7 @@ void parseFilters(YamlReader& r, const YAML::Node& list, FilterParseContext& ctx
   // makes that rebind the target node itself, not the handle.)
   std::vector<std::pair<size_t, YAML::Node>> terminals;
   std::map<std::string, int> seen;  // non-terminal filter name -> line of its first use
-  ctx.earlierFilters.clear();        // this listener's, for the router's per_filter
+  ctx.earlierFilters.clear();       // this listener's, for the router's per_filter
   size_t index = 0;
   for (const YAML::Node& node : list) {
     ++index;
@@ -418,6 +418,7 @@ void parseFilters(YamlReader& r, const YAML::Node& list, FilterParseContext& ctx
     if (!parser) {
       std::vector<std::string_view> known;
       for (const FilterParser& p : filterParsers()) known.push_back(p.name);
+      std::sort(known.begin(), known.end());
       std::string_view suggestion = closestMatch(name, known);
       std::string hint = suggestion.empty() ? fmt::format("known filters: {}", fmt::join(known, ", "))
                                             : fmt::format("did you mean '{}'?", suggestion);

@@ -25,7 +25,6 @@ std::vector<FilterParser>& parserTable() {
        {"algorithm", "rate", "burst", "limit", "window", "by", "shadow"},
        {"algorithm", "rate", "burst", "limit", "window", "overrides"},
        &rateLimitRouteSettings},
-      {"metrics", false, &parseMetricsFilter},
       {"router", true, &parseRouterFilter},
   };
   return parsers;

@@ -1,6 +1,6 @@
 // config/'s table of the filters flowguard.yaml knows, and what a filter parser is given.
 // Each filter's YAML keys are parsed by its own function into its own settings. The filters
-// config/ types itself (router, auth, rate_limit, metrics) are rows of the table in
+// config/ types itself (router, auth, rate_limit) are rows of the table in
 // filter_parsers.cc; a filter in a folder of its own under filters/ adds its row at start-up
 // with registerFilterParser (filters/README.md), and its settings derive from PluginSettings.
 #pragma once
@@ -77,7 +77,6 @@ FilterParseFn pluginParser(std::shared_ptr<const Settings> (*parse)(const YAML::
 FilterSettings parseRouterFilter(const YAML::Node& node, FilterParseContext& ctx);
 FilterSettings parseAuthFilter(const YAML::Node& node, FilterParseContext& ctx);
 FilterSettings parseRateLimitFilter(const YAML::Node& node, FilterParseContext& ctx);
-FilterSettings parseMetricsFilter(const YAML::Node& node, FilterParseContext& ctx);
 
 // Checks between the filters of one listener, after each was parsed on its own: a rate-limit
 // override must name a key of the listener's auth filter.

@@ -204,13 +204,6 @@ void parsePerFilter(const YAML::Node& node, FilterParseContext& ctx, Route& rout
                                              : fmt::format("did you mean '{}'?", suggestion)));
       continue;
     }
-    const FilterParser* parser = findFilterParser(*name);
-    if (parser == nullptr || (!parser->plugged && parser->perRouteKeys.empty())) {
-      r.error(item.first, fmt::format("filter '{}' has no per-route settings (auth, rate_limit and the "
-                                      "filters of filters/<name>/ folders have)",
-                                      *name));
-      continue;
-    }
     parseFilterPerRoute(item.second, *name, earlier->second, ctx, route);
   }
 }

@@ -18,6 +18,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "config/config.h"
@@ -28,12 +29,28 @@
 
 namespace flowguard::filters {
 
+// What one filter entry keeps for every worker besides its declared counters (the metrics
+// filter's series, say): a filter's state type derives from it. Made on the main thread
+// before the workers start, and carried over to the next config generation while the
+// filter stays in its listener (FilterRegistration::keepsState).
+class FilterState {
+ public:
+  virtual ~FilterState() = default;
+};
+
 // What a plugged filter's factory is made with, on the worker thread that will use it.
 struct FilterContext {
   std::string_view name;                   // the filter's name (its folder's)
   const config::ListenerConfig& listener;  // the listener whose chain the filter is in
   WorkerResources& resources;              // the worker's loop, clusters, stores...
   core::StatSet& stats;                    // this entry's counters: every worker's, kept across reloads
+  std::shared_ptr<FilterState> state;      // what the filter's createState made; null without one
+
+  // The state as the type the filter registered (FilterRegistration's State).
+  template <class State>
+  std::shared_ptr<State> stateAs() const {
+    return std::static_pointer_cast<State>(state);
+  }
 };
 
 // A listener's routes that have `per_filter` settings for one filter. The route is matched
@@ -143,11 +160,16 @@ struct FilterPlugin {
   std::function<std::unique_ptr<core::FilterFactory>(const config::PluginSettings&, FilterContext&)>
       createFactory;
   std::function<nlohmann::json(const config::PluginSettings&)> dump;
+  // The three below are empty for a filter without a state of its own.
+  std::function<std::shared_ptr<FilterState>(const config::PluginSettings&)> createState;
+  std::function<bool(const config::PluginSettings& before, const config::PluginSettings& after)> keepsState;
+  std::function<std::string(const FilterState&)> summary;
 };
 
 // What a filter's registration function fills in, typed with its settings struct (which
-// derives from config::PluginSettingsOf<Settings>).
-template <class Settings>
+// derives from config::PluginSettingsOf<Settings>) and, for a filter that keeps a state for
+// all workers, that state's type (derived from FilterState).
+template <class Settings, class State = FilterState>
 struct FilterRegistration {
   std::string_view name;  // the `name:` in flowguard.yaml
   // Parses the filter's map (`name:` plus its own keys); null after reporting a problem
@@ -160,20 +182,49 @@ struct FilterRegistration {
   // The keys a route's `per_filter: { <name>: {...} }` may replace; `disabled: true` is always
   // allowed. FilterFactoryOf applies them.
   std::vector<std::string> perRouteKeys = {};
+  // The filter's state, made when the filter first appears in a listener; its factories get
+  // it as FilterContext::state.
+  std::shared_ptr<State> (*createState)(const Settings& settings) = nullptr;
+  // Whether a reload from `before` to `after` keeps the state (the counters go on); null:
+  // always. Otherwise the new generation gets a new one from createState.
+  bool (*keepsState)(const Settings& before, const Settings& after) = nullptr;
+  // What the exit line (`flowguard: <filter> <listener>: ...`) says of the state after the
+  // declared counters, as ` name=value` pairs.
+  std::string (*summary)(const State& state) = nullptr;
 };
 
 // Keeps the record and registers the parser with config/. Called once per filter, from
 // registerPluggedFilters().
 void registerFilterPlugin(FilterPlugin plugin, config::FilterParser parser);
 
-template <class Settings>
-void registerFilter(const FilterRegistration<Settings>& r) {
-  FilterPlugin plugin{
-      std::string(r.name), r.stats,
-      [create = r.createFactory](const config::PluginSettings& s, FilterContext& context) {
-        return create(static_cast<const Settings&>(s), context);
-      },
-      [dump = r.dump](const config::PluginSettings& s) { return dump(static_cast<const Settings&>(s)); }};
+template <class Settings, class State>
+void registerFilter(const FilterRegistration<Settings, State>& r) {
+  static_assert(std::is_base_of_v<FilterState, State>, "a filter's state derives from FilterState");
+  FilterPlugin plugin;
+  plugin.name = std::string(r.name);
+  plugin.stats = r.stats;
+  plugin.createFactory = [create = r.createFactory](const config::PluginSettings& s, FilterContext& context) {
+    return create(static_cast<const Settings&>(s), context);
+  };
+  plugin.dump = [dump = r.dump](const config::PluginSettings& s) {
+    return dump(static_cast<const Settings&>(s));
+  };
+  if (r.createState != nullptr) {
+    plugin.createState = [create = r.createState](const config::PluginSettings& s) {
+      return std::shared_ptr<FilterState>(create(static_cast<const Settings&>(s)));
+    };
+  }
+  if (r.keepsState != nullptr) {
+    plugin.keepsState = [keeps = r.keepsState](const config::PluginSettings& before,
+                                               const config::PluginSettings& after) {
+      return keeps(static_cast<const Settings&>(before), static_cast<const Settings&>(after));
+    };
+  }
+  if (r.summary != nullptr) {
+    plugin.summary = [summary = r.summary](const FilterState& state) {
+      return summary(static_cast<const State&>(state));
+    };
+  }
   registerFilterPlugin(
       std::move(plugin),
       config::FilterParser{std::string(r.name), false, config::pluginParser(r.parse), r.perRouteKeys});

@@ -1,5 +1,7 @@
 #include "filters/filter_registry.h"
 
+#include <fmt/format.h>
+
 #include <stdexcept>
 #include <type_traits>
 
@@ -15,12 +17,59 @@ FilterSharedState createSharedState(const config::FilterConfig& filter) {
     shared.keys = std::make_shared<KeyRegistry>(staticKeySnapshot(*auth));
   } else if (std::holds_alternative<config::RateLimitConfig>(filter.settings)) {
     shared.rateLimit = std::make_shared<RateLimitShared>();
-  } else if (const auto* metrics = std::get_if<config::MetricsConfig>(&filter.settings)) {
-    shared.metrics = std::make_shared<MetricsRegistry>(metrics->maxKeySeries);
   } else if (const FilterPlugin* plugin = findFilterPlugin(filter.name)) {
-    shared.pluginStats = std::make_shared<core::StatSet>(plugin->stats);
+    shared.stats = std::make_shared<core::StatSet>(plugin->stats);
+    const auto* plugged = std::get_if<config::PluginFilterConfig>(&filter.settings);
+    if (plugin->createState && plugged != nullptr && plugged->settings != nullptr) {
+      shared.state = plugin->createState(*plugged->settings);
+    }
   }
   return shared;
+}
+
+FilterSharedState carryOverSharedState(const config::FilterConfig& before, const FilterSharedState& old,
+                                       const config::FilterConfig& filter) {
+  FilterSharedState state;
+  if (const auto* auth = std::get_if<config::AuthConfig>(&filter.settings)) {
+    // The same registry, with the new file's keys: requests still on the old chain see
+    // them too, which is what an operator who just revoked a key wants.
+    state.keys = old.keys;
+    state.keys->publish(staticKeySnapshot(*auth));
+    return state;
+  }
+  if (std::holds_alternative<config::RateLimitConfig>(filter.settings)) {
+    state.rateLimit = old.rateLimit;  // counters of unchanged limits keep their state
+    return state;
+  }
+  const FilterPlugin* plugin = findFilterPlugin(filter.name);
+  const auto* was = std::get_if<config::PluginFilterConfig>(&before.settings);
+  const auto* now = std::get_if<config::PluginFilterConfig>(&filter.settings);
+  if (plugin == nullptr || old.stats == nullptr || was == nullptr || now == nullptr) {
+    return createSharedState(filter);
+  }
+  state.stats = old.stats;  // a plugged filter's counters go on counting
+  const bool keep =
+      old.state != nullptr && (!plugin->keepsState || plugin->keepsState(*was->settings, *now->settings));
+  state.state = keep ? old.state : createSharedState(filter).state;
+  return state;
+}
+
+std::string exitSummary(std::string_view listener, const config::FilterConfig& filter,
+                        const FilterSharedState& shared) {
+  if (shared.rateLimit) {
+    const auto& r = *shared.rateLimit;
+    return fmt::format(
+        "flowguard: rate_limit {}: allowed={} limited={} shadow_limited={} failure_mode_decisions={}",
+        listener, r.allowed.load(), r.limited.load(), r.shadowLimited.load(), r.failureDecisions.load());
+  }
+  if (!shared.stats) return "";
+  std::string line = fmt::format("flowguard: {} {}:", filter.name, listener);
+  const auto decls = shared.stats->decls();
+  for (size_t i = 0; i < decls.size(); ++i)
+    line += fmt::format(" {}={}", decls[i].name, shared.stats->value(i));
+  const FilterPlugin* plugin = findFilterPlugin(filter.name);
+  if (shared.state && plugin != nullptr && plugin->summary) line += plugin->summary(*shared.state);
+  return line;
 }
 
 std::unique_ptr<core::FilterFactory> createFilterFactory(const config::FilterConfig& filter,
@@ -44,15 +93,13 @@ std::unique_ptr<core::FilterFactory> createFilterFactory(const config::FilterCon
           }
           return std::make_unique<RateLimitFilterFactory>(settings, listener, shared.rateLimit,
                                                           resources.dispatcher.loop(), resources.redis);
-        } else if constexpr (std::is_same_v<T, config::MetricsConfig>) {
-          return std::make_unique<MetricsFilterFactory>(settings, listener, shared.metrics, resources);
         } else {
           static_assert(std::is_same_v<T, config::PluginFilterConfig>);
           const FilterPlugin* plugin = findFilterPlugin(filter.name);
-          if (plugin == nullptr || settings.settings == nullptr || shared.pluginStats == nullptr) {
+          if (plugin == nullptr || settings.settings == nullptr || shared.stats == nullptr) {
             throw std::logic_error("filter '" + filter.name + "' was parsed but is not registered");
           }
-          FilterContext context{filter.name, listener, resources, *shared.pluginStats};
+          FilterContext context{filter.name, listener, resources, *shared.stats, shared.state};
           return plugin->createFactory(*settings.settings, context);
         }
       },

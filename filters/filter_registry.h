@@ -8,8 +8,8 @@
 #include "config/config.h"
 #include "core/filter.h"
 #include "core/stat_set.h"
+#include "filters/filter_plugin.h"
 #include "filters/key_registry.h"
-#include "filters/metrics.h"
 #include "filters/rate_limit.h"
 #include "filters/worker_resources.h"
 
@@ -20,11 +20,22 @@ namespace flowguard::filters {
 struct FilterSharedState {
   std::shared_ptr<KeyRegistry> keys;           // auth
   std::shared_ptr<RateLimitShared> rateLimit;  // rate_limit
-  std::shared_ptr<MetricsRegistry> metrics;    // metrics
-  std::shared_ptr<core::StatSet> pluginStats;  // a plugged filter's declared counters
+  std::shared_ptr<core::StatSet> stats;        // a plugged filter's declared counters
+  std::shared_ptr<FilterState> state;          // a plugged filter's state, when it has one
 };
 
 FilterSharedState createSharedState(const config::FilterConfig& filter);
+
+// The state of `filter` in a reloaded config, whose entry in the previous generation was
+// `before` with state `old` (the same filter, in the same listener): what carries over
+// carries over (counters go on counting, keys stay published), the rest is made anew.
+FilterSharedState carryOverSharedState(const config::FilterConfig& before, const FilterSharedState& old,
+                                       const config::FilterConfig& filter);
+
+// The line the gateway prints at exit for one entry (`flowguard: <filter> <listener>: ...`),
+// or "" for a filter with nothing to report.
+std::string exitSummary(std::string_view listener, const config::FilterConfig& filter,
+                        const FilterSharedState& shared);
 
 // Called on each worker's thread, once per listener filter entry.
 std::unique_ptr<core::FilterFactory> createFilterFactory(const config::FilterConfig& filter,

@@ -23,6 +23,18 @@ std::string_view hostHealth(const upstream::HostState& host) {
   return host.activeHealthy.load(std::memory_order_relaxed) ? "healthy" : "unhealthy";
 }
 
+SummarySources summarySources(const std::vector<std::vector<FilterSharedState>>& listeners,
+                              const upstream::ClusterStates* clusters) {
+  SummarySources sources;
+  sources.clusters = clusters;
+  for (const auto& entries : listeners) {
+    for (const FilterSharedState& entry : entries) {
+      if (auto registry = metricsRegistryOf(entry.state)) sources.metrics.push_back(std::move(registry));
+    }
+  }
+  return sources;
+}
+
 MetricsSnapshot sumTotals(const std::vector<std::shared_ptr<MetricsRegistry>>& registries) {
   MetricsSnapshot total;
   for (const auto& registry : registries) {

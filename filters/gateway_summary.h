@@ -13,7 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "filters/metrics.h"
+#include "filters/filter_registry.h"
+#include "filters/metrics/metrics.h"
 #include "upstream/cluster_state.h"
 
 namespace flowguard::filters {
@@ -22,6 +23,10 @@ struct SummarySources {
   std::vector<std::shared_ptr<MetricsRegistry>> metrics;  // every listener's `metrics` filter
   const upstream::ClusterStates* clusters = nullptr;
 };
+
+// The sources of a config generation: the metrics filters among its listeners' entries.
+SummarySources summarySources(const std::vector<std::vector<FilterSharedState>>& listeners,
+                              const upstream::ClusterStates* clusters);
 
 // "healthy", "unhealthy" (active checks) or "ejected" (outlier detection, for now).
 std::string_view hostHealth(const upstream::HostState& host);

@@ -62,34 +62,6 @@ void logClusterCounters(upstream::ClusterState& cluster) {
   }
 }
 
-void logFilterCounters(const std::string& listener, const config::FilterConfig& filter,
-                       const filters::FilterSharedState& shared) {
-  if (shared.pluginStats) {  // a plugged filter: its declared counters, in declaration order
-    std::string line = fmt::format("flowguard: {} {}:", filter.name, listener);
-    const auto decls = shared.pluginStats->decls();
-    for (size_t i = 0; i < decls.size(); ++i) {
-      line += fmt::format(" {}={}", decls[i].name, shared.pluginStats->value(i));
-    }
-    fmt::print(stderr, "{}\n", line);
-  }
-  if (shared.rateLimit) {
-    const auto& r = *shared.rateLimit;
-    fmt::print(
-        stderr,
-        "flowguard: rate_limit {}: allowed={} limited={} shadow_limited={} failure_mode_decisions={}\n",
-        listener, r.allowed.load(), r.limited.load(), r.shadowLimited.load(), r.failureDecisions.load());
-  }
-  if (shared.metrics) {
-    filters::MetricsSnapshot m = shared.metrics->snapshot();
-    fmt::print(stderr,
-               "flowguard: metrics {}: requests={} 2xx={} 3xx={} 4xx={} 429={} 5xx={} local_replies={} "
-               "p50_us={} p99_us={}\n",
-               listener, m.total.requests, m.total.status2xx, m.total.status3xx, m.total.status4xx,
-               m.total.status429, m.total.status5xx, m.total.localReplies, m.latencyPercentileUs(0.5),
-               m.latencyPercentileUs(0.99));
-  }
-}
-
 // The keys issued through the key store, as the auth filters see them. The store thread
 // applies key changes, a reload applies new plans; the lock keeps the two (and their
 // publication) in order. Neither is on the request path.
@@ -275,15 +247,8 @@ admin::StatsSources Supervisor::statsSources() const {
   sources.overload = generation_->overload;
   const config::Config& config = *generation_->config;
   for (size_t l = 0; l < config.listeners.size(); ++l) {
-    admin::ListenerSources listener{
-        config.listeners[l].name, nullptr, nullptr, generation_->connectionLimits[l], {}};
-    for (size_t f = 0; f < generation_->filters[l].size(); ++f) {
-      const filters::FilterSharedState& shared = generation_->filters[l][f];
-      if (shared.metrics) listener.metrics = shared.metrics;
-      if (shared.rateLimit) listener.rateLimit = shared.rateLimit;
-      if (shared.pluginStats)
-        listener.filterStats.push_back({config.listeners[l].filters[f].name, shared.pluginStats});
-    }
+    admin::ListenerSources listener = admin::listenerSources(config.listeners[l], generation_->filters[l]);
+    listener.connections = generation_->connectionLimits[l];
     sources.listeners.push_back(std::move(listener));
   }
   return sources;
@@ -630,7 +595,9 @@ int Supervisor::run() {
   const config::Config& config = *generation_->config;
   for (size_t l = 0; l < config.listeners.size(); ++l) {
     for (size_t f = 0; f < config.listeners[l].filters.size(); ++f) {
-      logFilterCounters(config.listeners[l].name, config.listeners[l].filters[f], generation_->filters[l][f]);
+      const std::string line = filters::exitSummary(config.listeners[l].name, config.listeners[l].filters[f],
+                                                    generation_->filters[l][f]);
+      if (!line.empty()) fmt::print(stderr, "{}\n", line);
     }
   }
   fmt::print(stderr, "flowguard: stopped{}\n", hurried_ ? " (cut short by a second signal)" : "");

@@ -31,27 +31,8 @@ filters::FilterSharedState carryOver(const config::FilterConfig& filter, size_t 
   if (previousListener == nullptr) return filters::createSharedState(filter);
   int old = nthNamed(*previousListener, filter.name, ordinal);
   if (old < 0) return filters::createSharedState(filter);
-  const config::FilterConfig& oldFilter = previousListener->filters[static_cast<size_t>(old)];
-  const filters::FilterSharedState& oldState = (*previousStates)[static_cast<size_t>(old)];
-  filters::FilterSharedState state;
-  if (const auto* auth = std::get_if<config::AuthConfig>(&filter.settings)) {
-    // The same registry, with the new file's keys: requests still on the old chain see
-    // them too, which is what an operator who just revoked a key wants.
-    state.keys = oldState.keys;
-    state.keys->publish(filters::staticKeySnapshot(*auth));
-  } else if (std::holds_alternative<config::RateLimitConfig>(filter.settings)) {
-    state.rateLimit = oldState.rateLimit;  // counters of unchanged limits keep their state
-  } else if (const auto* metrics = std::get_if<config::MetricsConfig>(&filter.settings)) {
-    const auto& oldMetrics = std::get<config::MetricsConfig>(oldFilter.settings);
-    state.metrics = oldMetrics.maxKeySeries == metrics->maxKeySeries
-                        ? oldState.metrics
-                        : filters::createSharedState(filter).metrics;
-  } else if (oldState.pluginStats) {
-    state.pluginStats = oldState.pluginStats;  // a plugged filter's counters go on counting
-  } else {
-    state = filters::createSharedState(filter);
-  }
-  return state;
+  return filters::carryOverSharedState(previousListener->filters[static_cast<size_t>(old)],
+                                       (*previousStates)[static_cast<size_t>(old)], filter);
 }
 
 }  // namespace
@@ -77,12 +58,7 @@ std::shared_ptr<const Generation> makeGeneration(std::shared_ptr<const config::C
       states.push_back(carryOver(filter, seen[filter.name]++, previousListener, previousStates));
     }
   }
-  generation->summary.clusters = &generation->clusters;
-  for (const auto& states : generation->filters) {
-    for (const auto& state : states) {
-      if (state.metrics) generation->summary.metrics.push_back(state.metrics);
-    }
-  }
+  generation->summary = filters::summarySources(generation->filters, &generation->clusters);
   generation->overload = previous != nullptr ? previous->overload : std::make_shared<core::OverloadState>();
   const config::OverloadConfig& overload = config->overload;
   generation->overload->connections.setMax(overload.maxConnections

@@ -9,8 +9,23 @@
 #include <vector>
 
 #include "config/config_loader.h"
+#include "filters/filter_plugin.h"
 
 namespace flowguard::config::test {
+
+// The filters of filters/<name>/ folders (metrics, cors...) parse only once registered, as
+// the gateway's main() registers them before reading a config.
+inline const bool kFiltersRegistered = (filters::registerPluggedFilters(), true);
+
+// The settings of a filter of its own folder, as its parser made them.
+template <class Settings>
+const Settings& pluginSettings(const FilterConfig& filter) {
+  const auto* plugged = std::get_if<PluginFilterConfig>(&filter.settings);
+  REQUIRE(plugged);
+  const auto* settings = dynamic_cast<const Settings*>(plugged->settings.get());
+  REQUIRE(settings);
+  return *settings;
+}
 
 inline std::vector<std::string> errorsOf(const std::string& yaml) {
   LoadResult result = loadConfigText(yaml, "t.yaml");

@@ -8,6 +8,7 @@
 #include "config/config_loader.h"
 #include "filters/cors/cors.h"
 #include "filters/filter_plugin.h"
+#include "filters/metrics/metrics.h"
 #include "tests/config/config_test_helpers.h"
 
 using namespace flowguard::config;
@@ -431,7 +432,8 @@ TEST_CASE("unknown filters") {
       replace(kMinimal, "      - name: router\n", "      - name: rooter\n      - name: router\n");
   CHECK(onlyError(twoFilters) == "t.yaml:5:15: unknown filter 'rooter' (did you mean 'router'?)");
   CHECK(onlyError(replace(twoFilters, "rooter", "cache")) ==
-        "t.yaml:5:15: unknown filter 'cache' (known filters: auth, rate_limit, metrics, router)");
+        "t.yaml:5:15: unknown filter 'cache' (known filters: auth, buffer, cors, headers, ip_filter, "
+        "metrics, rate_limit, router, server_timing)");
 }
 
 TEST_CASE("the router is the one terminal filter and comes last") {
@@ -828,7 +830,7 @@ TEST_CASE("the shipped config files load") {
   CHECK(limits.limit.burst == 20);
   CHECK(limits.by == RateLimitKeyBy::ApiKey);
   CHECK(limits.store == RateLimitStore::Local);
-  CHECK_FALSE(std::get<MetricsConfig>(filters[3].settings).accessLog.enabled);
+  CHECK_FALSE(pluginSettings<flowguard::filters::MetricsSettings>(filters[3]).accessLog.enabled);
   CHECK_FALSE(config.redis.configured);
   const auto& routes = std::get<RouterConfig>(filters[4].settings).routes;
   REQUIRE(routes.size() == 10);

@@ -7,6 +7,7 @@
 
 #include "config/config_loader.h"
 #include "config/units.h"
+#include "filters/metrics/metrics.h"
 #include "tests/config/config_test_helpers.h"
 
 using namespace flowguard::config;
@@ -76,6 +77,10 @@ const T& filterAt(const Config& config, size_t listener, size_t index) {
   const T* settings = std::get_if<T>(&config.listeners.at(listener).filters.at(index).settings);
   REQUIRE(settings);
   return *settings;
+}
+
+const flowguard::filters::MetricsSettings& metricsAt(const Config& config, size_t listener, size_t index) {
+  return pluginSettings<flowguard::filters::MetricsSettings>(config.listeners.at(listener).filters.at(index));
 }
 
 }  // namespace
@@ -210,7 +215,7 @@ redis:
   CHECK(rl.overrides[1].limit.period == 1min);
   CHECK(rl.overrides[1].limit.burst == 7);
 
-  const auto& metrics = filterAt<MetricsConfig>(*config, 0, 2);
+  const auto& metrics = metricsAt(*config, 0, 2);
   CHECK(metrics.accessLog.enabled);
   CHECK(metrics.accessLog.path == "/var/log/fg.log");
   CHECK(metrics.accessLog.sample == 0.25);
@@ -250,7 +255,7 @@ TEST_CASE("omitted filter keys take the defaults of config.h") {
   CHECK_FALSE(rl.shadow);
   CHECK(rl.overrides.empty());
 
-  const auto& metrics = filterAt<MetricsConfig>(*config, 0, 2);
+  const auto& metrics = metricsAt(*config, 0, 2);
   CHECK_FALSE(metrics.accessLog.enabled);
   CHECK(metrics.accessLog.path == "-");
   CHECK(metrics.accessLog.sample == 1.0);
@@ -260,10 +265,10 @@ TEST_CASE("omitted filter keys take the defaults of config.h") {
 
   // An empty access_log map turns the log on with its defaults; `off` leaves it off.
   auto on = loadOk(withMetrics("        access_log: {}\n"));
-  CHECK(filterAt<MetricsConfig>(*on, 0, 2).accessLog.enabled);
-  CHECK(filterAt<MetricsConfig>(*on, 0, 2).accessLog.path == "-");
+  CHECK(metricsAt(*on, 0, 2).accessLog.enabled);
+  CHECK(metricsAt(*on, 0, 2).accessLog.path == "-");
   auto off = loadOk(withMetrics("        access_log: off\n"));
-  CHECK_FALSE(filterAt<MetricsConfig>(*off, 0, 2).accessLog.enabled);
+  CHECK_FALSE(metricsAt(*off, 0, 2).accessLog.enabled);
 
   // An auth filter with no keys (they may come from the key store), and no auth at all.
   auto bare = loadOk(replace(kChain, "        keys:\n          - { key: k1, name: demo }\n", ""));
@@ -508,7 +513,7 @@ TEST_CASE("metrics values") {
         "t.yaml:11:29: 'path' must not be empty (use \"-\" for stdout)");
   CHECK(onlyError(withMetrics("        max_key_series: -1\n")) ==
         "t.yaml:11:25: 'max_key_series' must be between 0 and 4294967295, got -1");
-  CHECK(filterAt<MetricsConfig>(*loadOk(withMetrics("        max_key_series: 0\n")), 0, 2).maxKeySeries == 0);
+  CHECK(metricsAt(*loadOk(withMetrics("        max_key_series: 0\n")), 0, 2).maxKeySeries == 0);
 }
 
 TEST_CASE("redis url") {

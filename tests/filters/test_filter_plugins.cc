@@ -463,11 +463,11 @@ TEST_CASE("per_filter: config errors name the route's node") {
   CHECK(onlyRouteError(kIpAndHeaders, route + "{ cors: { disabled: true } } }\n") ==
         "t.yaml:9:85: per_filter 'cors': this listener has no filter 'cors' before the router (its filters: "
         "ip_filter, headers)");
+  // metrics can only be turned off on a route.
   CHECK(onlyRouteError(kIpAndHeaders + "      - { name: metrics }\n",
                        "          - { match: { prefix: / }, direct_response: { status: 200 }, per_filter: "
-                       "{ metrics: { disabled: true } } }\n") ==
-        "t.yaml:10:85: filter 'metrics' has no per-route settings (auth, rate_limit and the filters of "
-        "filters/<name>/ folders have)");
+                       "{ metrics: { max_key_series: 5 } } }\n") ==
+        "t.yaml:10:96: 'max_key_series' cannot be set per route for filter 'metrics' (per route: disabled)");
   CHECK(onlyRouteError(kIpAndHeaders, route + "{ ip_filter: { alow: [10.0.0.0/8] } } }\n") ==
         "t.yaml:9:98: 'alow' cannot be set per route for filter 'ip_filter' (per route: disabled, allow, "
         "deny); did you mean 'allow'?");

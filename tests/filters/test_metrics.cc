@@ -1,5 +1,5 @@
 // Metrics arithmetic: histogram buckets and percentiles, counters from a known sequence.
-#include "filters/metrics.h"
+#include "filters/metrics/metrics.h"
 
 #include <doctest/doctest.h>
 

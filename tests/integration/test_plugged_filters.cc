@@ -337,6 +337,27 @@ TEST_CASE("per_filter: routes turn ip_filter off, give it their own allow list, 
         Json{{"allowed", 2}, {"denied", 2}});
 }
 
+TEST_CASE("per_filter: a route turns metrics off, also for the answers an earlier filter gives there") {
+  Backend b;
+  GatewaySpec spec = proxySpec({b.port});
+  spec.filters = {"{ name: auth, keys: [ { key: metrics-route-key-0001, name: tester } ] }",
+                  "{ name: metrics }"};
+  spec.routes = {
+      "{ match: { prefix: /quiet/ }, cluster: backends, per_filter: { metrics: { disabled: true } } }",
+      "{ match: { prefix: / }, cluster: backends }"};
+  spec.admin = true;
+  Gateway gw(spec);
+  const std::string key = "X-API-Key: metrics-route-key-0001\r\n";
+  for (int i = 0; i < 3; ++i) CHECK(getAs(gw.port, "", key, "/quiet/x").status == 200);
+  CHECK(getAs(gw.port, "", "", "/quiet/x").status == 401);  // auth answers before metrics
+  for (int i = 0; i < 2; ++i) CHECK(getAs(gw.port, "", key, "/counted").status == 200);
+  CHECK(getAs(gw.port, "", "", "/counted").status == 401);
+  const Json listener = adminJson(gw.adminPort, "/stats").at("listeners").at("test");
+  CHECK(listener.at("requests") == 3);
+  CHECK(listener.at("4xx") == 1);
+  CHECK(dumpedRoutes(gw.adminPort, 2).at(0).at("per_filter").at("metrics") == Json{{"disabled", true}});
+}
+
 // ---- buffer (the request-data phase over sockets) -------------------------------------------
 
 TEST_CASE(

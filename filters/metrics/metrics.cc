@@ -1,4 +1,4 @@
-#include "filters/metrics.h"
+#include "filters/metrics/metrics.h"
 
 #include "core/status_class.h"
 #include "filters/path_redaction.h"
@@ -207,16 +207,18 @@ std::vector<MetricsRegistry::KeyCounters> MetricsRegistry::topKeys(size_t n) con
 
 // ---- the filter ---------------------------------------------------------------------------
 
-MetricsFilterFactory::MetricsFilterFactory(const config::MetricsConfig& config,
-                                           const config::ListenerConfig& listener,
-                                           std::shared_ptr<MetricsRegistry> registry,
-                                           WorkerResources& resources)
+std::shared_ptr<MetricsRegistry> metricsRegistryOf(const std::shared_ptr<FilterState>& state) {
+  return std::dynamic_pointer_cast<MetricsRegistry>(state);
+}
+
+MetricsFilterFactory::MetricsFilterFactory(const MetricsSettings& config, FilterContext& context)
     : config_(config),
-      listener_(listener),
-      registry_(std::move(registry)),
-      shard_(registry_->shardFor(&resources.dispatcher)),
-      resources_(resources),
-      keyPathPrefixes_(keyPathPrefixes(listener)) {
+      listener_(context.listener),
+      perRoute_(context.name, context.listener),
+      registry_(context.stateAs<MetricsRegistry>()),
+      shard_(registry_->shardFor(&context.resources.dispatcher)),
+      resources_(context.resources),
+      keyPathPrefixes_(keyPathPrefixes(context.listener)) {
   if (config.accessLog.enabled) {
     if (config.accessLog.path == "-") {
       logFd_ = STDOUT_FILENO;
@@ -293,6 +295,13 @@ core::FilterStatus MetricsFilter::onRequest() {
 }
 
 void MetricsFilter::onComplete(const core::StreamInfo& info) {
+  if (!factory_.perRoute_.empty()) {
+    // Looked up at the end, so that an answer a filter before this one gave (a 401, a 429)
+    // is not counted on a route that turns the filter off either.
+    const config::RoutePerFilter* entry =
+        factory_.perRoute_.find(callbacks().requestHead(), callbacks().streamInfo());
+    if (entry != nullptr && entry->disabled) return;
+  }
   auto micros = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - info.start)
           .count());

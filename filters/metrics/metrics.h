@@ -19,14 +19,37 @@
 #include <unordered_map>
 #include <vector>
 
-#include "config/config.h"
+#include "config/filter_parsers.h"
 #include "core/filter.h"
 #include "core/latency_histogram.h"
+#include "filters/filter_plugin.h"
 #include "filters/worker_resources.h"
 
 namespace flowguard::filters {
 
 using core::LatencyHistogram;
+
+// ---- settings ------------------------------------------------------------------------------
+//
+//   - name: metrics
+//     access_log: { path: /var/log/flowguard/access.log, sample: 0.1 }   # or off (the default); "-": stdout
+//     max_key_series: 1000
+
+struct AccessLogSettings {
+  bool enabled = false;
+  std::string path = "-";  // "-" = stdout
+  double sample = 1.0;     // share of requests logged (0..1]
+  bool operator==(const AccessLogSettings&) const = default;
+};
+
+struct MetricsSettings : config::PluginSettingsOf<MetricsSettings> {
+  AccessLogSettings accessLog;
+  uint32_t maxKeySeries = 1000;  // per-key series kept; the rest count as "other"
+  bool operator==(const MetricsSettings&) const = default;
+};
+
+std::shared_ptr<const MetricsSettings> parseMetrics(const YAML::Node& node, config::FilterParseContext& ctx);
+nlohmann::json dumpMetrics(const MetricsSettings& settings);
 
 struct StatusCounters {
   std::atomic<uint64_t> requests{0};
@@ -118,8 +141,9 @@ class MetricsShard {
   SeriesTable byReason_;  // localReplies only
 };
 
-// All shards of one metrics filter entry (one listener), shared by the workers.
-class MetricsRegistry {
+// All shards of one metrics filter entry (one listener), shared by the workers: the filter's
+// state (FilterState), kept across reloads while max_key_series stays the same.
+class MetricsRegistry : public FilterState {
  public:
   explicit MetricsRegistry(uint32_t maxKeySeries) : maxKeySeries_(maxKeySeries) {}
   // The shard of one worker, `worker` being anything that identifies it for the life of
@@ -147,10 +171,12 @@ class MetricsRegistry {
   std::vector<const void*> owners_;  // owners_[i] writes shards_[i]
 };
 
+// The registry of a filter entry's state, when the entry is a metrics filter; null otherwise.
+std::shared_ptr<MetricsRegistry> metricsRegistryOf(const std::shared_ptr<FilterState>& state);
+
 class MetricsFilterFactory : public core::FilterFactory {
  public:
-  MetricsFilterFactory(const config::MetricsConfig& config, const config::ListenerConfig& listener,
-                       std::shared_ptr<MetricsRegistry> registry, WorkerResources& resources);
+  MetricsFilterFactory(const MetricsSettings& settings, FilterContext& context);
   ~MetricsFilterFactory() override;
   std::unique_ptr<core::Filter> create() override;
 
@@ -159,8 +185,9 @@ class MetricsFilterFactory : public core::FilterFactory {
   void log(const core::RequestHead& head, const core::StreamInfo& info, uint64_t totalMicros);
   void flushLog();
 
-  const config::MetricsConfig& config_;
+  const MetricsSettings& config_;
   const config::ListenerConfig& listener_;
+  PerRouteLookup perRoute_;  // routes that turn the filter off
   std::shared_ptr<MetricsRegistry> registry_;
   MetricsShard& shard_;
   WorkerResources& resources_;

@@ -1,14 +1,18 @@
-// YAML binding of the metrics filter: the access log and the per-key series cap.
+// The metrics filter's settings: the access log and the per-key series cap, from YAML and
+// back to JSON for /config_dump.
 #include <fmt/format.h>
 
 #include <limits>
 
-#include "config/filter_parsers.h"
+#include "filters/metrics/metrics.h"
 
-namespace flowguard::config {
+namespace flowguard::filters {
 namespace {
 
-void parseAccessLog(YamlReader& r, const YAML::Node& node, AccessLogConfig& log) {
+using config::describeNode;
+using config::YamlReader;
+
+void parseAccessLog(YamlReader& r, const YAML::Node& node, AccessLogSettings& log) {
   if (node.IsScalar() && node.Scalar() == "off" && r.usable(node)) {
     log.enabled = false;
     return;
@@ -35,7 +39,8 @@ void parseAccessLog(YamlReader& r, const YAML::Node& node, AccessLogConfig& log)
     if (auto value = r.number(*sample, "sample")) {
       // Zero would log nothing while looking enabled; say `access_log: off` instead.
       if (*value <= 0 || *value > 1) {
-        r.error(*sample, fmt::format("'sample' must be greater than 0 and at most 1, got {}", sample->Scalar()));
+        r.error(*sample,
+                fmt::format("'sample' must be greater than 0 and at most 1, got {}", sample->Scalar()));
       } else {
         log.sample = *value;
       }
@@ -45,18 +50,25 @@ void parseAccessLog(YamlReader& r, const YAML::Node& node, AccessLogConfig& log)
 
 }  // namespace
 
-FilterSettings parseMetricsFilter(const YAML::Node& node, FilterParseContext& ctx) {
+std::shared_ptr<const MetricsSettings> parseMetrics(const YAML::Node& node, config::FilterParseContext& ctx) {
   YamlReader& r = ctx.reader;
-  MetricsConfig metrics;
+  auto metrics = std::make_shared<MetricsSettings>();
   r.checkKeys(node, "in metrics filter", {"name", "access_log", "max_key_series"});
-  if (auto log = YamlReader::find(node, "access_log")) parseAccessLog(r, *log, metrics.accessLog);
+  if (auto log = YamlReader::find(node, "access_log")) parseAccessLog(r, *log, metrics->accessLog);
   if (auto series = YamlReader::find(node, "max_key_series")) {
     // Zero is meaningful: every key counts as "other".
     if (auto value = r.integer(*series, "max_key_series", 0, std::numeric_limits<uint32_t>::max())) {
-      metrics.maxKeySeries = static_cast<uint32_t>(*value);
+      metrics->maxKeySeries = static_cast<uint32_t>(*value);
     }
   }
   return metrics;
 }
 
-}  // namespace flowguard::config
+nlohmann::json dumpMetrics(const MetricsSettings& s) {
+  return {{"access_log", s.accessLog.enabled
+                             ? nlohmann::json{{"path", s.accessLog.path}, {"sample", s.accessLog.sample}}
+                             : nlohmann::json("off")},
+          {"max_key_series", s.maxKeySeries}};
+}
+
+}  // namespace flowguard::filters
