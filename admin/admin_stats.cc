@@ -175,8 +175,9 @@ ListenerSources listenerSources(const config::ListenerConfig& listener,
   for (size_t f = 0; f < entries.size() && f < listener.filters.size(); ++f) {
     const filters::FilterSharedState& entry = entries[f];
     if (auto registry = filters::metricsRegistryOf(entry.state)) sources.metrics = std::move(registry);
-    if (entry.rateLimit) sources.rateLimit = entry.rateLimit;
-    if (entry.stats && !entry.stats->decls().empty()) {
+    if (entry.rateLimit) {
+      sources.rateLimit = entry.rateLimit;  // its counters have their own /stats key, "rate_limit"
+    } else if (entry.stats && !entry.stats->decls().empty()) {
       sources.filterStats.push_back({listener.filters[f].name, entry.stats});
     }
   }
@@ -281,11 +282,7 @@ Json AdminStats::stats() const {
       listeners[l.name] = std::move(listener);
     }
     if (l.rateLimit) {
-      const auto& r = *l.rateLimit;
-      rateLimits[l.name] = Json{{"allowed", load(r.allowed)},
-                                {"limited", load(r.limited)},
-                                {"shadow_limited", load(r.shadowLimited)},
-                                {"failure_mode_decisions", load(r.failureDecisions)}};
+      rateLimits[l.name] = declaredStatsJson(l.rateLimit->stats);
     }
   }
   out["totals"] = countersJson(totals);
@@ -468,20 +465,10 @@ std::string AdminStats::prometheus() const {
     writeHistogram(out, "flowguard_request_duration_seconds", fmt::format("listener=\"{}\"", label(name)),
                    s.latency, s.latencySumUs);
   }
-  header(out, "flowguard_rate_limit_decisions_total", "counter",
-         "Rate-limit decisions, by listener and outcome.");
-  for (const ListenerSources& l : sources_.listeners) {
-    if (!l.rateLimit) continue;
-    const auto& r = *l.rateLimit;
-    for (auto [outcome, n] : {std::pair{"allowed", load(r.allowed)}, std::pair{"limited", load(r.limited)},
-                              std::pair{"shadow_limited", load(r.shadowLimited)}}) {
-      out += fmt::format("flowguard_rate_limit_decisions_total{{listener=\"{}\",outcome=\"{}\"}} {}\n",
-                         label(l.name), outcome, n);
-    }
-  }
-
   DeclaredFamilies filterFamilies;
   for (const ListenerSources& l : sources_.listeners) {
+    if (l.rateLimit)
+      filterFamilies.add("rate_limit", fmt::format("listener=\"{}\"", label(l.name)), l.rateLimit->stats);
     for (const ListenerSources::FilterStats& f : l.filterStats) {
       filterFamilies.add(f.filter, fmt::format("listener=\"{}\"", label(l.name)), *f.stats);
     }

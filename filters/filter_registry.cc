@@ -17,6 +17,7 @@ FilterSharedState createSharedState(const config::FilterConfig& filter) {
     shared.keys = std::make_shared<KeyRegistry>(staticKeySnapshot(*auth));
   } else if (std::holds_alternative<config::RateLimitConfig>(filter.settings)) {
     shared.rateLimit = std::make_shared<RateLimitShared>();
+    shared.stats = std::shared_ptr<core::StatSet>(shared.rateLimit, &shared.rateLimit->stats);
   } else if (const FilterPlugin* plugin = findFilterPlugin(filter.name)) {
     shared.stats = std::make_shared<core::StatSet>(plugin->stats);
     const auto* plugged = std::get_if<config::PluginFilterConfig>(&filter.settings);
@@ -39,6 +40,7 @@ FilterSharedState carryOverSharedState(const config::FilterConfig& before, const
   }
   if (std::holds_alternative<config::RateLimitConfig>(filter.settings)) {
     state.rateLimit = old.rateLimit;  // counters of unchanged limits keep their state
+    state.stats = old.stats;
     return state;
   }
   const FilterPlugin* plugin = findFilterPlugin(filter.name);
@@ -56,12 +58,6 @@ FilterSharedState carryOverSharedState(const config::FilterConfig& before, const
 
 std::string exitSummary(std::string_view listener, const config::FilterConfig& filter,
                         const FilterSharedState& shared) {
-  if (shared.rateLimit) {
-    const auto& r = *shared.rateLimit;
-    return fmt::format(
-        "flowguard: rate_limit {}: allowed={} limited={} shadow_limited={} failure_mode_decisions={}",
-        listener, r.allowed.load(), r.limited.load(), r.shadowLimited.load(), r.failureDecisions.load());
-  }
   if (!shared.stats) return "";
   std::string line = fmt::format("flowguard: {} {}:", filter.name, listener);
   const auto decls = shared.stats->decls();

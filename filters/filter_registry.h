@@ -20,8 +20,8 @@ namespace flowguard::filters {
 struct FilterSharedState {
   std::shared_ptr<KeyRegistry> keys;           // auth
   std::shared_ptr<RateLimitShared> rateLimit;  // rate_limit
-  std::shared_ptr<core::StatSet> stats;        // a plugged filter's declared counters
-  std::shared_ptr<FilterState> state;          // a plugged filter's state, when it has one
+  std::shared_ptr<core::StatSet> stats;  // the entry's declared counters (rate_limit's, a plugged filter's)
+  std::shared_ptr<FilterState> state;    // a plugged filter's state, when it has one
 };
 
 FilterSharedState createSharedState(const config::FilterConfig& filter);

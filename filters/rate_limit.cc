@@ -155,7 +155,7 @@ core::FilterStatus RateLimitFilter::onRequest() {
 void RateLimitFilter::onRedisAnswer(std::optional<RateLimitDecision> decision) {
   if (done_) return;
   if (!decision) {
-    factory_.shared_->failureDecisions.fetch_add(1, std::memory_order_relaxed);
+    factory_.shared_->stats.add(RateLimitStat::FailureModeDecisions);
     switch (factory_.config_.failureMode) {
       case config::RateLimitFailureMode::Allow:
         callbacks().continueChain();
@@ -177,14 +177,14 @@ bool RateLimitFilter::apply(const RateLimitDecision& decision) {
   decision_ = decision;
   RateLimitShared& shared = *factory_.shared_;
   if (decision.allowed) {
-    shared.allowed.fetch_add(1, std::memory_order_relaxed);
+    shared.stats.add(RateLimitStat::Allowed);
     return true;
   }
   if (config_->shadow) {
-    shared.shadowLimited.fetch_add(1, std::memory_order_relaxed);
+    shared.stats.add(RateLimitStat::ShadowLimited);
     return true;
   }
-  shared.limited.fetch_add(1, std::memory_order_relaxed);
+  shared.stats.add(RateLimitStat::Limited);
   const auto& info = callbacks().streamInfo();
   std::string who = info.apiKey ? "key " + info.apiKey->name : "client " + info.downstreamAddress;
   callbacks().sendLocalReply(429, fmt::format("rate limit exceeded for {}: {}", who, describe(*spec_)));

@@ -14,18 +14,28 @@
 
 #include "config/config.h"
 #include "core/filter.h"
+#include "core/stat_set.h"
 #include "filters/local_rate_limit_store.h"
 #include "filters/redis_rate_limiter.h"
 
 namespace flowguard::filters {
 
+// The filter's counters, declared once: /stats (`rate_limit.<listener>`), Prometheus
+// (flowguard_rate_limit_decisions_total{listener,outcome}, flowguard_rate_limit_failure_mode_decisions_total)
+// and the exit line are made from this table.
+enum class RateLimitStat { Allowed, Limited, ShadowLimited, FailureModeDecisions };
+inline constexpr core::StatDecl kRateLimitStats[] = {
+    {"allowed", "Rate-limit decisions, by listener and outcome.", "decisions", "outcome=\"allowed\""},
+    {"limited", "", "decisions", "outcome=\"limited\""},
+    // Would have been limited, under `shadow: true`.
+    {"shadow_limited", "", "decisions", "outcome=\"shadow_limited\""},
+    {"failure_mode_decisions", "Requests decided by failure_mode because Redis was down or slow."},
+};
+
 // Shared by every worker's factory for one rate_limit entry of one listener.
 struct RateLimitShared {
   LocalRateLimitStore local;  // `store: local`, and `failure_mode: local`
-  std::atomic<uint64_t> allowed{0};
-  std::atomic<uint64_t> limited{0};
-  std::atomic<uint64_t> shadowLimited{0};     // would have been limited (shadow: true)
-  std::atomic<uint64_t> failureDecisions{0};  // decided by failure_mode (Redis down/slow)
+  core::StatSet stats{kRateLimitStats};
 };
 
 class RateLimitFilterFactory : public core::FilterFactory {

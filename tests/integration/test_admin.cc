@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 
+#include "filters/rate_limit.h"
 #include "tests/integration/gateway_fixture.h"
 #include "upstream/cluster_state.h"
 
@@ -160,14 +161,22 @@ TEST_CASE("admin: stats, clusters, Prometheus, drain, config dump and store endp
   CHECK(series["flowguard_cors_origin_not_allowed_total{listener=\"test\"}"] == 0);
   CHECK(series["flowguard_server_timing_responses_timed_total{listener=\"test\"}"] == 11);
   CHECK(series["flowguard_cluster_requests_total{cluster=\"backends\"}"] == 6);
-  // Every declared cluster counter (upstream/cluster_state.h) has its series, /stats its key.
-  for (const flowguard::core::StatDecl& decl : flowguard::upstream::kClusterStats) {
-    const std::string family(decl.family.empty() ? decl.name : decl.family);
-    const std::string extra = decl.label.empty() ? "" : "," + std::string(decl.label);
-    CAPTURE(decl.name);
-    CHECK(series.count("flowguard_cluster_" + family + "_total{cluster=\"backends\"" + extra + "}") == 1);
-    CHECK(stats["clusters"]["backends"].contains(std::string(decl.name)));
-  }
+  // Every declared counter of the rate limiter (filters/rate_limit.h) and of the clusters
+  // (upstream/cluster_state.h) has its series, and /stats its key.
+  auto checkDeclared = [&](std::span<const flowguard::core::StatDecl> decls, const std::string& prefix,
+                           const std::string& owner, const Json& statsKeys) {
+    for (const flowguard::core::StatDecl& decl : decls) {
+      const std::string family(decl.family.empty() ? decl.name : decl.family);
+      const std::string extra = decl.label.empty() ? "" : "," + std::string(decl.label);
+      CAPTURE(decl.name);
+      CHECK(series.count("flowguard_" + prefix + "_" + family + "_total{" + owner + extra + "}") == 1);
+      CHECK(statsKeys.contains(std::string(decl.name)));
+    }
+  };
+  checkDeclared(flowguard::filters::kRateLimitStats, "rate_limit", "listener=\"test\"",
+                stats["rate_limit"]["test"]);
+  checkDeclared(flowguard::upstream::kClusterStats, "cluster", "cluster=\"backends\"",
+                stats["clusters"]["backends"]);
   const std::string host1 = "cluster=\"backends\",host=\"127.0.0.1:" + std::to_string(b1.port) + "\"";
   const std::string host2 = "cluster=\"backends\",host=\"127.0.0.1:" + std::to_string(b2.port) + "\"";
   // Each worker balances on its own: the split between the hosts varies, the sum does not.

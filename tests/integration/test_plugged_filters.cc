@@ -356,6 +356,11 @@ TEST_CASE("per_filter: a route turns metrics off, also for the answers an earlie
   CHECK(listener.at("requests") == 3);
   CHECK(listener.at("4xx") == 1);
   CHECK(dumpedRoutes(gw.adminPort, 2).at(0).at("per_filter").at("metrics") == Json{{"disabled", true}});
+  // The exit line says what the filter's state (its registry) counted.
+  gw.process.stop();
+  CHECK(gw.process.logText().find(
+            "flowguard: metrics test: requests=3 2xx=2 3xx=0 4xx=1 429=0 5xx=0 local_replies=1 p50_us=") !=
+        std::string::npos);
 }
 
 // ---- buffer (the request-data phase over sockets) -------------------------------------------
