@@ -19,10 +19,6 @@ namespace {
 using Json = nlohmann::json;
 constexpr std::string_view kMasked = "********";
 
-const char* keyByName(config::RateLimitKeyBy by) {
-  return by == config::RateLimitKeyBy::ApiKey ? "api_key" : "client_ip";
-}
-
 Json limitJson(const config::RateLimitSpec& limit) {
   return filters::limitToJson(limit);
 }
@@ -79,12 +75,6 @@ Json filterJson(const config::FilterConfig& filter) {
               const filters::FilterPlugin* plugin = filters::findFilterPlugin(entry.filter);
               Json settings = {{"disabled", entry.disabled}};
               if (entry.settings && plugin != nullptr) settings.update(plugin->dump(*entry.settings));
-              if (const auto* own =
-                      dynamic_cast<const config::RateLimitRouteSettings*>(entry.settings.get())) {
-                settings.update({{"limit", limitJson(own->config.limit)},
-                                 {"by", keyByName(own->config.by)},
-                                 {"shadow", own->config.shadow}});
-              }
               route["per_filter"][entry.filter] = std::move(settings);
             }
             routes.push_back(std::move(route));
@@ -104,19 +94,6 @@ Json filterJson(const config::FilterConfig& filter) {
                     {"strip_header", s.stripHeader},
                     {"keys", std::move(keys)},
                     {"exempt", std::move(exempt)}});
-        } else if constexpr (std::is_same_v<T, config::RateLimitConfig>) {
-          Json overrides = Json::array();
-          for (const auto& o : s.overrides)
-            overrides.push_back({{"key", o.key}, {"limit", limitJson(o.limit)}});
-          j.update({{"limit", limitJson(s.limit)},
-                    {"by", keyByName(s.by)},
-                    {"per_route", s.perRoute},
-                    {"store", s.store == config::RateLimitStore::Local ? "local" : "redis"},
-                    {"failure_mode", s.failureMode == config::RateLimitFailureMode::Allow  ? "allow"
-                                     : s.failureMode == config::RateLimitFailureMode::Deny ? "deny"
-                                                                                           : "local"},
-                    {"shadow", s.shadow},
-                    {"overrides", std::move(overrides)}});
         } else {
           static_assert(std::is_same_v<T, config::PluginFilterConfig>);
           if (const filters::FilterPlugin* plugin = filters::findFilterPlugin(filter.name);

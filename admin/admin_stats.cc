@@ -171,13 +171,11 @@ class DeclaredFamilies {
 
 ListenerSources listenerSources(const config::ListenerConfig& listener,
                                 const std::vector<filters::FilterSharedState>& entries) {
-  ListenerSources sources{listener.name, nullptr, nullptr, nullptr, {}};
+  ListenerSources sources{listener.name, nullptr, nullptr, {}};
   for (size_t f = 0; f < entries.size() && f < listener.filters.size(); ++f) {
     const filters::FilterSharedState& entry = entries[f];
     if (auto registry = filters::metricsRegistryOf(entry.state)) sources.metrics = std::move(registry);
-    if (entry.rateLimit) {
-      sources.rateLimit = entry.rateLimit;  // its counters have their own /stats key, "rate_limit"
-    } else if (entry.stats && !entry.stats->decls().empty()) {
+    if (entry.stats && !entry.stats->decls().empty()) {
       sources.filterStats.push_back({listener.filters[f].name, entry.stats});
     }
   }
@@ -281,8 +279,9 @@ Json AdminStats::stats() const {
       listener["local_replies_by_reason"] = s.localRepliesByReason;
       listeners[l.name] = std::move(listener);
     }
-    if (l.rateLimit) {
-      rateLimits[l.name] = declaredStatsJson(l.rateLimit->stats);
+    // The rate limiter's counters also keep the key they had before filters had folders.
+    for (const ListenerSources::FilterStats& f : l.filterStats) {
+      if (f.filter == "rate_limit") rateLimits[l.name] = declaredStatsJson(*f.stats);
     }
   }
   out["totals"] = countersJson(totals);
@@ -467,8 +466,6 @@ std::string AdminStats::prometheus() const {
   }
   DeclaredFamilies filterFamilies;
   for (const ListenerSources& l : sources_.listeners) {
-    if (l.rateLimit)
-      filterFamilies.add("rate_limit", fmt::format("listener=\"{}\"", label(l.name)), l.rateLimit->stats);
     for (const ListenerSources::FilterStats& f : l.filterStats) {
       filterFamilies.add(f.filter, fmt::format("listener=\"{}\"", label(l.name)), *f.stats);
     }

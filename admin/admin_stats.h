@@ -27,7 +27,6 @@
 #include "filters/filter_registry.h"
 #include "filters/gateway_summary.h"
 #include "filters/metrics/metrics.h"
-#include "filters/rate_limit.h"
 #include "store/store_service.h"
 #include "upstream/cluster_state.h"
 
@@ -37,7 +36,6 @@ namespace flowguard::admin {
 struct ListenerSources {
   std::string name;
   std::shared_ptr<filters::MetricsRegistry> metrics;
-  std::shared_ptr<filters::RateLimitShared> rateLimit;
   std::shared_ptr<core::ConnectionLimit> connections;  // admission over all workers; may be null
   // The declared counters of the listener's plugged filters (filters/filter_plugin.h), in chain order.
   struct FilterStats {

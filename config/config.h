@@ -169,41 +169,9 @@ struct AuthConfig {
   bool operator==(const AuthConfig&) const = default;
 };
 
-enum class RateLimitKeyBy { ApiKey, ClientIp };
-enum class RateLimitStore { Local, Redis };
-enum class RateLimitFailureMode { Allow, Deny, Local };
-
-struct RateLimitOverride {
-  std::string key;  // an API key's name (auth keys[].name)
-  RateLimitSpec limit;
-  SourceLocation location;
-  bool operator==(const RateLimitOverride&) const = default;
-};
-
-struct RateLimitConfig {
-  RateLimitSpec limit;                         // default for every key / client
-  RateLimitKeyBy by = RateLimitKeyBy::ApiKey;  // requests without a key fall back to client IP
-  bool perRoute = false;                       // separate counters per route
-  RateLimitStore store = RateLimitStore::Local;
-  RateLimitFailureMode failureMode = RateLimitFailureMode::Allow;  // when Redis is down/slow
-  bool shadow = false;  // count would-be rejections, reject nothing
-  std::vector<RateLimitOverride> overrides;
-  bool operator==(const RateLimitConfig&) const = default;
-};
-
-// A route's own rate_limit settings (`per_filter: { rate_limit: { rate: 100/s, burst: 200 } }`):
-// the listener's, with the route's keys in their place, counted in buckets of the route's own.
-// A route that sets its limit (`ownLimit`) has it for every caller there: overrides and key
-// plans are the listener's limit's, not the route's.
-struct RateLimitRouteSettings : PluginSettingsOf<RateLimitRouteSettings> {
-  RateLimitConfig config;
-  bool ownLimit = false;
-  bool operator==(const RateLimitRouteSettings&) const = default;
-};
-
 // One entry of a listener's `filters:` list: one of the filters config/ types itself, or a
 // filter from a folder of its own under filters/ (filter_plugin.h).
-using FilterSettings = std::variant<RouterConfig, AuthConfig, RateLimitConfig, PluginFilterConfig>;
+using FilterSettings = std::variant<RouterConfig, AuthConfig, PluginFilterConfig>;
 
 struct FilterConfig {
   std::string name;  // "router", ...

@@ -9,22 +9,9 @@ namespace flowguard::config {
 
 namespace {
 
-std::shared_ptr<const PluginSettings> rateLimitRouteSettings(FilterSettings parsed, bool ownLimit) {
-  auto settings = std::make_shared<RateLimitRouteSettings>();
-  settings->config = std::get<RateLimitConfig>(std::move(parsed));
-  settings->ownLimit = ownLimit;
-  return settings;
-}
-
 std::vector<FilterParser>& parserTable() {
   static std::vector<FilterParser> parsers{
       {"auth", false, &parseAuthFilter},
-      {"rate_limit",
-       false,
-       &parseRateLimitFilter,
-       {"algorithm", "rate", "burst", "limit", "window", "by", "shadow"},
-       {"algorithm", "rate", "burst", "limit", "window", "overrides"},
-       &rateLimitRouteSettings},
       {"router", true, &parseRouterFilter},
   };
   return parsers;
@@ -132,22 +119,11 @@ void checkFilterChain(YamlReader& r, const std::vector<FilterConfig>& filters) {
     }
     if (auth != nullptr) warnExemptionsReachingClusters(r, *auth, *router);
   }
-  // Without an auth filter, requests carry no key name, and overrides are left for a key
-  // store to match; with one, a name it does not know is a typo that would never apply.
-  if (!auth) return;
-  std::vector<std::string_view> names;
-  for (const StaticApiKey& key : auth->keys) names.push_back(key.name);
   for (const FilterConfig& filter : filters) {
-    const auto* limits = std::get_if<RateLimitConfig>(&filter.settings);
-    if (!limits) continue;
-    for (const RateLimitOverride& entry : limits->overrides) {
-      if (entry.key.empty() || std::find(names.begin(), names.end(), entry.key) != names.end()) continue;
-      std::string_view suggestion = closestMatch(entry.key, names);
-      std::string hint =
-          suggestion.empty() ? std::string() : fmt::format(" (did you mean '{}'?)", suggestion);
-      r.error(entry.location,
-              fmt::format("override key '{}' is not the name of a key in this listener's auth filter{}",
-                          entry.key, hint));
+    const auto* plugged = std::get_if<PluginFilterConfig>(&filter.settings);
+    const FilterParser* parser = findFilterParser(filter.name);
+    if (plugged != nullptr && plugged->settings != nullptr && parser != nullptr && parser->checkChain) {
+      parser->checkChain(*plugged->settings, filters, r);
     }
   }
 }

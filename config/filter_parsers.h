@@ -1,6 +1,6 @@
 // config/'s table of the filters flowguard.yaml knows, and what a filter parser is given.
 // Each filter's YAML keys are parsed by its own function into its own settings. The filters
-// config/ types itself (router, auth, rate_limit) are rows of the table in
+// config/ types itself (router, auth) are rows of the table in
 // filter_parsers.cc; a filter in a folder of its own under filters/ adds its row at start-up
 // with registerFilterParser (filters/README.md), and its settings derive from PluginSettings.
 #pragma once
@@ -29,6 +29,9 @@ struct FilterParseContext {
   // The filters of the listener being parsed that come before this one, with their YAML maps
   // (the router reads them for routes' per_filter settings).
   std::vector<std::pair<std::string, YAML::Node>> earlierFilters = {};
+  // Set while a route's per_filter settings are parsed, when the route sets keys of the
+  // filter's perRouteTogether (rate_limit: the route has a limit of its own).
+  bool routeSetsTogether = false;
 };
 
 // `node` is the filter's map: `name:` plus the filter's own keys at the same level. Problems
@@ -41,18 +44,22 @@ struct FilterParser {
   // one of them (today: the router).
   bool terminal = false;
   FilterParseFn parse;
-  // The keys a route's `per_filter: { <name>: {...} }` may replace (plugged filters and
-  // rate_limit; any of them may also say `disabled: true`). Empty: a plugged filter can only be
-  // turned off per route, a built-in one not at all (auth has its own `disabled`).
+  // The keys a route's `per_filter: { <name>: {...} }` may replace (any plugged filter may
+  // also say `disabled: true`). Empty: a plugged filter can only be turned off per route, a
+  // built-in one not at all (auth has its own `disabled`).
   std::vector<std::string> perRouteKeys = {};
   // Keys that go together: a route that sets any of them replaces all of them (rate_limit's
   // rate, burst, limit...: a route's fixed window does not inherit the listener's burst).
   std::vector<std::string> perRouteTogether = {};
-  // Turns what `parse` made of a route's merged map into the route's settings; `together`:
-  // the route set keys of perRouteTogether. Null: the plugged filters' way (the
-  // PluginFilterConfig's settings).
-  std::shared_ptr<const PluginSettings> (*routeSettings)(FilterSettings parsed, bool together) = nullptr;
   bool plugged = false;  // registered by a filter of its own folder (registerFilterParser)
+  // Checks between the filters of one listener, after each was parsed on its own (rate_limit:
+  // its overrides must name keys of the listener's auth filter). Null: none.
+  std::function<void(const PluginSettings& settings, const std::vector<FilterConfig>& chain,
+                     YamlReader& reader)>
+      checkChain = {};
+  // Why a reload cannot apply the settings to the gateway running `running` (rate_limit: Redis
+  // it started without), "" when it can. Null: it always can.
+  std::function<std::string(const PluginSettings& settings, const Config& running)> restartNeeded = {};
 };
 
 // The built-in rows first, then every registered one, in registration order.
@@ -76,10 +83,9 @@ FilterParseFn pluginParser(std::shared_ptr<const Settings> (*parse)(const YAML::
 // One function per filter.
 FilterSettings parseRouterFilter(const YAML::Node& node, FilterParseContext& ctx);
 FilterSettings parseAuthFilter(const YAML::Node& node, FilterParseContext& ctx);
-FilterSettings parseRateLimitFilter(const YAML::Node& node, FilterParseContext& ctx);
 
-// Checks between the filters of one listener, after each was parsed on its own: a rate-limit
-// override must name a key of the listener's auth filter.
+// Checks between the filters of one listener, after each was parsed on its own: auth's
+// exemptions against the router's routes, and each plugged filter's checkChain.
 void checkFilterChain(YamlReader& r, const std::vector<FilterConfig>& filters);
 
 // Shared by several filters. A route match (router `match:`, auth `exempt:` entries); `what`

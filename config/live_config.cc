@@ -1,5 +1,7 @@
 #include "config/live_config.h"
 
+#include "config/filter_parsers.h"
+
 namespace flowguard::config {
 
 std::vector<std::string> sectionsNeedingRestart(const Config& running, const Config& next) {
@@ -25,11 +27,12 @@ std::shared_ptr<const Config> applicableConfig(const Config& running, const Conf
   };
   for (const auto& listener : config->listeners) {
     for (const auto& filter : listener.filters) {
-      if (const auto* limit = std::get_if<RateLimitConfig>(&filter.settings)) {
-        if (limit->store == RateLimitStore::Redis && !config->redis.configured) {
-          fail(filter.location,
-               "store: redis needs a Redis connection, which this gateway started without: "
-               "restart it to add the redis section");
+      const FilterParser* parser = findFilterParser(filter.name);
+      if (const auto* plugged = std::get_if<PluginFilterConfig>(&filter.settings)) {
+        if (parser != nullptr && parser->restartNeeded && plugged->settings != nullptr) {
+          if (std::string why = parser->restartNeeded(*plugged->settings, running); !why.empty()) {
+            fail(filter.location, std::move(why));
+          }
         }
       } else if (const auto* router = std::get_if<RouterConfig>(&filter.settings)) {
         for (const auto& route : router->routes) {

@@ -163,13 +163,11 @@ void parseFilterPerRoute(const YAML::Node& entry, const std::string& name, const
       if (item.first.Scalar() != "disabled") merged[item.first] = item.second;
     }
     const size_t errorsBefore = r.errors().size();
+    ctx.routeSetsTogether = routeSetsGroup;
     FilterSettings settings = parser->parse(merged, ctx);
+    ctx.routeSetsTogether = false;
     if (r.errors().size() != errorsBefore) return;
-    if (parser->routeSettings != nullptr) {
-      out.settings = parser->routeSettings(std::move(settings), routeSetsGroup);
-    } else if (const auto* plugged = std::get_if<PluginFilterConfig>(&settings)) {
-      out.settings = plugged->settings;
-    }
+    if (const auto* plugged = std::get_if<PluginFilterConfig>(&settings)) out.settings = plugged->settings;
   }
   route.perFilter.push_back(std::move(out));
 }

@@ -15,9 +15,6 @@ FilterSharedState createSharedState(const config::FilterConfig& filter) {
   FilterSharedState shared;
   if (const auto* auth = std::get_if<config::AuthConfig>(&filter.settings)) {
     shared.keys = std::make_shared<KeyRegistry>(staticKeySnapshot(*auth));
-  } else if (std::holds_alternative<config::RateLimitConfig>(filter.settings)) {
-    shared.rateLimit = std::make_shared<RateLimitShared>();
-    shared.stats = std::shared_ptr<core::StatSet>(shared.rateLimit, &shared.rateLimit->stats);
   } else if (const FilterPlugin* plugin = findFilterPlugin(filter.name)) {
     shared.stats = std::make_shared<core::StatSet>(plugin->stats);
     const auto* plugged = std::get_if<config::PluginFilterConfig>(&filter.settings);
@@ -36,11 +33,6 @@ FilterSharedState carryOverSharedState(const config::FilterConfig& before, const
     // them too, which is what an operator who just revoked a key wants.
     state.keys = old.keys;
     state.keys->publish(staticKeySnapshot(*auth));
-    return state;
-  }
-  if (std::holds_alternative<config::RateLimitConfig>(filter.settings)) {
-    state.rateLimit = old.rateLimit;  // counters of unchanged limits keep their state
-    state.stats = old.stats;
     return state;
   }
   const FilterPlugin* plugin = findFilterPlugin(filter.name);
@@ -83,12 +75,6 @@ std::unique_ptr<core::FilterFactory> createFilterFactory(const config::FilterCon
             if (const auto* r = std::get_if<config::RouterConfig>(&other.settings)) router = r;
           }
           return std::make_unique<AuthFilterFactory>(settings, router, shared.keys, resources.storedKeys);
-        } else if constexpr (std::is_same_v<T, config::RateLimitConfig>) {
-          if (settings.store == config::RateLimitStore::Redis && resources.redis == nullptr) {
-            throw std::runtime_error("rate_limit store: redis needs a top-level redis: section");
-          }
-          return std::make_unique<RateLimitFilterFactory>(settings, listener, shared.rateLimit,
-                                                          resources.dispatcher.loop(), resources.redis);
         } else {
           static_assert(std::is_same_v<T, config::PluginFilterConfig>);
           const FilterPlugin* plugin = findFilterPlugin(filter.name);

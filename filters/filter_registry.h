@@ -10,17 +10,15 @@
 #include "core/stat_set.h"
 #include "filters/filter_plugin.h"
 #include "filters/key_registry.h"
-#include "filters/rate_limit.h"
 #include "filters/worker_resources.h"
 
 namespace flowguard::filters {
 
-// What one filter entry shares across all workers of the process (API keys, in-process
-// rate-limit counters). Made once, on the main thread, before the workers start.
+// What one filter entry shares across all workers of the process (API keys, counters, a
+// filter's state). Made once, on the main thread, before the workers start.
 struct FilterSharedState {
-  std::shared_ptr<KeyRegistry> keys;           // auth
-  std::shared_ptr<RateLimitShared> rateLimit;  // rate_limit
-  std::shared_ptr<core::StatSet> stats;  // the entry's declared counters (rate_limit's, a plugged filter's)
+  std::shared_ptr<KeyRegistry> keys;     // auth
+  std::shared_ptr<core::StatSet> stats;  // a plugged filter's declared counters
   std::shared_ptr<FilterState> state;    // a plugged filter's state, when it has one
 };
 

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/decimal.h"
 #include "core/uv_handle.h"
 
 namespace flowguard::filters {
@@ -145,16 +146,6 @@ const char* algorithmArg(config::RateLimitAlgorithm algorithm) {
   return "tb";
 }
 
-// A decimal number in a fixed buffer: the argv of one EVALSHA allocates nothing.
-struct Decimal {
-  std::array<char, 24> text{};
-  size_t size = 0;
-  explicit Decimal(uint64_t value) {
-    size =
-        static_cast<size_t>(std::to_chars(text.data(), text.data() + text.size(), value).ptr - text.data());
-  }
-};
-
 // hiredis 0.14's libuv adapter ignores poll errors (status != 0), and libuv reports a
 // refused connect only as such an error: the context would wait for the connect timeout.
 // Same hooks as the adapter, with upstream's fix (hiredis 1.0): on an error, let hiredis
@@ -279,7 +270,7 @@ struct RedisRateLimiter::Impl {
       redisAsyncCommandArgv(ac, onHandshakeReply, reinterpret_cast<void*>(uintptr_t{0}), 2, argv, lens);
     }
     if (config_.db != 0) {
-      Decimal db(config_.db);
+      core::Decimal db(config_.db);
       const char* argv[] = {"SELECT", db.text.data()};
       const size_t lens[] = {6, db.size};
       redisAsyncCommandArgv(ac, onHandshakeReply, reinterpret_cast<void*>(uintptr_t{0}), 2, argv, lens);
@@ -468,10 +459,10 @@ struct RedisRateLimiter::Impl {
   // Sends EVALSHA (or EVAL before the first SCRIPT LOAD answered, which loads it as well).
   bool send(uint64_t id, const Batch& batch) {
     const config::RateLimitSpec& spec = batch.spec;
-    Decimal requests(spec.requests);
-    Decimal period(static_cast<uint64_t>(std::max<int64_t>(1, spec.period.count())));
-    Decimal burst(spec.burst);
-    Decimal count(batch.handles.size());
+    core::Decimal requests(spec.requests);
+    core::Decimal period(static_cast<uint64_t>(std::max<int64_t>(1, spec.period.count())));
+    core::Decimal burst(spec.burst);
+    core::Decimal count(batch.handles.size());
     const char* alg = algorithmArg(spec.algorithm);
     const bool bySha = !sha_.empty();
     const char* argv[] = {bySha ? "EVALSHA" : "EVAL",

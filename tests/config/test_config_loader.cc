@@ -9,6 +9,7 @@
 #include "filters/cors/cors.h"
 #include "filters/filter_plugin.h"
 #include "filters/metrics/metrics.h"
+#include "filters/rate_limit/rate_limit.h"
 #include "tests/config/config_test_helpers.h"
 
 using namespace flowguard::config;
@@ -823,13 +824,13 @@ TEST_CASE("the shipped config files load") {
   CHECK(auth.exempt[2].path == "/metrics");
   CHECK(auth.exempt[2].methods == std::vector<std::string>{"GET", "HEAD"});
   for (size_t i = 3; i < 7; ++i) CHECK(auth.exempt[i].methods.empty());
-  const auto& limits = std::get<RateLimitConfig>(filters[2].settings);
+  const auto& limits = pluginSettings<flowguard::filters::RateLimitSettings>(filters[2]);
   CHECK(limits.limit.algorithm == RateLimitAlgorithm::TokenBucket);
   CHECK(limits.limit.requests == 10);
   CHECK(limits.limit.period == 1s);
   CHECK(limits.limit.burst == 20);
-  CHECK(limits.by == RateLimitKeyBy::ApiKey);
-  CHECK(limits.store == RateLimitStore::Local);
+  CHECK(limits.by == flowguard::filters::RateLimitKeyBy::ApiKey);
+  CHECK(limits.store == flowguard::filters::RateLimitStore::Local);
   CHECK_FALSE(pluginSettings<flowguard::filters::MetricsSettings>(filters[3]).accessLog.enabled);
   CHECK_FALSE(config.redis.configured);
   const auto& routes = std::get<RouterConfig>(filters[4].settings).routes;

@@ -8,10 +8,12 @@
 #include "config/config_loader.h"
 #include "config/units.h"
 #include "filters/metrics/metrics.h"
+#include "filters/rate_limit/rate_limit.h"
 #include "tests/config/config_test_helpers.h"
 
 using namespace flowguard::config;
 using namespace flowguard::config::test;
+using flowguard::filters::RateLimitSettings;
 using namespace std::chrono_literals;
 
 namespace {
@@ -77,6 +79,12 @@ const T& filterAt(const Config& config, size_t listener, size_t index) {
   const T* settings = std::get_if<T>(&config.listeners.at(listener).filters.at(index).settings);
   REQUIRE(settings);
   return *settings;
+}
+
+const flowguard::filters::RateLimitSettings& rateLimitAt(const Config& config, size_t listener,
+                                                         size_t index) {
+  return pluginSettings<flowguard::filters::RateLimitSettings>(
+      config.listeners.at(listener).filters.at(index));
 }
 
 const flowguard::filters::MetricsSettings& metricsAt(const Config& config, size_t listener, size_t index) {
@@ -192,15 +200,15 @@ redis:
   CHECK(auth.exempt[1].prefix == "/public");
   CHECK(auth.exempt[1].host == "api.example.com");
 
-  const auto& rl = filterAt<RateLimitConfig>(*config, 0, 1);
+  const auto& rl = rateLimitAt(*config, 0, 1);
   CHECK(rl.limit.algorithm == RateLimitAlgorithm::FixedWindow);
   CHECK(rl.limit.requests == 100);
   CHECK(rl.limit.period == 1min);
   CHECK(rl.limit.burst == 0);
-  CHECK(rl.by == RateLimitKeyBy::ClientIp);
+  CHECK(rl.by == flowguard::filters::RateLimitKeyBy::ClientIp);
   CHECK(rl.perRoute);
-  CHECK(rl.store == RateLimitStore::Redis);
-  CHECK(rl.failureMode == RateLimitFailureMode::Local);
+  CHECK(rl.store == flowguard::filters::RateLimitStore::Redis);
+  CHECK(rl.failureMode == flowguard::filters::RateLimitFailureMode::Local);
   CHECK(rl.shadow);
   REQUIRE(rl.overrides.size() == 2);
   CHECK(rl.overrides[0].key == "demo");
@@ -243,15 +251,15 @@ TEST_CASE("omitted filter keys take the defaults of config.h") {
   CHECK_FALSE(auth.keys[0].limit);
   CHECK(auth.exempt.empty());
 
-  const auto& rl = filterAt<RateLimitConfig>(*config, 0, 1);
+  const auto& rl = rateLimitAt(*config, 0, 1);
   CHECK(rl.limit.algorithm == RateLimitAlgorithm::TokenBucket);
   CHECK(rl.limit.requests == 10);
   CHECK(rl.limit.period == 1s);
   CHECK(rl.limit.burst == 10);  // = the rate's N
-  CHECK(rl.by == RateLimitKeyBy::ApiKey);
+  CHECK(rl.by == flowguard::filters::RateLimitKeyBy::ApiKey);
   CHECK_FALSE(rl.perRoute);
-  CHECK(rl.store == RateLimitStore::Local);
-  CHECK(rl.failureMode == RateLimitFailureMode::Allow);
+  CHECK(rl.store == flowguard::filters::RateLimitStore::Local);
+  CHECK(rl.failureMode == flowguard::filters::RateLimitFailureMode::Allow);
   CHECK_FALSE(rl.shadow);
   CHECK(rl.overrides.empty());
 
@@ -275,7 +283,7 @@ TEST_CASE("omitted filter keys take the defaults of config.h") {
   CHECK(filterAt<AuthConfig>(*bare, 0, 0).keys.empty());
   auto noAuth =
       loadOk(replace(kChain, "      - name: auth\n        keys:\n          - { key: k1, name: demo }\n", ""));
-  CHECK(filterAt<RateLimitConfig>(*noAuth, 0, 0).by == RateLimitKeyBy::ApiKey);
+  CHECK(rateLimitAt(*noAuth, 0, 0).by == flowguard::filters::RateLimitKeyBy::ApiKey);
 
   // redis: only what is given changes.
   auto redis = loadOk(kChain + "redis: { url: redis://localhost }\n");
@@ -480,7 +488,7 @@ TEST_CASE("overrides name keys of the listener's auth filter") {
       replace(kChain, "      - name: auth\n        keys:\n          - { key: k1, name: demo }\n", "");
   auto config = loadOk(
       replace(noAuth, "rate: 10/s\n", "rate: 10/s\n        overrides: [{ key: anyone, rate: 1/s }]\n"));
-  CHECK(filterAt<RateLimitConfig>(*config, 0, 0).overrides.at(0).key == "anyone");
+  CHECK(rateLimitAt(*config, 0, 0).overrides.at(0).key == "anyone");
 }
 
 TEST_CASE("a filter appears at most once per listener") {
@@ -748,22 +756,22 @@ TEST_CASE("routes: per_filter") {
                           .routes[0]
                           .perFilterFor("rate_limit");
   REQUIRE(entry != nullptr);
-  const RateLimitConfig& routeLimit = dynamic_cast<const RateLimitRouteSettings&>(*entry->settings).config;
+  const auto& routeLimit = dynamic_cast<const RateLimitSettings&>(*entry->settings);
   CHECK(routeLimit.limit.requests == 100);
   CHECK(routeLimit.limit.burst == 200);
   CHECK(routeLimit.limit.period == Duration(1000));
-  CHECK(dynamic_cast<const RateLimitRouteSettings&>(*entry->settings).ownLimit);
+  CHECK(routeLimit.ownLimit);
   // Only shadow on this route: the listener's limit (and its overrides) in the route's buckets.
   LoadResult shadow = loadConfigText(replace(base, "PER", "{ rate_limit: { shadow: true } }"), "t.yaml");
   REQUIRE(shadow.ok());
-  const auto& shadowSettings = dynamic_cast<const RateLimitRouteSettings&>(
+  const auto& shadowSettings = dynamic_cast<const RateLimitSettings&>(
       *std::get<RouterConfig>(shadow.config->listeners[0].filters.back().settings)
            .routes[0]
            .perFilterFor("rate_limit")
            ->settings);
   CHECK_FALSE(shadowSettings.ownLimit);
-  CHECK(shadowSettings.config.shadow);
-  CHECK(shadowSettings.config.limit.requests == 10);
+  CHECK(shadowSettings.shadow);
+  CHECK(shadowSettings.limit.requests == 10);
   // A fixed window replaces the listener's token bucket whole (its rate would not apply).
   LoadResult window = loadConfigText(
       replace(base, "PER",
@@ -772,9 +780,8 @@ TEST_CASE("routes: per_filter") {
   REQUIRE_MESSAGE(window.ok(), (window.errors.empty() ? "" : window.errors[0].str()));
   const auto& windowRouter = std::get<RouterConfig>(window.config->listeners[0].filters.back().settings);
   CHECK(windowRouter.routes[0].authDisabled);
-  const RateLimitConfig& windowLimit = dynamic_cast<const RateLimitRouteSettings&>(
-                                           *windowRouter.routes[0].perFilterFor("rate_limit")->settings)
-                                           .config;
+  const auto& windowLimit =
+      dynamic_cast<const RateLimitSettings&>(*windowRouter.routes[0].perFilterFor("rate_limit")->settings);
   CHECK(windowLimit.limit.algorithm == RateLimitAlgorithm::FixedWindow);
   CHECK(windowLimit.limit.requests == 5);
   CHECK(windowLimit.limit.period == Duration(60'000));

@@ -7,7 +7,7 @@
 #include <sstream>
 #include <string>
 
-#include "filters/rate_limit.h"
+#include "filters/rate_limit/rate_limit.h"
 #include "tests/integration/gateway_fixture.h"
 #include "upstream/cluster_state.h"
 
@@ -161,7 +161,7 @@ TEST_CASE("admin: stats, clusters, Prometheus, drain, config dump and store endp
   CHECK(series["flowguard_cors_origin_not_allowed_total{listener=\"test\"}"] == 0);
   CHECK(series["flowguard_server_timing_responses_timed_total{listener=\"test\"}"] == 11);
   CHECK(series["flowguard_cluster_requests_total{cluster=\"backends\"}"] == 6);
-  // Every declared counter of the rate limiter (filters/rate_limit.h) and of the clusters
+  // Every declared counter of the rate limiter (filters/rate_limit/rate_limit.h) and of the clusters
   // (upstream/cluster_state.h) has its series, and /stats its key.
   auto checkDeclared = [&](std::span<const flowguard::core::StatDecl> decls, const std::string& prefix,
                            const std::string& owner, const Json& statsKeys) {

@@ -1,9 +1,8 @@
-// YAML binding of the rate_limit filter, and of the limit block it shares with its overrides
-// and with auth keys' `limit:`.
+// YAML binding of a rate limit (algorithm, rate, burst, limit, window): the rate_limit filter's
+// default and overrides, auth keys' `limit:`, and the key store's plans all use it.
 #include <fmt/format.h>
 
 #include <limits>
-#include <map>
 
 #include "config/filter_parsers.h"
 #include "config/units.h"
@@ -41,8 +40,8 @@ bool parseRateLimitSpec(YamlReader& r, const YAML::Node& map, RateLimitAlgorithm
   for (std::string_view key : bucket ? std::vector<std::string_view>{"limit", "window"}
                                      : std::vector<std::string_view>{"rate", "burst"}) {
     if (auto node = YamlReader::find(map, key)) {
-      r.error(*node, fmt::format("'{}' does not apply to {} (it takes {})", key,
-                                 algorithmName(out.algorithm), takes));
+      r.error(*node, fmt::format("'{}' does not apply to {} (it takes {})", key, algorithmName(out.algorithm),
+                                 takes));
       ok = false;
     }
   }
@@ -97,66 +96,6 @@ bool parseRateLimitSpec(YamlReader& r, const YAML::Node& map, RateLimitAlgorithm
     }
   }
   return ok;
-}
-
-FilterSettings parseRateLimitFilter(const YAML::Node& node, FilterParseContext& ctx) {
-  YamlReader& r = ctx.reader;
-  RateLimitConfig config;
-  r.checkKeys(node, "in rate_limit filter",
-              {"name", "algorithm", "rate", "burst", "limit", "window", "by", "per_route", "store",
-               "failure_mode", "shadow", "overrides"});
-  parseRateLimitSpec(r, node, RateLimitAlgorithm::TokenBucket, config.limit);
-  if (auto by = YamlReader::find(node, "by")) {
-    if (auto index = r.choice(*by, "by", "rate limit key", {"api_key", "client_ip"})) {
-      config.by = static_cast<RateLimitKeyBy>(*index);
-    }
-  }
-  if (auto perRoute = YamlReader::find(node, "per_route")) {
-    if (auto value = r.boolean(*perRoute, "per_route")) config.perRoute = *value;
-  }
-  if (auto store = YamlReader::find(node, "store")) {
-    if (auto index = r.choice(*store, "store", "store", {"local", "redis"})) {
-      config.store = static_cast<RateLimitStore>(*index);
-      if (config.store == RateLimitStore::Redis && !ctx.redis.configured) {
-        r.error(*store, "'store: redis' needs a top-level 'redis' section with a url "
-                        "(e.g. redis: { url: redis://127.0.0.1:6379 }); an empty url turns Redis off");
-      }
-    }
-  }
-  if (auto mode = YamlReader::find(node, "failure_mode")) {
-    if (auto index = r.choice(*mode, "failure_mode", "failure_mode", {"allow", "deny", "local"})) {
-      config.failureMode = static_cast<RateLimitFailureMode>(*index);
-    }
-  }
-  if (auto shadow = YamlReader::find(node, "shadow")) {
-    if (auto value = r.boolean(*shadow, "shadow")) config.shadow = *value;
-  }
-  if (auto overrides = YamlReader::find(node, "overrides")) {
-    if (r.expectList(*overrides, "'overrides'")) {
-      std::map<std::string, int> firstLine;
-      for (const YAML::Node& item : *overrides) {
-        RateLimitOverride entry;
-        entry.location = YamlReader::location(item);
-        if (!r.expectMap(item, "rate_limit override")) continue;
-        r.checkKeys(item, "in rate_limit override",
-                    {"key", "algorithm", "rate", "burst", "limit", "window"});
-        if (auto key = r.require(item, "key", "in rate_limit override")) {
-          if (auto name = r.string(*key, "key")) {
-            if (name->empty()) {
-              r.error(*key, "'key' must not be empty");
-            } else if (auto [it, inserted] = firstLine.emplace(*name, entry.location.line); !inserted) {
-              r.error(*key, fmt::format("duplicate override for key '{}' (first at line {})", *name,
-                                        it->second));
-            }
-            entry.key = std::move(*name);
-          }
-        }
-        parseRateLimitSpec(r, item, config.limit.algorithm, entry.limit);
-        config.overrides.push_back(std::move(entry));
-      }
-    }
-  }
-  return config;
 }
 
 }  // namespace flowguard::config

@@ -1,12 +1,14 @@
-#include "filters/rate_limit.h"
+#include "filters/rate_limit/rate_limit.h"
 
 #include <array>
 #include <charconv>
+#include <stdexcept>
 #include <typeinfo>
 
 #include <fmt/format.h>
 #include <uv.h>
 
+#include "core/decimal.h"
 #include "filters/key_registry.h"
 #include "filters/route_match.h"
 
@@ -17,17 +19,6 @@ namespace {
 uint64_t ceilSeconds(uint64_t ms) {
   return (ms + 999) / 1000;
 }
-
-// A number as text in a stack buffer, for header values.
-struct Decimal {
-  std::array<char, 24> text{};
-  size_t size = 0;
-  explicit Decimal(uint64_t value) {
-    size =
-        static_cast<size_t>(std::to_chars(text.data(), text.data() + text.size(), value).ptr - text.data());
-  }
-  std::string_view view() const { return {text.data(), size}; }
-};
 
 std::string describe(const config::RateLimitSpec& spec) {
   auto per = [&] {
@@ -51,17 +42,18 @@ std::string describe(const config::RateLimitSpec& spec) {
 
 }  // namespace
 
-RateLimitFilterFactory::RateLimitFilterFactory(const config::RateLimitConfig& config,
-                                               const config::ListenerConfig& listener,
-                                               std::shared_ptr<RateLimitShared> shared, uv_loop_t* loop,
-                                               RedisRateLimiter* redis)
+RateLimitFilterFactory::RateLimitFilterFactory(const RateLimitSettings& config, FilterContext& context)
     : config_(config),
-      listener_(listener),
-      shared_(std::move(shared)),
-      loop_(loop),
-      redis_(redis),
+      listener_(context.listener),
+      stats_(context.stats),
+      shared_(context.stateAs<RateLimitShared>()),
+      loop_(context.resources.dispatcher.loop()),
+      redis_(context.resources.redis),
       local_(shared_->local) {
-  for (const auto& filter : listener.filters) {
+  if (config.store == RateLimitStore::Redis && redis_ == nullptr) {
+    throw std::runtime_error("rate_limit store: redis needs a top-level redis: section");
+  }
+  for (const auto& filter : listener_.filters) {
     if (const auto* router = std::get_if<config::RouterConfig>(&filter.settings)) router_ = router;
   }
   if (router_ != nullptr) {
@@ -75,9 +67,9 @@ std::unique_ptr<core::Filter> RateLimitFilterFactory::create() {
   return std::make_unique<RateLimitFilter>(*this);
 }
 
-const config::RateLimitSpec& RateLimitFilterFactory::specFor(const config::RateLimitConfig& config,
+const config::RateLimitSpec& RateLimitFilterFactory::specFor(const RateLimitSettings& config,
                                                              const core::StreamInfo& info) const {
-  if (info.apiKey && config.by == config::RateLimitKeyBy::ApiKey) {
+  if (info.apiKey && config.by == RateLimitKeyBy::ApiKey) {
     // Overrides name keys of flowguard.yaml (checked at load); a registered key of the same
     // name (storedKeyId != 0) is someone else and gets its own plan's limit.
     if (info.apiKey->storedKeyId == 0) {
@@ -104,7 +96,7 @@ void RateLimitFilter::descriptor(std::string& key) {
   // through Redis) count the same caller separately per listener.
   const core::StreamInfo& info = callbacks().streamInfo();
   key.assign(factory_.listener_.name);
-  if (info.apiKey && config_->by == config::RateLimitKeyBy::ApiKey) {
+  if (info.apiKey && config_->by == RateLimitKeyBy::ApiKey) {
     key.append("|k:").append(info.apiKey->id);
   } else {
     key.append("|ip:").append(info.downstreamAddress);
@@ -127,15 +119,15 @@ core::FilterStatus RateLimitFilter::onRequest() {
     const config::RoutePerFilter* entry = route != nullptr ? route->perFilterFor("rate_limit") : nullptr;
     if (entry != nullptr && entry->disabled) return core::FilterStatus::Continue;  // no limit, no headers
     if (entry != nullptr && entry->settings) {
-      const auto& own = static_cast<const config::RateLimitRouteSettings&>(*entry->settings);
-      config_ = &own.config;
+      const auto& own = static_cast<const RateLimitSettings&>(*entry->settings);
+      config_ = &own;
       ownRoute_ = static_cast<int>(route - router.routes.data());
       ownLimit = own.ownLimit;
     }
   }
   // A route's own limit is everyone's there; elsewhere a key's override or plan counts.
   spec_ = ownLimit ? &config_->limit : &factory_.specFor(*config_, callbacks().streamInfo());
-  if (factory_.config_.store == config::RateLimitStore::Redis && factory_.redis_ != nullptr) {
+  if (factory_.config_.store == RateLimitStore::Redis && factory_.redis_ != nullptr) {
     descriptor(key_);  // kept: failure_mode local may need it when Redis does not answer
     // The answer may come before decide() returns (Redis known down): the chain copes
     // with a continueChain() from inside onRequest.
@@ -155,15 +147,15 @@ core::FilterStatus RateLimitFilter::onRequest() {
 void RateLimitFilter::onRedisAnswer(std::optional<RateLimitDecision> decision) {
   if (done_) return;
   if (!decision) {
-    factory_.shared_->stats.add(RateLimitStat::FailureModeDecisions);
+    factory_.stats_.add(RateLimitStat::FailureModeDecisions);
     switch (factory_.config_.failureMode) {
-      case config::RateLimitFailureMode::Allow:
+      case RateLimitFailureMode::Allow:
         callbacks().continueChain();
         return;
-      case config::RateLimitFailureMode::Deny:
+      case RateLimitFailureMode::Deny:
         callbacks().sendLocalReply(429, "rate limit unavailable (failure_mode: deny)");
         return;
-      case config::RateLimitFailureMode::Local: {
+      case RateLimitFailureMode::Local: {
         auto now = static_cast<int64_t>(uv_now(factory_.loop_));
         decision = factory_.local_.decide(key_, *spec_, now);
         break;
@@ -175,16 +167,16 @@ void RateLimitFilter::onRedisAnswer(std::optional<RateLimitDecision> decision) {
 
 bool RateLimitFilter::apply(const RateLimitDecision& decision) {
   decision_ = decision;
-  RateLimitShared& shared = *factory_.shared_;
+  core::StatSet& stats = factory_.stats_;
   if (decision.allowed) {
-    shared.stats.add(RateLimitStat::Allowed);
+    stats.add(RateLimitStat::Allowed);
     return true;
   }
   if (config_->shadow) {
-    shared.stats.add(RateLimitStat::ShadowLimited);
+    stats.add(RateLimitStat::ShadowLimited);
     return true;
   }
-  shared.stats.add(RateLimitStat::Limited);
+  stats.add(RateLimitStat::Limited);
   const auto& info = callbacks().streamInfo();
   std::string who = info.apiKey ? "key " + info.apiKey->name : "client " + info.downstreamAddress;
   callbacks().sendLocalReply(429, fmt::format("rate limit exceeded for {}: {}", who, describe(*spec_)));
@@ -207,9 +199,9 @@ core::FilterStatus RateLimitFilter::onResponseHeaders(core::ResponseHead& head, 
     };
     return named("ratelimit-limit") || named("ratelimit-remaining") || named("ratelimit-reset");
   });
-  Decimal limit(d.limit);
-  Decimal remaining(d.remaining);
-  Decimal reset(ceilSeconds(d.resetMs));
+  core::Decimal limit(d.limit);
+  core::Decimal remaining(d.remaining);
+  core::Decimal reset(ceilSeconds(d.resetMs));
   head.headers.add("ratelimit-limit", limit.view());
   head.headers.add("ratelimit-remaining", remaining.view());
   head.headers.add("ratelimit-reset", reset.view());
@@ -217,7 +209,7 @@ core::FilterStatus RateLimitFilter::onResponseHeaders(core::ResponseHead& head, 
   head.headers.add("x-ratelimit-remaining", remaining.view());
   head.headers.add("x-ratelimit-reset", reset.view());
   if (head.status == 429 && !d.allowed) {
-    head.headers.set("retry-after", Decimal(std::max<uint64_t>(1, ceilSeconds(d.retryAfterMs))).view());
+    head.headers.set("retry-after", core::Decimal(std::max<uint64_t>(1, ceilSeconds(d.retryAfterMs))).view());
   }
   return core::FilterStatus::Continue;
 }
