@@ -10,6 +10,7 @@
 #include "admin/dashboard_html.h"
 #include "core/wall_clock.h"
 #include "filters/filter_plugin.h"
+#include "filters/route_match.h"
 #include "filters/stored_keys.h"
 
 namespace flowguard::admin {
@@ -21,15 +22,6 @@ constexpr std::string_view kMasked = "********";
 
 Json limitJson(const config::RateLimitSpec& limit) {
   return filters::limitToJson(limit);
-}
-
-Json matchJson(const config::RouteMatch& m) {
-  Json j = Json::object();
-  if (!m.prefix.empty()) j["prefix"] = m.prefix;
-  if (!m.path.empty()) j["path"] = m.path;
-  if (!m.methods.empty()) j["methods"] = m.methods;
-  if (!m.host.empty()) j["host"] = m.host;
-  return j;
 }
 
 // postgres://user:secret@host/db → postgres://user:********@host/db; a password= parameter too.
@@ -60,7 +52,7 @@ Json filterJson(const config::FilterConfig& filter) {
         if constexpr (std::is_same_v<T, config::RouterConfig>) {
           Json routes = Json::array();
           for (const config::Route& r : s.routes) {
-            Json route = {{"match", matchJson(r.match)}};
+            Json route = {{"match", filters::routeMatchJson(r.match)}};
             if (!r.cluster.empty()) route["cluster"] = r.cluster;
             if (r.directResponse) route["direct_response"] = {{"status", r.directResponse->status}};
             if (r.handler.kind != config::RouteHandler::None) {
@@ -70,7 +62,6 @@ Json filterJson(const config::FilterConfig& filter) {
             }
             if (r.timeout) route["timeout_ms"] = r.timeout->count();
             if (r.retries) route["retries"] = *r.retries;
-            if (r.authDisabled) route["per_filter"]["auth"] = {{"disabled", true}};
             for (const config::RoutePerFilter& entry : r.perFilter) {
               const filters::FilterPlugin* plugin = filters::findFilterPlugin(entry.filter);
               Json settings = {{"disabled", entry.disabled}};
@@ -80,20 +71,6 @@ Json filterJson(const config::FilterConfig& filter) {
             routes.push_back(std::move(route));
           }
           j["routes"] = std::move(routes);
-        } else if constexpr (std::is_same_v<T, config::AuthConfig>) {
-          Json keys = Json::array();
-          for (const auto& k : s.keys) {
-            Json key = {{"key", kMasked}, {"name", k.name}, {"plan", k.plan}};
-            if (k.limit) key["limit"] = limitJson(*k.limit);
-            keys.push_back(std::move(key));
-          }
-          Json exempt = Json::array();
-          for (const auto& m : s.exempt) exempt.push_back(matchJson(m));
-          j.update({{"header", s.header},
-                    {"allow_bearer", s.allowBearer},
-                    {"strip_header", s.stripHeader},
-                    {"keys", std::move(keys)},
-                    {"exempt", std::move(exempt)}});
         } else {
           static_assert(std::is_same_v<T, config::PluginFilterConfig>);
           if (const filters::FilterPlugin* plugin = filters::findFilterPlugin(filter.name);

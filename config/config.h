@@ -115,10 +115,10 @@ struct Route {
   HandlerConfig handler;                         // set (kind != None) when a store handler answers
   std::optional<Duration> timeout;               // overrides the cluster's response timeout
   std::optional<int> retries;                    // overrides the cluster's retries
-  // `per_filter: { auth: { disabled: true } }`: requests on this route need no key, whatever
-  // the route serves. (An auth `exempt` entry only waives the key for gateway answers.)
-  bool authDisabled = false;
-  std::vector<RoutePerFilter> perFilter;  // per-route settings of the other filters
+  // `per_filter:` the filters this route turns off or gives settings of its own. (Auth off
+  // here: requests need no key, whatever the route serves; an auth `exempt` entry only waives
+  // the key for the answers the gateway gives itself.)
+  std::vector<RoutePerFilter> perFilter;
   SourceLocation location;
   bool operator==(const Route&) const = default;
   // This route's entry for `filter`, or null.
@@ -151,27 +151,9 @@ struct RateLimitSpec {
   bool operator==(const RateLimitSpec&) const = default;
 };
 
-struct StaticApiKey {
-  std::string key;                     // the secret as configured (hashed at start-up, never logged)
-  std::string name;                    // shown in logs and metrics; rate-limit overrides refer to it
-  std::string plan;                    // optional label
-  std::optional<RateLimitSpec> limit;  // this key's own limit, over the filter's default
-  SourceLocation location;
-  bool operator==(const StaticApiKey&) const = default;
-};
-
-struct AuthConfig {
-  std::string header = "x-api-key";  // where the key is read; also `Authorization: Bearer`
-  bool allowBearer = true;
-  bool stripHeader = true;  // remove the key header(s) before forwarding upstream
-  std::vector<StaticApiKey> keys;
-  std::vector<RouteMatch> exempt;  // requests matching any of these need no key
-  bool operator==(const AuthConfig&) const = default;
-};
-
 // One entry of a listener's `filters:` list: one of the filters config/ types itself, or a
 // filter from a folder of its own under filters/ (filter_plugin.h).
-using FilterSettings = std::variant<RouterConfig, AuthConfig, PluginFilterConfig>;
+using FilterSettings = std::variant<RouterConfig, PluginFilterConfig>;
 
 struct FilterConfig {
   std::string name;  // "router", ...

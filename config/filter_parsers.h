@@ -1,6 +1,6 @@
 // config/'s table of the filters flowguard.yaml knows, and what a filter parser is given.
-// Each filter's YAML keys are parsed by its own function into its own settings. The filters
-// config/ types itself (router, auth) are rows of the table in
+// Each filter's YAML keys are parsed by its own function into its own settings. The one filter
+// config/ types itself (the router, whose routes are the listener's) are rows of the table in
 // filter_parsers.cc; a filter in a folder of its own under filters/ adds its row at start-up
 // with registerFilterParser (filters/README.md), and its settings derive from PluginSettings.
 #pragma once
@@ -45,8 +45,7 @@ struct FilterParser {
   bool terminal = false;
   FilterParseFn parse;
   // The keys a route's `per_filter: { <name>: {...} }` may replace (any plugged filter may
-  // also say `disabled: true`). Empty: a plugged filter can only be turned off per route, a
-  // built-in one not at all (auth has its own `disabled`).
+  // also say `disabled: true`). Empty: the filter can only be turned off per route.
   std::vector<std::string> perRouteKeys = {};
   // Keys that go together: a route that sets any of them replaces all of them (rate_limit's
   // rate, burst, limit...: a route's fixed window does not inherit the listener's burst).
@@ -82,10 +81,9 @@ FilterParseFn pluginParser(std::shared_ptr<const Settings> (*parse)(const YAML::
 
 // One function per filter.
 FilterSettings parseRouterFilter(const YAML::Node& node, FilterParseContext& ctx);
-FilterSettings parseAuthFilter(const YAML::Node& node, FilterParseContext& ctx);
 
-// Checks between the filters of one listener, after each was parsed on its own: auth's
-// exemptions against the router's routes, and each plugged filter's checkChain.
+// Checks between the filters of one listener, after each was parsed on its own: each
+// plugged filter's checkChain.
 void checkFilterChain(YamlReader& r, const std::vector<FilterConfig>& filters);
 
 // Shared by several filters. A route match (router `match:`, auth `exempt:` entries); `what`

@@ -92,17 +92,6 @@ HandlerConfig parseHandler(const YAML::Node& node, FilterParseContext& ctx, cons
   return handler;
 }
 
-// `per_filter: { auth: { disabled: true } }`.
-void parseAuthPerRoute(const YAML::Node& auth, YamlReader& r, Route& route) {
-  if (!r.expectMap(auth, "per_filter 'auth'")) return;
-  r.checkKeys(auth, "in per_filter auth", {"disabled"});
-  if (auto disabled = YamlReader::find(auth, "disabled")) {
-    if (auto value = r.boolean(*disabled, "disabled")) route.authDisabled = *value;
-  } else if (auth.size() == 0) {
-    r.error(auth, "per_filter auth needs 'disabled: true' (the only per-route auth setting)");
-  }
-}
-
 // `per_filter: { <filter>: { disabled: true } }`, or some of the keys the filter allows per
 // route: they replace the listener's, and the filter's own parser reads the result (so every
 // check and error position is the same as for the listener's entry).
@@ -186,11 +175,6 @@ void parsePerFilter(const YAML::Node& node, FilterParseContext& ctx, Route& rout
       continue;
     }
     seen.push_back(*name);
-    if (*name == "auth") {
-      // Checked against the chain later (checkFilterChain), as before.
-      parseAuthPerRoute(item.second, r, route);
-      continue;
-    }
     auto earlier = std::find_if(ctx.earlierFilters.begin(), ctx.earlierFilters.end(),
                                 [&](const auto& f) { return f.first == *name; });
     if (earlier == ctx.earlierFilters.end()) {

@@ -5,7 +5,6 @@
 #include <stdexcept>
 #include <type_traits>
 
-#include "filters/auth.h"
 #include "filters/filter_plugin.h"
 #include "filters/router.h"
 
@@ -13,9 +12,7 @@ namespace flowguard::filters {
 
 FilterSharedState createSharedState(const config::FilterConfig& filter) {
   FilterSharedState shared;
-  if (const auto* auth = std::get_if<config::AuthConfig>(&filter.settings)) {
-    shared.keys = std::make_shared<KeyRegistry>(staticKeySnapshot(*auth));
-  } else if (const FilterPlugin* plugin = findFilterPlugin(filter.name)) {
+  if (const FilterPlugin* plugin = findFilterPlugin(filter.name)) {
     shared.stats = std::make_shared<core::StatSet>(plugin->stats);
     const auto* plugged = std::get_if<config::PluginFilterConfig>(&filter.settings);
     if (plugin->createState && plugged != nullptr && plugged->settings != nullptr) {
@@ -28,13 +25,6 @@ FilterSharedState createSharedState(const config::FilterConfig& filter) {
 FilterSharedState carryOverSharedState(const config::FilterConfig& before, const FilterSharedState& old,
                                        const config::FilterConfig& filter) {
   FilterSharedState state;
-  if (const auto* auth = std::get_if<config::AuthConfig>(&filter.settings)) {
-    // The same registry, with the new file's keys: requests still on the old chain see
-    // them too, which is what an operator who just revoked a key wants.
-    state.keys = old.keys;
-    state.keys->publish(staticKeySnapshot(*auth));
-    return state;
-  }
   const FilterPlugin* plugin = findFilterPlugin(filter.name);
   const auto* was = std::get_if<config::PluginFilterConfig>(&before.settings);
   const auto* now = std::get_if<config::PluginFilterConfig>(&filter.settings);
@@ -45,18 +35,28 @@ FilterSharedState carryOverSharedState(const config::FilterConfig& before, const
   const bool keep =
       old.state != nullptr && (!plugin->keepsState || plugin->keepsState(*was->settings, *now->settings));
   state.state = keep ? old.state : createSharedState(filter).state;
+  if (keep && plugin->refreshState) plugin->refreshState(*state.state, *now->settings);
   return state;
+}
+
+std::vector<std::string> secretFields(const config::FilterConfig& filter) {
+  const FilterPlugin* plugin = findFilterPlugin(filter.name);
+  const auto* plugged = std::get_if<config::PluginFilterConfig>(&filter.settings);
+  if (plugin == nullptr || !plugin->secretFields || plugged == nullptr || plugged->settings == nullptr)
+    return {};
+  return plugin->secretFields(*plugged->settings);
 }
 
 std::string exitSummary(std::string_view listener, const config::FilterConfig& filter,
                         const FilterSharedState& shared) {
-  if (!shared.stats) return "";
+  const FilterPlugin* plugin = findFilterPlugin(filter.name);
+  const bool summarized = shared.state && plugin != nullptr && plugin->summary;
+  if (!shared.stats || (shared.stats->decls().empty() && !summarized)) return "";  // nothing to say
   std::string line = fmt::format("flowguard: {} {}:", filter.name, listener);
   const auto decls = shared.stats->decls();
   for (size_t i = 0; i < decls.size(); ++i)
     line += fmt::format(" {}={}", decls[i].name, shared.stats->value(i));
-  const FilterPlugin* plugin = findFilterPlugin(filter.name);
-  if (shared.state && plugin != nullptr && plugin->summary) line += plugin->summary(*shared.state);
+  if (summarized) line += plugin->summary(*shared.state);
   return line;
 }
 
@@ -69,12 +69,6 @@ std::unique_ptr<core::FilterFactory> createFilterFactory(const config::FilterCon
         using T = std::decay_t<decltype(settings)>;
         if constexpr (std::is_same_v<T, config::RouterConfig>) {
           return std::make_unique<RouterFilterFactory>(settings, resources);
-        } else if constexpr (std::is_same_v<T, config::AuthConfig>) {
-          const config::RouterConfig* router = nullptr;
-          for (const auto& other : listener.filters) {
-            if (const auto* r = std::get_if<config::RouterConfig>(&other.settings)) router = r;
-          }
-          return std::make_unique<AuthFilterFactory>(settings, router, shared.keys, resources.storedKeys);
         } else {
           static_assert(std::is_same_v<T, config::PluginFilterConfig>);
           const FilterPlugin* plugin = findFilterPlugin(filter.name);

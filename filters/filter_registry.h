@@ -9,7 +9,6 @@
 #include "core/filter.h"
 #include "core/stat_set.h"
 #include "filters/filter_plugin.h"
-#include "filters/key_registry.h"
 #include "filters/worker_resources.h"
 
 namespace flowguard::filters {
@@ -17,7 +16,6 @@ namespace flowguard::filters {
 // What one filter entry shares across all workers of the process (API keys, counters, a
 // filter's state). Made once, on the main thread, before the workers start.
 struct FilterSharedState {
-  std::shared_ptr<KeyRegistry> keys;     // auth
   std::shared_ptr<core::StatSet> stats;  // a plugged filter's declared counters
   std::shared_ptr<FilterState> state;    // a plugged filter's state, when it has one
 };
@@ -29,6 +27,9 @@ FilterSharedState createSharedState(const config::FilterConfig& filter);
 // carries over (counters go on counting, keys stay published), the rest is made anew.
 FilterSharedState carryOverSharedState(const config::FilterConfig& before, const FilterSharedState& old,
                                        const config::FilterConfig& filter);
+
+// The request fields the filter keeps from upstreams (FilterRegistration::secretFields).
+std::vector<std::string> secretFields(const config::FilterConfig& filter);
 
 // The line the gateway prints at exit for one entry (`flowguard: <filter> <listener>: ...`),
 // or "" for a filter with nothing to report.

@@ -27,19 +27,4 @@ std::string keyPrefix(std::string_view key) {
   return std::string(key.substr(0, std::min<size_t>(12, key.size() / 3)));
 }
 
-std::shared_ptr<const KeySnapshot> staticKeySnapshot(const config::AuthConfig& config) {
-  auto snapshot = std::make_shared<KeySnapshot>();
-  for (const auto& key : config.keys) {
-    auto record = std::make_shared<ApiKeyRecord>();
-    record->id = "static:" + key.name;
-    record->name = key.name;
-    record->prefix = keyPrefix(key.key);
-    record->digest = digestKey(key.key);
-    record->plan = key.plan;
-    record->limit = key.limit;
-    snapshot->emplace(digestKey(key.key), std::move(record));
-  }
-  return snapshot;
-}
-
 }  // namespace flowguard::filters

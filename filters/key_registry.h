@@ -83,9 +83,6 @@ class KeyRegistry {
   std::atomic<uint64_t> version_{1};
 };
 
-// A snapshot of an auth filter's static keys (from flowguard.yaml).
-std::shared_ptr<const KeySnapshot> staticKeySnapshot(const config::AuthConfig& config);
-
 // What the logs may show of a key: its first characters (12 at most, a third at most).
 std::string keyPrefix(std::string_view key);
 

@@ -29,4 +29,13 @@ bool anyMatches(const std::vector<config::RouteMatch>& matches, const core::Requ
   return false;
 }
 
+nlohmann::json routeMatchJson(const config::RouteMatch& m) {
+  nlohmann::json j = nlohmann::json::object();
+  if (!m.prefix.empty()) j["prefix"] = m.prefix;
+  if (!m.path.empty()) j["path"] = m.path;
+  if (!m.methods.empty()) j["methods"] = m.methods;
+  if (!m.host.empty()) j["host"] = m.host;
+  return j;
+}
+
 }  // namespace flowguard::filters

@@ -3,6 +3,7 @@
 // whose settings a route may change.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "config/config.h"
@@ -22,5 +23,8 @@ const config::Route* routeFor(const config::RouterConfig& config, const core::Re
 
 // True when any of the matches does.
 bool anyMatches(const std::vector<config::RouteMatch>& matches, const core::RequestHead& head);
+
+// A match as /config_dump shows it: only the keys it sets.
+nlohmann::json routeMatchJson(const config::RouteMatch& match);
 
 }  // namespace flowguard::filters

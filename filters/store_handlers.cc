@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "core/wall_clock.h"
+#include "filters/auth/auth.h"
 #include "filters/key_registry.h"
 #include "filters/local_rate_limit_store.h"
 #include "filters/stored_keys.h"
@@ -280,7 +281,7 @@ void StoreHandler::handleRegister() {
   // would read as the demo key in every listing, log and dashboard.
   for (const auto& listener : config.listeners) {
     for (const auto& filter : listener.filters) {
-      const auto* auth = std::get_if<config::AuthConfig>(&filter.settings);
+      const AuthSettings* auth = authSettingsOf(filter);
       if (auth == nullptr) continue;
       for (const auto& configured : auth->keys) {
         if (core::equalsIgnoreCase(configured.name, name))

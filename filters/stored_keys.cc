@@ -5,6 +5,8 @@
 #include <set>
 #include <variant>
 
+#include "filters/auth/auth.h"
+
 namespace flowguard::filters {
 
 namespace {
@@ -76,7 +78,7 @@ std::vector<store::NewKey> configuredKeys(const config::Config& config, int64_t 
   std::set<KeyDigest> seen;
   for (const auto& listener : config.listeners) {
     for (const auto& filter : listener.filters) {
-      const auto* auth = std::get_if<config::AuthConfig>(&filter.settings);
+      const AuthSettings* auth = authSettingsOf(filter);
       if (auth == nullptr) continue;
       for (const auto& key : auth->keys) {
         store::NewKey row;

@@ -27,9 +27,8 @@ core::ListenerSettings toSettings(const config::ListenerConfig& listener) {
   settings.writeHighWatermark = listener.bufferLimit;
   settings.forwardTrailers = listener.forwardTrailers;
   for (const auto& filter : listener.filters) {
-    if (const auto* auth = std::get_if<config::AuthConfig>(&filter.settings)) {
-      settings.extraTrailerDeny.push_back(auth->header);
-    }
+    for (std::string& field : filters::secretFields(filter))
+      settings.extraTrailerDeny.push_back(std::move(field));
   }
   settings.trustedProxies = listener.trustedProxies;
   settings.keepClientRequestId = listener.keepClientRequestId;

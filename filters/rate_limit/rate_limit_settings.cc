@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "filters/auth/auth.h"
 #include "filters/rate_limit/rate_limit.h"
 #include "filters/stored_keys.h"
 
@@ -94,13 +95,13 @@ void checkRateLimitChain(const RateLimitSettings& settings, const std::vector<co
                          YamlReader& r) {
   // Without an auth filter, requests carry no key name, and overrides are left for a key
   // store to match; with one, a name it does not know is a typo that would never apply.
-  const config::AuthConfig* auth = nullptr;
+  const AuthSettings* auth = nullptr;
   for (const config::FilterConfig& filter : chain) {
-    if (const auto* settings = std::get_if<config::AuthConfig>(&filter.settings)) auth = settings;
+    if (const AuthSettings* settings = authSettingsOf(filter)) auth = settings;
   }
   if (auth == nullptr) return;
   std::vector<std::string_view> names;
-  for (const config::StaticApiKey& key : auth->keys) names.push_back(key.name);
+  for (const StaticApiKey& key : auth->keys) names.push_back(key.name);
   for (const RateLimitOverride& entry : settings.overrides) {
     if (entry.key.empty() || std::find(names.begin(), names.end(), entry.key) != names.end()) continue;
     std::string_view suggestion = config::closestMatch(entry.key, names);

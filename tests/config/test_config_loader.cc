@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "config/config_loader.h"
+#include "filters/auth/auth.h"
 #include "filters/cors/cors.h"
 #include "filters/filter_plugin.h"
 #include "filters/metrics/metrics.h"
@@ -809,7 +810,7 @@ TEST_CASE("the shipped config files load") {
   REQUIRE(cors != nullptr);
   CHECK(cors->allowsOrigin("http://localhost:3000"));
   CHECK_FALSE(cors->allowsOrigin("http://localhost:3001"));
-  const auto& auth = std::get<AuthConfig>(filters[1].settings);
+  const auto& auth = pluginSettings<flowguard::filters::AuthSettings>(filters[1]);
   CHECK(auth.header == "x-api-key");
   REQUIRE(auth.keys.size() == 1);
   CHECK(auth.keys[0].key == "test-api-key");

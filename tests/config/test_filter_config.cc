@@ -7,6 +7,7 @@
 
 #include "config/config_loader.h"
 #include "config/units.h"
+#include "filters/auth/auth.h"
 #include "filters/metrics/metrics.h"
 #include "filters/rate_limit/rate_limit.h"
 #include "tests/config/config_test_helpers.h"
@@ -79,6 +80,10 @@ const T& filterAt(const Config& config, size_t listener, size_t index) {
   const T* settings = std::get_if<T>(&config.listeners.at(listener).filters.at(index).settings);
   REQUIRE(settings);
   return *settings;
+}
+
+const flowguard::filters::AuthSettings& authAt(const Config& config, size_t listener, size_t index) {
+  return pluginSettings<flowguard::filters::AuthSettings>(config.listeners.at(listener).filters.at(index));
 }
 
 const flowguard::filters::RateLimitSettings& rateLimitAt(const Config& config, size_t listener,
@@ -171,7 +176,7 @@ redis:
   CHECK(l.filters[2].name == "metrics");
   CHECK(l.filters[3].name == "router");
 
-  const auto& auth = filterAt<AuthConfig>(*config, 0, 0);
+  const auto& auth = authAt(*config, 0, 0);
   CHECK(auth.header == "x-api-key");
   CHECK_FALSE(auth.allowBearer);
   CHECK_FALSE(auth.stripHeader);
@@ -242,7 +247,7 @@ redis:
 
 TEST_CASE("omitted filter keys take the defaults of config.h") {
   auto config = loadOk(kChain);
-  const auto& auth = filterAt<AuthConfig>(*config, 0, 0);
+  const auto& auth = authAt(*config, 0, 0);
   CHECK(auth.header == "x-api-key");
   CHECK(auth.allowBearer);
   CHECK(auth.stripHeader);
@@ -280,7 +285,7 @@ TEST_CASE("omitted filter keys take the defaults of config.h") {
 
   // An auth filter with no keys (they may come from the key store), and no auth at all.
   auto bare = loadOk(replace(kChain, "        keys:\n          - { key: k1, name: demo }\n", ""));
-  CHECK(filterAt<AuthConfig>(*bare, 0, 0).keys.empty());
+  CHECK(authAt(*bare, 0, 0).keys.empty());
   auto noAuth =
       loadOk(replace(kChain, "      - name: auth\n        keys:\n          - { key: k1, name: demo }\n", ""));
   CHECK(rateLimitAt(*noAuth, 0, 0).by == flowguard::filters::RateLimitKeyBy::ApiKey);
@@ -447,7 +452,7 @@ TEST_CASE("auth header, keys and names") {
         "t.yaml:8:17: 'header' must be a header name such as X-API-Key, got 'X API Key'");
   CHECK(onlyError(withAuth("        header: ''\n")) ==
         "t.yaml:8:17: 'header' must be a header name such as X-API-Key, got ''");
-  CHECK(filterAt<AuthConfig>(*loadOk(withAuth("        header: X-Token\n")), 0, 0).header == "x-token");
+  CHECK(authAt(*loadOk(withAuth("        header: X-Token\n")), 0, 0).header == "x-token");
   CHECK(onlyError(replace(kChain, "key: k1,", "key: '',")) == "t.yaml:7:20: 'key' must not be empty");
   // The key itself never appears in a message.
   CHECK(onlyError(replace(kChain, "key: k1,", "key: 'k 1',")) ==
@@ -747,7 +752,7 @@ TEST_CASE("routes: per_filter") {
   LoadResult ok = loadConfigText(replace(base, "PER", "{ auth: { disabled: true } }"), "t.yaml");
   REQUIRE(ok.ok());
   const auto& router = std::get<RouterConfig>(ok.config->listeners[0].filters.back().settings);
-  CHECK(router.routes[0].authDisabled);
+  CHECK(router.routes[0].perFilterFor("auth")->disabled);
   // A route's own rate limit: the keys it gives replace the listener's.
   LoadResult own =
       loadConfigText(replace(base, "PER", "{ rate_limit: { rate: 100/s, burst: 200 } }"), "t.yaml");
@@ -779,7 +784,7 @@ TEST_CASE("routes: per_filter") {
       "t.yaml");
   REQUIRE_MESSAGE(window.ok(), (window.errors.empty() ? "" : window.errors[0].str()));
   const auto& windowRouter = std::get<RouterConfig>(window.config->listeners[0].filters.back().settings);
-  CHECK(windowRouter.routes[0].authDisabled);
+  CHECK(windowRouter.routes[0].perFilterFor("auth")->disabled);
   const auto& windowLimit =
       dynamic_cast<const RateLimitSettings&>(*windowRouter.routes[0].perFilterFor("rate_limit")->settings);
   CHECK(windowLimit.limit.algorithm == RateLimitAlgorithm::FixedWindow);
@@ -800,14 +805,16 @@ TEST_CASE("routes: per_filter") {
       onlyError(replace(base, "PER", "{ rate_limit: {} }")) ==
       "t.yaml:15:39: per_filter 'rate_limit' is empty: say 'disabled: true' or give settings for this route");
   CHECK(onlyError(replace(base, "PER", "{ auth: { disable: true } }")) ==
-        "t.yaml:15:35: unknown key 'disable' in per_filter auth (did you mean 'disabled'?)");
+        "t.yaml:15:35: 'disable' cannot be set per route for filter 'auth' (per route: disabled); did you "
+        "mean 'disabled'?");
   CHECK(onlyError(replace(base, "PER", "{ auth: { disabled: yes } }")).find("t.yaml:15:45: ") == 0);
   // Without an auth filter in the listener the setting would do nothing.
   std::string noAuth =
       replace(replace(base, "PER", "{ auth: { disabled: true } }"),
               "      - name: auth\n        keys:\n          - { key: k1, name: demo }\n", "");
   CHECK(onlyError(noAuth) ==
-        "t.yaml:10:13: route sets per_filter auth, but this listener has no auth filter");
+        "t.yaml:12:27: per_filter 'auth': this listener has no filter 'auth' before the "
+        "router (its filters: rate_limit, metrics)");
 }
 
 TEST_CASE("listeners: forward_trailers, trusted_proxies, client_request_id") {

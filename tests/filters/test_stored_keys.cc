@@ -6,6 +6,7 @@
 #include <string>
 
 #include "config/config_loader.h"
+#include "filters/filter_plugin.h"
 #include "filters/recent_keys.h"
 #include "filters/stored_keys.h"
 #include "tests/support/test_support.h"
@@ -104,6 +105,7 @@ TEST_CASE("stored keys: a row written in flowguard.yaml is the yaml's to authent
 }
 
 TEST_CASE("configuredKeys: every auth filter's yaml keys, each once") {
+  filters::registerPluggedFilters();  // auth parses only once registered, as in the gateway's main()
   auto loaded = config::loadConfigText(R"(listeners:
   - name: a
     address: 127.0.0.1:8000

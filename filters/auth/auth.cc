@@ -1,4 +1,4 @@
-#include "filters/auth.h"
+#include "filters/auth/auth.h"
 
 #include "filters/route_match.h"
 
@@ -19,6 +19,27 @@ std::string_view bearerToken(std::string_view authorization) {
 }
 
 }  // namespace
+
+AuthFilterFactory::AuthFilterFactory(const AuthSettings& config, FilterContext& context)
+    : config_(config),
+      name_(context.name),
+      keys_(context.stateAs<AuthKeys>()),
+      view_(keys_->registry),
+      stored_(context.resources.storedKeys) {
+  for (const config::FilterConfig& filter : context.listener.filters) {
+    if (const auto* router = std::get_if<config::RouterConfig>(&filter.settings)) router_ = router;
+  }
+  if (router_ != nullptr) {
+    for (const config::Route& route : router_->routes)
+      routesDisableAuth_ = routesDisableAuth_ || disabledOn(route);
+  }
+  if (stored_) storedView_.emplace(*stored_);
+}
+
+bool AuthFilterFactory::disabledOn(const config::Route& route) const {
+  const config::RoutePerFilter* entry = route.perFilterFor(name_);
+  return entry != nullptr && entry->disabled;
+}
 
 std::unique_ptr<core::Filter> AuthFilterFactory::create() {
   return std::make_unique<AuthFilter>(*this);
@@ -48,7 +69,7 @@ bool AuthFilterFactory::exempt(const core::RequestHead& head, core::StreamInfo& 
   if (!listed && !routesDisableAuth_) return false;
   const config::Route* route = router_ != nullptr ? routeFor(*router_, head, info) : nullptr;
   if (route == nullptr) return false;
-  return route->authDisabled || (listed && route->cluster.empty());
+  return disabledOn(*route) || (listed && route->cluster.empty());
 }
 
 void AuthFilterFactory::stripKeys(core::HeaderMap& headers) const {
@@ -58,7 +79,7 @@ void AuthFilterFactory::stripKeys(core::HeaderMap& headers) const {
 }
 
 core::FilterStatus AuthFilter::onRequest() {
-  const config::AuthConfig& config = factory_.config_;
+  const AuthSettings& config = factory_.config_;
   core::RequestHead& head = callbacks().requestHead();
   if (factory_.exempt(head, callbacks().streamInfo())) {
     if (config.stripHeader) factory_.stripKeys(head.headers);
