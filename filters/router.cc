@@ -118,7 +118,6 @@ core::FilterStatus RouterFilter::onRequest() {
   if (clusterConfig.perTryTimeout && *clusterConfig.perTryTimeout < timeout_)
     timeout_ = *clusterConfig.perTryTimeout;
   retriesLeft_ = route->retries.value_or(clusterConfig.retries);
-  chunkedBody_ = head.framing == core::BodyFraming::Chunked;
   tryNextHost();
   return core::FilterStatus::Stop;
 }
@@ -193,11 +192,7 @@ void RouterFilter::tryNextHost() {
     callbacks().sendLocalReply(503, fmt::format("no healthy upstream host in cluster {}", cluster_->name()));
     return;
   }
-  upstream::HostState& state = host_->state();
-  state.requests.fetch_add(1, std::memory_order_relaxed);
-  state.activeRequests.fetch_add(1, std::memory_order_relaxed);
-  attemptOpen_ = true;
-  attemptRecorded_ = false;
+  attempt_.start(host_->state());
   attemptStartMs_ = static_cast<uint64_t>(cluster_->nowMs());
   attemptStartNs_ = uv_hrtime();
   // The pool may answer before newStream returns (idle connection, overflow), and a
@@ -208,8 +203,7 @@ void RouterFilter::tryNextHost() {
 }
 
 void RouterFilter::recordResult(upstream::AttemptResult result) {
-  if (attemptRecorded_ || host_ == nullptr) return;
-  attemptRecorded_ = true;
+  if (host_ == nullptr || !attempt_.takeRecord()) return;
   upstream::HostState& state = host_->state();
   if (result == upstream::AttemptResult::Success || result == upstream::AttemptResult::Http5xx) {
     state.latencyMsTotal.fetch_add(static_cast<uint64_t>(cluster_->nowMs()) - attemptStartMs_,
@@ -222,12 +216,6 @@ void RouterFilter::recordResult(upstream::AttemptResult result) {
   if (cluster_->state().outlierDetector().record(state, result, cluster_->nowMs())) {
     cluster_->state().stats().add(upstream::ClusterStat::Ejections);
   }
-}
-
-void RouterFilter::endAttempt() {
-  if (!attemptOpen_) return;
-  attemptOpen_ = false;
-  host_->state().activeRequests.fetch_sub(1, std::memory_order_relaxed);
 }
 
 bool RouterFilter::takeRetry() {
@@ -301,7 +289,7 @@ void RouterFilter::onRequestBody(std::string_view data, bool endStream, const co
     return;
   }
   if (connection_ == nullptr) return;
-  if (chunkedBody_) {
+  if (callbacks().requestHead().framing == core::BodyFraming::Chunked) {
     std::string_view pieces[3];
     size_t n = 0;
     chunkLine_.clear();

@@ -75,10 +75,10 @@ class RouterFilter final : public core::Filter,
   void encodeUpstreamHead(std::string& out);
   // `handler: summary`: the original FlowGuard's /metrics, answered at once.
   void answerSummary();
-  // Attempt bookkeeping: record() feeds outlier detection once per attempt; endAttempt()
-  // closes the attempt's "active request" on its host.
+  // Attempt bookkeeping: recordResult() feeds the host's counters and outlier detection once
+  // per attempt; endAttempt() closes the attempt's "active request" on its host.
   void recordResult(upstream::AttemptResult result);
-  void endAttempt();
+  void endAttempt() { attempt_.end(); }
   // Lets go of connection_: back to the pool when the exchange finished (or can be finished
   // by reading the rest of the response and dropping it), closed otherwise.
   void dropConnection();
@@ -97,15 +97,13 @@ class RouterFilter final : public core::Filter,
   // Set while the request waits in host_'s queue for a connection.
   std::optional<upstream::HostPool::PendingHandle> queued_;
   upstream::UpstreamConnection* connection_ = nullptr;
-  bool attemptOpen_ = false;      // host_ counts this request as active
-  bool attemptRecorded_ = false;  // this attempt's outcome went to outlier detection
+  upstream::HostAttempt attempt_;  // on host_: its active count, its outcome recorded once
   uint64_t attemptStartMs_ = 0;
   uint64_t attemptStartNs_ = 0;        // uv_hrtime(), for the host's latency histogram
   upstream::ClusterSlot requestSlot_;  // circuit breaker max_requests
   upstream::ClusterSlot retrySlot_;    // retry budget
   std::string chunkLine_;
-  bool chunkedBody_ = false;
-  bool bodyPaused_ = false;
+  bool bodyPaused_ = false;  // the request body was paused for the upstream's write buffer
   // How far the request went upstream. Body: the downstream body was asked for (it is
   // consumed: an attempt after this one could not send it again).
   enum class RequestSent : uint8_t { Head, Body, Complete };
@@ -113,7 +111,7 @@ class RouterFilter final : public core::Filter,
   // How far the upstream's response came. Started: its head went to the chain.
   enum class ResponseRead : uint8_t { Waiting, Started, Complete };
   ResponseRead response_ = ResponseRead::Waiting;
-  bool completed_ = false;
+  bool completed_ = false;  // onComplete ran: nothing more may start
 };
 
 }  // namespace flowguard::filters

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <cassert>
 #include <cstdint>
 #include <string>
 
@@ -58,6 +59,42 @@ struct HostState {
   bool available(int64_t nowMs) const {
     return activeHealthy.load(std::memory_order_relaxed) && !ejected(nowMs);
   }
+};
+
+// One attempt of a request on a host, as the router makes it. While open it counts as one
+// of the host's active requests, given back exactly once (when ended, or dropped with the
+// request), and its outcome goes to the host's counters and outlier detection at most once.
+class HostAttempt {
+ public:
+  HostAttempt() = default;
+  ~HostAttempt() { end(); }
+  HostAttempt(const HostAttempt&) = delete;
+  HostAttempt& operator=(const HostAttempt&) = delete;
+
+  // Counts a new attempt on `host`; the previous one was ended.
+  void start(HostState& host) {
+    assert(open_ == nullptr && "an attempt starts after the previous one ended");
+    host.requests.fetch_add(1, std::memory_order_relaxed);
+    host.activeRequests.fetch_add(1, std::memory_order_relaxed);
+    open_ = &host;
+    recorded_ = false;
+  }
+  // True once per attempt: the caller records its outcome now.
+  bool takeRecord() {
+    if (recorded_) return false;
+    recorded_ = true;
+    return true;
+  }
+  // The host no longer counts the attempt as active (its outcome may still be recorded).
+  void end() {
+    if (open_ == nullptr) return;
+    open_->activeRequests.fetch_sub(1, std::memory_order_relaxed);
+    open_ = nullptr;
+  }
+
+ private:
+  HostState* open_ = nullptr;
+  bool recorded_ = true;  // before the first attempt there is nothing to record
 };
 
 }  // namespace flowguard::upstream

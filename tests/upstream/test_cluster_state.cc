@@ -76,6 +76,30 @@ TEST_CASE("ClusterSlot gives its slot back exactly once, when released or droppe
   CHECK(state.activeRequests() == 0);  // b and c went back when dropped; refused had none
 }
 
+TEST_CASE("HostAttempt: one active request per open attempt, its outcome recorded once") {
+  using flowguard::upstream::HostAttempt;
+  using flowguard::upstream::HostState;
+  HostState first("127.0.0.1:1", true), second("127.0.0.1:2", true);
+  {
+    HostAttempt attempt;
+    CHECK_FALSE(attempt.takeRecord());  // no attempt yet: nothing to record
+    attempt.start(first);
+    CHECK(first.requests.load() == 1);
+    CHECK(first.activeRequests.load() == 1);
+    CHECK(attempt.takeRecord());
+    CHECK_FALSE(attempt.takeRecord());  // a second outcome of the same attempt is not counted
+    attempt.end();
+    attempt.end();  // ending twice gives the active count back once
+    CHECK(first.activeRequests.load() == 0);
+    attempt.start(second);  // a retry on another host
+    CHECK(attempt.takeRecord());
+    CHECK(second.activeRequests.load() == 1);
+  }
+  CHECK(second.activeRequests.load() == 0);  // given back when the request was dropped
+  CHECK(first.requests.load() == 1);
+  CHECK(second.requests.load() == 1);
+}
+
 TEST_CASE("acquirePending stops at max_pending_requests and counts the overflow") {
   ClusterConfig config = makeCluster("api", 2);
   ClusterState state(config);
