@@ -70,7 +70,7 @@ bool equalsIgnoreCaseSameSize(const char* a, const char* b, size_t size) {
 
 HeaderMap& HeaderMap::operator=(const HeaderMap& other) {
   if (this == &other) return *this;
-  truncate(0);
+  clear();
   for (const Header& h : other) add(h.name, h.value);
   return *this;
 }
@@ -101,11 +101,6 @@ void HeaderMap::add(std::string_view name, std::string_view value) {
 Header& HeaderMap::appendSlot() {
   slots_.emplace_back();
   return slots_[size_++];
-}
-
-void HeaderMap::truncate(size_t count) {
-  size_ = std::min(size_, count);
-  if (slots_.size() > size_ + kMaxSpare) slots_.resize(size_ + kMaxSpare);
 }
 
 void HeaderMap::set(std::string_view name, std::string_view value) {

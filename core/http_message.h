@@ -51,16 +51,13 @@ void forEachListItem(std::string_view value, F&& f) {
 // An ordered list of header fields. Lookups are linear: heads have few fields and a
 // linear scan over a small vector beats hashing here.
 //
-// Fields that go (remove, truncate, clear) stay in the vector past size() with their string
-// buffers, and the next field added reuses one: a head that is parsed, amended by filters and
-// cleared on every request of a keep-alive connection stops allocating after the first few
-// requests, and clearing costs nothing. Copies carry the live fields only.
+// Fields that go (remove, clear) stay in the vector past size() with their string buffers,
+// and the next field added reuses one: a head that is parsed, amended by filters and cleared
+// on every request of a keep-alive connection stops allocating after the first few requests,
+// and clearing costs nothing. The spares are bounded by the most fields the map ever held (the
+// parser stops at the listener's max_headers). Copies carry the live fields only.
 class HeaderMap {
  public:
-  // truncate() frees the spares beyond this many; clear() keeps them all, for the parser
-  // refills the same slots (it stops at the listener's max_headers).
-  static constexpr size_t kMaxSpare = 32;
-
   HeaderMap() = default;
   HeaderMap(const HeaderMap& other) : slots_(other.begin(), other.end()), size_(other.size_) {}
   HeaderMap& operator=(const HeaderMap& other);
@@ -78,8 +75,6 @@ class HeaderMap {
     h.value.clear();
     return h;
   }
-  // Keeps the first `count` fields.
-  void truncate(size_t count);
   // Replaces every field with this name by one field (appends when absent).
   void set(std::string_view name, std::string_view value);
   // Removes every field with this name; returns how many were removed.
