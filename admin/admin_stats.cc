@@ -224,7 +224,7 @@ void AdminStats::sample() {
   for (const auto& [name, cluster] : *sources_.clusters) {
     for (const auto& host : cluster->hosts()) {
       HostHistory& history = hosts_[host.get()];
-      const uint64_t requests = load(host->requests);
+      const uint64_t requests = host->stats.value(upstream::HostStat::Requests);
       const Histogram latency = hostHistogram(*host);
       Histogram delta{};
       for (size_t i = 0; i < delta.size(); ++i) delta[i] = latency[i] - history.lastLatency[i];
@@ -370,8 +370,8 @@ Json AdminStats::clusters() const {
     for (const auto& host : it->second->hosts()) {
       const upstream::HostState& h = *host;
       const Histogram latency = hostHistogram(h);
-      const uint64_t requests = load(h.requests);
-      const uint64_t failures = load(h.failures);
+      const uint64_t requests = h.stats.value(upstream::HostStat::Requests);
+      const uint64_t failures = h.stats.value(upstream::HostStat::Failures);
       const int64_t lastCheck = h.lastCheckUnixMs.load(std::memory_order_relaxed);
       Json history = Json::array();
       double rps = 0;
@@ -380,26 +380,26 @@ Json AdminStats::clusters() const {
         for (const auto& p : found->second.points)
           history.push_back(Json{{"t", p.t}, {"rps", p.rps}, {"p99_ms", p.p99Ms}});
       }
-      hosts.push_back(Json{{"address", h.address},
-                           {"health", filters::hostHealth(h)},
-                           {"last_check", lastCheck ? Json(isoTime(lastCheck)) : Json(nullptr)},
-                           {"last_check_status", h.lastCheckStatus.load(std::memory_order_relaxed)},
-                           {"ejections", h.ejections.load(std::memory_order_relaxed)},
-                           {"active_connections", h.activeConnections.load(std::memory_order_relaxed)},
-                           {"active_requests", h.activeRequests.load(std::memory_order_relaxed)},
-                           {"rps", rps},
-                           {"requests", requests},
-                           {"2xx", load(h.status2xx)},
-                           {"4xx", load(h.status4xx)},
-                           {"429", load(h.status429)},
-                           {"5xx", load(h.status5xx)},
-                           {"failures", failures},
-                           {"connect_failures", load(h.connectFailures)},
-                           {"error_ratio", requests ? static_cast<double>(failures) / requests : 0.0},
-                           {"latency_ms",
-                            {{"p50", ms(core::LatencyHistogram::percentileOf(latency, 0.5))},
-                             {"p99", ms(core::LatencyHistogram::percentileOf(latency, 0.99))}}},
-                           {"history", std::move(history)}});
+      Json entry = {{"address", h.address},
+                    {"health", filters::hostHealth(h)},
+                    {"last_check", lastCheck ? Json(isoTime(lastCheck)) : Json(nullptr)},
+                    {"last_check_status", h.lastCheckStatus.load(std::memory_order_relaxed)},
+                    {"ejections", h.ejections.load(std::memory_order_relaxed)},
+                    {"rps", rps},
+                    {"2xx", load(h.status2xx)},
+                    {"3xx", load(h.status3xx)},
+                    {"4xx", load(h.status4xx)},
+                    {"429", load(h.status429)},
+                    {"5xx", load(h.status5xx)},
+                    {"error_ratio", requests ? static_cast<double>(failures) / requests : 0.0},
+                    {"latency_ms",
+                     {{"p50", ms(core::LatencyHistogram::percentileOf(latency, 0.5))},
+                      {"p99", ms(core::LatencyHistogram::percentileOf(latency, 0.99))}}},
+                    {"history", std::move(history)}};
+      entry.update(declaredStatsJson(h.stats));
+      for (const upstream::HostGaugeDecl& gauge : upstream::kHostGauges)
+        entry[std::string(gauge.name)] = gauge.read(h);
+      hosts.push_back(std::move(entry));
     }
     list.push_back(Json{{"name", config.name}, {"hosts", std::move(hosts)}});
   }
@@ -491,15 +491,18 @@ std::string AdminStats::prometheus() const {
     out +=
         fmt::format("flowguard_host_healthy{{{}}} {}\n", labels, filters::hostHealth(h) == "healthy" ? 1 : 0);
   });
-  header(out, "flowguard_host_active_connections", "gauge", "Open upstream connections to the host.");
+  for (const upstream::HostGaugeDecl& gauge : upstream::kHostGauges) {
+    const std::string name = fmt::format("flowguard_host_{}", gauge.name);
+    header(out, name, "gauge", gauge.help);
+    forHosts([&](const std::string& labels, const upstream::HostState& h) {
+      out += fmt::format("{}{{{}}} {}\n", name, labels, gauge.read(h));
+    });
+  }
+  DeclaredFamilies hostFamilies;
   forHosts([&](const std::string& labels, const upstream::HostState& h) {
-    out += fmt::format("flowguard_host_active_connections{{{}}} {}\n", labels,
-                       h.activeConnections.load(std::memory_order_relaxed));
+    hostFamilies.add("host", labels, h.stats);
   });
-  header(out, "flowguard_host_requests_total", "counter", "Attempts sent to the host.");
-  forHosts([&](const std::string& labels, const upstream::HostState& h) {
-    out += fmt::format("flowguard_host_requests_total{{{}}} {}\n", labels, load(h.requests));
-  });
+  hostFamilies.writeTo(out);
   header(out, "flowguard_host_responses_total", "counter", "Responses from the host, by status class.");
   forHosts([&](const std::string& labels, const upstream::HostState& h) {
     for (auto [cls, n] : {std::pair{"2xx", load(h.status2xx)}, std::pair{"3xx", load(h.status3xx)},
@@ -507,11 +510,6 @@ std::string AdminStats::prometheus() const {
                           std::pair{"429", load(h.status429)}, std::pair{"5xx", load(h.status5xx)}}) {
       out += fmt::format("flowguard_host_responses_total{{{},status=\"{}\"}} {}\n", labels, cls, n);
     }
-  });
-  header(out, "flowguard_host_failures_total", "counter",
-         "Attempts to the host that failed (5xx, reset, timeout).");
-  forHosts([&](const std::string& labels, const upstream::HostState& h) {
-    out += fmt::format("flowguard_host_failures_total{{{}}} {}\n", labels, load(h.failures));
   });
   header(out, "flowguard_host_response_seconds", "histogram",
          "Time from sending an attempt to its response head.");

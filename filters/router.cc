@@ -210,9 +210,8 @@ void RouterFilter::recordResult(upstream::AttemptResult result) {
                                    std::memory_order_relaxed);
     state.latencySamples.fetch_add(1, std::memory_order_relaxed);
   }
-  if (result != upstream::AttemptResult::Success) state.failures.fetch_add(1, std::memory_order_relaxed);
-  if (result == upstream::AttemptResult::ConnectFailure)
-    state.connectFailures.fetch_add(1, std::memory_order_relaxed);
+  if (result != upstream::AttemptResult::Success) state.stats.add(upstream::HostStat::Failures);
+  if (result == upstream::AttemptResult::ConnectFailure) state.stats.add(upstream::HostStat::ConnectFailures);
   if (cluster_->state().outlierDetector().record(state, result, cluster_->nowMs())) {
     cluster_->state().stats().add(upstream::ClusterStat::Ejections);
   }

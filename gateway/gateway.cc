@@ -51,14 +51,15 @@ void logClusterCounters(upstream::ClusterState& cluster) {
     line += fmt::format(" {}={}", decls[i].name, cluster.stats().value(i));
   fmt::print(stderr, "{}\n", line);
   for (const auto& host : cluster.hosts()) {
-    uint64_t samples = host->latencySamples.load(std::memory_order_relaxed);
-    fmt::print(
-        stderr,
-        "flowguard: cluster {} host {}: healthy={} requests={} failures={} connect_failures={} ejections={} "
-        "mean_ms={}\n",
-        cluster.config().name, host->address, host->activeHealthy.load() ? "yes" : "no",
-        host->requests.load(), host->failures.load(), host->connectFailures.load(), host->ejections.load(),
-        samples == 0 ? 0 : host->latencyMsTotal.load() / samples);
+    // Its declared counters (upstream/host_state.h) between its state and its mean latency.
+    std::string hostLine = fmt::format("flowguard: cluster {} host {}: healthy={}", cluster.config().name,
+                                       host->address, host->activeHealthy.load() ? "yes" : "no");
+    const auto hostDecls = host->stats.decls();
+    for (size_t i = 0; i < hostDecls.size(); ++i)
+      hostLine += fmt::format(" {}={}", hostDecls[i].name, host->stats.value(i));
+    const uint64_t samples = host->latencySamples.load(std::memory_order_relaxed);
+    fmt::print(stderr, "{} ejections={} mean_ms={}\n", hostLine, host->ejections.load(),
+               samples == 0 ? 0 : host->latencyMsTotal.load() / samples);
   }
 }
 

@@ -8,11 +8,23 @@
 #include <cassert>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "core/latency_histogram.h"
+#include "core/stat_set.h"
 #include "core/status_class.h"
 
 namespace flowguard::upstream {
+
+// The host's counters, declared once: /clusters shows each under its name, Prometheus as
+// flowguard_host_<name>_total{cluster,host}, and the exit line lists them. (Responses by
+// status class are the classifier's, core/status_class.h; the gauges are kHostGauges below.)
+enum class HostStat { Requests, Failures, ConnectFailures };
+inline constexpr core::StatDecl kHostStats[] = {
+    {"requests", "Attempts sent to the host."},
+    {"failures", "Attempts to the host that failed (5xx, reset, timeout)."},
+    {"connect_failures", "Attempts whose connection to the host could not be made."},
+};
 
 struct HostState {
   explicit HostState(std::string hostAddress, bool initiallyHealthy)
@@ -33,9 +45,7 @@ struct HostState {
   std::atomic<uint32_t> ejections{0};      // times ejected so far (multiplies the ejection time)
 
   // Traffic (workers).
-  std::atomic<uint64_t> requests{0};  // attempts sent to this host
-  std::atomic<uint64_t> failures{0};  // attempts that ended in a 5xx, reset, timeout
-  std::atomic<uint64_t> connectFailures{0};
+  core::StatSet stats{kHostStats};
   std::atomic<int64_t> activeRequests{0};
   std::atomic<int64_t> activeConnections{0};
   std::atomic<uint64_t> latencyMsTotal{0};  // sum over answered attempts, for the mean
@@ -61,6 +71,20 @@ struct HostState {
   }
 };
 
+// The host's levels, declared once like its counters: /clusters shows each under its name,
+// Prometheus as the gauge flowguard_host_<name>{cluster,host}.
+struct HostGaugeDecl {
+  std::string_view name;
+  std::string_view help;
+  int64_t (*read)(const HostState& host);
+};
+inline constexpr HostGaugeDecl kHostGauges[] = {
+    {"active_connections", "Open upstream connections to the host.",
+     [](const HostState& h) -> int64_t { return h.activeConnections.load(std::memory_order_relaxed); }},
+    {"active_requests", "Attempts in flight on the host.",
+     [](const HostState& h) -> int64_t { return h.activeRequests.load(std::memory_order_relaxed); }},
+};
+
 // One attempt of a request on a host, as the router makes it. While open it counts as one
 // of the host's active requests, given back exactly once (when ended, or dropped with the
 // request), and its outcome goes to the host's counters and outlier detection at most once.
@@ -74,7 +98,7 @@ class HostAttempt {
   // Counts a new attempt on `host`; the previous one was ended.
   void start(HostState& host) {
     assert(open_ == nullptr && "an attempt starts after the previous one ended");
-    host.requests.fetch_add(1, std::memory_order_relaxed);
+    host.stats.add(HostStat::Requests);
     host.activeRequests.fetch_add(1, std::memory_order_relaxed);
     open_ = &host;
     recorded_ = false;

@@ -188,6 +188,15 @@ TEST_CASE("admin: stats, clusters, Prometheus, drain, config dump and store endp
         series["flowguard_host_requests_total{" + host1 + "}"]);
   CHECK(series["flowguard_host_response_seconds_bucket{" + host1 + ",le=\"+Inf\"}"] ==
         series["flowguard_host_requests_total{" + host1 + "}"]);
+  // The hosts' declared counters and gauges (upstream/host_state.h): a series each, and a key
+  // in /clusters.
+  const Json hostJson = adminClusterHost(adminPort, "backends", b1.port);
+  checkDeclared(flowguard::upstream::kHostStats, "host", host1, hostJson);
+  for (const flowguard::upstream::HostGaugeDecl& gauge : flowguard::upstream::kHostGauges) {
+    CAPTURE(gauge.name);
+    CHECK(series.count("flowguard_host_" + std::string(gauge.name) + "{" + host1 + "}") == 1);
+    CHECK(hostJson.contains(std::string(gauge.name)));
+  }
 
   // Drain on and off.
   CHECK(call(adminPort, "GET", "/ready").status == 200);

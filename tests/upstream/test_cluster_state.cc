@@ -18,6 +18,7 @@ using flowguard::config::Config;
 using flowguard::upstream::chooseHost;
 using flowguard::upstream::ClusterStat;
 using flowguard::upstream::ClusterState;
+using flowguard::upstream::HostStat;
 using flowguard::upstream::HostChoice;
 
 namespace {
@@ -84,7 +85,7 @@ TEST_CASE("HostAttempt: one active request per open attempt, its outcome recorde
     HostAttempt attempt;
     CHECK_FALSE(attempt.takeRecord());  // no attempt yet: nothing to record
     attempt.start(first);
-    CHECK(first.requests.load() == 1);
+    CHECK(first.stats.value(HostStat::Requests) == 1);
     CHECK(first.activeRequests.load() == 1);
     CHECK(attempt.takeRecord());
     CHECK_FALSE(attempt.takeRecord());  // a second outcome of the same attempt is not counted
@@ -96,8 +97,8 @@ TEST_CASE("HostAttempt: one active request per open attempt, its outcome recorde
     CHECK(second.activeRequests.load() == 1);
   }
   CHECK(second.activeRequests.load() == 0);  // given back when the request was dropped
-  CHECK(first.requests.load() == 1);
-  CHECK(second.requests.load() == 1);
+  CHECK(first.stats.value(HostStat::Requests) == 1);
+  CHECK(second.stats.value(HostStat::Requests) == 1);
 }
 
 TEST_CASE("acquirePending stops at max_pending_requests and counts the overflow") {
@@ -363,8 +364,8 @@ TEST_CASE("a reload keeps unchanged clusters and the hosts of changed ones") {
   before.clusters[1].healthCheck.enabled = true;
   auto old = flowguard::upstream::makeClusterStates(before);
   old["auth"]->hosts()[0]->activeHealthy = false;
-  old["auth"]->hosts()[1]->requests = 7;
-  old["api"]->hosts()[0]->requests = 3;
+  old["auth"]->hosts()[1]->stats.add(HostStat::Requests, 7);
+  old["api"]->hosts()[0]->stats.add(HostStat::Requests, 3);
 
   Config after;
   after.clusters.push_back(makeCluster("api", 2));
@@ -376,14 +377,14 @@ TEST_CASE("a reload keeps unchanged clusters and the hosts of changed ones") {
 
   REQUIRE(next.size() == 3);
   CHECK(next["api"] == old["api"]);  // the same state object: pools and breakers carry on
-  CHECK(next["api"]->hosts()[0]->requests == 3);
+  CHECK(next["api"]->hosts()[0]->stats.value(HostStat::Requests) == 3);
   REQUIRE(next["auth"] != old["auth"]);
   REQUIRE(next["auth"]->hosts().size() == 3);
   // The hosts it kept are the same HostState: health verdict and counters survive.
   CHECK(next["auth"]->hosts()[0] == old["auth"]->hosts()[0]);
   CHECK_FALSE(next["auth"]->hosts()[0]->activeHealthy);
-  CHECK(next["auth"]->hosts()[1]->requests == 7);
-  CHECK(next["auth"]->hosts()[2]->requests == 0);
+  CHECK(next["auth"]->hosts()[1]->stats.value(HostStat::Requests) == 7);
+  CHECK(next["auth"]->hosts()[2]->stats.value(HostStat::Requests) == 0);
   CHECK(next["auth"]->hosts()[2]->activeHealthy);  // initial state of a new host
   CHECK(next.count("gone") == 0);
   CHECK(next["new"]->hosts().size() == 1);
