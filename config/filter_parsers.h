@@ -1,8 +1,9 @@
 // config/'s table of the filters flowguard.yaml knows, and what a filter parser is given.
 // Each filter's YAML keys are parsed by its own function into its own settings. The one filter
-// config/ types itself (the router, whose routes are the listener's) are rows of the table in
-// filter_parsers.cc; a filter in a folder of its own under filters/ adds its row at start-up
-// with registerFilterParser (filters/README.md), and its settings derive from PluginSettings.
+// config/ types itself, the router (its routes are the listener's, which every filter may look
+// up), is the first row of the table in filter_parsers.cc; a filter in a folder of its own under
+// filters/ adds its row at start-up with registerFilterParser (filters/README.md), and its
+// settings derive from PluginSettings.
 #pragma once
 
 #include <yaml-cpp/yaml.h>

@@ -160,7 +160,7 @@ struct FilterPlugin {
   std::function<std::unique_ptr<core::FilterFactory>(const config::PluginSettings&, FilterContext&)>
       createFactory;
   std::function<nlohmann::json(const config::PluginSettings&)> dump;
-  // The four below are empty for a filter without a state of its own.
+  // Empty when the filter did not register them (FilterRegistration).
   std::function<std::shared_ptr<FilterState>(const config::PluginSettings&)> createState;
   std::function<bool(const config::PluginSettings& before, const config::PluginSettings& after)> keepsState;
   std::function<void(FilterState&, const config::PluginSettings& after)> refreshState;

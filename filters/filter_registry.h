@@ -1,6 +1,6 @@
-// Maps a filter entry of flowguard.yaml (already typed by config/) to its factory: the
-// built-in filters by type, a plugged filter (filter_plugin.h) through its registered record.
-// A new filter is a folder of its own (filters/README.md) and needs nothing here.
+// Maps a filter entry of flowguard.yaml (already typed by config/) to its factory and its
+// shared state: the router by type, every other filter (a folder of its own, filter_plugin.h)
+// through its registered record. A new filter needs nothing here (filters/README.md).
 #pragma once
 
 #include <memory>
@@ -13,8 +13,8 @@
 
 namespace flowguard::filters {
 
-// What one filter entry shares across all workers of the process (API keys, counters, a
-// filter's state). Made once, on the main thread, before the workers start.
+// What one filter entry shares across all workers of the process: its declared counters and
+// its state. Made once, on the main thread, before the workers start.
 struct FilterSharedState {
   std::shared_ptr<core::StatSet> stats;  // a plugged filter's declared counters
   std::shared_ptr<FilterState> state;    // a plugged filter's state, when it has one
