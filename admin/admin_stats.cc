@@ -96,22 +96,38 @@ void writeHistogram(std::string& out, std::string_view name, std::string_view la
   out += fmt::format("{}_count{} {}\n", name, braces, total);
 }
 
+void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+// The declared fields of `owner` (core::FieldStatDecl), each under its name.
+template <class Owner>
+void addFieldStats(Json& out, std::span<const core::FieldStatDecl<Owner>> decls, const Owner& owner) {
+  for (const auto& decl : decls) out[std::string(decl.name)] = decl.read(owner);
+}
+
+// One Prometheus family per declared field, a sample per owner (its labels, or none).
+template <class Owner>
+void writeFieldStats(std::string& out, std::span<const core::FieldStatDecl<Owner>> decls,
+                     const std::vector<std::pair<std::string, const Owner*>>& owners) {
+  for (const auto& decl : decls) {
+    header(out, decl.prometheus, decl.gauge ? "gauge" : "counter", decl.help);
+    for (const auto& [labels, owner] : owners) {
+      out += labels.empty() ? fmt::format("{} {}\n", decl.prometheus, decl.read(*owner))
+                            : fmt::format("{}{{{}}} {}\n", decl.prometheus, labels, decl.read(*owner));
+    }
+  }
+}
+
 Json connectionsJson(const core::ConnectionLimit& limit) {
   Json rejected = Json::object();
   for (size_t r = 0; r < core::kRejectReasons; ++r) {
     const auto reason = static_cast<core::RejectReason>(r);
     rejected[core::rejectReasonName(reason)] = limit.rejected(reason);
   }
-  return Json{{"active", limit.active()},
-              {"max", limit.max()},
-              {"accepted", limit.accepted()},
-              {"rejected_connections", limit.rejectedTotal()},
-              {"rejected_by_reason", std::move(rejected)},
-              {"held_for_output", limit.heldForOutput()}};
-}
-
-void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
-  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  Json out = {{"rejected_connections", limit.rejectedTotal()}, {"rejected_by_reason", std::move(rejected)}};
+  addFieldStats<core::ConnectionLimit>(out, core::kConnectionStats, limit);
+  return out;
 }
 
 // {counter: value} for declared counters (core/stat_set.h).
@@ -345,16 +361,9 @@ Json AdminStats::stats() const {
 
   if (sources_.store) {
     const store::StoreStats s = sources_.store->stats();
-    out["store"] = Json{{"kind", sources_.store->kind()},
-                        {"available", s.available},
-                        {"logs_written", s.logsWritten},
-                        {"logs_dropped", s.logsDropped},
-                        {"logs_queued", s.logsQueued},
-                        {"log_batches", s.logBatches},
-                        {"jobs", s.jobs},
-                        {"jobs_failed", s.jobsFailed},
-                        {"outages", s.outages},
-                        {"active_keys", s.activeKeys}};
+    Json store = {{"kind", sources_.store->kind()}, {"available", s.available}};
+    addFieldStats<store::StoreStats>(store, store::kStoreStats, s);
+    out["store"] = std::move(store);
   } else {
     out["store"] = nullptr;
   }
@@ -397,8 +406,7 @@ Json AdminStats::clusters() const {
                       {"p99", ms(core::LatencyHistogram::percentileOf(latency, 0.99))}}},
                     {"history", std::move(history)}};
       entry.update(declaredStatsJson(h.stats));
-      for (const upstream::HostGaugeDecl& gauge : upstream::kHostGauges)
-        entry[std::string(gauge.name)] = gauge.read(h);
+      addFieldStats<upstream::HostState>(entry, upstream::kHostGauges, h);
       hosts.push_back(std::move(entry));
     }
     list.push_back(Json{{"name", config.name}, {"hosts", std::move(hosts)}});
@@ -491,13 +499,9 @@ std::string AdminStats::prometheus() const {
     out +=
         fmt::format("flowguard_host_healthy{{{}}} {}\n", labels, filters::hostHealth(h) == "healthy" ? 1 : 0);
   });
-  for (const upstream::HostGaugeDecl& gauge : upstream::kHostGauges) {
-    const std::string name = fmt::format("flowguard_host_{}", gauge.name);
-    header(out, name, "gauge", gauge.help);
-    forHosts([&](const std::string& labels, const upstream::HostState& h) {
-      out += fmt::format("{}{{{}}} {}\n", name, labels, gauge.read(h));
-    });
-  }
+  std::vector<std::pair<std::string, const upstream::HostState*>> hosts;
+  forHosts([&](const std::string& labels, const upstream::HostState& h) { hosts.emplace_back(labels, &h); });
+  writeFieldStats<upstream::HostState>(out, upstream::kHostGauges, hosts);
   DeclaredFamilies hostFamilies;
   forHosts([&](const std::string& labels, const upstream::HostState& h) {
     hostFamilies.add("host", labels, h.stats);
@@ -521,14 +525,7 @@ std::string AdminStats::prometheus() const {
     const store::StoreStats s = sources_.store->stats();
     header(out, "flowguard_store_up", "gauge", "1 while the key store's database answers.");
     out += fmt::format("flowguard_store_up {}\n", s.available ? 1 : 0);
-    header(out, "flowguard_request_log_written_total", "counter",
-           "Request-log records written to the database.");
-    out += fmt::format("flowguard_request_log_written_total {}\n", s.logsWritten);
-    header(out, "flowguard_request_log_dropped_total", "counter",
-           "Request-log records dropped (queue full, shutdown).");
-    out += fmt::format("flowguard_request_log_dropped_total {}\n", s.logsDropped);
-    header(out, "flowguard_api_keys_active", "gauge", "API keys in the key store that are not revoked.");
-    out += fmt::format("flowguard_api_keys_active {}\n", s.activeKeys);
+    writeFieldStats<store::StoreStats>(out, store::kStoreStats, {{"", &s}});
   }
   if (sources_.live != nullptr) {
     header(out, "flowguard_config_generation", "gauge",
@@ -539,13 +536,12 @@ std::string AdminStats::prometheus() const {
     out +=
         fmt::format("flowguard_config_reloads_total{{result=\"error\"}} {}\n", sources_.live->reloadsFailed);
   }
-  header(out, "flowguard_connections_active", "gauge",
-         "Open downstream connections, by listener (all workers).");
+  std::vector<std::pair<std::string, const core::ConnectionLimit*>> listenerConnections;
   for (const ListenerSources& l : sources_.listeners) {
-    if (!l.connections) continue;
-    out += fmt::format("flowguard_connections_active{{listener=\"{}\"}} {}\n", label(l.name),
-                       l.connections->active());
+    if (l.connections)
+      listenerConnections.emplace_back(fmt::format("listener=\"{}\"", label(l.name)), l.connections.get());
   }
+  writeFieldStats<core::ConnectionLimit>(out, core::kConnectionStats, listenerConnections);
   header(out, "flowguard_connections_rejected_total", "counter",
          "Connections accepted and closed at once, by listener and reason (listener_limit, process_limit, "
          "overloaded).");

@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 
+#include "core/stat_set.h"
+
 namespace flowguard::core {
 
 // Why a connection was accepted and closed at once.
@@ -51,6 +53,21 @@ class ConnectionLimit {
   std::atomic<uint64_t> accepted_{0};
   std::array<std::atomic<uint64_t>, kRejectReasons> rejected_{};
   std::atomic<uint64_t> heldForOutput_{0};
+};
+
+// A listener's (or the process's) connection numbers, declared once: /stats shows each under
+// its name (`listener_connections.<listener>`, `connections`), Prometheus each listener's with
+// the label {listener}. Rejections by reason are their own family (rejectReasonName).
+inline constexpr FieldStatDecl<ConnectionLimit> kConnectionStats[] = {
+    {"active", "flowguard_connections_active", "Open downstream connections, by listener (all workers).",
+     true, [](const ConnectionLimit& c) { return c.active(); }},
+    {"max", "flowguard_connections_max", "The listener's max_connections (0: no limit).", true,
+     [](const ConnectionLimit& c) { return c.max(); }},
+    {"accepted", "flowguard_connections_accepted_total", "Downstream connections accepted and kept.", false,
+     [](const ConnectionLimit& c) { return static_cast<int64_t>(c.accepted()); }},
+    {"held_for_output", "flowguard_connections_held_for_output_total",
+     "Times a connection stopped reading its client, who was not reading the answers.", false,
+     [](const ConnectionLimit& c) { return static_cast<int64_t>(c.heldForOutput()); }},
 };
 
 // What the whole process shares: the overall connection limit and the memory overload flag

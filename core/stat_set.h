@@ -31,6 +31,19 @@ struct StatDecl {
   std::string_view label = {};  // e.g. kind="connect"
 };
 
+// A number an owner keeps in a field of its own (a level such as open connections, or a
+// count kept where its owner needs it), declared once with the function that reads it: the
+// admin listener's JSON shows it as `name`, Prometheus as `prometheus` (a gauge or a counter,
+// with the owner's labels), from the table alone.
+template <class Owner>
+struct FieldStatDecl {
+  std::string_view name;        // its key in the admin listener's JSON
+  std::string_view prometheus;  // its full Prometheus name (a counter's ends in _total)
+  std::string_view help;        // one sentence, for Prometheus' HELP line
+  bool gauge;                   // a level, not a count
+  int64_t (*read)(const Owner& owner);
+};
+
 class StatSet {
  public:
   explicit StatSet(std::span<const StatDecl> decls)

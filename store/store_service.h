@@ -30,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.h"
+#include "core/stat_set.h"
 #include "store/store.h"
 
 namespace flowguard::store {
@@ -51,6 +52,29 @@ struct StoreStats {
   uint64_t jobsFailed = 0;  // Unavailable or Failed
   uint64_t outages = 0;     // times the database went away
   uint64_t activeKeys = 0;
+};
+
+// The key store's numbers, declared once: /stats `store` shows each under its name,
+// Prometheus under the name given (names older than the table kept).
+inline constexpr core::FieldStatDecl<StoreStats> kStoreStats[] = {
+    {"logs_written", "flowguard_request_log_written_total", "Request-log records written to the database.",
+     false, [](const StoreStats& s) { return static_cast<int64_t>(s.logsWritten); }},
+    {"logs_dropped", "flowguard_request_log_dropped_total",
+     "Request-log records dropped (queue full, shutdown).", false,
+     [](const StoreStats& s) { return static_cast<int64_t>(s.logsDropped); }},
+    {"logs_queued", "flowguard_request_log_queued", "Request-log records waiting to be written.", true,
+     [](const StoreStats& s) { return static_cast<int64_t>(s.logsQueued); }},
+    {"log_batches", "flowguard_request_log_batches_total", "Batches of request-log records written.", false,
+     [](const StoreStats& s) { return static_cast<int64_t>(s.logBatches); }},
+    {"jobs", "flowguard_store_jobs_total", "Key-store jobs run (register, list, revoke...).", false,
+     [](const StoreStats& s) { return static_cast<int64_t>(s.jobs); }},
+    {"jobs_failed", "flowguard_store_jobs_failed_total",
+     "Key-store jobs that failed or found the database away.", false,
+     [](const StoreStats& s) { return static_cast<int64_t>(s.jobsFailed); }},
+    {"outages", "flowguard_store_outages_total", "Times the key store's database went away.", false,
+     [](const StoreStats& s) { return static_cast<int64_t>(s.outages); }},
+    {"active_keys", "flowguard_api_keys_active", "API keys in the key store that are not revoked.", true,
+     [](const StoreStats& s) { return static_cast<int64_t>(s.activeKeys); }},
 };
 
 class StoreService {

@@ -72,16 +72,11 @@ struct HostState {
 };
 
 // The host's levels, declared once like its counters: /clusters shows each under its name,
-// Prometheus as the gauge flowguard_host_<name>{cluster,host}.
-struct HostGaugeDecl {
-  std::string_view name;
-  std::string_view help;
-  int64_t (*read)(const HostState& host);
-};
-inline constexpr HostGaugeDecl kHostGauges[] = {
-    {"active_connections", "Open upstream connections to the host.",
-     [](const HostState& h) -> int64_t { return h.activeConnections.load(std::memory_order_relaxed); }},
-    {"active_requests", "Attempts in flight on the host.",
+// Prometheus as a gauge with the labels {cluster,host}.
+inline constexpr core::FieldStatDecl<HostState> kHostGauges[] = {
+    {"active_connections", "flowguard_host_active_connections", "Open upstream connections to the host.",
+     true, [](const HostState& h) -> int64_t { return h.activeConnections.load(std::memory_order_relaxed); }},
+    {"active_requests", "flowguard_host_active_requests", "Attempts in flight on the host.", true,
      [](const HostState& h) -> int64_t { return h.activeRequests.load(std::memory_order_relaxed); }},
 };
 

@@ -7,7 +7,9 @@
 #include <sstream>
 #include <string>
 
+#include "core/connection_limits.h"
 #include "filters/rate_limit/rate_limit.h"
+#include "store/store_service.h"
 #include "tests/integration/gateway_fixture.h"
 #include "upstream/cluster_state.h"
 
@@ -188,15 +190,23 @@ TEST_CASE("admin: stats, clusters, Prometheus, drain, config dump and store endp
         series["flowguard_host_requests_total{" + host1 + "}"]);
   CHECK(series["flowguard_host_response_seconds_bucket{" + host1 + ",le=\"+Inf\"}"] ==
         series["flowguard_host_requests_total{" + host1 + "}"]);
-  // The hosts' declared counters and gauges (upstream/host_state.h): a series each, and a key
-  // in /clusters.
+  // The declared counters and fields of the hosts (upstream/host_state.h), the listeners'
+  // connections (core/connection_limits.h) and the key store (store/store_service.h): a series
+  // each, and a key in /clusters or /stats.
   const Json hostJson = adminClusterHost(adminPort, "backends", b1.port);
   checkDeclared(flowguard::upstream::kHostStats, "host", host1, hostJson);
-  for (const flowguard::upstream::HostGaugeDecl& gauge : flowguard::upstream::kHostGauges) {
-    CAPTURE(gauge.name);
-    CHECK(series.count("flowguard_host_" + std::string(gauge.name) + "{" + host1 + "}") == 1);
-    CHECK(hostJson.contains(std::string(gauge.name)));
-  }
+  auto checkFields = [&](const auto& decls, const std::string& labels, const Json& keys) {
+    for (const auto& decl : decls) {
+      CAPTURE(decl.name);
+      CHECK(series.count(std::string(decl.prometheus) + (labels.empty() ? "" : "{" + labels + "}")) == 1);
+      CHECK(keys.contains(std::string(decl.name)));
+    }
+  };
+  checkFields(flowguard::upstream::kHostGauges, host1, hostJson);
+  checkFields(flowguard::core::kConnectionStats, "listener=\"test\"", stats["listener_connections"]["test"]);
+  checkFields(flowguard::store::kStoreStats, "", stats["store"]);
+  CHECK(series["flowguard_connections_accepted_total{listener=\"test\"}"] ==
+        stats["listener_connections"]["test"]["accepted"].get<double>());
 
   // Drain on and off.
   CHECK(call(adminPort, "GET", "/ready").status == 200);
