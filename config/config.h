@@ -128,6 +128,11 @@ struct Route {
     }
     return nullptr;
   }
+  // True when the route turns `filter` off (`per_filter: { <filter>: { disabled: true } }`).
+  bool disables(std::string_view filter) const {
+    const RoutePerFilter* entry = perFilterFor(filter);
+    return entry != nullptr && entry->disabled;
+  }
 };
 
 struct RouterConfig {

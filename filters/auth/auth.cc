@@ -22,7 +22,6 @@ std::string_view bearerToken(std::string_view authorization) {
 
 AuthFilterFactory::AuthFilterFactory(const AuthSettings& config, FilterContext& context)
     : config_(config),
-      name_(context.name),
       keys_(context.stateAs<AuthKeys>()),
       view_(keys_->registry),
       stored_(context.resources.storedKeys) {
@@ -31,14 +30,9 @@ AuthFilterFactory::AuthFilterFactory(const AuthSettings& config, FilterContext& 
   }
   if (router_ != nullptr) {
     for (const config::Route& route : router_->routes)
-      routesDisableAuth_ = routesDisableAuth_ || disabledOn(route);
+      routesDisableAuth_ = routesDisableAuth_ || route.disables(kAuthName);
   }
   if (stored_) storedView_.emplace(*stored_);
-}
-
-bool AuthFilterFactory::disabledOn(const config::Route& route) const {
-  const config::RoutePerFilter* entry = route.perFilterFor(name_);
-  return entry != nullptr && entry->disabled;
 }
 
 std::unique_ptr<core::Filter> AuthFilterFactory::create() {
@@ -69,7 +63,7 @@ bool AuthFilterFactory::exempt(const core::RequestHead& head, core::StreamInfo& 
   if (!listed && !routesDisableAuth_) return false;
   const config::Route* route = router_ != nullptr ? routeFor(*router_, head, info) : nullptr;
   if (route == nullptr) return false;
-  return disabledOn(*route) || (listed && route->cluster.empty());
+  return route->disables(kAuthName) || (listed && route->cluster.empty());
 }
 
 void AuthFilterFactory::stripKeys(core::HeaderMap& headers) const {

@@ -29,6 +29,9 @@ namespace flowguard::filters {
 //
 // A route turns it off with per_filter: { auth: { disabled: true } }.
 
+// Its `name:` in flowguard.yaml, which routes' per_filter entries use too.
+inline constexpr std::string_view kAuthName = "auth";
+
 struct StaticApiKey {
   std::string key;                             // the secret as configured (hashed at start-up, never logged)
   std::string name;                            // shown in logs and metrics; rate-limit overrides refer to it
@@ -85,11 +88,7 @@ class AuthFilterFactory : public core::FilterFactory {
 
  private:
   friend class AuthFilter;
-  // Whether the route turns the filter off (per_filter: { auth: { disabled: true } }).
-  bool disabledOn(const config::Route& route) const;
-
   const AuthSettings& config_;
-  std::string name_;  // the filter's name, for routes' per_filter entries
   const config::RouterConfig* router_ = nullptr;
   bool routesDisableAuth_ = false;  // some route has per_filter auth disabled: match every request
   std::shared_ptr<AuthKeys> keys_;

@@ -82,11 +82,6 @@ struct KeyChecker {
   }
 };
 
-bool disabledOn(const config::Route& route, std::string_view name) {
-  const config::RoutePerFilter* entry = route.perFilterFor(name);
-  return entry != nullptr && entry->disabled;
-}
-
 // The auth filter waives the key of an exempt request only when the gateway answers it
 // itself (a cluster route still needs the key), so an entry that also matches requests a
 // cluster route serves does not do what it says. Found by trying, for each entry, every
@@ -94,7 +89,7 @@ bool disabledOn(const config::Route& route, std::string_view name) {
 // names), its path (or its prefix and every route path or prefix under it), its host (or
 // none, and every host a route names).
 void warnExemptionsReachingClusters(YamlReader& r, const AuthSettings& auth,
-                                    const config::RouterConfig& router, std::string_view name) {
+                                    const config::RouterConfig& router) {
   std::vector<std::string> allMethods{"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"};
   for (const config::Route& route : router.routes) {
     for (const std::string& m : route.match.methods) {
@@ -133,7 +128,7 @@ void warnExemptionsReachingClusters(YamlReader& r, const AuthSettings& auth,
             }
           }
           if (reached == nullptr && route != nullptr && !route->cluster.empty() &&
-              !disabledOn(*route, name)) {
+              !route->disables(kAuthName)) {
             reached = route;
             example = fmt::format("{} {}{}", method, path, host.empty() ? "" : " (Host: " + host + ")");
           }
@@ -202,10 +197,7 @@ void checkAuthChain(const AuthSettings& settings, const std::vector<config::Filt
                     YamlReader& r) {
   for (const config::FilterConfig& filter : chain) {
     if (const auto* router = std::get_if<config::RouterConfig>(&filter.settings)) {
-      for (const config::FilterConfig& entry : chain) {
-        if (authSettingsOf(entry) == &settings)
-          warnExemptionsReachingClusters(r, settings, *router, entry.name);
-      }
+      warnExemptionsReachingClusters(r, settings, *router);
     }
   }
 }

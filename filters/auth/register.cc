@@ -25,7 +25,7 @@ std::vector<std::string> secretFields(const AuthSettings& settings) {
 
 void register_auth() {
   registerFilter(FilterRegistration<AuthSettings, AuthKeys>{
-      .name = "auth",
+      .name = kAuthName,
       .parse = &parseAuth,
       .createFactory = &createFactory,
       .dump = &dumpAuth,
